@@ -1,0 +1,1 @@
+"""featurejit compiles type-annotated Python feature resolvers to native kernels over Arrow."""
