@@ -243,6 +243,31 @@ class UnwrapOp(IRDLOperation):
 
 
 @irdl_op_definition
+class NarrowOp(IRDLOperation):
+    """%r = py.narrow %x : !py.optional<T> to T (x after a test proved it is not None)"""
+
+    name = "py.narrow"
+    input = operand_def(OptionalType)
+    result = result_def()
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `to` type($result)"
+
+    def __init__(self, value: SSAValue | Operation):
+        value = SSAValue.get(value)
+        assert isinstance(value.type, OptionalType)
+        super().__init__(operands=[value], result_types=[value.type.element_type])
+
+    def verify_(self) -> None:
+        source = self.input.type
+        assert isinstance(source, OptionalType)
+        if self.result.type != source.element_type:
+            raise VerifyException(
+                f"expected py.narrow of {source} to give {source.element_type}, "
+                f"but got {self.result.type}"
+            )
+
+
+@irdl_op_definition
 class IsNoneOp(IRDLOperation):
     """%r = py.is_none %x : T (x is None)"""
 
@@ -644,6 +669,7 @@ Py = Dialect(
         NoneOp,
         WrapOp,
         UnwrapOp,
+        NarrowOp,
         IsNoneOp,
         TruthOp,
         ToIntOp,
