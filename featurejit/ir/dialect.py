@@ -349,15 +349,16 @@ class BinaryOp(IRDLOperation):
     rhs = operand_def(_T)
     result = result_def(_T)
     assembly_format = "$lhs `,` $rhs attr-dict `:` type($result)"
+    OPERAND_TYPES: ClassVar[tuple[Attribute, ...]] = (i64, f64, dyn)
 
     def __init__(self, lhs: SSAValue | Operation, rhs: SSAValue | Operation):
         super().__init__(operands=[lhs, rhs], result_types=[SSAValue.get(lhs).type])
 
     def verify_(self) -> None:
-        if not is_numeric_type(self.lhs.type):
+        if self.lhs.type not in self.OPERAND_TYPES:
+            allowed = ", ".join(str(t) for t in self.OPERAND_TYPES)
             raise VerifyException(
-                f"expected {self.name} operands of one type among i64, f64 and !py.dyn, "
-                f"but got {self.lhs.type}"
+                f"expected {self.name} operands of one type among {allowed}, but got {self.lhs.type}"
             )
 
 
@@ -438,6 +439,7 @@ class MinOp(BinaryOp):
 
     name = "py.min"
     traits = traits_def(MayTakeSlowPath())
+    OPERAND_TYPES: ClassVar[tuple[Attribute, ...]] = (i1, i64, f64, dyn)
 
 
 @irdl_op_definition
@@ -446,6 +448,7 @@ class MaxOp(BinaryOp):
 
     name = "py.max"
     traits = traits_def(MayTakeSlowPath())
+    OPERAND_TYPES: ClassVar[tuple[Attribute, ...]] = (i1, i64, f64, dyn)
 
 
 class UnaryOp(IRDLOperation):

@@ -1,0 +1,369 @@
+"""LLVM IR for `**`, `round(x, n)` and the `math` functions, with CPython's special cases.
+
+Transcendental functions call the C library through symbols named `fj_libm_<name>`, bound
+to the libm that CPython itself calls. The unfamiliar names keep LLVM from recognizing the
+calls and rewriting them (it turns pow(x, 0.5) into sqrt(x), which differs from glibc's
+pow in the last bit for some x), so results match CPython's bit for bit.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import functools
+
+from llvmlite import ir
+
+from featurejit.codegen.arith import (
+    F64,
+    FALSE,
+    I1,
+    I64,
+    Result,
+    any_of,
+    f64,
+    float_to_int,
+    i64,
+    intrinsic,
+    is_finite,
+    is_inf,
+    is_nan,
+)
+
+LIBM_UNARY = (
+    "exp", "expm1", "log", "log1p", "log2", "log10", "sin", "cos", "tan",
+    "asin", "acos", "atan", "sinh", "cosh", "tanh",
+)
+LIBM_BINARY = ("pow", "atan2")
+
+
+@functools.cache
+def libm_symbols() -> dict[str, int]:
+    """Return the addresses of the libm functions kernels call, keyed by their JIT symbol names."""
+    path = ctypes.util.find_library("m")
+    library = ctypes.CDLL(path) if path else ctypes.CDLL(None)
+    return {
+        f"fj_libm_{name}": ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0
+        for name in (*LIBM_UNARY, *LIBM_BINARY)
+    }
+
+
+def call_libm(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> ir.Value:
+    module = builder.module
+    symbol = f"fj_libm_{name}"
+    try:
+        function = module.get_global(symbol)
+    except KeyError:
+        function = ir.Function(module, ir.FunctionType(F64, [F64] * len(arguments)), symbol)
+        function.attributes.add("nounwind")
+    return builder.call(function, arguments)
+
+
+def fabs(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    return intrinsic(builder, "llvm.fabs.f64", F64, [x])
+
+
+def copysign(builder: ir.IRBuilder, x: ir.Value, sign: ir.Value) -> ir.Value:
+    return intrinsic(builder, "llvm.copysign.f64", F64, [x, sign])
+
+
+def fma(builder: ir.IRBuilder, x: ir.Value, y: ir.Value, z: ir.Value) -> ir.Value:
+    return intrinsic(builder, "llvm.fma.f64", F64, [x, y, z])
+
+
+def is_odd_integer(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    """Return whether x is an odd integer, tested as fmod(fabs(x), 2.0) == 1.0."""
+    return builder.fcmp_ordered("==", builder.frem(fabs(builder, x), f64(2.0)), f64(1.0))
+
+
+def select_chain(builder: ir.IRBuilder, default: Result, cases: list[tuple[ir.Value, Result]]) -> Result:
+    """Pick the first case whose condition holds, else the default; conditions in priority order."""
+    value, bad = default
+    for condition, (case_value, case_bad) in reversed(cases):
+        value = builder.select(condition, case_value, value)
+        bad = builder.select(condition, case_bad, bad)
+    return value, bad
+
+
+def float_pow(builder: ir.IRBuilder, v: ir.Value, w: ir.Value) -> Result:
+    """v ** w for floats, with the special cases CPython handles before calling pow()."""
+    odd = is_odd_integer(builder, w)
+    magnitude = fabs(builder, v)
+    negative = builder.fcmp_ordered("<", v, f64(0.0))
+    negate = builder.and_(negative, odd)
+    complex_result = builder.and_(
+        negative, builder.fcmp_unordered("!=", w, intrinsic(builder, "llvm.floor.f64", F64, [w]))
+    )
+    general = call_libm(builder, "pow", [magnitude, w])
+    overflow = is_inf(builder, general)
+    general = builder.select(negate, builder.fneg(general), general)
+    w_positive = builder.fcmp_ordered(">", w, f64(0.0))
+    one_or_more = builder.fcmp_ordered(">", magnitude, f64(1.0))
+    w_infinite = builder.select(
+        builder.fcmp_ordered("==", magnitude, f64(1.0)),
+        f64(1.0),
+        builder.select(builder.icmp_unsigned("==", w_positive, one_or_more), fabs(builder, w), f64(0.0)),
+    )
+    v_infinite = builder.select(
+        w_positive,
+        builder.select(odd, v, magnitude),
+        builder.select(odd, copysign(builder, f64(0.0), v), f64(0.0)),
+    )
+    return select_chain(
+        builder,
+        (general, builder.or_(overflow, complex_result)),
+        [
+            (builder.fcmp_ordered("==", w, f64(0.0)), (f64(1.0), FALSE)),
+            (is_nan(builder, v), (v, FALSE)),
+            (is_nan(builder, w), (builder.select(builder.fcmp_ordered("==", v, f64(1.0)), f64(1.0), w), FALSE)),
+            (is_inf(builder, w), (w_infinite, FALSE)),
+            (is_inf(builder, v), (v_infinite, FALSE)),
+            (builder.fcmp_ordered("==", v, f64(0.0)),
+             (builder.select(odd, v, f64(0.0)), builder.fcmp_ordered("<", w, f64(0.0)))),
+            (complex_result, (f64(0.0), complex_result)),
+            (builder.fcmp_ordered("==", magnitude, f64(1.0)),
+             (builder.select(negate, f64(-1.0), f64(1.0)), FALSE)),
+        ],
+    )
+
+
+def math_pow(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
+    """math.pow(x, y): libm pow for finite operands, CPython's rules for the others."""
+    finite = builder.and_(is_finite(builder, x), is_finite(builder, y))
+    result = call_libm(builder, "pow", [x, y])
+    bad = builder.and_(finite, builder.not_(is_finite(builder, result)))
+    x_magnitude = fabs(builder, x)
+    y_positive = builder.fcmp_ordered(">", y, f64(0.0))
+    odd_y = builder.and_(is_finite(builder, y), is_odd_integer(builder, y))
+    x_infinite = builder.select(
+        y_positive,
+        builder.select(odd_y, x, x_magnitude),
+        builder.select(
+            builder.fcmp_ordered("==", y, f64(0.0)),
+            f64(1.0),
+            builder.select(odd_y, copysign(builder, f64(0.0), x), f64(0.0)),
+        ),
+    )
+    y_infinite = builder.select(
+        builder.fcmp_ordered("==", x_magnitude, f64(1.0)),
+        f64(1.0),
+        builder.select(
+            builder.and_(y_positive, builder.fcmp_ordered(">", x_magnitude, f64(1.0))),
+            y,
+            builder.select(
+                builder.and_(builder.fcmp_ordered("<", y, f64(0.0)), builder.fcmp_ordered("<", x_magnitude, f64(1.0))),
+                builder.fneg(y),
+                f64(0.0),
+            ),
+        ),
+    )
+    return select_chain(
+        builder,
+        (result, bad),
+        [
+            (is_nan(builder, x), (builder.select(builder.fcmp_ordered("==", y, f64(0.0)), f64(1.0), x), FALSE)),
+            (is_nan(builder, y), (builder.select(builder.fcmp_ordered("==", x, f64(1.0)), f64(1.0), y), FALSE)),
+            (is_inf(builder, x), (x_infinite, FALSE)),
+            (is_inf(builder, y), (y_infinite, FALSE)),
+        ],
+    )
+
+
+def int_pow(builder: ir.IRBuilder, base: ir.Value, exponent: ir.Value) -> Result:
+    """base ** exponent for ints by repeated squaring; flags overflow and negative exponents."""
+    function = int_pow_function(builder.module)
+    pair = builder.call(function, [base, exponent])
+    return builder.extract_value(pair, 0), builder.extract_value(pair, 1)
+
+
+def int_pow_function(module: ir.Module) -> ir.Function:
+    name = "fj.int_pow"
+    try:
+        return module.get_global(name)
+    except KeyError:
+        pass
+    result_type = ir.LiteralStructType([I64, I1])
+    function = ir.Function(module, ir.FunctionType(result_type, [I64, I64]), name)
+    function.linkage = "internal"
+    function.attributes.add("alwaysinline")
+    base, exponent = function.args
+    entry, loop, done = (function.append_basic_block(label) for label in ("entry", "loop", "done"))
+    builder = ir.IRBuilder(entry)
+    negative = builder.icmp_signed("<", exponent, i64(0))
+    start = builder.select(negative, i64(0), exponent)
+    builder.branch(loop)
+
+    builder.position_at_end(loop)
+    result = builder.phi(I64)
+    square = builder.phi(I64)
+    remaining = builder.phi(I64)
+    bad = builder.phi(I1)
+    odd = builder.icmp_unsigned("!=", builder.and_(remaining, i64(1)), i64(0))
+    product, product_overflow = _checked(builder, "smul", result, square)
+    next_result = builder.select(odd, product, result)
+    next_bad = builder.or_(bad, builder.and_(odd, product_overflow))
+    next_remaining = builder.lshr(remaining, i64(1))
+    more = builder.icmp_unsigned("!=", next_remaining, i64(0))
+    next_square, square_overflow = _checked(builder, "smul", square, square)
+    next_bad = builder.or_(next_bad, builder.and_(more, square_overflow))
+    builder.cbranch(more, loop, done)
+    result.add_incoming(i64(1), entry)
+    result.add_incoming(next_result, loop)
+    square.add_incoming(base, entry)
+    square.add_incoming(next_square, loop)
+    remaining.add_incoming(start, entry)
+    remaining.add_incoming(next_remaining, loop)
+    bad.add_incoming(negative, entry)
+    bad.add_incoming(next_bad, loop)
+
+    builder.position_at_end(done)
+    pair = builder.insert_value(ir.Constant(result_type, ir.Undefined), next_result, 0)
+    builder.ret(builder.insert_value(pair, next_bad, 1))
+    return function
+
+
+def _checked(builder: ir.IRBuilder, name: str, x: ir.Value, y: ir.Value) -> Result:
+    pair = intrinsic(builder, f"llvm.{name}.with.overflow.i64", ir.LiteralStructType([I64, I1]), [x, y])
+    return builder.extract_value(pair, 0), builder.extract_value(pair, 1)
+
+
+def powers_of_ten_double(builder: ir.IRBuilder, exponent: ir.Value) -> ir.Value:
+    """Return 10.0**exponent for exponent in [0, 22], all exact doubles."""
+    table_type = ir.ArrayType(F64, 23)
+    module = builder.module
+    try:
+        table = module.get_global("fj.powers_of_ten_double")
+    except KeyError:
+        table = ir.GlobalVariable(module, table_type, "fj.powers_of_ten_double")
+        table.initializer = ir.Constant(table_type, [float(10**k) for k in range(23)])
+        table.global_constant = True
+        table.linkage = "internal"
+    return builder.load(builder.gep(table, [i64(0), exponent], inbounds=True))
+
+
+def float_round_digits(builder: ir.IRBuilder, x: ir.Value, ndigits: ir.Value) -> Result:
+    """round(x, n) for a float: the correctly rounded decimal, ties to even, as CPython gives.
+
+    The exact product x * 10**n is y + err (err from an fma), so halfway cases are decided
+    on the exact value. Digits outside [-22, 22] and |x * 10**n| >= 2**52 take the slow path.
+    """
+    in_range = builder.and_(
+        builder.icmp_signed(">=", ndigits, i64(-22)), builder.icmp_signed("<=", ndigits, i64(22))
+    )
+    digits = builder.select(in_range, ndigits, i64(0))
+    positive = builder.icmp_signed(">=", digits, i64(0))
+    power = powers_of_ten_double(builder, builder.select(positive, digits, builder.sub(i64(0), digits)))
+    scaled = builder.select(positive, builder.fmul(x, power), builder.fdiv(x, power))
+    error = builder.select(
+        positive, fma(builder, x, power, builder.fneg(scaled)), fma(builder, builder.fneg(scaled), power, x)
+    )
+    floor = intrinsic(builder, "llvm.floor.f64", F64, [scaled])
+    fraction = builder.fsub(scaled, floor)
+    floor_is_odd = builder.fcmp_ordered("!=", builder.frem(floor, f64(2.0)), f64(0.0))
+    at_half = builder.fcmp_ordered("==", fraction, f64(0.5))
+    tie_up = builder.or_(
+        builder.fcmp_ordered(">", error, f64(0.0)),
+        builder.and_(builder.fcmp_ordered("==", error, f64(0.0)), floor_is_odd),
+    )
+    round_up = builder.or_(builder.fcmp_ordered(">", fraction, f64(0.5)), builder.and_(at_half, tie_up))
+    rounded = builder.fadd(floor, builder.uitofp(round_up, F64))
+    result = builder.select(positive, builder.fdiv(rounded, power), builder.fmul(rounded, power))
+    result = copysign(builder, result, x)
+    finite = is_finite(builder, x)
+    too_large = builder.fcmp_ordered(">=", fabs(builder, scaled), f64(2.0**52))
+    bad = builder.and_(finite, any_of(builder, builder.not_(in_range), too_large, is_inf(builder, result)))
+    return builder.select(finite, result, x), bad
+
+
+def hypot(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
+    """math.hypot(x, y) with CPython's algorithm: scaled, exactly squared, compensated sums."""
+    ax, ay = fabs(builder, x), fabs(builder, y)
+    found_nan = builder.or_(is_nan(builder, x), is_nan(builder, y))
+    largest = builder.select(builder.fcmp_ordered(">", ax, f64(0.0)), ax, f64(0.0))
+    largest = builder.select(builder.fcmp_ordered(">", ay, largest), ay, largest)
+    bits = builder.bitcast(largest, I64)
+    exponent_bits = builder.and_(builder.lshr(bits, i64(52)), i64(0x7FF))
+    exponent = builder.sub(exponent_bits, i64(1022))  # frexp's exponent for normal numbers
+    scale_exponent = builder.sub(i64(1023), exponent)
+    # Subnormal and near-overflow maxima need a second scaling step; they take the slow path.
+    unusual = builder.or_(
+        builder.icmp_signed("<", scale_exponent, i64(1)), builder.icmp_signed(">", scale_exponent, i64(2044))
+    )
+    safe_exponent = builder.select(unusual, i64(1023), scale_exponent)
+    scale = builder.bitcast(builder.shl(safe_exponent, i64(52)), F64)
+
+    total, low_sum, rounding_sum = f64(1.0), f64(0.0), f64(0.0)
+    for value in (ax, ay):
+        scaled = builder.fmul(value, scale)
+        square = builder.fmul(scaled, scaled)
+        low_sum = builder.fadd(low_sum, fma(builder, scaled, scaled, builder.fneg(square)))
+        new_total = builder.fadd(total, square)
+        rounding_sum = builder.fadd(rounding_sum, builder.fadd(builder.fsub(total, new_total), square))
+        total = new_total
+    root = intrinsic(
+        builder, "llvm.sqrt.f64", F64,
+        [builder.fadd(builder.fsub(total, f64(1.0)), builder.fadd(low_sum, rounding_sum))],
+    )
+    minus_square = builder.fmul(builder.fneg(root), root)
+    low_sum = builder.fadd(low_sum, fma(builder, builder.fneg(root), root, builder.fneg(minus_square)))
+    new_total = builder.fadd(total, minus_square)
+    rounding_sum = builder.fadd(rounding_sum, builder.fadd(builder.fsub(total, new_total), minus_square))
+    residual = builder.fadd(builder.fsub(new_total, f64(1.0)), builder.fadd(low_sum, rounding_sum))
+    root = builder.fadd(root, builder.fdiv(residual, builder.fmul(f64(2.0), root)))
+    result = builder.fdiv(root, scale)
+
+    zero = builder.fcmp_ordered("==", largest, f64(0.0))
+    value, _ = select_chain(
+        builder,
+        (result, FALSE),
+        [(is_inf(builder, largest), (largest, FALSE)), (found_nan, (f64(float("nan")), FALSE)), (zero, (largest, FALSE))],
+    )
+    ordinary = builder.not_(any_of(builder, is_inf(builder, largest), found_nan, zero))
+    return value, builder.and_(ordinary, unusual)
+
+
+def domain_error(builder: ir.IRBuilder, result: ir.Value, arguments: list[ir.Value]) -> ir.Value:
+    """CPython's math errors: a NaN from non-NaN arguments, or an infinity from finite ones."""
+    no_nan_argument = builder.not_(any_of(builder, *(is_nan(builder, a) for a in arguments)))
+    finite = is_finite(builder, arguments[0])
+    for argument in arguments[1:]:
+        finite = builder.and_(finite, is_finite(builder, argument))
+    return builder.or_(
+        builder.and_(is_nan(builder, result), no_nan_argument), builder.and_(is_inf(builder, result), finite)
+    )
+
+
+def math_call(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> Result:
+    """Emit math.<name>(*arguments) and whether CPython would raise for these arguments."""
+    if name in ("floor", "ceil", "trunc"):
+        return float_to_int(builder, intrinsic(builder, f"llvm.{name}.f64", F64, arguments))
+    if name == "isnan":
+        return is_nan(builder, arguments[0]), FALSE
+    if name == "isinf":
+        return is_inf(builder, arguments[0]), FALSE
+    if name == "isfinite":
+        return is_finite(builder, arguments[0]), FALSE
+    if name == "fabs":
+        return fabs(builder, arguments[0]), FALSE
+    if name == "copysign":
+        return copysign(builder, *arguments), FALSE
+    if name == "pow":
+        return math_pow(builder, *arguments)
+    if name == "hypot":
+        return hypot(builder, *arguments)
+    if name == "log_base":
+        x, base = arguments
+        numerator = call_libm(builder, "log", [x])
+        denominator = call_libm(builder, "log", [base])
+        bad = any_of(
+            builder,
+            domain_error(builder, numerator, [x]),
+            domain_error(builder, denominator, [base]),
+            builder.fcmp_ordered("==", denominator, f64(0.0)),
+        )
+        return builder.fdiv(numerator, denominator), bad
+    if name == "sqrt":
+        result = intrinsic(builder, "llvm.sqrt.f64", F64, arguments)
+    else:
+        result = call_libm(builder, name, arguments)
+    return result, domain_error(builder, result, arguments)

@@ -1,0 +1,518 @@
+"""Emission of one row of a resolver: a walk over the `py` dialect that writes LLVM IR.
+
+Each IR value maps to an LLVM representation: a plain value for i1, i64 and f64, a
+(valid, value) pair for `!py.optional<T>`, a (kind, bits) pair for `!py.dyn`, and nothing for
+`!py.none`. The emitter threads one i1 flag through the row: every op that can take the
+slow path ors its condition into it, so a row is either computed exactly or flagged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from llvmlite import ir
+from xdsl.dialects import func, scf
+from xdsl.dialects.builtin import f64 as F64_TYPE
+from xdsl.dialects.builtin import i1 as I1_TYPE
+from xdsl.dialects.builtin import i64 as I64_TYPE
+from xdsl.ir import Attribute, Block, Operation, SSAValue
+
+from featurejit.codegen import arith, mathlib
+from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, Result, f64, i64
+from featurejit.ir import dialect as py
+from featurejit.ir.dialect import DynType, NoneType, OptionalType
+
+KIND_NONE, KIND_BOOL, KIND_INT, KIND_FLOAT = 0, 1, 2, 3
+
+
+def kind(value: int) -> ir.Constant:
+    return ir.Constant(I8, value)
+
+
+@dataclass(frozen=True)
+class OptionalValue:
+    """An `!py.optional<T>` value: whether it is present, and the value (undefined if not)."""
+
+    valid: ir.Value
+    value: ir.Value
+
+
+@dataclass(frozen=True)
+class DynValue:
+    """A `!py.dyn` value: its Python type as a KIND_* tag, and its payload as 64 bits."""
+
+    kind: ir.Value
+    bits: ir.Value
+
+
+class NoneValue:
+    """The `!py.none` value, which needs no LLVM value."""
+
+
+NONE = NoneValue()
+Repr = ir.Value | OptionalValue | DynValue | NoneValue
+
+
+def llvm_type(type_: Attribute) -> ir.Type:
+    return {I1_TYPE: I1, I64_TYPE: I64, F64_TYPE: F64}[type_]
+
+
+def scalar_kind(type_: Attribute) -> int:
+    return {I1_TYPE: KIND_BOOL, I64_TYPE: KIND_INT, F64_TYPE: KIND_FLOAT}[type_]
+
+
+def components(type_: Attribute) -> list[ir.Type]:
+    """Return the LLVM types that represent one value of `type_`, in flatten order."""
+    if isinstance(type_, OptionalType):
+        return [I1, llvm_type(type_.element_type)]
+    if isinstance(type_, DynType):
+        return [I8, I64]
+    if isinstance(type_, NoneType):
+        return []
+    return [llvm_type(type_)]
+
+
+def flatten(value: Repr) -> list[ir.Value]:
+    if isinstance(value, OptionalValue):
+        return [value.valid, value.value]
+    if isinstance(value, DynValue):
+        return [value.kind, value.bits]
+    if isinstance(value, NoneValue):
+        return []
+    return [value]
+
+
+def unflatten(type_: Attribute, values: list[ir.Value]) -> Repr:
+    if isinstance(type_, OptionalType):
+        return OptionalValue(values[0], values[1])
+    if isinstance(type_, DynType):
+        return DynValue(values[0], values[1])
+    if isinstance(type_, NoneType):
+        return NONE
+    return values[0]
+
+
+def zero_of(type_: ir.Type) -> ir.Constant:
+    return ir.Constant(type_, 0.0 if isinstance(type_, ir.DoubleType) else 0)
+
+
+class RowEmitter:
+    """Writes the LLVM IR of one resolver call at a builder's position."""
+
+    def __init__(self, builder: ir.IRBuilder):
+        self.builder = builder
+        self.values: dict[SSAValue, Repr] = {}
+        self.flag: ir.Value = FALSE
+        self.returned: Repr | None = None
+
+    def emit_function(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[Repr, ir.Value]:
+        """Emit the body of `function` for these argument values; return (result, slow-path flag)."""
+        entry = function.body.blocks.first
+        assert entry is not None
+        for argument, value in zip(entry.args, arguments, strict=True):
+            self.values[argument] = value
+        self.emit_block(entry)
+        assert self.returned is not None, "a func.func body ends with func.return"
+        return self.returned, self.flag
+
+    def emit_block(self, block: Block) -> list[Repr]:
+        """Emit the ops of a block; return the values its scf.yield passes on, if any."""
+        for op in block.ops:
+            if isinstance(op, scf.YieldOp):
+                return [self.values[operand] for operand in op.operands]
+            if isinstance(op, func.ReturnOp):
+                self.returned = self.values[op.operands[0]]
+                return []
+            lowering = LOWERINGS.get(type(op))
+            assert lowering is not None, f"no LLVM lowering for {op.name}"
+            lowering(self, op)
+        return []
+
+    def flag_if(self, condition: ir.Value) -> None:
+        self.flag = self.builder.or_(self.flag, condition)
+
+    def define(self, op: Operation, value: Repr) -> None:
+        self.values[op.results[0]] = value
+
+    def checked(self, op: Operation, result: Result) -> None:
+        value, bad = result
+        self.flag_if(bad)
+        self.define(op, value)
+
+    # ----------------------------------------------------------------------------------
+    # Control flow
+    # ----------------------------------------------------------------------------------
+
+    def emit_if(self, op: scf.IfOp) -> None:
+        builder = self.builder
+        condition = self.values[op.cond]
+        assert isinstance(condition, ir.Value)
+        function = builder.function
+        then_block = function.append_basic_block("then")
+        else_block = function.append_basic_block("else")
+        merge_block = function.append_basic_block("merge")
+        builder.cbranch(condition, then_block, else_block)
+        flag_before = self.flag
+        incoming = []
+        for llvm_block, region in ((then_block, op.true_region), (else_block, op.false_region)):
+            builder.position_at_end(llvm_block)
+            self.flag = flag_before
+            region_block = region.blocks.first
+            yielded = self.emit_block(region_block) if region_block is not None else []
+            incoming.append(([flatten(value) for value in yielded], self.flag, builder.block))
+            builder.branch(merge_block)
+        builder.position_at_end(merge_block)
+        flag_phi = builder.phi(I1)
+        for _, flag, block in incoming:
+            flag_phi.add_incoming(flag, block)
+        self.flag = flag_phi
+        for index, result in enumerate(op.results):
+            merged = []
+            for position, llvm_type_ in enumerate(components(result.type)):
+                phi = builder.phi(llvm_type_)
+                for values, _, block in incoming:
+                    phi.add_incoming(values[index][position], block)
+                merged.append(phi)
+            self.values[result] = unflatten(result.type, merged)
+
+    # ----------------------------------------------------------------------------------
+    # Constants, None and conversions
+    # ----------------------------------------------------------------------------------
+
+    def emit_constant(self, op: py.ConstantOp) -> None:
+        value = op.python_value()
+        self.define(op, ir.Constant(llvm_type(op.result.type), float(value) if op.result.type == F64_TYPE else int(value)))
+
+    def emit_none(self, op: py.NoneOp) -> None:
+        self.define(op, NONE)
+
+    def emit_wrap(self, op: py.WrapOp) -> None:
+        self.define(op, self.wrap(self.values[op.input], op.input.type, op.result.type))
+
+    def wrap(self, value: Repr, source: Attribute, target: Attribute) -> Repr:
+        if isinstance(target, OptionalType):
+            if isinstance(value, NoneValue):
+                return OptionalValue(FALSE, zero_of(llvm_type(target.element_type)))
+            return OptionalValue(TRUE, value)  # type: ignore[arg-type]
+        return self.to_dyn(value, source)
+
+    def to_dyn(self, value: Repr, source: Attribute) -> DynValue:
+        builder = self.builder
+        if isinstance(value, DynValue):
+            return value
+        if isinstance(value, NoneValue):
+            return DynValue(kind(KIND_NONE), i64(0))
+        if isinstance(value, OptionalValue):
+            assert isinstance(source, OptionalType)
+            inner = self.to_dyn(value.value, source.element_type)
+            return DynValue(
+                builder.select(value.valid, inner.kind, kind(KIND_NONE)),
+                builder.select(value.valid, inner.bits, i64(0)),
+            )
+        if source == F64_TYPE:
+            return DynValue(kind(KIND_FLOAT), builder.bitcast(value, I64))
+        if source == I1_TYPE:
+            return DynValue(kind(KIND_BOOL), builder.zext(value, I64))
+        return DynValue(kind(KIND_INT), value)
+
+    def emit_unwrap(self, op: py.UnwrapOp) -> None:
+        value = self.values[op.input]
+        assert isinstance(value, OptionalValue)
+        self.flag_if(self.builder.not_(value.valid))
+        self.define(op, value.value)
+
+    def emit_narrow(self, op: py.NarrowOp) -> None:
+        value = self.values[op.input]
+        assert isinstance(value, OptionalValue)
+        self.define(op, value.value)
+
+    def emit_is_none(self, op: py.IsNoneOp) -> None:
+        value = self.values[op.input]
+        if isinstance(value, NoneValue):
+            result: ir.Value = TRUE
+        elif isinstance(value, OptionalValue):
+            result = self.builder.not_(value.valid)
+        elif isinstance(value, DynValue):
+            result = self.is_kind(value, KIND_NONE)
+        else:
+            result = FALSE
+        self.define(op, result)
+
+    def emit_truth(self, op: py.TruthOp) -> None:
+        self.define(op, self.truth(self.values[op.input], op.input.type))
+
+    def truth(self, value: Repr, type_: Attribute) -> ir.Value:
+        builder = self.builder
+        if isinstance(value, NoneValue):
+            return FALSE
+        if isinstance(value, OptionalValue):
+            assert isinstance(type_, OptionalType)
+            return builder.and_(value.valid, self.truth(value.value, type_.element_type))
+        if isinstance(value, DynValue):
+            as_float = builder.bitcast(value.bits, F64)
+            float_truth = builder.fcmp_unordered("!=", as_float, f64(0.0))
+            int_truth = builder.icmp_signed("!=", value.bits, i64(0))
+            truth = builder.select(self.is_kind(value, KIND_FLOAT), float_truth, int_truth)
+            return builder.and_(builder.not_(self.is_kind(value, KIND_NONE)), truth)
+        if type_ == I1_TYPE:
+            return value
+        if type_ == F64_TYPE:
+            return builder.fcmp_unordered("!=", value, f64(0.0))  # NaN is true
+        return builder.icmp_signed("!=", value, i64(0))
+
+    def emit_to_int(self, op: py.ToIntOp) -> None:
+        value = self.values[op.input]
+        builder = self.builder
+        if op.input.type == I1_TYPE:
+            self.define(op, builder.zext(value, I64))
+        elif op.input.type == I64_TYPE:
+            self.define(op, value)
+        elif op.input.type == F64_TYPE:
+            self.checked(op, arith.float_to_int(builder, value))
+        else:
+            assert isinstance(value, DynValue)
+            converted, bad = arith.float_to_int(builder, builder.bitcast(value.bits, F64))
+            is_float = self.is_kind(value, KIND_FLOAT)
+            self.flag_if(builder.or_(self.is_kind(value, KIND_NONE), builder.and_(is_float, bad)))
+            self.define(op, builder.select(is_float, converted, value.bits))
+
+    def emit_to_float(self, op: py.ToFloatOp) -> None:
+        value = self.values[op.input]
+        builder = self.builder
+        if op.input.type == I1_TYPE:
+            self.define(op, builder.uitofp(value, F64))
+        elif op.input.type == I64_TYPE:
+            self.define(op, builder.sitofp(value, F64))
+        elif op.input.type == F64_TYPE:
+            self.define(op, value)
+        else:
+            assert isinstance(value, DynValue)
+            self.flag_if(self.is_kind(value, KIND_NONE))
+            self.define(op, self.dyn_as_float(value))
+
+    # ----------------------------------------------------------------------------------
+    # Arithmetic
+    # ----------------------------------------------------------------------------------
+
+    def emit_binary(self, op: Operation) -> None:
+        lhs, rhs = (self.values[operand] for operand in op.operands)
+        operand_type = op.operands[0].type
+        int_semantics, float_semantics = BINARY_SEMANTICS[type(op)]
+        if operand_type == I64_TYPE:
+            self.checked(op, int_semantics(self.builder, lhs, rhs))
+        elif operand_type == F64_TYPE:
+            self.checked(op, float_semantics(self.builder, lhs, rhs))
+        else:
+            assert isinstance(lhs, DynValue) and isinstance(rhs, DynValue)
+            self.define(op, self.dyn_binary(lhs, rhs, int_semantics, float_semantics, op.results[0].type))
+
+    def dyn_binary(
+        self,
+        lhs: DynValue,
+        rhs: DynValue,
+        int_semantics: Callable[..., Result],
+        float_semantics: Callable[..., Result],
+        result_type: Attribute,
+    ) -> Repr:
+        """Compute both the int and the float result and keep the one CPython's types pick."""
+        builder = self.builder
+        any_none = builder.or_(self.is_kind(lhs, KIND_NONE), self.is_kind(rhs, KIND_NONE))
+        any_float = builder.or_(self.is_kind(lhs, KIND_FLOAT), self.is_kind(rhs, KIND_FLOAT))
+        int_value, int_bad = int_semantics(builder, lhs.bits, rhs.bits)
+        float_value, float_bad = float_semantics(builder, self.dyn_as_float(lhs), self.dyn_as_float(rhs))
+        self.flag_if(builder.or_(any_none, builder.select(any_float, float_bad, int_bad)))
+        if result_type == F64_TYPE:
+            return builder.select(any_float, float_value, int_value)
+        return DynValue(
+            builder.select(any_float, kind(KIND_FLOAT), kind(KIND_INT)),
+            builder.select(any_float, builder.bitcast(float_value, I64), int_value),
+        )
+
+    def emit_unary(self, op: Operation) -> None:
+        value = self.values[op.operands[0]]
+        int_semantics, float_semantics = UNARY_SEMANTICS[type(op)]
+        operand_type = op.operands[0].type
+        builder = self.builder
+        if operand_type == I64_TYPE:
+            self.checked(op, int_semantics(builder, value))
+        elif operand_type == F64_TYPE:
+            assert float_semantics is not None
+            self.checked(op, float_semantics(builder, value))
+        else:
+            assert isinstance(value, DynValue)
+            is_float = self.is_kind(value, KIND_FLOAT)
+            int_value, int_bad = int_semantics(builder, value.bits)
+            if float_semantics is None:  # ~x of a float raises TypeError
+                float_bits, float_bad = i64(0), TRUE
+            else:
+                float_value, float_bad = float_semantics(builder, builder.bitcast(value.bits, F64))
+                float_bits = builder.bitcast(float_value, I64)
+            self.flag_if(builder.or_(self.is_kind(value, KIND_NONE), builder.select(is_float, float_bad, int_bad)))
+            self.define(
+                op,
+                DynValue(
+                    builder.select(is_float, kind(KIND_FLOAT), kind(KIND_INT)),
+                    builder.select(is_float, float_bits, int_value),
+                ),
+            )
+
+    def emit_not(self, op: py.NotOp) -> None:
+        self.define(op, self.builder.not_(self.values[op.input]))
+
+    def emit_compare(self, op: py.CmpOp) -> None:
+        predicate = op.predicate.data
+        result, bad = self.compare(predicate, self.values[op.lhs], op.lhs.type, self.values[op.rhs], op.rhs.type)
+        self.flag_if(bad)
+        self.define(op, result)
+
+    def compare(self, predicate: str, lhs: Repr, lhs_type: Attribute, rhs: Repr, rhs_type: Attribute) -> Result:
+        builder = self.builder
+        if isinstance(lhs, DynValue) and isinstance(rhs, DynValue):
+            return self.dyn_compare(predicate, lhs, rhs)
+        if lhs_type == I1_TYPE:
+            return builder.icmp_unsigned(arith.INT_PREDICATES[predicate], lhs, rhs), FALSE
+        if lhs_type == I64_TYPE and rhs_type == I64_TYPE:
+            return arith.int_compare(builder, predicate, lhs, rhs), FALSE
+        if lhs_type == F64_TYPE and rhs_type == F64_TYPE:
+            return arith.float_compare(builder, predicate, lhs, rhs), FALSE
+        if lhs_type == I64_TYPE:
+            return arith.mixed_compare(builder, predicate, lhs, rhs), FALSE
+        return arith.mixed_compare(builder, arith.SWAPPED_PREDICATES[predicate], rhs, lhs), FALSE
+
+    def dyn_compare(self, predicate: str, lhs: DynValue, rhs: DynValue) -> Result:
+        """Compare two dynamic values as CPython does: None equals only None, and orders with nothing."""
+        builder = self.builder
+        lhs_none, rhs_none = self.is_kind(lhs, KIND_NONE), self.is_kind(rhs, KIND_NONE)
+        any_none = builder.or_(lhs_none, rhs_none)
+        lhs_float, rhs_float = self.is_kind(lhs, KIND_FLOAT), self.is_kind(rhs, KIND_FLOAT)
+        lhs_as_float, rhs_as_float = builder.bitcast(lhs.bits, F64), builder.bitcast(rhs.bits, F64)
+        both_int = arith.int_compare(builder, predicate, lhs.bits, rhs.bits)
+        both_float = arith.float_compare(builder, predicate, lhs_as_float, rhs_as_float)
+        int_float = arith.mixed_compare(builder, predicate, lhs.bits, rhs_as_float)
+        float_int = arith.mixed_compare(builder, arith.SWAPPED_PREDICATES[predicate], rhs.bits, lhs_as_float)
+        numeric = builder.select(
+            lhs_float, builder.select(rhs_float, both_float, float_int), builder.select(rhs_float, int_float, both_int)
+        )
+        if predicate in ("eq", "ne"):
+            both_none = builder.and_(lhs_none, rhs_none)
+            equal_none = both_none if predicate == "eq" else builder.not_(both_none)
+            return builder.select(any_none, equal_none, numeric), FALSE
+        return numeric, any_none
+
+    def emit_min_max(self, op: Operation) -> None:
+        """min(a, b) keeps b only if b < a; max keeps b only if b > a, so NaN order matters."""
+        predicate = "lt" if isinstance(op, py.MinOp) else "gt"
+        lhs, rhs = self.values[op.operands[0]], self.values[op.operands[1]]
+        operand_type = op.operands[0].type
+        take_rhs, bad = self.compare(predicate, rhs, operand_type, lhs, operand_type)
+        self.flag_if(bad)
+        builder = self.builder
+        if isinstance(lhs, DynValue) and isinstance(rhs, DynValue):
+            self.define(
+                op,
+                DynValue(builder.select(take_rhs, rhs.kind, lhs.kind), builder.select(take_rhs, rhs.bits, lhs.bits)),
+            )
+        else:
+            self.define(op, builder.select(take_rhs, rhs, lhs))
+
+    def emit_round(self, op: py.RoundOp) -> None:
+        value = self.values[op.input]
+        builder = self.builder
+        if op.input.type == I64_TYPE:
+            self.define(op, value)
+        elif op.input.type == F64_TYPE:
+            self.checked(op, arith.float_round(builder, value))
+        else:
+            assert isinstance(value, DynValue)
+            rounded, bad = arith.float_round(builder, builder.bitcast(value.bits, F64))
+            is_float = self.is_kind(value, KIND_FLOAT)
+            self.flag_if(builder.or_(self.is_kind(value, KIND_NONE), builder.and_(is_float, bad)))
+            self.define(op, builder.select(is_float, rounded, value.bits))
+
+    def emit_round_digits(self, op: py.RoundDigitsOp) -> None:
+        value, ndigits = self.values[op.input], self.values[op.ndigits]
+        builder = self.builder
+        if op.input.type == I64_TYPE:
+            self.checked(op, arith.int_round_digits(builder, value, ndigits))
+        elif op.input.type == F64_TYPE:
+            self.checked(op, mathlib.float_round_digits(builder, value, ndigits))
+        else:
+            assert isinstance(value, DynValue)
+            self.define(
+                op,
+                self.dyn_binary(
+                    value,
+                    DynValue(kind(KIND_INT), ndigits),
+                    lambda b, x, n: arith.int_round_digits(b, x, n),
+                    lambda b, x, n: mathlib.float_round_digits(b, x, b.fptosi(n, I64)),
+                    op.result.type,
+                ),
+            )
+
+    def emit_math(self, op: py.MathCallOp) -> None:
+        arguments = [self.values[argument] for argument in op.arguments]
+        self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments))
+
+    def emit_raise(self, op: py.RaiseOp) -> None:
+        self.flag_if(TRUE)
+
+    # ----------------------------------------------------------------------------------
+    # Helpers for !py.dyn
+    # ----------------------------------------------------------------------------------
+
+    def is_kind(self, value: DynValue, expected: int) -> ir.Value:
+        return self.builder.icmp_unsigned("==", value.kind, kind(expected))
+
+    def dyn_as_float(self, value: DynValue) -> ir.Value:
+        builder = self.builder
+        return builder.select(
+            self.is_kind(value, KIND_FLOAT), builder.bitcast(value.bits, F64), builder.sitofp(value.bits, F64)
+        )
+
+
+def float_binary(name: str) -> Callable[[ir.IRBuilder, ir.Value, ir.Value], Result]:
+    def emit(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
+        return getattr(builder, name)(x, y), FALSE
+
+    return emit
+
+
+BINARY_SEMANTICS: dict[type[Operation], tuple[Callable[..., Result], Callable[..., Result]]] = {
+    py.AddOp: (arith.int_add, float_binary("fadd")),
+    py.SubOp: (arith.int_sub, float_binary("fsub")),
+    py.MulOp: (arith.int_mul, float_binary("fmul")),
+    py.TrueDivOp: (arith.int_truediv, arith.float_truediv),
+    py.FloorDivOp: (arith.int_floordiv, arith.float_floordiv),
+    py.ModOp: (arith.int_mod, arith.float_mod),
+    py.PowOp: (mathlib.int_pow, mathlib.float_pow),
+}
+
+UNARY_SEMANTICS: dict[type[Operation], tuple[Callable[..., Result], Callable[..., Result] | None]] = {
+    py.NegOp: (arith.int_neg, arith.float_neg),
+    py.AbsOp: (arith.int_abs, arith.float_abs),
+    py.InvertOp: (arith.int_invert, None),
+}
+
+LOWERINGS: dict[type[Operation], Callable[[RowEmitter, Operation], None]] = {
+    scf.IfOp: RowEmitter.emit_if,  # type: ignore[dict-item]
+    py.ConstantOp: RowEmitter.emit_constant,  # type: ignore[dict-item]
+    py.NoneOp: RowEmitter.emit_none,  # type: ignore[dict-item]
+    py.WrapOp: RowEmitter.emit_wrap,  # type: ignore[dict-item]
+    py.UnwrapOp: RowEmitter.emit_unwrap,  # type: ignore[dict-item]
+    py.NarrowOp: RowEmitter.emit_narrow,  # type: ignore[dict-item]
+    py.IsNoneOp: RowEmitter.emit_is_none,  # type: ignore[dict-item]
+    py.TruthOp: RowEmitter.emit_truth,  # type: ignore[dict-item]
+    py.ToIntOp: RowEmitter.emit_to_int,  # type: ignore[dict-item]
+    py.ToFloatOp: RowEmitter.emit_to_float,  # type: ignore[dict-item]
+    py.NotOp: RowEmitter.emit_not,  # type: ignore[dict-item]
+    py.CmpOp: RowEmitter.emit_compare,  # type: ignore[dict-item]
+    py.MinOp: RowEmitter.emit_min_max,
+    py.MaxOp: RowEmitter.emit_min_max,
+    py.RoundOp: RowEmitter.emit_round,  # type: ignore[dict-item]
+    py.RoundDigitsOp: RowEmitter.emit_round_digits,  # type: ignore[dict-item]
+    py.MathCallOp: RowEmitter.emit_math,  # type: ignore[dict-item]
+    py.RaiseOp: RowEmitter.emit_raise,  # type: ignore[dict-item]
+    **{op: RowEmitter.emit_binary for op in BINARY_SEMANTICS},
+    **{op: RowEmitter.emit_unary for op in UNARY_SEMANTICS},
+}

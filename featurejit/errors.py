@@ -1,0 +1,51 @@
+"""User-facing errors of featurejit, located in the user's own source file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SourceLocation:
+    """A position in the user's file: 1-based line, 0-based column, and the line's text."""
+
+    path: str
+    line: int
+    column: int
+    source_line: str
+    end_column: int | None = None
+
+    def caret(self) -> str:
+        """Return the source line and a caret line under the located construct."""
+        text = self.source_line.rstrip("\n")
+        width = 1
+        if self.end_column is not None and self.end_column > self.column:
+            width = self.end_column - self.column
+        width = max(1, min(width, len(text) - self.column))
+        return f"    {text}\n    {' ' * self.column}{'^' * width}"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.column + 1}"
+
+
+class CompileError(Exception):
+    """A resolver uses a construct that featurejit cannot compile.
+
+    `location` points into the user's file; `hint` says what is supported instead.
+    """
+
+    def __init__(self, message: str, location: SourceLocation | None = None, hint: str | None = None):
+        self.message = message
+        self.location = location
+        self.hint = hint
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        """Format the error as `file:line:col: message`, the source line, a caret and the hint."""
+        parts = [f"{self.location}: {self.message}" if self.location else self.message]
+        if self.location is not None and self.location.source_line:
+            parts.append(self.location.caret())
+        if self.hint:
+            parts.append(self.hint)
+        return "\n".join(parts)
+

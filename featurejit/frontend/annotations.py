@@ -1,0 +1,90 @@
+"""Reading resolver annotations into the value types featurejit compiles."""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from xdsl.dialects.builtin import f64, i1, i64
+from xdsl.ir import Attribute
+
+from featurejit.errors import CompileError
+
+SUPPORTED_TYPES: tuple[type, ...] = (bool, int, float)
+SUPPORTED_SPELLING = "int, float, bool, or one of them | None"
+
+
+@dataclass(frozen=True)
+class ValueSpec:
+    """A parameter or return type: bool, int or float, and whether None is allowed."""
+
+    python_type: type
+    optional: bool
+
+    def ir_type(self) -> Attribute:
+        """Return the IR type of a present value of this spec."""
+        return {bool: i1, int: i64, float: f64}[self.python_type]
+
+    def __str__(self) -> str:
+        name = self.python_type.__name__
+        return f"{name} | None" if self.optional else name
+
+
+@dataclass(frozen=True)
+class Signature:
+    """The annotated parameters and return of a resolver."""
+
+    parameters: tuple[tuple[str, ValueSpec], ...]
+    result: ValueSpec
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.parameters)
+
+
+def parse_spec(annotation: Any, what: str) -> ValueSpec:
+    """Turn one annotation object into a ValueSpec; raise CompileError naming `what` otherwise."""
+    if annotation in SUPPORTED_TYPES:
+        return ValueSpec(annotation, optional=False)
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [member for member in typing.get_args(annotation) if member is not type(None)]
+        has_none = len(members) < len(typing.get_args(annotation))
+        if has_none and len(members) == 1 and members[0] in SUPPORTED_TYPES:
+            return ValueSpec(members[0], optional=True)
+    shown = getattr(annotation, "__name__", None) or repr(annotation)
+    raise CompileError(
+        f"{what} is annotated {shown}, which featurejit cannot compile yet",
+        hint=f"Annotate it with {SUPPORTED_SPELLING}.",
+    )
+
+
+def read_signature(function: Callable[..., Any]) -> Signature:
+    """Read the annotated signature of `function`; raise CompileError for a missing or unsupported one."""
+    try:
+        annotations = inspect.get_annotations(function, eval_str=True)
+    except Exception as error:  # noqa: BLE001 - any failure to evaluate a string annotation
+        raise CompileError(f"the annotations of {function.__qualname__} could not be evaluated: {error}") from None
+    parameters = []
+    for parameter in inspect.signature(function).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise CompileError(
+                f"parameter *{parameter.name} of {function.__qualname__} is variadic",
+                hint="Resolvers take a fixed list of named parameters.",
+            )
+        if parameter.name not in annotations:
+            raise CompileError(
+                f"parameter {parameter.name!r} of {function.__qualname__} has no annotation",
+                hint=f"Annotate it with {SUPPORTED_SPELLING}.",
+            )
+        parameters.append((parameter.name, parse_spec(annotations[parameter.name], f"parameter {parameter.name!r}")))
+    if "return" not in annotations:
+        raise CompileError(
+            f"{function.__qualname__} has no return annotation",
+            hint=f"Annotate the return with {SUPPORTED_SPELLING}.",
+        )
+    return Signature(tuple(parameters), parse_spec(annotations["return"], "the return value"))

@@ -1,0 +1,222 @@
+"""Lowering of calls to Python builtins and `math` functions.
+
+Callees are matched by identity, not by name, so a user's own `abs` or a shadowed `math`
+is never mistaken for the builtin.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from xdsl.dialects.builtin import f64, i1, i64
+from xdsl.ir import SSAValue
+
+from featurejit.ir import dialect as py
+from featurejit.ir.dialect import OptionalType, dyn
+
+if TYPE_CHECKING:
+    from featurejit.frontend.lower import Env, Lowering
+
+Handler = Callable[["Lowering", ast.Call, "Env"], SSAValue]
+
+SUPPORTED_CALLS_HINT = (
+    "featurejit compiles calls to abs, min, max, round, int, float, bool, the math functions "
+    "listed in the README, and other @jit_resolver functions."
+)
+
+
+def lower_builtin_call(lowering: Lowering, node: ast.Call, callee: Any, env: Env) -> SSAValue:
+    """Lower a call to a builtin or math function; raise for any other callee."""
+    handler = CALL_HANDLERS.get(id(callee))
+    if handler is not None and handler[0] is callee:
+        return handler[1](lowering, node, env)
+    name = getattr(callee, "__qualname__", None) or type(callee).__name__
+    raise lowering.unsupported(node, f"the call to {name} is not compiled", hint=SUPPORTED_CALLS_HINT)
+
+
+def positional_arguments(
+    lowering: Lowering, node: ast.Call, env: Env, minimum: int, maximum: int, keywords: tuple[str, ...] = ()
+) -> list[SSAValue]:
+    """Lower a call's arguments, allowing only the given keyword names, in signature order."""
+    name = ast.unparse(node.func)
+    if any(isinstance(argument, ast.Starred) for argument in node.args):
+        raise lowering.unsupported(node, f"{name}() with *args is not compiled")
+    values = [lowering.lower_expression(argument, env) for argument in node.args]
+    for keyword in node.keywords:
+        if keyword.arg not in keywords:
+            raise lowering.unsupported(node, f"{name}() with keyword {keyword.arg!r} is not compiled")
+        position = len(node.args) + keywords.index(keyword.arg)
+        if position != len(values):
+            raise lowering.unsupported(node, f"{name}() arguments are not compiled in this order")
+        values.append(lowering.lower_expression(keyword.value, env))
+    if not minimum <= len(values) <= maximum:
+        expected = str(minimum) if minimum == maximum else f"{minimum} to {maximum}"
+        raise lowering.unsupported(node, f"{name}() takes {expected} arguments here, but got {len(values)}")
+    return values
+
+
+def numeric(lowering: Lowering, node: ast.AST, value: SSAValue) -> SSAValue:
+    """Prepare a numeric argument: None raises TypeError, bool becomes int."""
+    prepared = lowering.numeric_operand(value)
+    if prepared is None:
+        lowering.emit(py.RaiseOp("TypeError"))
+        return lowering.placeholder(i64)
+    return prepared
+
+
+def as_float(lowering: Lowering, node: ast.AST, value: SSAValue) -> SSAValue:
+    prepared = numeric(lowering, node, value)
+    return prepared if prepared.type == f64 else lowering.emit_value(py.ToFloatOp(prepared))
+
+
+def lower_abs(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    (value,) = positional_arguments(lowering, node, env, 1, 1)
+    return lowering.emit_value(py.AbsOp(numeric(lowering, node, value)))
+
+
+def lower_min(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    return lower_min_max(lowering, node, env, py.MinOp)
+
+
+def lower_max(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    return lower_min_max(lowering, node, env, py.MaxOp)
+
+
+def lower_min_max(lowering: Lowering, node: ast.Call, env: Env, op_class: type[py.BinaryOp]) -> SSAValue:
+    """Fold min/max left to right; operands of different types keep their own via !py.dyn."""
+    name = ast.unparse(node.func)
+    if len(node.args) < 2 or node.keywords:
+        raise lowering.unsupported(
+            node,
+            f"{name}() is compiled only with two or more positional arguments",
+            hint=f"Write {name}(a, b, ...); iterables, key= and default= are not compiled.",
+        )
+    values = positional_arguments(lowering, node, env, 2, len(node.args))
+    result = values[0]
+    for value in values[1:]:
+        if result.type != value.type or isinstance(result.type, OptionalType) or result.type == py.none_type:
+            result, value = lowering.coerce(result, dyn), lowering.coerce(value, dyn)
+        result = lowering.emit_value(op_class(result, value))
+    return result
+
+
+def lower_round(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    values = positional_arguments(lowering, node, env, 1, 2, keywords=("ndigits",))
+    number = numeric(lowering, node, values[0])
+    if len(values) == 1 or values[1].type == py.none_type:
+        return number if number.type == i64 else lowering.emit_value(py.RoundOp(number))
+    ndigits = numeric(lowering, node, values[1])
+    if ndigits.type != i64:
+        raise lowering.unsupported(node.args[-1] if node.args else node, "round() needs an int number of digits")
+    return lowering.emit_value(py.RoundDigitsOp(number, ndigits))
+
+
+def literal_text(node: ast.Call) -> str | None:
+    if len(node.args) == 1 and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str):
+        return node.args[0].value
+    return None
+
+
+def lower_int(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    if not node.args and not node.keywords:
+        return lowering.constant(0)
+    text = literal_text(node)
+    if text is not None:
+        try:
+            return lowering.python_constant(node, int(text))
+        except ValueError:  # CPython raises this when the call runs
+            lowering.emit(py.RaiseOp("ValueError"))
+            return lowering.placeholder(i64)
+    (value,) = positional_arguments(lowering, node, env, 1, 1)
+    if value.type == py.none_type:
+        lowering.emit(py.RaiseOp("TypeError"))
+        return lowering.placeholder(i64)
+    if isinstance(value.type, OptionalType):
+        value = lowering.emit_value(py.UnwrapOp(value))
+    return value if value.type == i64 else lowering.emit_value(py.ToIntOp(value))
+
+
+def lower_float(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    if not node.args and not node.keywords:
+        return lowering.constant(0.0)
+    text = literal_text(node)
+    if text is not None:
+        try:
+            return lowering.python_constant(node, float(text))
+        except ValueError:  # CPython raises this when the call runs
+            lowering.emit(py.RaiseOp("ValueError"))
+            return lowering.placeholder(f64)
+    (value,) = positional_arguments(lowering, node, env, 1, 1)
+    if value.type == py.none_type:
+        lowering.emit(py.RaiseOp("TypeError"))
+        return lowering.placeholder(f64)
+    if isinstance(value.type, OptionalType):
+        value = lowering.emit_value(py.UnwrapOp(value))
+    return value if value.type == f64 else lowering.emit_value(py.ToFloatOp(value))
+
+
+def lower_bool(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    if not node.args and not node.keywords:
+        return lowering.constant(False)
+    (value,) = positional_arguments(lowering, node, env, 1, 1)
+    return value if value.type == i1 else lowering.emit_value(py.TruthOp(value))
+
+
+def math_function(function_name: str, arity: int = 1) -> Handler:
+    """Make a handler for a math function whose float arguments CPython converts with float()."""
+
+    def lower(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+        values = positional_arguments(lowering, node, env, arity, arity)
+        arguments = [as_float(lowering, node, value) for value in values]
+        return lowering.emit_value(py.MathCallOp(function_name, arguments))
+
+    return lower
+
+
+def math_rounding(function_name: str) -> Handler:
+    """Make a handler for math.floor, ceil and trunc, which return ints as they are."""
+
+    def lower(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+        (value,) = positional_arguments(lowering, node, env, 1, 1)
+        number = numeric(lowering, node, value)
+        if number.type == i64:
+            return number
+        if number.type == dyn:
+            raise lowering.unsupported(
+                node, f"math.{function_name} of a value whose type differs between rows is not compiled"
+            )
+        return lowering.emit_value(py.MathCallOp(function_name, [number]))
+
+    return lower
+
+
+def lower_math_log(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    values = positional_arguments(lowering, node, env, 1, 2)
+    arguments = [as_float(lowering, node, value) for value in values]
+    return lowering.emit_value(py.MathCallOp("log" if len(arguments) == 1 else "log_base", arguments))
+
+
+HANDLERS: list[tuple[Any, Handler]] = [
+    (abs, lower_abs),
+    (min, lower_min),
+    (max, lower_max),
+    (round, lower_round),
+    (int, lower_int),
+    (float, lower_float),
+    (bool, lower_bool),
+    (math.log, lower_math_log),
+    (math.floor, math_rounding("floor")),
+    (math.ceil, math_rounding("ceil")),
+    (math.trunc, math_rounding("trunc")),
+    *[
+        (getattr(math, name), math_function(name))
+        for name in ("sqrt", "exp", "expm1", "log1p", "log2", "log10", "sin", "cos", "tan", "asin", "acos",
+                     "atan", "sinh", "cosh", "tanh", "fabs", "isnan", "isinf", "isfinite")
+    ],
+    *[(getattr(math, name), math_function(name, 2)) for name in ("pow", "atan2", "copysign", "hypot")],
+]
+
+CALL_HANDLERS: dict[int, tuple[Any, Handler]] = {id(callee): (callee, handler) for callee, handler in HANDLERS}

@@ -1,0 +1,39 @@
+"""The join of IR types where control flow merges, following what CPython values can be."""
+
+from __future__ import annotations
+
+from xdsl.ir import Attribute
+
+from featurejit.ir.dialect import DynType, NoneType, OptionalType, dyn, is_scalar_type, none_type
+
+
+def split_nullable(type_: Attribute) -> tuple[Attribute | None, bool]:
+    """Return (the present-value type or None for the None literal, whether None is possible)."""
+    if isinstance(type_, OptionalType):
+        return type_.element_type, True
+    if isinstance(type_, NoneType):
+        return None, True
+    return type_, False
+
+
+def join_types(first: Attribute, second: Attribute) -> Attribute:
+    """Return the narrowest IR type that holds values of both types.
+
+    Equal types join to themselves, None with T gives T | None, and different Python types
+    (an int in one branch and a float in the other) give !py.dyn, which keeps each row's own
+    type so that results stay exactly CPython's.
+    """
+    if first == second:
+        return first
+    if isinstance(first, DynType) or isinstance(second, DynType):
+        return dyn
+    first_base, first_nullable = split_nullable(first)
+    second_base, second_nullable = split_nullable(second)
+    bases = {base for base in (first_base, second_base) if base is not None}
+    if not bases:
+        return none_type
+    if len(bases) > 1:
+        return dyn
+    (base,) = bases
+    assert is_scalar_type(base)
+    return OptionalType(base) if first_nullable or second_nullable else base
