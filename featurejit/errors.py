@@ -34,10 +34,19 @@ class CompileError(Exception):
     `location` points into the user's file; `hint` says what is supported instead.
     """
 
-    def __init__(self, message: str, location: SourceLocation | None = None, hint: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        location: SourceLocation | None = None,
+        hint: str | None = None,
+        *,
+        unresolved_name: bool = False,
+    ):
         self.message = message
         self.location = location
         self.hint = hint
+        # True when a global name is not defined yet, which a later definition may fix.
+        self.unresolved_name = unresolved_name
         super().__init__(self.render())
 
     def render(self) -> str:

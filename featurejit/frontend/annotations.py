@@ -7,12 +7,13 @@ import types
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xdsl.dialects.builtin import f64, i1, i64
-from xdsl.ir import Attribute
 
 from featurejit.errors import CompileError
+
+if TYPE_CHECKING:
+    from xdsl.ir import Attribute
 
 SUPPORTED_TYPES: tuple[type, ...] = (bool, int, float)
 SUPPORTED_SPELLING = "int, float, bool, or one of them | None"
@@ -27,6 +28,8 @@ class ValueSpec:
 
     def ir_type(self) -> Attribute:
         """Return the IR type of a present value of this spec."""
+        from xdsl.dialects.builtin import f64, i1, i64  # imported late: xDSL takes 0.1 s to import
+
         return {bool: i1, int: i64, float: f64}[self.python_type]
 
     def __str__(self) -> str:

@@ -72,11 +72,12 @@ Outcome = FallsThrough | Returns | Raises
 class UnsupportedConstruct(Exception):
     """Raised inside lowering; the choke point turns it into a located CompileError."""
 
-    def __init__(self, node: ast.AST, message: str, hint: str | None = None):
+    def __init__(self, node: ast.AST, message: str, hint: str | None = None, *, unresolved_name: bool = False):
         super().__init__(message)
         self.node = node
         self.message = message
         self.hint = hint
+        self.unresolved_name = unresolved_name
 
 
 @dataclass
@@ -124,7 +125,12 @@ class Lowering:
         try:
             return self.lower_resolver()
         except UnsupportedConstruct as error:
-            raise CompileError(error.message, self.scope.source.location(error.node), error.hint) from None
+            raise CompileError(
+                error.message,
+                self.scope.source.location(error.node),
+                error.hint,
+                unresolved_name=error.unresolved_name,
+            ) from None
 
     def lower_resolver(self) -> LoweredFunction:
         node = self.scope.source.node
@@ -468,7 +474,7 @@ class Lowering:
             raise self.unsupported(node, f"{path[0]!r} is a local value, not a module or function")
         value = resolve_name(self.scope.function, path[0])
         if value is MISSING:
-            raise self.unsupported(node, f"name {path[0]!r} is not defined")
+            raise UnsupportedConstruct(node, f"name {path[0]!r} is not defined", unresolved_name=True)
         self.record_capture(path[0], (), value)
         for depth, attribute in enumerate(path[1:], start=1):
             if not hasattr(value, attribute):

@@ -1,0 +1,197 @@
+"""The `jit_resolver` decorator and the object it returns."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, overload
+
+from featurejit.errors import CompileError
+from featurejit.frontend.annotations import Signature, ValueSpec, read_signature
+
+if TYPE_CHECKING:
+    from featurejit.runtime.state import ResolverState
+
+logger = logging.getLogger("featurejit")
+
+MODES = ("auto", "require")
+ON_ERROR = ("raise", "null")
+STAGES = ("ir", "optimized", "llvm", "asm")
+
+
+
+@dataclass
+class Explanation:
+    """What explain() reports: how the resolver runs, why, with which types, and its last call."""
+
+    name: str
+    native: bool
+    reason: str
+    mode: str
+    on_error: str
+    parameters: list[tuple[str, str, str]]
+    result: tuple[str, str]
+    kernels: int
+    last_rows: int
+    last_slow_path_rows: int
+    last_error_rows: int
+    compile_ms: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        how = "compiled to native code" if self.native else "runs in the interpreter"
+        lines = [f"{self.name}: {how} (mode={self.mode!r}, on_error={self.on_error!r})"]
+        if self.reason:
+            lines.append(f"  reason: {self.reason}".replace("\n", "\n          "))
+        for name, annotation, native in self.parameters:
+            lines.append(f"  parameter {name}: {annotation} -> {native}")
+        lines.append(f"  returns: {self.result[0]} -> {self.result[1]}")
+        lines.append(f"  kernels compiled: {self.kernels}")
+        if self.compile_ms:
+            stages = ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in self.compile_ms.items())
+            lines.append(f"  last compile: {stages}")
+        lines.append(
+            f"  last call: {self.last_rows} rows, {self.last_slow_path_rows} on the slow path, "
+            f"{self.last_error_rows} errors set to null"
+        )
+        return "\n".join(lines)
+
+
+NATIVE_NAMES = {bool: "i1", int: "i64", float: "f64"}
+COLUMN_NAMES = {bool: "bool", int: "int64", float: "float64"}
+
+
+def native_name(spec: ValueSpec) -> str:
+    name = NATIVE_NAMES[spec.python_type]
+    return f"!py.optional<{name}>" if spec.optional else name
+
+
+class JitResolver:
+    """A resolver compiled on first call: called with scalars it returns what the function
+    returns; called with arrays it returns an Arrow array (a chunked array for chunked input).
+    """
+
+    __featurejit_resolver__ = True
+
+    def __init__(self, function: Callable[..., Any], mode: str = "auto", on_error: str = "raise"):
+        if mode not in MODES:
+            raise ValueError(f"jit_resolver(mode={mode!r}) is invalid; use one of {', '.join(map(repr, MODES))}")
+        if on_error not in ON_ERROR:
+            raise ValueError(
+                f"jit_resolver(on_error={on_error!r}) is invalid; use one of {', '.join(map(repr, ON_ERROR))}"
+            )
+        if not inspect.isfunction(function):
+            raise TypeError(f"jit_resolver expects a function, but got {type(function).__name__}")
+        functools.update_wrapper(self, function)
+        self.function = function
+        self.mode = mode
+        self.on_error = on_error
+        self.name = function.__qualname__
+        self.python_signature = inspect.signature(function)
+        self.lock = threading.RLock()
+        self.state: ResolverState | None = None
+        self.warned = False
+        if mode == "require":
+            self.compile(defer_unresolved_names=True)
+
+    # ----------------------------------------------------------------------------------
+    # Compilation
+    # ----------------------------------------------------------------------------------
+
+    def compiled_state(self) -> ResolverState:
+        """Return the resolver's compile state, creating it on first use."""
+        if self.state is None:
+            with self.lock:
+                if self.state is None:
+                    from featurejit.runtime.state import ResolverState
+
+                    self.state = ResolverState(self)
+        return self.state
+
+    def compile(self, defer_unresolved_names: bool = False) -> JitResolver:
+        """Compile the resolver for its annotated types now, instead of on the first call.
+
+        In mode "require" a construct that cannot be compiled raises CompileError; in mode
+        "auto" the resolver falls back to the interpreter, and explain() says why.
+        """
+        state = self.compiled_state()
+        try:
+            state.default_kernel()
+        except CompileError as error:
+            if defer_unresolved_names and error.unresolved_name:
+                return self
+            if self.mode == "require":
+                raise
+        return self
+
+    def signature(self) -> Signature:
+        return self.compiled_state().signature()
+
+    # ----------------------------------------------------------------------------------
+    # Calls
+    # ----------------------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            bound = self.python_signature.bind(*args, **kwargs)
+        except TypeError as error:
+            raise TypeError(f"{self.name}(): {error}") from None
+        bound.apply_defaults()
+        return self.compiled_state().call(list(bound.arguments.values()))
+
+    # ----------------------------------------------------------------------------------
+    # Introspection
+    # ----------------------------------------------------------------------------------
+
+    def explain(self, *, show: bool = True) -> Explanation:
+        """Report whether the resolver runs natively and why, its types and its last call's row counts."""
+        explanation = self.compiled_state().explain()
+        if show:
+            print(explanation)
+        return explanation
+
+    def dump(self, stage: str = "ir") -> str:
+        """Return the resolver's code at one stage: "ir", "optimized", "llvm" or "asm"."""
+        if stage not in STAGES:
+            raise ValueError(f"dump({stage!r}) is invalid; use one of {', '.join(map(repr, STAGES))}")
+        kernel = self.compiled_state().default_kernel()
+        return {
+            "ir": kernel.ir_text,
+            "optimized": kernel.optimized_ir_text,
+            "llvm": kernel.optimized_llvm_text,
+            "asm": kernel.assembly,
+        }[stage]
+
+    def __repr__(self) -> str:
+        return f"<jit_resolver {self.name} mode={self.mode!r} on_error={self.on_error!r}>"
+
+
+@overload
+def jit_resolver(function: Callable[..., Any], /) -> JitResolver: ...
+
+
+@overload
+def jit_resolver(*, mode: str = "auto", on_error: str = "raise") -> Callable[[Callable[..., Any]], JitResolver]: ...
+
+
+def jit_resolver(
+    function: Callable[..., Any] | None = None, /, *, mode: str = "auto", on_error: str = "raise"
+) -> JitResolver | Callable[[Callable[..., Any]], JitResolver]:
+    """Compile a type-annotated resolver to native code on its first call.
+
+    Use as `@jit_resolver` or `@jit_resolver(mode="require", on_error="null")`.
+    mode="auto" runs unsupported code in the interpreter (explain() says why);
+    mode="require" raises CompileError instead. on_error="raise" raises a row's CPython
+    exception with the row index; on_error="null" makes that row null and counts it.
+    """
+    if function is not None:
+        return JitResolver(function, mode=mode, on_error=on_error)
+
+    def decorate(inner: Callable[..., Any]) -> JitResolver:
+        return JitResolver(inner, mode=mode, on_error=on_error)
+
+    return decorate
+

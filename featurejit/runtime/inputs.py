@@ -1,0 +1,173 @@
+"""Checking and normalizing the arguments of a resolver call.
+
+Each argument is a Python scalar (or None), a pyarrow Array or ChunkedArray, a 1-D numpy
+array, or a list. Arrays are checked against the parameter's annotation, and lists and numpy
+arrays become Arrow arrays. The result says whether the call is a scalar call or a batch
+call, and for a batch, the common length and the chunk boundaries to run on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.frontend.annotations import Signature, ValueSpec
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+# Arrow type -> (physical name in the kernel ABI, Python type of its values).
+ARROW_TYPES: dict[pa.DataType, tuple[str, type]] = {
+    pa.bool_(): ("bool", bool),
+    pa.int8(): ("int8", int),
+    pa.int16(): ("int16", int),
+    pa.int32(): ("int32", int),
+    pa.int64(): ("int64", int),
+    pa.uint8(): ("uint8", int),
+    pa.uint16(): ("uint16", int),
+    pa.uint32(): ("uint32", int),
+    pa.uint64(): ("uint64", int),
+    pa.float32(): ("float32", float),
+    pa.float64(): ("float64", float),
+}
+
+# Python types a parameter annotated with the key accepts, as in the numeric tower.
+ACCEPTED_TYPES: dict[type, tuple[type, ...]] = {
+    float: (float, int, bool),
+    int: (int, bool),
+    bool: (bool,),
+}
+
+ARROW_TYPE_OF: dict[type, pa.DataType] = {bool: pa.bool_(), int: pa.int64(), float: pa.float64()}
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One bound argument: a scalar value, or an Arrow array or chunked array."""
+
+    name: str
+    spec: ValueSpec
+    scalar: Any = None
+    array: pa.Array | pa.ChunkedArray | None = None
+
+    @property
+    def is_scalar(self) -> bool:
+        return self.array is None
+
+    @property
+    def python_type(self) -> type | None:
+        """The Python type of this argument's values, or None for a None scalar or an all-null array."""
+        if self.array is None:
+            return None if self.scalar is None else type(self.scalar)
+        if pa.types.is_null(self.array.type):
+            return None
+        return ARROW_TYPES[self.array.type][1]
+
+
+@dataclass(frozen=True)
+class BoundCall:
+    """The checked arguments of one call, in parameter order."""
+
+    arguments: tuple[Argument, ...]
+    length: int | None  # None for a scalar call
+    chunked: bool
+
+    def scalar_values(self) -> list[Any]:
+        return [argument.scalar for argument in self.arguments]
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, pa.Array | pa.ChunkedArray):
+        return f"an Arrow array of type {value.type}"
+    if isinstance(value, np.ndarray):
+        return f"a numpy array of dtype {value.dtype}"
+    return f"{type(value).__name__} {value!r}"
+
+
+def normalize_scalar(value: Any) -> Any:
+    """Turn numpy and Arrow scalars into the Python value they hold."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, pa.Scalar):
+        return value.as_py()
+    return value
+
+
+def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> Any:
+    value = normalize_scalar(value)
+    if value is None:
+        return None
+    if type(value) in ACCEPTED_TYPES[spec.python_type]:
+        return value
+    raise TypeError(
+        f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(value)}; "
+        f"pass a value of type {spec.python_type.__name__} or an Arrow array of it"
+    )
+
+
+def to_arrow(resolver_name: str, name: str, value: Any) -> pa.Array | pa.ChunkedArray | None:
+    """Return `value` as an Arrow array if it is array-like, None if it is a scalar."""
+    if isinstance(value, pa.Array | pa.ChunkedArray):
+        return value
+    if isinstance(value, np.ndarray):
+        if value.ndim != 1:
+            raise ValueError(
+                f"{resolver_name}(): parameter {name!r} got a {value.ndim}-D numpy array of shape {value.shape}; "
+                f"pass a 1-D array"
+            )
+        if value.dtype.kind not in "biuf" or value.dtype == np.float16:
+            raise TypeError(
+                f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}; "
+                f"pass bool, integer, float32 or float64 values"
+            )
+        return pa.array(value)
+    if isinstance(value, list | tuple):
+        try:
+            return pa.array(value)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            raise TypeError(f"{resolver_name}(): parameter {name!r} got a list Arrow cannot convert: {error}") from None
+    return None
+
+
+def check_array(resolver_name: str, name: str, spec: ValueSpec, array: pa.Array | pa.ChunkedArray) -> None:
+    if pa.types.is_null(array.type):
+        return
+    entry = ARROW_TYPES.get(array.type)
+    if entry is None or entry[1] not in ACCEPTED_TYPES[spec.python_type]:
+        accepted = {
+            float: "float64, float32, integer or bool",
+            int: "integer or bool",
+            bool: "bool",
+        }[spec.python_type]
+        raise TypeError(
+            f"{resolver_name}(): parameter {name!r} expects {spec}, but got an Arrow array of type {array.type}; "
+            f"pass {accepted} values, or cast the column first"
+        )
+
+
+def bind_arguments(resolver_name: str, signature: Signature, values: list[Any]) -> BoundCall:
+    """Check each argument against its annotation and find the batch length, if any."""
+    arguments = []
+    lengths: dict[str, int] = {}
+    chunked = False
+    for (name, spec), value in zip(signature.parameters, values, strict=True):
+        array = to_arrow(resolver_name, name, value)
+        if array is None:
+            arguments.append(Argument(name, spec, scalar=check_scalar(resolver_name, name, spec, value)))
+            continue
+        check_array(resolver_name, name, spec, array)
+        chunked = chunked or isinstance(array, pa.ChunkedArray)
+        lengths[name] = len(array)
+        arguments.append(Argument(name, spec, array=array))
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name}={length}" for name, length in lengths.items())
+        raise ValueError(f"{resolver_name}(): array arguments have different lengths ({shown}); pass arrays of one length")
+    length = next(iter(lengths.values())) if lengths else None
+    return BoundCall(tuple(arguments), length, chunked)
+
+
+def fits_int64(value: Any) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or INT64_MIN <= value <= INT64_MAX

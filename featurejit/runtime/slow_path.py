@@ -1,0 +1,107 @@
+"""The interpreter side of a batch: re-running flagged rows in CPython and storing their results.
+
+A kernel flags the rows whose exact result it cannot compute (an int64 overflow, a division
+by zero, None where the annotation does not allow it, ...). Those rows run here, through the
+plain Python function, so the batch result is CPython's row for row, errors included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.settings import settings
+
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+class RowValues:
+    """Python values of one argument by row: an array's elements, or one broadcast scalar."""
+
+    def __init__(self, source: pa.Array | Any, broadcast: bool, rows_wanted: int):
+        self.broadcast = broadcast
+        self.source = source
+        self.values: list[Any] | None = None
+        if not broadcast and rows_wanted > settings.slow_path_list_fraction * max(len(source), 1):
+            self.values = source.to_pylist()
+
+    def __getitem__(self, row: int) -> Any:
+        if self.broadcast:
+            return self.source
+        if self.values is not None:
+            return self.values[row]
+        return self.source[row].as_py()
+
+
+def located_error(error: Exception, resolver_name: str, row: int, names: Sequence[str], values: Sequence[Any]) -> Exception:
+    """Return an exception of the same class whose message adds the row index and its inputs."""
+    inputs = ", ".join(f"{name}={value!r}" for name, value in zip(names, values, strict=True))
+    message = f"{error} (row {row} of {resolver_name}: {inputs})"
+    try:
+        located = type(error)(message)
+    except Exception:  # noqa: BLE001 - an exception class with a constructor of its own
+        error.add_note(message)
+        return error
+    located.__cause__ = error
+    return located
+
+
+class OutputTypeError(TypeError):
+    """A row returned a value that its resolver's return annotation does not allow."""
+
+
+def convert_result(value: Any, output: type) -> tuple[Any, bool]:
+    """Return (the value to store, whether it is present) for a Python result; raise if it does not fit."""
+    if value is None:
+        return 0, False
+    if output is float:
+        if type(value) in (float, int, bool):
+            return float(value), True
+    elif output is int:
+        if type(value) in (int, bool):
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise OverflowError(f"the result {value} does not fit in int64, the output column's type")
+            return int(value), True
+    elif type(value) is bool:
+        return value, True
+    raise OutputTypeError(
+        f"the result {value!r} ({type(value).__name__}) does not match the return annotation {output.__name__}"
+    )
+
+
+def run_rows(
+    function: Callable[..., Any],
+    resolver_name: str,
+    names: Sequence[str],
+    columns: Sequence[RowValues],
+    rows: np.ndarray,
+    first_row: int,
+    on_error: str,
+    output: type,
+    out_data: np.ndarray,
+    out_valid: np.ndarray,
+) -> int:
+    """Run `function` on the given rows and store the results; return how many rows raised.
+
+    With on_error="raise" the first failing row raises its CPython exception class, with the
+    row index (counted from the start of the call) and the row's inputs in the message. With
+    on_error="null" a failing row becomes null and is counted.
+    """
+    errors = 0
+    for row in rows.tolist():
+        values = [column[row] for column in columns]
+        try:
+            stored, present = convert_result(function(*values), output)
+        except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
+            if on_error == "raise":
+                raise located_error(error, resolver_name, first_row + row, names, values) from error
+            errors += 1
+            stored, present = 0, False
+        out_data[row] = stored
+        out_valid[row] = present
+    return errors
+

@@ -1,0 +1,301 @@
+"""A resolver's compiled kernels and the dispatch of each call to a kernel or the interpreter."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import struct
+import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from xdsl.ir import Attribute
+
+from featurejit.codegen.kernel import KIND_NONE, ColumnLayout
+from featurejit.codegen.row import KIND_BOOL, KIND_FLOAT, KIND_INT
+from featurejit.compiler import CompiledKernel, compile_kernel
+from featurejit.errors import CompileError
+from featurejit.frontend.annotations import Signature, read_signature
+from featurejit.frontend.captures import Capture
+from featurejit.ir.dialect import OptionalType, python_name
+from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
+from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
+from featurejit.runtime.slow_path import located_error
+from featurejit.settings import settings
+
+if TYPE_CHECKING:
+    from featurejit.resolver import Explanation, JitResolver
+
+logger = logging.getLogger("featurejit")
+
+DOUBLE = struct.Struct("<d")
+INT64 = struct.Struct("<q")
+DEFAULT_PHYSICAL = {bool: "bool", int: "int64", float: "float64"}
+ScalarKey = tuple[type | None, ...]
+
+
+def ir_type_of(python_type: type, optional: bool) -> Attribute:
+    from featurejit.frontend.annotations import ValueSpec
+
+    element = ValueSpec(python_type, False).ir_type()
+    return OptionalType(element) if optional else element
+
+
+def value_bits(value: Any) -> int:
+    if isinstance(value, float):
+        return INT64.unpack(DOUBLE.pack(value))[0]
+    return int(value)
+
+
+def decode_result(kind: int, bits: int) -> Any:
+    if kind == KIND_NONE:
+        return None
+    if kind == KIND_BOOL:
+        return bits != 0
+    if kind == KIND_INT:
+        return bits
+    assert kind == KIND_FLOAT
+    return DOUBLE.unpack(INT64.pack(bits))[0]
+
+
+class ResolverState:
+    """Kernels compiled for one resolver, keyed by input specialization, and its last call's counts."""
+
+    def __init__(self, resolver: JitResolver):
+        self.resolver = resolver
+        self.function = resolver.function
+        self.name = resolver.name
+        self.cached_signature: Signature | None = None
+        self.batch_kernels: dict[tuple[ParameterKey, ...], CompiledKernel | None] = {}
+        self.scalar_kernels: dict[ScalarKey, CompiledKernel | None] = {}
+        self.captures: dict[tuple[int, str, tuple[str, ...]], Capture] = {}
+        self.default: CompiledKernel | None = None
+        self.failure: CompileError | None = None
+        self.last_kernel: CompiledKernel | None = None
+        self.stats = CallStats(native=False)
+
+    # ----------------------------------------------------------------------------------
+    # Compilation, with the fallback to the interpreter
+    # ----------------------------------------------------------------------------------
+
+    def signature(self) -> Signature:
+        if self.cached_signature is None:
+            self.cached_signature = read_signature(self.function)
+        return self.cached_signature
+
+    def default_kernel(self) -> CompiledKernel:
+        """Compile the batch kernel for the annotated types, raising CompileError if it cannot."""
+        with self.resolver.lock:
+            self.drop_stale_kernels()
+            if self.default is None:
+                signature = self.signature()
+                keys = tuple(
+                    ParameterKey(spec.python_type, spec.optional, ColumnLayout(DEFAULT_PHYSICAL[spec.python_type], spec.optional, False))
+                    for _, spec in signature.parameters
+                )
+                self.default = self.compile_batch(keys)
+            return self.default
+
+    def compile_batch(self, keys: tuple[ParameterKey, ...]) -> CompiledKernel:
+        kernel = compile_kernel(
+            self.function,
+            self.name,
+            [ir_type_of(key.python_type, key.optional) for key in keys],
+            [key.layout for key in keys],
+            self.signature().result.python_type,
+        )
+        self.remember(kernel)
+        self.batch_kernels[keys] = kernel
+        return kernel
+
+    def compile_scalar(self, key: ScalarKey) -> CompiledKernel:
+        parameter_types = [
+            ir_type_of(spec.python_type, True) if python_type is None else ir_type_of(python_type, False)
+            for (_, spec), python_type in zip(self.signature().parameters, key, strict=True)
+        ]
+        kernel = compile_kernel(self.function, self.name, parameter_types, None, self.signature().result.python_type)
+        self.remember(kernel)
+        self.scalar_kernels[key] = kernel
+        return kernel
+
+    def remember(self, kernel: CompiledKernel) -> None:
+        self.last_kernel = kernel
+        for capture in kernel.captures:
+            self.captures.setdefault((id(capture.function), capture.name, capture.attributes), capture)
+
+    def drop_stale_kernels(self) -> None:
+        """Forget every kernel if a module constant or closure value it captured has changed."""
+        stale = [capture for capture in self.captures.values() if not capture.is_current()]
+        if not stale:
+            return
+        logger.debug("%s: %s changed, recompiling", self.name, ", ".join(c.describe() for c in stale))
+        self.batch_kernels.clear()
+        self.scalar_kernels.clear()
+        self.captures.clear()
+        self.default = None
+        self.failure = None
+
+    def guarded(self, compile_step: Callable[[], CompiledKernel]) -> CompiledKernel | None:
+        """Run a compile step; on failure fall back to the interpreter, or raise in mode "require"."""
+        try:
+            return compile_step()
+        except CompileError as error:
+            if self.resolver.mode == "require":
+                raise
+            self.note_failure(error)
+        except Exception as error:  # noqa: BLE001 - a compiler bug must not break the user's call
+            details = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+            failure = CompileError(
+                f"internal compiler error while compiling {self.name}: {type(error).__name__}: {error}",
+                hint="This is a featurejit bug; the resolver runs in the interpreter meanwhile.",
+            )
+            if self.resolver.mode == "require":
+                raise failure from error
+            logger.error("%s\n%s", failure.message, details)
+            self.note_failure(failure)
+        return None
+
+    def note_failure(self, error: CompileError) -> None:
+        self.failure = error
+        if not self.resolver.warned:
+            self.resolver.warned = True
+            logger.warning("%s runs in the interpreter: %s", self.name, error)
+
+    # ----------------------------------------------------------------------------------
+    # Calls
+    # ----------------------------------------------------------------------------------
+
+    def call(self, values: list[Any]) -> Any:
+        try:
+            signature = self.signature()
+        except CompileError as error:
+            if self.resolver.mode == "require":
+                raise
+            self.note_failure(error)
+            return self.call_without_signature(values)
+        bound = bind_arguments(self.name, signature, values)
+        with self.resolver.lock:
+            self.drop_stale_kernels()
+        if bound.length is None:
+            return self.call_scalar(bound.scalar_values())
+        return self.call_batch(bound, signature)
+
+    def call_batch(self, bound: BoundCall, signature: Signature) -> pa.Array | pa.ChunkedArray:
+        stats = CallStats()
+        get_kernel = None if settings.disable_jit else self.batch_kernel
+        runner = BatchRunner(self.function, self.name, signature.result.python_type, self.resolver.on_error, get_kernel)
+        result = runner.run(bound, stats)
+        self.stats = stats
+        if stats.error_rows:
+            logger.warning(
+                "%s: %d of %d rows raised and were set to null (on_error='null')", self.name, stats.error_rows, stats.rows
+            )
+        return result
+
+    def batch_kernel(self, keys: tuple[ParameterKey, ...]) -> KernelFunction | None:
+        with self.resolver.lock:
+            if keys not in self.batch_kernels:
+                self.batch_kernels[keys] = self.guarded(lambda: self.compile_batch(keys))
+            kernel = self.batch_kernels[keys]
+        return None if kernel is None else kernel.entry
+
+    def call_scalar(self, values: list[Any]) -> Any:
+        self.stats = CallStats(rows=1, native=False)
+        signature = self.signature()
+        native = not settings.disable_jit and all(fits_int64(value) for value in values)
+        native = native and all(
+            value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
+        )
+        kernel = None
+        if native:
+            key: ScalarKey = tuple(None if value is None else type(value) for value in values)
+            with self.resolver.lock:
+                if key not in self.scalar_kernels:
+                    self.scalar_kernels[key] = self.guarded(lambda: self.compile_scalar(key))
+                kernel = self.scalar_kernels[key]
+        if kernel is not None:
+            arguments = (ctypes.c_int64 * (2 * len(values) or 1))()
+            for index, value in enumerate(values):
+                arguments[2 * index] = 0 if value is None else value_bits(value)
+                arguments[2 * index + 1] = value is not None
+            result = (ctypes.c_int64 * 2)()
+            self.stats.native = True
+            if not kernel.entry(ctypes.addressof(arguments), ctypes.addressof(result)):
+                return decode_result(result[0], result[1])
+        self.stats.slow_path_rows = 1
+        return self.run_python(values)
+
+    def run_python(self, values: list[Any]) -> Any:
+        """Run one call in the interpreter, applying on_error."""
+        try:
+            return self.function(*values)
+        except Exception:
+            if self.resolver.on_error == "null":
+                self.stats.error_rows = 1
+                return None
+            raise
+
+    def call_without_signature(self, values: list[Any]) -> Any:
+        """Run a resolver whose annotations cannot be read, row by row if given arrays."""
+        arrays = [value for value in values if isinstance(value, pa.Array | pa.ChunkedArray)]
+        if not arrays:
+            return self.run_python(values)
+        length = len(arrays[0])
+        columns = [value.to_pylist() if isinstance(value, pa.Array | pa.ChunkedArray) else None for value in values]
+        results = []
+        names = list(self.resolver.python_signature.parameters)
+        for row in range(length):
+            row_values = [value if column is None else column[row] for value, column in zip(values, columns, strict=True)]
+            try:
+                results.append(self.function(*row_values))
+            except Exception as error:
+                if self.resolver.on_error == "null":
+                    results.append(None)
+                    continue
+                raise located_error(error, self.name, row, names, row_values) from error
+        return pa.array(results)
+
+    # ----------------------------------------------------------------------------------
+    # explain()
+    # ----------------------------------------------------------------------------------
+
+    def explain(self) -> Explanation:
+        from featurejit.resolver import COLUMN_NAMES, Explanation, native_name
+
+        if self.failure is None and self.default is None and not settings.disable_jit:
+            self.guarded(self.default_kernel)
+        native = self.failure is None and not settings.disable_jit
+        reason = ""
+        if settings.disable_jit:
+            reason = "FEATUREJIT_DISABLE_JIT is set"
+        elif self.failure is not None:
+            reason = str(self.failure)
+        parameters: list[tuple[str, str, str]] = []
+        result = ("unknown", "unknown")
+        try:
+            signature = self.signature()
+            parameters = [(name, str(spec), native_name(spec)) for name, spec in signature.parameters]
+            kernel = self.last_kernel or self.default
+            ir_result = f", IR type {python_name(kernel.result_type)}" if kernel is not None else ""
+            result = (str(signature.result), f"{COLUMN_NAMES[signature.result.python_type]} column{ir_result}")
+        except CompileError:
+            pass
+        kernels = sum(kernel is not None for kernel in (*self.batch_kernels.values(), *self.scalar_kernels.values()))
+        compile_ms = {}
+        if self.last_kernel is not None:
+            compile_ms = {stage: seconds * 1000 for stage, seconds in self.last_kernel.stage_seconds.items()}
+        return Explanation(
+            name=self.name,
+            native=native,
+            reason=reason,
+            mode=self.resolver.mode,
+            on_error=self.resolver.on_error,
+            parameters=parameters,
+            result=result,
+            kernels=kernels,
+            last_rows=self.stats.rows,
+            last_slow_path_rows=self.stats.slow_path_rows,
+            last_error_rows=self.stats.error_rows,
+            compile_ms=compile_ms,
+        )
