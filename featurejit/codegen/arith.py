@@ -137,7 +137,9 @@ def int_round_digits(builder: ir.IRBuilder, x: ir.Value, ndigits: ir.Value) -> R
     """round(x, n) for an int x: x itself for n >= 0, else the nearest multiple of 10**-n, ties to even."""
     exponent = builder.sub(i64(0), ndigits)
     bad = builder.icmp_signed(">", exponent, i64(18))  # 10**19 does not fit in int64
-    power = power_of_ten(builder, builder.select(bad, i64(0), exponent))
+    # The table index stays in [0, 18] for every ndigits; out-of-range rows are flagged or kept as x.
+    in_table = builder.and_(builder.icmp_signed(">=", exponent, i64(0)), builder.not_(bad))
+    power = power_of_ten(builder, builder.select(in_table, exponent, i64(0)))
     quotient, _ = int_floordiv(builder, x, power)
     remainder = builder.sub(x, builder.mul(quotient, power))
     twice = builder.shl(remainder, i64(1))

@@ -675,12 +675,14 @@ class Lowering:
             )
             if nullable:  # None == x is False, never an error
                 return self.emit_value(py.CmpOp(predicate, self.coerce(left, dyn), self.coerce(right, dyn)))
-        operands = self.numeric_operands(left, right)
-        if operands is None:  # ordering against None raises TypeError
+        prepared_left, prepared_right = self.numeric_operand(left), self.numeric_operand(right)
+        if prepared_left is None or prepared_right is None:  # ordering against None raises TypeError
             self.emit(py.RaiseOp("TypeError"))
             return self.constant(False)
-        left, right = operands
-        return self.emit_value(py.CmpOp(predicate, left, right))
+        if dyn in (prepared_left.type, prepared_right.type):
+            prepared_left, prepared_right = self.coerce(prepared_left, dyn), self.coerce(prepared_right, dyn)
+        # An int and a float compare exactly, as in CPython: py.cmp takes them without conversion.
+        return self.emit_value(py.CmpOp(predicate, prepared_left, prepared_right))
 
     def identity(self, node: ast.AST, operator: ast.cmpop, left: SSAValue, right: SSAValue) -> SSAValue:
         """Lower `x is None` and `x is not None`; identity of numbers is not compiled."""

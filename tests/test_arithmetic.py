@@ -1,0 +1,79 @@
+"""Differential tests of every arithmetic and comparison operator on every pair of types."""
+
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import sys
+from types import ModuleType
+
+import pytest
+
+from tests.differential import EDGES, check_resolver, grid
+
+BINARY_OPERATORS = {
+    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
+    "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+}
+UNARY_OPERATORS = {"neg": "-", "pos": "+", "invert": "~", "not": "not "}
+TYPES = (int, float, bool)
+SAMPLES = {int: 3, float: 2.5, bool: True}
+
+# Exponents for int ** int stay small: CPython itself would take hours on INT64_MAX ** INT64_MAX.
+SMALL_EXPONENTS = [0, 1, 2, 3, 7, 62, 63, 64, -1, -2]
+
+
+def result_annotation(symbol: str, left: type, right: type) -> str:
+    value = eval(f"a {symbol} b", {"a": SAMPLES[left], "b": SAMPLES[right]})  # noqa: S307 - test data only
+    return type(value).__name__
+
+
+def generated_source() -> str:
+    lines = ["import math", ""]
+    for (name, symbol), left, right in itertools.product(BINARY_OPERATORS.items(), TYPES, TYPES):
+        lines += [
+            "@jit_resolver",
+            f"def {name}_{left.__name__}_{right.__name__}(a: {left.__name__}, b: {right.__name__}) -> "
+            f"{result_annotation(symbol, left, right)}:",
+            f"    return a {symbol} b",
+            "",
+        ]
+    for (name, symbol), type_ in itertools.product(UNARY_OPERATORS.items(), TYPES):
+        if symbol == "~" and type_ is float:
+            continue
+        result = type(eval(f"{symbol}x", {"x": SAMPLES[type_]})).__name__  # noqa: S307
+        lines += ["@jit_resolver", f"def {name}_{type_.__name__}(x: {type_.__name__}) -> {result}:", f"    return {symbol}x", ""]
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    """Write the generated resolvers to a real file, so that their source can be read, and import it."""
+    path = tmp_path_factory.mktemp("generated") / "operators.py"
+    path.write_text("from featurejit import jit_resolver\n" + generated_source())
+    spec = importlib.util.spec_from_file_location("generated_operators", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("left", TYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("right", TYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("name", list(BINARY_OPERATORS))
+def test_binary_operator_matches_python(generated: ModuleType, name: str, left: type, right: type) -> None:
+    resolver = getattr(generated, f"{name}_{left.__name__}_{right.__name__}")
+    rows = grid(left, right)
+    if name == "pow" and left in (int, bool) and right in (int, bool):
+        rows = [(a, b) for a, b in itertools.product(EDGES[left], SMALL_EXPONENTS if right is int else EDGES[bool])]
+    check_resolver(resolver, rows, (left, right))
+
+
+@pytest.mark.parametrize("type_", TYPES, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("name", list(UNARY_OPERATORS))
+def test_unary_operator_matches_python(generated: ModuleType, name: str, type_: type) -> None:
+    if name == "invert" and type_ is float:
+        pytest.skip("~ of a float is a TypeError at compile time in CPython's own typing")
+    resolver = getattr(generated, f"{name}_{type_.__name__}")
+    check_resolver(resolver, grid(type_), (type_,))

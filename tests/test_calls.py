@@ -1,0 +1,250 @@
+"""Calling conventions: scalars, Arrow arrays, chunked and sliced arrays, numpy, broadcasting, bad input."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from featurejit import jit_resolver
+
+
+@jit_resolver
+def speed_mph(distance: int, air_time: int | None) -> float | None:
+    if air_time is None or air_time == 0:
+        return None
+    return distance / (air_time / 60)
+
+
+@jit_resolver
+def scaled(x: float, factor: float = 2.0) -> float:
+    return x * factor
+
+
+@jit_resolver
+def is_late(delay: float | None, threshold: float) -> bool:
+    return delay is not None and delay > threshold
+
+
+@jit_resolver
+def negate(flag: bool) -> bool:
+    return not flag
+
+
+def python_speed(distance: int, air_time: int | None) -> float | None:
+    return speed_mph.function(distance, air_time)
+
+
+DISTANCES = [1400, 200, 0, -5, 2**40, 17, 3000, 9]
+AIR_TIMES = [227, None, 0, 13, 1, None, -60, 7]
+
+
+def expected_speeds(distances, air_times):
+    return [python_speed(d, a) for d, a in zip(distances, air_times, strict=True)]
+
+
+def test_scalar_call_returns_python_values() -> None:
+    assert speed_mph(1400, 227) == python_speed(1400, 227)
+    assert speed_mph(1400, None) is None
+    assert type(speed_mph(1400, 227)) is float
+
+
+def test_arrow_arrays_return_arrow_array() -> None:
+    result = speed_mph(pa.array(DISTANCES), pa.array(AIR_TIMES))
+    assert isinstance(result, pa.Array)
+    assert result.type == pa.float64()
+    assert result.to_pylist() == expected_speeds(DISTANCES, AIR_TIMES)
+
+
+def test_chunked_arrays_with_different_chunking() -> None:
+    distances = pa.chunked_array([DISTANCES[:3], DISTANCES[3:]])
+    air_times = pa.chunked_array([AIR_TIMES[:5], AIR_TIMES[5:6], AIR_TIMES[6:]])
+    result = speed_mph(distances, air_times)
+    assert isinstance(result, pa.ChunkedArray)
+    assert result.to_pylist() == expected_speeds(DISTANCES, AIR_TIMES)
+
+
+def test_chunked_array_with_plain_array() -> None:
+    distances = pa.chunked_array([DISTANCES[:4], [], DISTANCES[4:]])
+    result = speed_mph(distances, pa.array(AIR_TIMES))
+    assert isinstance(result, pa.ChunkedArray)
+    assert result.to_pylist() == expected_speeds(DISTANCES, AIR_TIMES)
+
+
+@pytest.mark.parametrize("offset", [1, 3, 7, 9])
+def test_sliced_arrays_at_odd_offsets(offset: int) -> None:
+    distances = pa.array(list(range(40)))
+    air_times = pa.array([None if i % 3 == 0 else i - 20 for i in range(40)])
+    length = 40 - offset - 5
+    result = speed_mph(distances.slice(offset, length), air_times.slice(offset + 2, length))
+    expected = expected_speeds(
+        distances.to_pylist()[offset : offset + length], air_times.to_pylist()[offset + 2 : offset + 2 + length]
+    )
+    assert result.to_pylist() == expected
+
+
+def test_sliced_bool_array() -> None:
+    flags = pa.array([i % 3 == 0 for i in range(30)])
+    result = negate(flags.slice(5, 17))
+    assert result.to_pylist() == [not value for value in flags.to_pylist()[5:22]]
+
+
+def test_empty_arrays() -> None:
+    result = speed_mph(pa.array([], pa.int64()), pa.array([], pa.int64()))
+    assert result.type == pa.float64()
+    assert len(result) == 0
+
+
+def test_empty_chunked_array() -> None:
+    result = speed_mph(pa.chunked_array([], pa.int64()), pa.chunked_array([], pa.int64()))
+    assert isinstance(result, pa.ChunkedArray)
+    assert len(result) == 0
+
+
+def test_all_null_arrays() -> None:
+    assert speed_mph(pa.array([1, 2, 3]), pa.array([None, None, None], pa.int64())).to_pylist() == [None] * 3
+    assert speed_mph(pa.array([1, 2, 3]), pa.nulls(3)).to_pylist() == [None] * 3
+
+
+def test_null_in_parameter_not_annotated_optional_runs_python() -> None:
+    # CPython would get None for distance and raise TypeError in the division.
+    with pytest.raises(TypeError, match="row 1 "):
+        speed_mph(pa.array([1, None, 3]), pa.array([1, 2, 3]))
+
+
+def test_numpy_arrays() -> None:
+    result = speed_mph(np.array(DISTANCES, dtype=np.int64), np.array([1, 2, 3, 4, 5, 6, 7, 8]))
+    assert result.to_pylist() == expected_speeds(DISTANCES, [1, 2, 3, 4, 5, 6, 7, 8])
+
+
+def test_numpy_float_nan_is_a_value_not_null() -> None:
+    result = scaled(np.array([1.0, math.nan]))
+    assert result.null_count == 0
+    assert math.isnan(result[1].as_py())
+
+
+def test_scalars_broadcast_against_arrays() -> None:
+    assert scaled(pa.array([1.0, 2.0]), 3.0).to_pylist() == [3.0, 6.0]
+    assert is_late(pa.array([None, 5.0, 20.0]), 15.0).to_pylist() == [False, False, True]
+    assert speed_mph(120, pa.array([60, None, 0])).to_pylist() == [120.0, None, None]
+
+
+def test_none_scalar_broadcasts_as_null() -> None:
+    assert speed_mph(pa.array([1, 2]), None).to_pylist() == [None, None]
+
+
+def test_keyword_and_default_arguments() -> None:
+    assert scaled(x=2.0) == 4.0
+    assert scaled(2.0, factor=0.5) == 1.0
+    assert scaled(factor=3.0, x=pa.array([1.0])).to_pylist() == [3.0]
+
+
+@pytest.mark.parametrize(
+    "array_type", [pa.int8(), pa.int16(), pa.int32(), pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64()]
+)
+def test_other_integer_widths_are_widened(array_type: pa.DataType) -> None:
+    values = [0, 1, 100, 127]
+    result = speed_mph(pa.array(values, array_type), pa.array([60, 60, 60, 60], array_type))
+    assert result.to_pylist() == expected_speeds(values, [60] * 4)
+
+
+def test_float32_is_widened_exactly() -> None:
+    values = pa.array([0.1, 1.5, -2.25], pa.float32())
+    assert scaled(values, 1.0).to_pylist() == values.to_pylist()
+
+
+def test_uint64_beyond_int64_takes_slow_path() -> None:
+    values = pa.array([1, 2**63 + 5, 2**64 - 1], pa.uint64())
+    result = speed_mph(values, pa.array([60, 60, 60]))
+    assert result.to_pylist() == [1.0, float(2**63 + 5), float(2**64 - 1)]
+    assert speed_mph.explain(show=False).last_slow_path_rows == 2
+
+
+def test_bool_column_for_int_parameter() -> None:
+    assert speed_mph(pa.array([True, False]), pa.array([60, 60])).to_pylist() == [1.0, 0.0]
+
+
+def test_int_scalar_beyond_int64_runs_python() -> None:
+    assert scaled(2**70, 1.0) == float(2**70)
+
+
+def test_missing_argument_names_parameter() -> None:
+    with pytest.raises(TypeError, match="speed_mph.*air_time"):
+        speed_mph(1400)
+
+
+def test_unexpected_keyword() -> None:
+    with pytest.raises(TypeError, match="speed_mph"):
+        speed_mph(1400, 227, airtime=3)
+
+
+def test_wrong_scalar_type_names_parameter_and_types() -> None:
+    with pytest.raises(TypeError, match=r"'distance' expects int, but got str 'far'"):
+        speed_mph("far", 227)
+
+
+def test_float_array_for_int_parameter_is_rejected() -> None:
+    with pytest.raises(TypeError, match=r"'distance' expects int, but got an Arrow array of type double"):
+        speed_mph(pa.array([1.5]), pa.array([2]))
+
+
+def test_string_array_is_rejected() -> None:
+    with pytest.raises(TypeError, match="'air_time' expects int \\| None, but got an Arrow array of type string"):
+        speed_mph(pa.array([1]), pa.array(["x"]))
+
+
+def test_different_lengths_are_rejected() -> None:
+    with pytest.raises(ValueError, match="distance=2, air_time=3"):
+        speed_mph(pa.array([1, 2]), pa.array([1, 2, 3]))
+
+
+def test_two_dimensional_numpy_is_rejected() -> None:
+    with pytest.raises(ValueError, match="1-D"):
+        scaled(np.ones((2, 2)), 1.0)
+
+
+def test_float16_is_rejected() -> None:
+    with pytest.raises(TypeError, match="float16"):
+        scaled(np.ones(3, dtype=np.float16), 1.0)
+
+
+def test_list_input_is_converted() -> None:
+    assert scaled([1.0, 2.5, 3.0], 2.0).to_pylist() == [2.0, 5.0, 6.0]
+    assert is_late([None, 20.0], 15.0).to_pylist() == [False, True]
+
+
+class ShortBufferArray:
+    """Looks like an int64 Arrow array of 100 rows whose data buffer holds only 4 values."""
+
+    type = pa.int64()
+    offset = 0
+    null_count = 0
+
+    def __len__(self) -> int:
+        return 100
+
+    def buffers(self) -> list[pa.Buffer | None]:
+        return [None, pa.py_buffer(np.arange(4, dtype=np.int64).tobytes())]
+
+
+def test_short_buffer_is_rejected_before_the_kernel_runs() -> None:
+    from featurejit.frontend.annotations import ValueSpec
+    from featurejit.runtime.batch import SegmentInput, column_descriptor
+    from featurejit.runtime.inputs import Argument
+
+    argument = Argument("distance", ValueSpec(int, False), array=pa.array([1]))
+    segment = SegmentInput(argument, ShortBufferArray(), broadcast=False, python_type=int)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="malformed: its data buffer holds 32 bytes"):
+        column_descriptor(segment, 100)
+
+
+def test_large_input_matches_numpy() -> None:
+    generator = np.random.default_rng(5)
+    distances = generator.integers(0, 5000, 200_000)
+    air_times = generator.integers(-5, 600, 200_000)
+    result = speed_mph(distances, air_times).to_numpy(zero_copy_only=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        expected = np.where(air_times == 0, np.nan, distances / (air_times / 60))
+    assert np.array_equal(result, expected, equal_nan=True)
