@@ -119,12 +119,12 @@ class JitResolver:
         """
         state = self.compiled_state()
         try:
-            state.default_kernel()
+            state.guarded(state.default_kernel)
         except CompileError as error:
             if defer_unresolved_names and error.unresolved_name:
                 return self
-            if self.mode == "require":
-                raise
+            # The traceback would lead into the compiler; the error's own location is the useful part.
+            raise error.with_traceback(None) from None
         return self
 
     def signature(self) -> Signature:
@@ -140,7 +140,10 @@ class JitResolver:
         except TypeError as error:
             raise TypeError(f"{self.name}(): {error}") from None
         bound.apply_defaults()
-        return self.compiled_state().call(list(bound.arguments.values()))
+        try:
+            return self.compiled_state().call(list(bound.arguments.values()))
+        except CompileError as error:  # only in mode "require"
+            raise error.with_traceback(None) from None
 
     # ----------------------------------------------------------------------------------
     # Introspection

@@ -18,6 +18,13 @@ if TYPE_CHECKING:
 SUPPORTED_TYPES: tuple[type, ...] = (bool, int, float)
 SUPPORTED_SPELLING = "int, float, bool, or one of them | None"
 
+# Python types a parameter annotated with the key accepts, as in the numeric tower.
+ACCEPTED_TYPES: dict[type, tuple[type, ...]] = {
+    float: (float, int, bool),
+    int: (int, bool),
+    bool: (bool,),
+}
+
 
 @dataclass(frozen=True)
 class ValueSpec:

@@ -739,6 +739,9 @@ class Lowering:
             bound = inspect.signature(function).bind(*positional, **keywords)
         except TypeError as error:
             raise self.unsupported(node, f"invalid call to {function.__qualname__}: {error}") from None
+        if not self.arguments_accepted(node, callee, bound.arguments):
+            self.emit(py.RaiseOp("TypeError"))  # the resolver's own call would reject the argument
+            return self.placeholder(dyn)
         callee_source = read_function_source(function)
         callee_env: Env = {}
         for parameter in inspect.signature(function).parameters.values():
@@ -767,6 +770,29 @@ class Lowering:
             self.inline_stack.pop()
             self.scope = saved_scope
         return self.value_of(outcome)
+
+
+    def arguments_accepted(self, node: ast.Call, callee: Any, arguments: dict[str, SSAValue]) -> bool:
+        """Return whether a call of `callee` accepts these argument types, as its runtime check does."""
+        from featurejit.frontend.annotations import ACCEPTED_TYPES, read_signature
+
+        try:
+            signature = read_signature(callee.function)
+        except CompileError as error:
+            raise self.unsupported(node, f"{callee.name} cannot be inlined: {error.message}", error.hint) from None
+        specs = dict(signature.parameters)
+        for name, value in arguments.items():
+            base = value.type.element_type if isinstance(value.type, OptionalType) else value.type
+            if base == none_type:
+                continue
+            if base == dyn:
+                raise self.unsupported(
+                    node, f"argument {name!r} of {callee.name} has a type that differs between rows"
+                )
+            python_type = {i1: bool, i64: int, f64: float}[base]
+            if python_type not in ACCEPTED_TYPES[specs[name].python_type]:
+                return False
+        return True
 
 
 # --------------------------------------------------------------------------------------

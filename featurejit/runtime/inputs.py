@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featurejit.frontend.annotations import Signature, ValueSpec
+from featurejit.frontend.annotations import ACCEPTED_TYPES, Signature, ValueSpec
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -34,12 +34,6 @@ ARROW_TYPES: dict[pa.DataType, tuple[str, type]] = {
     pa.float64(): ("float64", float),
 }
 
-# Python types a parameter annotated with the key accepts, as in the numeric tower.
-ACCEPTED_TYPES: dict[type, tuple[type, ...]] = {
-    float: (float, int, bool),
-    int: (int, bool),
-    bool: (bool,),
-}
 
 ARROW_TYPE_OF: dict[type, pa.DataType] = {bool: pa.bool_(), int: pa.int64(), float: pa.float64()}
 

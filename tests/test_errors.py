@@ -1,0 +1,248 @@
+"""Row errors (on_error), compile errors with their location, mode="require", and the fallback."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from featurejit import CompileError, jit_resolver
+
+THIS_FILE = str(Path(__file__).resolve())
+
+
+@jit_resolver
+def ratio(a: int, b: int) -> float:
+    return a / b
+
+
+@jit_resolver(on_error="null")
+def ratio_or_null(a: int, b: int) -> float:
+    return a / b
+
+
+@jit_resolver
+def square(x: int) -> int:
+    return x * x
+
+
+@jit_resolver
+def to_int(x: float) -> int:
+    return int(x)
+
+
+@jit_resolver
+def power(x: int, n: int) -> int:
+    return x**n
+
+
+@jit_resolver
+def floor_division(a: int, b: int) -> int:
+    return a // b
+
+
+@jit_resolver
+def loops(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def test_division_by_zero_names_row_and_inputs() -> None:
+    with pytest.raises(ZeroDivisionError, match=r"division by zero \(row 2 of ratio: a=3, b=0\)"):
+        ratio(pa.array([1, 2, 3]), pa.array([1, 1, 0]))
+
+
+def test_division_by_zero_scalar_is_python_error() -> None:
+    with pytest.raises(ZeroDivisionError):
+        ratio(1, 0)
+
+
+def test_row_index_counts_across_chunks() -> None:
+    a = pa.chunked_array([[1, 2], [3, 4, 5]])
+    b = pa.chunked_array([[1], [1, 1, 0], [1]])
+    with pytest.raises(ZeroDivisionError, match="row 3 "):
+        ratio(a, b)
+
+
+def test_on_error_null_sets_nulls_and_counts_them(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        result = ratio_or_null(pa.array([1, 2, 3, 4]), pa.array([1, 0, 0, 2]))
+    assert result.to_pylist() == [1.0, None, None, 2.0]
+    explanation = ratio_or_null.explain(show=False)
+    assert explanation.last_error_rows == 2
+    assert explanation.last_slow_path_rows == 2
+    assert "2 of 4 rows raised" in caplog.text
+
+
+def test_on_error_null_scalar_returns_none() -> None:
+    assert ratio_or_null(1, 0) is None
+
+
+def test_int64_overflow_result_is_overflow_error_naming_row() -> None:
+    with pytest.raises(OverflowError, match=r"row 1 of square: x=4294967296"):
+        square(pa.array([3, 2**32]))
+
+
+def test_int64_overflow_scalar_returns_big_int() -> None:
+    assert square(2**32) == 2**64
+
+
+def test_intermediate_overflow_that_fits_at_the_end() -> None:
+    @jit_resolver
+    def back_in_range(x: int) -> int:
+        return (x * x) // x
+
+    big = 2**40
+    assert back_in_range(pa.array([big, 5])).to_pylist() == [big, 5]
+
+
+def test_int_of_nan_and_inf() -> None:
+    with pytest.raises(ValueError, match="row 0 "):
+        to_int(pa.array([float("nan")]))
+    with pytest.raises(OverflowError, match="row 1 "):
+        to_int(pa.array([1.5, float("inf")]))
+
+
+def test_negative_int_power_returns_float_for_scalar_and_fails_int_column() -> None:
+    assert power(2, -1) == 0.5
+    with pytest.raises(TypeError, match=r"return annotation int \(row 0 of power"):
+        power(pa.array([2]), pa.array([-1]))
+
+
+def test_int64_min_floor_divided_by_minus_one() -> None:
+    assert floor_division(-(2**63), -1) == 2**63
+    with pytest.raises(OverflowError, match="row 0 "):
+        floor_division(pa.array([-(2**63)]), pa.array([-1]))
+
+
+def test_floor_division_and_modulo_of_negatives() -> None:
+    assert floor_division(pa.array([-7, 7, -7, 7]), pa.array([2, -2, -2, 2])).to_pylist() == [-4, -4, 3, 3]
+
+
+# --------------------------------------------------------------------------------------
+# Compile errors and the fallback
+# --------------------------------------------------------------------------------------
+
+
+def test_fallback_runs_interpreted_and_explains_location() -> None:
+    assert loops(4) == 6
+    assert loops(pa.array([3, 4])).to_pylist() == [3, 6]
+    explanation = loops.explain(show=False)
+    assert not explanation.native
+    assert f"{THIS_FILE}:{line_of('for i in range(n):')}:5: for loops are not compiled yet" in explanation.reason
+    assert "    for i in range(n):" in explanation.reason
+
+
+def test_fallback_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    @jit_resolver
+    def with_loop(n: int) -> int:
+        while n > 10:
+            n -= 10
+        return n
+
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        with_loop(25)
+        with_loop(pa.array([5, 35]))
+    messages = [record for record in caplog.records if "runs in the interpreter" in record.getMessage()]
+    assert len(messages) == 1
+    assert "while loops are not compiled yet" in messages[0].getMessage()
+
+
+def test_mode_require_raises_at_decoration_with_location() -> None:
+    with pytest.raises(CompileError) as caught:
+
+        @jit_resolver(mode="require")
+        def with_comprehension(x: int) -> int:
+            values = [i for i in range(x)]
+            return values[0]
+
+    error = caught.value
+    assert error.location is not None
+    assert error.location.path == THIS_FILE
+    assert error.location.line == line_of("values = [i for i in range(x)]")
+    assert "list comprehensions are not compiled yet" in str(error)
+    assert "^" in str(error)
+
+
+def line_of(text: str) -> int:
+    """Return the line number of the first line of this file that contains `text`."""
+    lines = Path(THIS_FILE).read_text().splitlines()
+    return next(number for number, line in enumerate(lines, 1) if text in line)
+
+
+def test_compile_error_traceback_stays_out_of_compiler_internals() -> None:
+    try:
+
+        @jit_resolver(mode="require")
+        def with_string(x: int) -> int:
+            return len("abc") + x
+
+    except CompileError as error:
+        frames = traceback.extract_tb(error.__traceback__)
+        assert not any("frontend" in frame.filename for frame in frames)
+        assert error.__cause__ is None
+    else:
+        raise AssertionError("CompileError was not raised")
+
+
+def test_mode_require_unsupported_call_names_supported_calls() -> None:
+    def helper(x: int) -> int:
+        return x
+
+    with pytest.raises(CompileError, match="the call to .*helper is not compiled"):
+
+        @jit_resolver(mode="require")
+        def calls_plain_function(x: int) -> int:
+            return helper(x)
+
+
+def test_mode_require_missing_annotation() -> None:
+    with pytest.raises(CompileError, match="parameter 'x' .* has no annotation"):
+
+        @jit_resolver(mode="require")
+        def no_annotation(x) -> int:  # type: ignore[no-untyped-def]
+            return x
+
+
+def test_unsupported_annotation_falls_back() -> None:
+    @jit_resolver
+    def text_length(s: str) -> int:
+        return len(s)
+
+    assert text_length("abc") == 3
+    assert text_length(pa.array(["a", "bcd"])).to_pylist() == [1, 3]
+    assert "annotated str" in text_length.explain(show=False).reason
+
+
+def test_invalid_decorator_arguments() -> None:
+    with pytest.raises(ValueError, match=r"mode='fast'\) is invalid"):
+        jit_resolver(mode="fast")(lambda x: x)
+    with pytest.raises(ValueError, match=r"on_error='ignore'\) is invalid"):
+        jit_resolver(on_error="ignore")(lambda x: x)
+
+
+def test_invalid_dump_stage() -> None:
+    with pytest.raises(ValueError, match="dump\\('bitcode'\\) is invalid"):
+        ratio.dump("bitcode")
+
+
+def test_dump_stages() -> None:
+    assert "py.truediv" in ratio.dump("ir")
+    assert "func.func" in ratio.dump("optimized")
+    assert "define" in ratio.dump("llvm")
+    assert ".text" in ratio.dump("asm") or "ret" in ratio.dump("asm")
+
+
+def test_explain_reports_types_and_native() -> None:
+    explanation = ratio.explain(show=False)
+    assert explanation.native
+    assert ("a", "int", "i64") in explanation.parameters
+    assert explanation.result[0] == "float"
+    assert "float64 column" in explanation.result[1]
+    text = str(explanation)
+    assert "compiled to native code" in text
