@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, overload
 
 from featurejit.errors import CompileError
-from featurejit.frontend.annotations import Signature, ValueSpec, read_signature
+from featurejit.frontend.annotations import Signature, ValueSpec
 
 if TYPE_CHECKING:
     from featurejit.runtime.state import ResolverState

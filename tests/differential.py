@@ -75,7 +75,9 @@ def check_scalar_calls(resolver: JitResolver, rows: Sequence[Sequence[Any]]) -> 
             except expected:
                 continue
             except Exception as error:  # noqa: BLE001
-                raise AssertionError(f"{resolver.name}{tuple(row)} raised {error!r}, CPython raises {expected.__name__}")
+                raise AssertionError(
+                    f"{resolver.name}{tuple(row)} raised {error!r}, CPython raises {expected.__name__}"
+                ) from error
             raise AssertionError(f"{resolver.name}{tuple(row)} returned {actual!r}, CPython raises {expected.__name__}")
         actual = resolver(*row)
         assert same_value(expected, actual), f"{resolver.name}{tuple(row)} = {actual!r}, CPython gives {expected!r}"

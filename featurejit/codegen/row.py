@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from llvmlite import ir
 from xdsl.dialects import func, scf
@@ -51,15 +52,14 @@ class NoneValue:
 
 
 NONE = NoneValue()
-Repr = ir.Value | OptionalValue | DynValue | NoneValue
+Repr: TypeAlias = ir.Value | OptionalValue | DynValue | NoneValue
+
+
+LLVM_TYPES: dict[Attribute, ir.Type] = {I1_TYPE: I1, I64_TYPE: I64, F64_TYPE: F64}
 
 
 def llvm_type(type_: Attribute) -> ir.Type:
-    return {I1_TYPE: I1, I64_TYPE: I64, F64_TYPE: F64}[type_]
-
-
-def scalar_kind(type_: Attribute) -> int:
-    return {I1_TYPE: KIND_BOOL, I64_TYPE: KIND_INT, F64_TYPE: KIND_FLOAT}[type_]
+    return LLVM_TYPES[type_]
 
 
 def components(type_: Attribute) -> list[ir.Type]:

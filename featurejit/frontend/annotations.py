@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-
 from featurejit.errors import CompileError
 
 if TYPE_CHECKING:

@@ -734,7 +734,9 @@ class Lowering:
         ):
             raise self.unsupported(node, "calls with *args or **kwargs are not compiled")
         positional = [self.lower_expression(argument, env) for argument in node.args]
-        keywords = {keyword.arg: self.lower_expression(keyword.value, env) for keyword in node.keywords}
+        keywords = {
+            keyword.arg: self.lower_expression(keyword.value, env) for keyword in node.keywords if keyword.arg is not None
+        }
         try:
             bound = inspect.signature(function).bind(*positional, **keywords)
         except TypeError as error:
@@ -789,7 +791,8 @@ class Lowering:
                 raise self.unsupported(
                     node, f"argument {name!r} of {callee.name} has a type that differs between rows"
                 )
-            python_type = {i1: bool, i64: int, f64: float}[base]
+            python_types: dict[Attribute, type] = {i1: bool, i64: int, f64: float}
+            python_type = python_types[base]
             if python_type not in ACCEPTED_TYPES[specs[name].python_type]:
                 return False
         return True
@@ -823,7 +826,7 @@ EXPRESSION_HANDLERS: dict[type[ast.expr], Callable[[Lowering, Any, Env], SSAValu
     ast.Call: Lowering.lower_call,
 }
 
-BINARY_OPS: dict[type[ast.operator], type[Operation]] = {
+BINARY_OPS: dict[type[ast.operator], Callable[[SSAValue, SSAValue], Operation]] = {
     ast.Add: py.AddOp,
     ast.Sub: py.SubOp,
     ast.Mult: py.MulOp,

@@ -24,7 +24,6 @@ from xdsl.dialects.builtin import (
     Float64Type,
     FloatAttr,
     IntegerAttr,
-    IntegerType,
     StringAttr,
     f64,
     i1,
@@ -143,7 +142,10 @@ class ConstantOp(IRDLOperation):
     name = "py.constant"
     _T: ClassVar = VarConstraint("T", AnyAttr())
     result = result_def(_T)
-    value = prop_def(IntegerAttr.constr(type=_T) | ParamAttrConstraint(FloatAttr, (AnyAttr(), _T)))
+    value = prop_def(
+        IntegerAttr.constr(type=_T)  # type: ignore[type-var]
+        | ParamAttrConstraint(FloatAttr, (AnyAttr(), _T))
+    )
     traits = traits_def(Pure(), ConstantLike())
     assembly_format = "$value attr-dict"
 
