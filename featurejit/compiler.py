@@ -15,7 +15,13 @@ from llvmlite import ir
 from xdsl.ir import Attribute
 
 from featurejit.codegen.engine import get_engine
-from featurejit.codegen.kernel import ColumnLayout, build_batch_kernel, build_scalar_entry, find_function
+from featurejit.codegen.kernel import (
+    ColumnLayout,
+    build_batch_kernel,
+    build_scalar_entry,
+    find_function,
+    scalar_argument_types,
+)
 from featurejit.frontend.captures import Capture
 from featurejit.frontend.lower import lower_function
 from featurejit.ir import print_module
@@ -27,7 +33,21 @@ logger = logging.getLogger("featurejit")
 BATCH_KERNEL_TYPE = ctypes.CFUNCTYPE(
     ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
 )
-SCALAR_ENTRY_TYPE = ctypes.CFUNCTYPE(ctypes.c_int8, ctypes.c_void_p, ctypes.c_void_p)
+
+
+class ScalarResult(ctypes.Structure):
+    """The two i64 a scalar entry returns in registers: the result's bits and a status."""
+
+    _fields_ = [("bits", ctypes.c_int64), ("status", ctypes.c_int64)]
+
+
+def scalar_entry_type(argument_types: Sequence[object]) -> Any:
+    """Return the ctypes prototype of a scalar entry taking these LLVM argument types."""
+    from featurejit.codegen.arith import F64
+
+    return ctypes.CFUNCTYPE(
+        ScalarResult, *(ctypes.c_double if argument_type == F64 else ctypes.c_int64 for argument_type in argument_types)
+    )
 
 _symbol_numbers = itertools.count()
 
@@ -100,7 +120,10 @@ def compile_kernel(
     compiled = get_engine().compile(llvm_module, [entry_name])
     lap("llvm")
 
-    entry_type = BATCH_KERNEL_TYPE if layouts is not None else SCALAR_ENTRY_TYPE
+    if layouts is not None:
+        entry_type = BATCH_KERNEL_TYPE
+    else:
+        entry_type = scalar_entry_type(scalar_argument_types(function_op))
     kernel = CompiledKernel(
         entry=entry_type(compiled.addresses[entry_name]),
         symbol=entry_name,

@@ -16,6 +16,9 @@ from featurejit.frontend.annotations import Signature, ValueSpec
 if TYPE_CHECKING:
     from featurejit.runtime.state import ResolverState
 
+# The marker a fast scalar call returns when the general call path must take over.
+SLOW_PATH: Any = object()
+
 logger = logging.getLogger("featurejit")
 
 MODES = ("auto", "require")
@@ -135,6 +138,12 @@ class JitResolver:
     # ----------------------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        state = self.state
+        if state is not None and not kwargs:
+            # Positional scalars of types seen before go straight to their compiled entry.
+            result = state.fast_scalar_call(args)
+            if result is not SLOW_PATH:
+                return result
         try:
             bound = self.python_signature.bind(*args, **kwargs)
         except TypeError as error:

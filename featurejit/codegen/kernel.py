@@ -13,12 +13,13 @@ checks against the buffer sizes before the call.
 
 Scalar entry ABI:
 
-    i8 scalar(i64* arguments, i64* result)
+    {i64 bits, i64 status} scalar(<one argument per parameter, plus one per optional parameter>)
 
-`arguments` holds two i64 per parameter: the value's bits (a double is stored bit for bit)
-and 1 if the value is present or 0 for None. `result` receives the Python type of the
-result as a KIND_* tag and its 64 bits. The return value is 1 if the call must run in the
-interpreter instead.
+Each parameter is passed by value, as a double for floats and an i64 for ints and bools.
+An optional parameter is followed by an i64 that is 1 if the value is present and 0 for
+None, and a parameter of type !py.none, a None known when compiling, is not passed. The two-i64 result comes back in registers: the result's 64 bits (a double bit for
+bit), and a status whose low byte is the Python type of the result as a KIND_* tag and
+whose bit 8 says that the call must run in the interpreter instead.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from featurejit.codegen.row import (
     KIND_BOOL,
     KIND_FLOAT,
     KIND_NONE,
+    NONE,
     DynValue,
     NoneValue,
     OptionalValue,
@@ -222,27 +224,44 @@ def build_batch_kernel(
     builder.ret(total)
 
 
+def scalar_argument_types(function_op: func.FuncOp) -> list[ir.Type]:
+    """Return the LLVM parameter types of the scalar entry: a value, plus a presence flag if optional."""
+    types: list[ir.Type] = []
+    for argument_type in function_op.function_type.inputs.data:
+        if isinstance(argument_type, NoneType):
+            continue  # a None argument is a constant of the specialization
+        element_type = argument_type.element_type if isinstance(argument_type, OptionalType) else argument_type
+        types.append(F64 if element_type == F64_TYPE else I64)
+        if isinstance(argument_type, OptionalType):
+            types.append(I64)
+    return types
+
+
+SCALAR_RESULT = ir.LiteralStructType([I64, I64])
+
+
 def build_scalar_entry(module: ir.Module, function_op: func.FuncOp, name: str) -> None:
     """Add the scalar entry point `name` for this resolver to `module`."""
-    entry_function = ir.Function(module, ir.FunctionType(I8, [I64.as_pointer(), I64.as_pointer()]), name)
-    arguments_pointer, result_pointer = entry_function.args
+    entry_function = ir.Function(module, ir.FunctionType(SCALAR_RESULT, scalar_argument_types(function_op)), name)
     builder = ir.IRBuilder(entry_function.append_basic_block("entry"))
+    parameters = iter(entry_function.args)
     arguments: list[Repr] = []
-    for index, argument_type in enumerate(function_op.function_type.inputs.data):
-        bits = builder.load(builder.gep(arguments_pointer, [i64(2 * index)], inbounds=True))
-        present = builder.icmp_signed("!=", builder.load(builder.gep(arguments_pointer, [i64(2 * index + 1)])), i64(0))
+    for argument_type in function_op.function_type.inputs.data:
+        if isinstance(argument_type, NoneType):
+            arguments.append(NONE)
+            continue
+        value = next(parameters)
         element_type = argument_type.element_type if isinstance(argument_type, OptionalType) else argument_type
         if element_type == I1_TYPE:
-            value: ir.Value = builder.trunc(bits, I1)
-        elif element_type == F64_TYPE:
-            value = builder.bitcast(bits, F64)
+            value = builder.icmp_signed("!=", value, i64(0))
+        if isinstance(argument_type, OptionalType):
+            present = builder.icmp_signed("!=", next(parameters), i64(0))
+            arguments.append(OptionalValue(present, value))
         else:
-            value = bits
-        arguments.append(OptionalValue(present, value) if isinstance(argument_type, OptionalType) else value)
+            arguments.append(value)
     emitter = RowEmitter(builder)
     result, flag = emitter.emit_function(function_op, arguments)
     dynamic = emitter.to_dyn(result, function_op.function_type.outputs.data[0])
-    builder.store(builder.zext(dynamic.kind, I64), builder.gep(result_pointer, [i64(0)], inbounds=True))
-    builder.store(dynamic.bits, builder.gep(result_pointer, [i64(1)], inbounds=True))
-    builder.ret(builder.zext(flag, I8))
-
+    status = builder.or_(builder.zext(dynamic.kind, I64), builder.shl(builder.zext(flag, I64), i64(8)))
+    packed = builder.insert_value(ir.Constant(SCALAR_RESULT, ir.Undefined), dynamic.bits, 0)
+    builder.ret(builder.insert_value(packed, status, 1))

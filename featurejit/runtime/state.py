@@ -6,19 +6,20 @@ import ctypes
 import logging
 import struct
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from xdsl.ir import Attribute
 
-from featurejit.codegen.kernel import KIND_NONE, ColumnLayout
+from featurejit.codegen.kernel import ColumnLayout
 from featurejit.codegen.row import KIND_BOOL, KIND_FLOAT, KIND_INT
 from featurejit.compiler import CompiledKernel, compile_kernel
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, read_signature
 from featurejit.frontend.captures import Capture
-from featurejit.ir.dialect import OptionalType, python_name
+from featurejit.ir.dialect import OptionalType, none_type, python_name
+from featurejit.resolver import SLOW_PATH
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
 from featurejit.runtime.slow_path import located_error
@@ -32,7 +33,9 @@ logger = logging.getLogger("featurejit")
 DOUBLE = struct.Struct("<d")
 INT64 = struct.Struct("<q")
 DEFAULT_PHYSICAL = {bool: "bool", int: "int64", float: "float64"}
-ScalarKey = tuple[type | None, ...]
+ScalarKey = tuple[type, ...]
+
+FAST_CALL_STATS = CallStats(rows=1, native=True)
 
 
 def ir_type_of(python_type: type, optional: bool) -> Attribute:
@@ -40,23 +43,6 @@ def ir_type_of(python_type: type, optional: bool) -> Attribute:
 
     element = ValueSpec(python_type, False).ir_type()
     return OptionalType(element) if optional else element
-
-
-def value_bits(value: Any) -> int:
-    if isinstance(value, float):
-        return INT64.unpack(DOUBLE.pack(value))[0]
-    return int(value)
-
-
-def decode_result(kind: int, bits: int) -> Any:
-    if kind == KIND_NONE:
-        return None
-    if kind == KIND_BOOL:
-        return bits != 0
-    if kind == KIND_INT:
-        return bits
-    assert kind == KIND_FLOAT
-    return DOUBLE.unpack(INT64.pack(bits))[0]
 
 
 class ResolverState:
@@ -69,6 +55,7 @@ class ResolverState:
         self.cached_signature: Signature | None = None
         self.batch_kernels: dict[tuple[ParameterKey, ...], CompiledKernel | None] = {}
         self.scalar_kernels: dict[ScalarKey, CompiledKernel | None] = {}
+        self.fast_calls: dict[ScalarKey, Callable[[Sequence[Any]], Any]] = {}
         self.captures: dict[tuple[int, str, tuple[str, ...]], Capture] = {}
         self.default: CompiledKernel | None = None
         self.failure: CompileError | None = None
@@ -111,8 +98,7 @@ class ResolverState:
 
     def compile_scalar(self, key: ScalarKey) -> CompiledKernel:
         parameter_types = [
-            ir_type_of(spec.python_type, True) if python_type is None else ir_type_of(python_type, False)
-            for (_, spec), python_type in zip(self.signature().parameters, key, strict=True)
+            none_type if python_type is type(None) else ir_type_of(python_type, False) for python_type in key
         ]
         kernel = compile_kernel(self.function, self.name, parameter_types, None, self.signature().result.python_type)
         self.remember(kernel)
@@ -132,6 +118,7 @@ class ResolverState:
         logger.debug("%s: %s changed, recompiling", self.name, ", ".join(c.describe() for c in stale))
         self.batch_kernels.clear()
         self.scalar_kernels.clear()
+        self.fast_calls.clear()
         self.captures.clear()
         self.default = None
         self.failure = None
@@ -207,24 +194,55 @@ class ResolverState:
         native = native and all(
             value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
         )
-        kernel = None
         if native:
-            key: ScalarKey = tuple(None if value is None else type(value) for value in values)
+            key: ScalarKey = tuple(map(type, values))
             with self.resolver.lock:
                 if key not in self.scalar_kernels:
                     self.scalar_kernels[key] = self.guarded(lambda: self.compile_scalar(key))
                 kernel = self.scalar_kernels[key]
-        if kernel is not None:
-            arguments = (ctypes.c_int64 * (2 * len(values) or 1))()
-            for index, value in enumerate(values):
-                arguments[2 * index] = 0 if value is None else value_bits(value)
-                arguments[2 * index + 1] = value is not None
-            result = (ctypes.c_int64 * 2)()
-            self.stats.native = True
-            if not kernel.entry(ctypes.addressof(arguments), ctypes.addressof(result)):
-                return decode_result(result[0], result[1])
+            if kernel is not None:
+                self.fast_calls[key] = self.make_fast_call(kernel.entry)
+                result = self.fast_calls[key](values)
+                if result is not SLOW_PATH:
+                    self.stats.native = True
+                    return result
         self.stats.slow_path_rows = 1
         return self.run_python(values)
+
+    def make_fast_call(self, entry: Callable[..., Any]) -> Callable[[Sequence[Any]], Any]:
+        """Wrap a scalar entry: pass the non-None values by value and decode the result."""
+
+        def call(values: Sequence[Any]) -> Any:
+            result = entry(*[value for value in values if value is not None])
+            status = result.status
+            if status >> 8:
+                return SLOW_PATH
+            kind = status & 0xFF
+            if kind == KIND_FLOAT:
+                return DOUBLE.unpack(INT64.pack(result.bits))[0]
+            if kind == KIND_INT:
+                return result.bits
+            if kind == KIND_BOOL:
+                return result.bits != 0
+            return None
+
+        return call
+
+    def fast_scalar_call(self, values: tuple[Any, ...]) -> Any:
+        """Call the compiled scalar entry for exactly these argument types, or return SLOW_PATH."""
+        call = self.fast_calls.get(tuple(map(type, values)))
+        if call is None or (self.captures and self.any_stale()):
+            return SLOW_PATH
+        try:
+            result = call(values)
+        except ctypes.ArgumentError:  # an int beyond int64
+            return SLOW_PATH
+        if result is not SLOW_PATH:
+            self.stats = FAST_CALL_STATS
+        return result
+
+    def any_stale(self) -> bool:
+        return any(not capture.is_current() for capture in self.captures.values())
 
     def run_python(self, values: list[Any]) -> Any:
         """Run one call in the interpreter, applying on_error."""
