@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -68,10 +67,18 @@ class JitEngine:
         pass_builder.getModulePassManager().run(module, pass_builder)
 
 
-@functools.cache
+_engine: JitEngine | None = None
+_engine_lock = threading.Lock()
+
+
 def get_engine() -> JitEngine:
     """Return the process's JIT engine, creating it on first use."""
-    return JitEngine()
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = JitEngine()
+    return _engine
 
 
 def llvm_version() -> str:
