@@ -10,8 +10,8 @@ Control flow reuses the standard dialects: `func.func` / `func.return` for the r
 Ops that can raise in CPython, or whose exact result the native code cannot always compute,
 carry the `MayTakeSlowPath` trait. At run time such an op flags its row instead of raising,
 and the runtime re-runs flagged rows in the interpreter, which gives the exact result or the
-exact exception. Passes must keep these ops even when their result is unused, unless they
-prove from constant operands that the op cannot flag.
+exact exception. Passes keep these ops even when their result is unused, unless the operand
+types or constant operands show that the op cannot flag (see featurejit/passes/effects.py).
 """
 
 from __future__ import annotations
@@ -98,6 +98,11 @@ dyn = DynType()
 def is_scalar_type(type_: Attribute) -> bool:
     """Return whether `type_` is one of i1, i64 and f64."""
     return type_ in (i1, i64, f64)
+
+
+def is_value_type(type_: Attribute) -> bool:
+    """Return whether `type_` is a type of resolver values: a scalar, optional, None or dynamic."""
+    return is_scalar_type(type_) or isinstance(type_, OptionalType | NoneType | DynType)
 
 
 def is_numeric_type(type_: Attribute) -> bool:
@@ -282,6 +287,12 @@ class IsNoneOp(IRDLOperation):
     def __init__(self, value: SSAValue | Operation):
         super().__init__(operands=[value], result_types=[i1])
 
+    def verify_(self) -> None:
+        if not is_value_type(self.input.type):
+            raise VerifyException(
+                f"expected py.is_none of i1, i64, f64, !py.optional, !py.none or !py.dyn, but got {self.input.type}"
+            )
+
 
 @irdl_op_definition
 class TruthOp(IRDLOperation):
@@ -295,6 +306,12 @@ class TruthOp(IRDLOperation):
 
     def __init__(self, value: SSAValue | Operation):
         super().__init__(operands=[value], result_types=[i1])
+
+    def verify_(self) -> None:
+        if not is_value_type(self.input.type):
+            raise VerifyException(
+                f"expected py.truth of i1, i64, f64, !py.optional, !py.none or !py.dyn, but got {self.input.type}"
+            )
 
 
 @irdl_op_definition
