@@ -31,7 +31,7 @@ class SourceLocation:
 class CompileError(Exception):
     """A resolver uses a construct that featurejit cannot compile.
 
-    `location` points into the user's file; `hint` says what is supported instead.
+    `location` points into the user's file, and `hint` names what is supported instead.
     """
 
     def __init__(

@@ -29,7 +29,7 @@ STAGES = ("ir", "optimized", "llvm", "asm")
 
 @dataclass
 class Explanation:
-    """What explain() reports: how the resolver runs, why, with which types, and its last call."""
+    """The report of explain(): how the resolver runs and why, its types, and its last call."""
 
     name: str
     native: bool
@@ -73,8 +73,10 @@ def native_name(spec: ValueSpec) -> str:
 
 
 class JitResolver:
-    """A resolver compiled on first call: called with scalars it returns what the function
-    returns; called with arrays it returns an Arrow array (a chunked array for chunked input).
+    """A resolver compiled on first call.
+
+    Called with scalars it returns what the function returns. Called with arrays it returns an
+    Arrow array, or a chunked array for chunked input.
     """
 
     __featurejit_resolver__ = True
@@ -117,8 +119,8 @@ class JitResolver:
     def compile(self, defer_unresolved_names: bool = False) -> JitResolver:
         """Compile the resolver for its annotated types now, instead of on the first call.
 
-        In mode "require" a construct that cannot be compiled raises CompileError; in mode
-        "auto" the resolver falls back to the interpreter, and explain() says why.
+        In mode "require" a construct that cannot be compiled raises CompileError. In mode
+        "auto" the resolver falls back to the interpreter, and explain() gives the reason.
         """
         state = self.compiled_state()
         try:
@@ -195,7 +197,7 @@ def jit_resolver(
     """Compile a type-annotated resolver to native code on its first call.
 
     Use as `@jit_resolver` or `@jit_resolver(mode="require", on_error="null")`.
-    mode="auto" runs unsupported code in the interpreter (explain() says why);
+    mode="auto" runs unsupported code in the interpreter, and explain() gives the reason.
     mode="require" raises CompileError instead. on_error="raise" raises a row's CPython
     exception with the row index; on_error="null" makes that row null and counts it.
     """

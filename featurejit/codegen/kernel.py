@@ -4,7 +4,7 @@ Batch kernel ABI, for n rows:
 
     i64 kernel(i64 n, i64* columns, i8* out_data, i8* out_valid, i8* flags)
 
-`columns` holds three i64 per parameter: the address of the Arrow data buffer, the address of
+`columns` contains three i64 per parameter: the address of the Arrow data buffer, the address of
 its validity bitmap (0 if none) and the array offset. A broadcast parameter reads element
 `offset` on every row. The kernel writes one output element, one validity byte and one flag
 byte per row, and returns the number of flagged rows. It reads only elements offset to
@@ -67,7 +67,7 @@ OUTPUT_TYPES: dict[type, ir.Type] = {float: F64, int: I64, bool: I8}
 
 @dataclass(frozen=True)
 class ColumnLayout:
-    """How one parameter's values reach the batch kernel."""
+    """The physical layout of one parameter's values in the batch kernel."""
 
     physical: str
     has_validity: bool

@@ -29,7 +29,7 @@ def same_value(old: Any, new: Any) -> bool:
     if type(old) is not type(new):
         return False
     if isinstance(old, float):
-        return repr(old) == repr(new)  # tells -0.0 from 0.0 and matches NaN with NaN
+        return repr(old) == repr(new)  # -0.0 differs from 0.0, and NaN equals NaN
     if isinstance(old, int):
         return bool(old == new)
     return old is new

@@ -34,8 +34,8 @@ from featurejit.ir.dialect import OptionalType, dyn, none_type
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
-# Tail duplication copies the statements after a returning `if` into both branches; this caps
-# the total number of statements lowered so that long chains cannot blow up compile time.
+# Tail duplication copies the statements after a returning `if` into both branches, so long
+# chains of such ifs grow the IR. This caps the statements lowered per resolver.
 MAX_LOWERED_STATEMENTS = 5000
 
 
@@ -760,7 +760,7 @@ class Lowering:
         try:
             outcome = self.lower_tail(callee_source.node.body, callee_env)
         except UnsupportedConstruct as error:
-            # Locate the error in the callee's file, and say which call inlined it.
+            # Locate the error in the callee's file, and name the call that inlined it.
             location = callee_source.location(error.node)
             self.scope = saved_scope
             raise self.unsupported(

@@ -17,7 +17,7 @@ def split_nullable(type_: Attribute) -> tuple[Attribute | None, bool]:
 
 
 def join_types(first: Attribute, second: Attribute) -> Attribute:
-    """Return the narrowest IR type that holds values of both types.
+    """Return the narrowest IR type that contains values of both types.
 
     Equal types join to themselves, None with T gives T | None, and different Python types
     (an int in one branch and a float in the other) give !py.dyn, which keeps each row's own

@@ -15,7 +15,7 @@ from featurejit.ir.dialect import Py
 
 
 def make_context() -> Context:
-    """Create a context that knows every dialect resolver IR uses."""
+    """Create a context with every dialect that resolver IR uses loaded."""
     context = Context()
     for dialect in (Builtin, Func, Scf, Py):
         context.load_dialect(dialect)

@@ -1,8 +1,8 @@
 """The `py` dialect: scalar operations with CPython semantics.
 
 Values have the builtin types `i1` (bool), `i64` (int) and `f64` (float), or one of the
-dialect's types: `!py.optional<T>` (T or None), `!py.none` (the None literal) and `!py.dyn`
-(a value whose Python type, None, bool, int or float, is known only per row).
+dialect's types. `!py.optional<T>` is T or None, and `!py.none` is the None literal.
+`!py.dyn` is None, a bool, an int or a float, with the Python type known only per row.
 
 Control flow reuses the standard dialects: `func.func` / `func.return` for the resolver and
 `scf.if` / `scf.yield` for branches, so a function body is a tree of structured regions.
@@ -201,7 +201,7 @@ class NoneOp(IRDLOperation):
 
 @irdl_op_definition
 class WrapOp(IRDLOperation):
-    """%r = py.wrap %x : T to !py.optional<T> | !py.dyn (boxing that never fails)"""
+    """%r = py.wrap %x : T to !py.optional<T> | !py.dyn (boxing, which cannot flag a row)"""
 
     name = "py.wrap"
     input = operand_def()

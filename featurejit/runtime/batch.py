@@ -24,7 +24,7 @@ KernelFunction = Callable[[int, int, int, int, int], int]
 
 @dataclass(frozen=True)
 class ParameterKey:
-    """What a batch kernel is specialized on for one parameter."""
+    """The specialization of a batch kernel for one parameter."""
 
     python_type: type
     optional: bool

@@ -2,8 +2,8 @@
 
 Each argument is a Python scalar (or None), a pyarrow Array or ChunkedArray, a 1-D numpy
 array, or a list. Arrays are checked against the parameter's annotation, and lists and numpy
-arrays become Arrow arrays. The result says whether the call is a scalar call or a batch
-call, and for a batch, the common length and the chunk boundaries to run on.
+arrays become Arrow arrays. The result tells a scalar call from a batch call, and gives a
+batch's common length.
 """
 
 from __future__ import annotations
