@@ -18,7 +18,8 @@ from featurejit.ir import dialect as py
 from featurejit.ir.dialect import OptionalType, dyn
 
 if TYPE_CHECKING:
-    from featurejit.frontend.lower import Env, Lowering
+    from featurejit.frontend.building import Env
+    from featurejit.frontend.lower import Lowering
 
 Handler = Callable[["Lowering", ast.Call, "Env"], SSAValue]
 

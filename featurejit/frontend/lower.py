@@ -15,106 +15,41 @@ from __future__ import annotations
 
 import ast
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xdsl.dialects import func, scf
 from xdsl.dialects.builtin import ModuleOp, f64, i1, i64
-from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.ir import Attribute, Block, Region, SSAValue
 
 from featurejit.errors import CompileError
-from featurejit.frontend.captures import MISSING, Capture, resolve_name
-from featurejit.frontend.source import FunctionSource, read_function_source
+from featurejit.frontend.building import (
+    UNBOUND,
+    Env,
+    FallsThrough,
+    FunctionScope,
+    LoweredFunction,
+    Outcome,
+    Raises,
+    Returns,
+    Unbound,
+    UnsupportedConstruct,
+    is_resolver,
+)
+from featurejit.frontend.expressions import ExpressionLowering
+from featurejit.frontend.narrowing import narrowing, undo_narrowing
+from featurejit.frontend.source import read_function_source
 from featurejit.frontend.types import join_types
 from featurejit.ir import dialect as py
 from featurejit.ir.dialect import OptionalType, dyn, none_type
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
 
 # Tail duplication copies the statements after a returning `if` into both branches, so long
 # chains of such ifs grow the IR. This caps the statements lowered per resolver.
 MAX_LOWERED_STATEMENTS = 5000
 
 
-class Unbound:
-    """Marker for a variable bound on some paths only; reading it is a compile error."""
-
-
-UNBOUND = Unbound()
-Env = dict[str, "SSAValue | Unbound"]
-
-
-@dataclass
-class FallsThrough:
-    """The statements ran to their end, leaving these variable bindings."""
-
-    env: Env
-
-
-@dataclass
-class Returns:
-    """The statements returned this value on every path."""
-
-    value: SSAValue
-
-
-@dataclass
-class Raises:
-    """The statements raise on every path."""
-
-
-Outcome = FallsThrough | Returns | Raises
-
-
-class UnsupportedConstruct(Exception):
-    """Raised inside lowering; the choke point turns it into a located CompileError."""
-
-    def __init__(self, node: ast.AST, message: str, hint: str | None = None, *, unresolved_name: bool = False):
-        super().__init__(message)
-        self.node = node
-        self.message = message
-        self.hint = hint
-        self.unresolved_name = unresolved_name
-
-
-@dataclass
-class FunctionScope:
-    """The function whose body is being lowered: the resolver itself or an inlined callee."""
-
-    source: FunctionSource
-    function: Callable[..., Any]
-
-
-@dataclass
-class LoweredFunction:
-    """The result of lowering: the IR module and the names read from outside the body."""
-
-    module: ModuleOp
-    function_name: str
-    captures: list[Capture] = field(default_factory=list)
-    inlined: list[Callable[..., Any]] = field(default_factory=list)
-
-
-def is_resolver(value: Any) -> bool:
-    """Return whether `value` is a `jit_resolver` object, whose calls are inlined."""
-    return getattr(value, "__featurejit_resolver__", False) is True
-
-
-class Lowering:
+class Lowering(ExpressionLowering):
     """Lowers one resolver, and the resolvers it calls, to a `func.func` in the py dialect."""
-
-    def __init__(self, function: Callable[..., Any], parameter_types: Sequence[Attribute], symbol: str):
-        self.scope = FunctionScope(read_function_source(function), function)
-        self.parameter_types = list(parameter_types)
-        self.symbol = symbol
-        self.block = Block()
-        self.captures: dict[tuple[int, str, tuple[str, ...]], Capture] = {}
-        self.inline_stack: list[Callable[..., Any]] = [function]
-        self.inlined: list[Callable[..., Any]] = []
-        self.lowered_statements = 0
 
     # ----------------------------------------------------------------------------------
     # Entry point and the choke point for errors
@@ -146,86 +81,6 @@ class Lowering:
         function = func.FuncOp(self.symbol, (self.parameter_types, [result.type]), Region(entry))
         module = ModuleOp([function])
         return LoweredFunction(module, self.symbol, list(self.captures.values()), self.inlined)
-
-    def unsupported(self, node: ast.AST, message: str, hint: str | None = None) -> UnsupportedConstruct:
-        return UnsupportedConstruct(node, message, hint)
-
-    # ----------------------------------------------------------------------------------
-    # Building IR
-    # ----------------------------------------------------------------------------------
-
-    def emit(self, op: Operation) -> Operation:
-        self.block.add_op(op)
-        return op
-
-    def emit_value(self, op: Operation) -> SSAValue:
-        return self.emit(op).results[0]
-
-    @contextmanager
-    def inserting_into(self, block: Block) -> Iterator[None]:
-        saved = self.block
-        self.block = block
-        try:
-            yield
-        finally:
-            self.block = saved
-
-    def constant(self, value: bool | int | float) -> SSAValue:
-        if isinstance(value, bool):
-            return self.emit_value(py.ConstantOp.of_bool(value))
-        if isinstance(value, int):
-            return self.emit_value(py.ConstantOp.of_int(value))
-        return self.emit_value(py.ConstantOp.of_float(value))
-
-    def placeholder(self, type_: Attribute) -> SSAValue:
-        """Return some value of `type_` for a path that always raises, so that branches still merge."""
-        if type_ == i1:
-            return self.constant(False)
-        if type_ == i64:
-            return self.constant(0)
-        if type_ == f64:
-            return self.constant(0.0)
-        none = self.emit_value(py.NoneOp())
-        return none if type_ == none_type else self.emit_value(py.WrapOp(none, type_))
-
-    def coerce(self, value: SSAValue, target: Attribute) -> SSAValue:
-        """Box `value` into `target`, a type that `join_types` produced from value's type."""
-        if value.type == target:
-            return value
-        return self.emit_value(py.WrapOp(value, target))
-
-    def value_of(self, outcome: Returns | Raises) -> SSAValue:
-        if isinstance(outcome, Returns):
-            return outcome.value
-        return self.placeholder(none_type)
-
-    def build_if(
-        self,
-        condition: SSAValue,
-        then_branch: Callable[[], SSAValue | None],
-        else_branch: Callable[[], SSAValue | None],
-    ) -> SSAValue | None:
-        """Emit an scf.if whose branches each compute a value (None: the branch always raises).
-
-        The result has the join of both branch types; returns None if both branches raise.
-        """
-        then_block, else_block = Block(), Block()
-        with self.inserting_into(then_block):
-            then_value = then_branch()
-        with self.inserting_into(else_block):
-            else_value = else_branch()
-        values = [value for value in (then_value, else_value) if value is not None]
-        if not values:
-            for block in (then_block, else_block):
-                block.add_op(scf.YieldOp())
-            self.emit(scf.IfOp(condition, [], Region(then_block), Region(else_block)))
-            return None
-        result_type = values[0].type if len(values) == 1 else join_types(values[0].type, values[1].type)
-        for block, value in ((then_block, then_value), (else_block, else_value)):
-            with self.inserting_into(block):
-                yielded = self.placeholder(result_type) if value is None else self.coerce(value, result_type)
-                self.emit(scf.YieldOp(yielded))
-        return self.emit_value(scf.IfOp(condition, [result_type], Region(then_block), Region(else_block)))
 
     # ----------------------------------------------------------------------------------
     # Statements
@@ -398,321 +253,9 @@ class Lowering:
         )
         return Raises() if result is None else Returns(result)
 
-    def narrow(self, env: Env, names: set[str]) -> Env:
-        """Return a copy of `env` where the optional values of `names` are known not to be None."""
-        narrowed = dict(env)
-        for name in sorted(names):
-            value = env.get(name)
-            if isinstance(value, SSAValue) and isinstance(value.type, OptionalType):
-                result = self.emit_value(py.NarrowOp(value))
-                result.name_hint = name
-                narrowed[name] = result
-        return narrowed
-
     # ----------------------------------------------------------------------------------
-    # Expressions
+    # Calls to builtins, math functions and other resolvers
     # ----------------------------------------------------------------------------------
-
-    def lower_expression(self, node: ast.expr, env: Env) -> SSAValue:
-        handler = EXPRESSION_HANDLERS.get(type(node))
-        if handler is None:
-            raise self.unsupported(node, *describe_unsupported_expression(node))
-        return handler(self, node, env)
-
-    def lower_constant(self, node: ast.Constant, env: Env) -> SSAValue:
-        return self.python_constant(node, node.value)
-
-    def python_constant(self, node: ast.AST, value: Any) -> SSAValue:
-        if value is None:
-            return self.emit_value(py.NoneOp())
-        if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
-            raise self.unsupported(node, f"the integer {value} does not fit in 64 bits")
-        if isinstance(value, bool | int | float):
-            return self.constant(value)
-        kind = type(value).__name__
-        raise self.unsupported(
-            node,
-            f"{kind} values are not compiled yet",
-            hint="Resolvers compile arithmetic on int, float and bool values.",
-        )
-
-    def read_local(self, node: ast.Name, env: Env) -> SSAValue | None:
-        value = env.get(node.id)
-        if isinstance(value, Unbound):
-            raise self.unsupported(
-                node,
-                f"local variable {node.id!r} is assigned on some paths only",
-                hint="Assign it before the if statement, or in every branch.",
-            )
-        return value
-
-    def lower_name(self, node: ast.Name, env: Env) -> SSAValue:
-        local = self.read_local(node, env)
-        if local is not None:
-            return local
-        if node.id in self.local_names():
-            raise self.unsupported(node, f"local variable {node.id!r} is read before assignment")
-        value = self.resolve_static(node, env)
-        if value is None or isinstance(value, bool | int | float):
-            return self.python_constant(node, value)
-        raise self.unsupported(
-            node,
-            f"{node.id!r} is a {type(value).__name__}, which cannot be used as a value here",
-            hint="Module constants and closure variables must be int, float, bool or None.",
-        )
-
-    def local_names(self) -> set[str]:
-        code = self.scope.function.__code__
-        return set(code.co_varnames)
-
-    def resolve_static(self, node: ast.expr, env: Env) -> Any:
-        """Return the Python object a global or closure name (with attributes) refers to."""
-        path = attribute_path(node)
-        if path is None:
-            raise self.unsupported(node, "only names and module attributes can be called")
-        if path[0] in env:
-            raise self.unsupported(node, f"{path[0]!r} is a local value, not a module or function")
-        value = resolve_name(self.scope.function, path[0])
-        if value is MISSING:
-            raise UnsupportedConstruct(node, f"name {path[0]!r} is not defined", unresolved_name=True)
-        self.record_capture(path[0], (), value)
-        for depth, attribute in enumerate(path[1:], start=1):
-            if not hasattr(value, attribute):
-                raise self.unsupported(node, f"{'.'.join(path[:depth])} has no attribute {attribute!r}")
-            value = getattr(value, attribute)
-            self.record_capture(path[0], tuple(path[1 : depth + 1]), value)
-        return value
-
-    def record_capture(self, name: str, attributes: tuple[str, ...], value: Any) -> None:
-        key = (id(self.scope.function), name, attributes)
-        if key not in self.captures:
-            self.captures[key] = Capture(self.scope.function, name, attributes, value)
-
-    def lower_attribute(self, node: ast.Attribute, env: Env) -> SSAValue:
-        value = self.resolve_static(node, env)
-        if value is None or isinstance(value, bool | int | float):
-            return self.python_constant(node, value)
-        raise self.unsupported(
-            node,
-            f"{'.'.join(attribute_path(node) or ())} is a {type(value).__name__}, which cannot be used as a value",
-        )
-
-    def lower_binary(self, node: ast.BinOp, env: Env) -> SSAValue:
-        left = self.lower_expression(node.left, env)
-        right = self.lower_expression(node.right, env)
-        return self.arithmetic(node, node.op, left, right)
-
-    def arithmetic(self, node: ast.AST, operator: ast.operator, left: SSAValue, right: SSAValue) -> SSAValue:
-        op_class = BINARY_OPS.get(type(operator))
-        if op_class is None:
-            symbol = OPERATOR_SYMBOLS.get(type(operator), type(operator).__name__)
-            raise self.unsupported(
-                node,
-                f"the operator {symbol} is not compiled yet",
-                hint="Resolvers compile + - * / // % ** on int, float and bool.",
-            )
-        operands = self.numeric_operands(left, right)
-        if operands is None:
-            self.emit(py.RaiseOp("TypeError"))
-            return self.placeholder(dyn)
-        left, right = operands
-        if op_class is py.PowOp and left.type == i64 and right.type == i64:
-            exponent = constant_value(right)
-            if isinstance(exponent, int) and exponent < 0:
-                # CPython computes int ** negative int as float(a) ** float(b).
-                left = self.emit_value(py.ToFloatOp(left))
-                right = self.emit_value(py.ToFloatOp(right))
-        return self.emit_value(op_class(left, right))
-
-    def numeric_operand(self, value: SSAValue) -> SSAValue | None:
-        """Prepare one operand of arithmetic: unwrap optionals (None raises), bools become ints."""
-        if value.type == none_type:
-            return None
-        if isinstance(value.type, OptionalType):
-            value = self.emit_value(py.UnwrapOp(value))
-        if value.type == i1:
-            value = self.emit_value(py.ToIntOp(value))
-        return value
-
-    def numeric_operands(self, left: SSAValue, right: SSAValue) -> tuple[SSAValue, SSAValue] | None:
-        """Bring two operands to one type as CPython's arithmetic does; None if it always raises."""
-        prepared_left = self.numeric_operand(left)
-        prepared_right = self.numeric_operand(right)
-        if prepared_left is None or prepared_right is None:
-            return None
-        return self.common_type(prepared_left, prepared_right)
-
-    def common_type(self, left: SSAValue, right: SSAValue) -> tuple[SSAValue, SSAValue]:
-        if left.type == right.type:
-            return left, right
-        if dyn in (left.type, right.type):
-            return self.coerce(left, dyn), self.coerce(right, dyn)
-        if left.type == i64:
-            left = self.emit_value(py.ToFloatOp(left))
-        if right.type == i64:
-            right = self.emit_value(py.ToFloatOp(right))
-        return left, right
-
-    def lower_unary(self, node: ast.UnaryOp, env: Env) -> SSAValue:
-        if isinstance(node.op, ast.Not):
-            return self.emit_value(py.NotOp(self.lower_condition(node.operand, env)))
-        operand = self.numeric_operand(self.lower_expression(node.operand, env))
-        if operand is None:
-            self.emit(py.RaiseOp("TypeError"))
-            return self.placeholder(dyn)
-        if isinstance(node.op, ast.USub):
-            return self.emit_value(py.NegOp(operand))
-        if isinstance(node.op, ast.UAdd):
-            if operand.type == dyn:
-                raise self.unsupported(node, "unary + on a value whose type differs between rows is not compiled")
-            return operand
-        assert isinstance(node.op, ast.Invert)
-        if operand.type == f64:
-            self.emit(py.RaiseOp("TypeError"))
-            return self.placeholder(i64)
-        return self.emit_value(py.InvertOp(operand))
-
-    def lower_bool_op(self, node: ast.BoolOp, env: Env) -> SSAValue:
-        """Lower `a or b` / `a and b` to the value CPython returns, evaluating `b` only when needed."""
-        return self.bool_op_chain(node.op, node.values, env)
-
-    def bool_op_chain(self, operator: ast.boolop, values: Sequence[ast.expr], env: Env) -> SSAValue:
-        first = self.lower_expression(values[0], env)
-        if len(values) == 1:
-            return first
-        truth = self.emit_value(py.TruthOp(first))
-        if_true, if_false = narrowing(values[0])
-        rest = values[1:]
-
-        def keep_first() -> SSAValue:
-            if isinstance(operator, ast.Or) and isinstance(first.type, OptionalType):
-                return self.emit_value(py.NarrowOp(first))  # a truthy value is not None
-            return first
-
-        def evaluate_rest(narrowed: set[str]) -> SSAValue:
-            return self.bool_op_chain(operator, rest, self.narrow(env, narrowed))
-
-        if isinstance(operator, ast.Or):
-            result = self.build_if(truth, keep_first, lambda: evaluate_rest(if_false))
-        else:
-            result = self.build_if(truth, lambda: evaluate_rest(if_true), keep_first)
-        assert result is not None
-        return result
-
-    def lower_if_expression(self, node: ast.IfExp, env: Env) -> SSAValue:
-        condition = self.lower_condition(node.test, env)
-        if_true, if_false = narrowing(node.test)
-        result = self.build_if(
-            condition,
-            lambda: self.lower_expression(node.body, self.narrow(env, if_true)),
-            lambda: self.lower_expression(node.orelse, self.narrow(env, if_false)),
-        )
-        assert result is not None
-        return result
-
-    def lower_condition(self, node: ast.expr, env: Env) -> SSAValue:
-        """Lower an expression used as a condition straight to i1."""
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
-            return self.emit_value(py.NotOp(self.lower_condition(node.operand, env)))
-        if isinstance(node, ast.BoolOp):
-            return self.condition_chain(node.op, node.values, env)
-        value = self.lower_expression(node, env)
-        return value if value.type == i1 else self.emit_value(py.TruthOp(value))
-
-    def condition_chain(self, operator: ast.boolop, values: Sequence[ast.expr], env: Env) -> SSAValue:
-        first = self.lower_condition(values[0], env)
-        if len(values) == 1:
-            return first
-        if_true, if_false = narrowing(values[0])
-        rest = values[1:]
-        if isinstance(operator, ast.Or):
-            result = self.build_if(
-                first,
-                lambda: self.constant(True),
-                lambda: self.condition_chain(operator, rest, self.narrow(env, if_false)),
-            )
-        else:
-            result = self.build_if(
-                first,
-                lambda: self.condition_chain(operator, rest, self.narrow(env, if_true)),
-                lambda: self.constant(False),
-            )
-        assert result is not None
-        return result
-
-    def lower_compare(self, node: ast.Compare, env: Env) -> SSAValue:
-        left = self.lower_expression(node.left, env)
-        return self.compare_chain(node, left, list(zip(node.ops, node.comparators, strict=True)), env)
-
-    def compare_chain(
-        self, node: ast.Compare, left: SSAValue, pairs: list[tuple[ast.cmpop, ast.expr]], env: Env
-    ) -> SSAValue:
-        """Lower `a < b < c` as `a < b and b < c`, evaluating b once and c only when needed."""
-        operator, right_node = pairs[0]
-        if isinstance(operator, ast.In | ast.NotIn):
-            result = self.membership(right_node, operator, left, env)
-            right = left
-        else:
-            right = self.lower_expression(right_node, env)
-            result = self.compare(node, operator, left, right)
-        if len(pairs) == 1:
-            return result
-        chained = self.build_if(
-            result,
-            lambda: self.compare_chain(node, right, pairs[1:], env),
-            lambda: self.constant(False),
-        )
-        assert chained is not None
-        return chained
-
-    def compare(self, node: ast.AST, operator: ast.cmpop, left: SSAValue, right: SSAValue) -> SSAValue:
-        if isinstance(operator, ast.Is | ast.IsNot):
-            return self.identity(node, operator, left, right)
-        predicate = COMPARISON_PREDICATES[type(operator)]
-        if predicate in ("eq", "ne"):
-            nullable = any(
-                value.type in (none_type, dyn) or isinstance(value.type, OptionalType) for value in (left, right)
-            )
-            if nullable:  # None == x is False, never an error
-                return self.emit_value(py.CmpOp(predicate, self.coerce(left, dyn), self.coerce(right, dyn)))
-        prepared_left, prepared_right = self.numeric_operand(left), self.numeric_operand(right)
-        if prepared_left is None or prepared_right is None:  # ordering against None raises TypeError
-            self.emit(py.RaiseOp("TypeError"))
-            return self.constant(False)
-        if dyn in (prepared_left.type, prepared_right.type):
-            prepared_left, prepared_right = self.coerce(prepared_left, dyn), self.coerce(prepared_right, dyn)
-        # An int and a float compare exactly, as in CPython: py.cmp takes them without conversion.
-        return self.emit_value(py.CmpOp(predicate, prepared_left, prepared_right))
-
-    def identity(self, node: ast.AST, operator: ast.cmpop, left: SSAValue, right: SSAValue) -> SSAValue:
-        """Lower `x is None` and `x is not None`; identity of numbers is not compiled."""
-        if right.type == none_type:
-            subject = left
-        elif left.type == none_type:
-            subject = right
-        else:
-            raise self.unsupported(
-                node,
-                "'is' is compiled only against None",
-                hint="Compare numbers with == and !=.",
-            )
-        is_none = self.emit_value(py.IsNoneOp(subject))
-        return is_none if isinstance(operator, ast.Is) else self.emit_value(py.NotOp(is_none))
-
-    def membership(self, container: ast.expr, operator: ast.cmpop, left: SSAValue, env: Env) -> SSAValue:
-        """Lower `x in (1, 2, 3)` for a literal tuple, list or set as a chain of ==."""
-        if not isinstance(container, ast.Tuple | ast.List | ast.Set):
-            raise self.unsupported(
-                container,
-                "'in' is compiled only with a literal tuple, list or set",
-                hint="Write the candidates inline, as in x in (1, 2, 3).",
-            )
-        found = self.constant(False)
-        for element in container.elts:
-            candidate = self.lower_expression(element, env)
-            equal = self.compare(element, ast.Eq(), left, candidate)
-            found = self.emit_value(py.MaxOp(found, equal))  # max of two bools is their or
-        return found if isinstance(operator, ast.In) else self.emit_value(py.NotOp(found))
 
     def lower_call(self, node: ast.Call, env: Env) -> SSAValue:
         from featurejit.frontend.builtins import lower_builtin_call
@@ -773,7 +316,6 @@ class Lowering:
             self.scope = saved_scope
         return self.value_of(outcome)
 
-
     def arguments_accepted(self, node: ast.Call, callee: Any, arguments: dict[str, SSAValue]) -> bool:
         """Return whether a call of `callee` accepts these argument types, as its runtime check does."""
         from featurejit.frontend.annotations import ACCEPTED_TYPES, read_signature
@@ -798,10 +340,6 @@ class Lowering:
         return True
 
 
-# --------------------------------------------------------------------------------------
-# Dispatch tables and AST helpers
-# --------------------------------------------------------------------------------------
-
 STATEMENT_HANDLERS: dict[type[ast.stmt], Callable[[Lowering, Any, Env], Outcome]] = {
     ast.Return: Lowering.lower_return,
     ast.Assign: Lowering.lower_assign,
@@ -812,46 +350,6 @@ STATEMENT_HANDLERS: dict[type[ast.stmt], Callable[[Lowering, Any, Env], Outcome]
     ast.Raise: Lowering.lower_raise,
     ast.Assert: Lowering.lower_assert,
     ast.If: Lowering.lower_plain_if,
-}
-
-EXPRESSION_HANDLERS: dict[type[ast.expr], Callable[[Lowering, Any, Env], SSAValue]] = {
-    ast.Constant: Lowering.lower_constant,
-    ast.Name: Lowering.lower_name,
-    ast.Attribute: Lowering.lower_attribute,
-    ast.BinOp: Lowering.lower_binary,
-    ast.UnaryOp: Lowering.lower_unary,
-    ast.BoolOp: Lowering.lower_bool_op,
-    ast.IfExp: Lowering.lower_if_expression,
-    ast.Compare: Lowering.lower_compare,
-    ast.Call: Lowering.lower_call,
-}
-
-BINARY_OPS: dict[type[ast.operator], Callable[[SSAValue, SSAValue], Operation]] = {
-    ast.Add: py.AddOp,
-    ast.Sub: py.SubOp,
-    ast.Mult: py.MulOp,
-    ast.Div: py.TrueDivOp,
-    ast.FloorDiv: py.FloorDivOp,
-    ast.Mod: py.ModOp,
-    ast.Pow: py.PowOp,
-}
-
-OPERATOR_SYMBOLS: dict[type[ast.operator], str] = {
-    ast.BitAnd: "&",
-    ast.BitOr: "|",
-    ast.BitXor: "^",
-    ast.LShift: "<<",
-    ast.RShift: ">>",
-    ast.MatMult: "@",
-}
-
-COMPARISON_PREDICATES: dict[type[ast.cmpop], str] = {
-    ast.Eq: "eq",
-    ast.NotEq: "ne",
-    ast.Lt: "lt",
-    ast.LtE: "le",
-    ast.Gt: "gt",
-    ast.GtE: "ge",
 }
 
 UNSUPPORTED_STATEMENTS: dict[type[ast.stmt], tuple[str, str]] = {
@@ -867,38 +365,12 @@ UNSUPPORTED_STATEMENTS: dict[type[ast.stmt], tuple[str, str]] = {
     ast.Delete: ("del statements are not compiled", "Drop the del; locals end with the call."),
 }
 
-
 def describe_unsupported_statement(statement: ast.stmt) -> tuple[str, str]:
     default = (f"{type(statement).__name__} statements are not compiled", "See the supported subset in the README.")
     return UNSUPPORTED_STATEMENTS.get(type(statement), default)
 
-
-def describe_unsupported_expression(node: ast.expr) -> tuple[str, str]:
-    names = {
-        ast.ListComp: "list comprehensions",
-        ast.SetComp: "set comprehensions",
-        ast.DictComp: "dict comprehensions",
-        ast.GeneratorExp: "generator expressions",
-        ast.Lambda: "lambdas",
-        ast.JoinedStr: "f-strings",
-        ast.Subscript: "subscripts",
-        ast.List: "lists",
-        ast.Tuple: "tuples",
-        ast.Dict: "dicts",
-        ast.Set: "sets",
-        ast.NamedExpr: "assignment expressions (:=)",
-        ast.Await: "await",
-        ast.Yield: "yield",
-        ast.YieldFrom: "yield from",
-        ast.Starred: "starred expressions",
-    }
-    what = names.get(type(node), f"{type(node).__name__} expressions")
-    return f"{what} are not compiled yet", "Resolvers compile arithmetic, comparisons, if/else and calls on scalars."
-
-
 def contains_return(statement: ast.stmt) -> bool:
     return any(isinstance(node, ast.Return) for node in ast.walk(statement))
-
 
 def exception_name(node: ast.expr | None) -> str:
     """Return the exception class name a raise statement names, for the IR only."""
@@ -909,71 +381,6 @@ def exception_name(node: ast.expr | None) -> str:
     if isinstance(node, ast.Attribute):
         return node.attr
     return "Exception"
-
-
-def attribute_path(node: ast.expr) -> list[str] | None:
-    """Return ["math", "pi"] for `math.pi`, or None if the base is not a plain name."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if not isinstance(node, ast.Name):
-        return None
-    parts.append(node.id)
-    return parts[::-1]
-
-
-def constant_value(value: SSAValue) -> bool | int | float | None:
-    owner = value.owner
-    if isinstance(owner, py.ConstantOp):
-        return owner.python_value()
-    return None
-
-
-def undo_narrowing(value: SSAValue | Unbound, env: Env) -> SSAValue | Unbound:
-    """Map a branch's narrowed view of a variable back to the variable it narrows."""
-    if isinstance(value, SSAValue) and isinstance(value.owner, py.NarrowOp):
-        original = value.owner.input
-        if any(original is bound for bound in env.values()):
-            return original
-    return value
-
-
-def narrowing(test: ast.expr) -> tuple[set[str], set[str]]:
-    """Return the names known not to be None when `test` is true, and when it is false."""
-    if isinstance(test, ast.Name):
-        return {test.id}, set()
-    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
-        if_true, if_false = narrowing(test.operand)
-        return if_false, if_true
-    if isinstance(test, ast.Compare) and len(test.ops) == 1:
-        left, right, operator = test.left, test.comparators[0], test.ops[0]
-        subject = None
-        if isinstance(left, ast.Name) and is_none_literal(right):
-            subject = left.id
-        elif isinstance(right, ast.Name) and is_none_literal(left):
-            subject = right.id
-        if subject is not None:
-            if isinstance(operator, ast.Is | ast.Eq):
-                return set(), {subject}
-            if isinstance(operator, ast.IsNot | ast.NotEq):
-                return {subject}, set()
-        return set(), set()
-    if isinstance(test, ast.BoolOp):
-        if_true, if_false = narrowing(test.values[0])
-        for value in test.values[1:]:
-            next_true, next_false = narrowing(value)
-            if isinstance(test.op, ast.And):
-                if_true, if_false = if_true | next_true, if_false & (if_true | next_false)
-            else:
-                if_true, if_false = if_true & (if_false | next_true), if_false | next_false
-        return if_true, if_false
-    return set(), set()
-
-
-def is_none_literal(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and node.value is None
-
 
 def lower_function(
     function: Callable[..., Any], parameter_types: Sequence[Attribute], symbol: str

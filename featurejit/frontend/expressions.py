@@ -1,0 +1,333 @@
+"""Lowering of Python expressions to the py dialect: arithmetic, comparisons, and/or, conditionals."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Sequence
+
+from xdsl.dialects.builtin import f64, i1, i64
+from xdsl.ir import Operation, SSAValue
+
+from featurejit.frontend.building import Env, LoweringBase, attribute_path, constant_value
+from featurejit.frontend.narrowing import narrowing
+from featurejit.ir import dialect as py
+from featurejit.ir.dialect import OptionalType, dyn, none_type
+
+
+class ExpressionLowering(LoweringBase):
+    """Lowers expressions; each AST node type has one method, found through # The method that lowers each expression node type; calls are lowered by the subclass.
+EXPRESSION_HANDLERS."""
+
+    def lower_expression(self, node: ast.expr, env: Env) -> SSAValue:
+        handler = EXPRESSION_HANDLERS.get(type(node))
+        if handler is None:
+            raise self.unsupported(node, *describe_unsupported_expression(node))
+        result: SSAValue = getattr(self, handler)(node, env)
+        return result
+
+    def lower_constant(self, node: ast.Constant, env: Env) -> SSAValue:
+        return self.python_constant(node, node.value)
+
+    def lower_name(self, node: ast.Name, env: Env) -> SSAValue:
+        local = self.read_local(node, env)
+        if local is not None:
+            return local
+        if node.id in self.local_names():
+            raise self.unsupported(node, f"local variable {node.id!r} is read before assignment")
+        value = self.resolve_static(node, env)
+        if value is None or isinstance(value, bool | int | float):
+            return self.python_constant(node, value)
+        raise self.unsupported(
+            node,
+            f"{node.id!r} is a {type(value).__name__}, which cannot be used as a value here",
+            hint="Module constants and closure variables must be int, float, bool or None.",
+        )
+
+    def lower_attribute(self, node: ast.Attribute, env: Env) -> SSAValue:
+        value = self.resolve_static(node, env)
+        if value is None or isinstance(value, bool | int | float):
+            return self.python_constant(node, value)
+        raise self.unsupported(
+            node,
+            f"{'.'.join(attribute_path(node) or ())} is a {type(value).__name__}, which cannot be used as a value",
+        )
+
+    def lower_binary(self, node: ast.BinOp, env: Env) -> SSAValue:
+        left = self.lower_expression(node.left, env)
+        right = self.lower_expression(node.right, env)
+        return self.arithmetic(node, node.op, left, right)
+
+    def arithmetic(self, node: ast.AST, operator: ast.operator, left: SSAValue, right: SSAValue) -> SSAValue:
+        op_class = BINARY_OPS.get(type(operator))
+        if op_class is None:
+            symbol = OPERATOR_SYMBOLS.get(type(operator), type(operator).__name__)
+            raise self.unsupported(
+                node,
+                f"the operator {symbol} is not compiled yet",
+                hint="Resolvers compile + - * / // % ** on int, float and bool.",
+            )
+        operands = self.numeric_operands(left, right)
+        if operands is None:
+            self.emit(py.RaiseOp("TypeError"))
+            return self.placeholder(dyn)
+        left, right = operands
+        if op_class is py.PowOp and left.type == i64 and right.type == i64:
+            exponent = constant_value(right)
+            if isinstance(exponent, int) and exponent < 0:
+                # CPython computes int ** negative int as float(a) ** float(b).
+                left = self.emit_value(py.ToFloatOp(left))
+                right = self.emit_value(py.ToFloatOp(right))
+        return self.emit_value(op_class(left, right))
+
+    def numeric_operand(self, value: SSAValue) -> SSAValue | None:
+        """Prepare one operand of arithmetic: unwrap optionals (None raises), bools become ints."""
+        if value.type == none_type:
+            return None
+        if isinstance(value.type, OptionalType):
+            value = self.emit_value(py.UnwrapOp(value))
+        if value.type == i1:
+            value = self.emit_value(py.ToIntOp(value))
+        return value
+
+    def numeric_operands(self, left: SSAValue, right: SSAValue) -> tuple[SSAValue, SSAValue] | None:
+        """Bring two operands to one type as CPython's arithmetic does; None if it always raises."""
+        prepared_left = self.numeric_operand(left)
+        prepared_right = self.numeric_operand(right)
+        if prepared_left is None or prepared_right is None:
+            return None
+        return self.common_type(prepared_left, prepared_right)
+
+    def common_type(self, left: SSAValue, right: SSAValue) -> tuple[SSAValue, SSAValue]:
+        if left.type == right.type:
+            return left, right
+        if dyn in (left.type, right.type):
+            return self.coerce(left, dyn), self.coerce(right, dyn)
+        if left.type == i64:
+            left = self.emit_value(py.ToFloatOp(left))
+        if right.type == i64:
+            right = self.emit_value(py.ToFloatOp(right))
+        return left, right
+
+    def lower_unary(self, node: ast.UnaryOp, env: Env) -> SSAValue:
+        if isinstance(node.op, ast.Not):
+            return self.emit_value(py.NotOp(self.lower_condition(node.operand, env)))
+        operand = self.numeric_operand(self.lower_expression(node.operand, env))
+        if operand is None:
+            self.emit(py.RaiseOp("TypeError"))
+            return self.placeholder(dyn)
+        if isinstance(node.op, ast.USub):
+            return self.emit_value(py.NegOp(operand))
+        if isinstance(node.op, ast.UAdd):
+            if operand.type == dyn:
+                raise self.unsupported(node, "unary + on a value whose type differs between rows is not compiled")
+            return operand
+        assert isinstance(node.op, ast.Invert)
+        if operand.type == f64:
+            self.emit(py.RaiseOp("TypeError"))
+            return self.placeholder(i64)
+        return self.emit_value(py.InvertOp(operand))
+
+    def lower_bool_op(self, node: ast.BoolOp, env: Env) -> SSAValue:
+        """Lower `a or b` / `a and b` to the value CPython returns, evaluating `b` only when needed."""
+        return self.bool_op_chain(node.op, node.values, env)
+
+    def bool_op_chain(self, operator: ast.boolop, values: Sequence[ast.expr], env: Env) -> SSAValue:
+        first = self.lower_expression(values[0], env)
+        if len(values) == 1:
+            return first
+        truth = self.emit_value(py.TruthOp(first))
+        if_true, if_false = narrowing(values[0])
+        rest = values[1:]
+
+        def keep_first() -> SSAValue:
+            if isinstance(operator, ast.Or) and isinstance(first.type, OptionalType):
+                return self.emit_value(py.NarrowOp(first))  # a truthy value is not None
+            return first
+
+        def evaluate_rest(narrowed: set[str]) -> SSAValue:
+            return self.bool_op_chain(operator, rest, self.narrow(env, narrowed))
+
+        if isinstance(operator, ast.Or):
+            result = self.build_if(truth, keep_first, lambda: evaluate_rest(if_false))
+        else:
+            result = self.build_if(truth, lambda: evaluate_rest(if_true), keep_first)
+        assert result is not None
+        return result
+
+    def lower_if_expression(self, node: ast.IfExp, env: Env) -> SSAValue:
+        condition = self.lower_condition(node.test, env)
+        if_true, if_false = narrowing(node.test)
+        result = self.build_if(
+            condition,
+            lambda: self.lower_expression(node.body, self.narrow(env, if_true)),
+            lambda: self.lower_expression(node.orelse, self.narrow(env, if_false)),
+        )
+        assert result is not None
+        return result
+
+    def lower_condition(self, node: ast.expr, env: Env) -> SSAValue:
+        """Lower an expression used as a condition straight to i1."""
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return self.emit_value(py.NotOp(self.lower_condition(node.operand, env)))
+        if isinstance(node, ast.BoolOp):
+            return self.condition_chain(node.op, node.values, env)
+        value = self.lower_expression(node, env)
+        return value if value.type == i1 else self.emit_value(py.TruthOp(value))
+
+    def condition_chain(self, operator: ast.boolop, values: Sequence[ast.expr], env: Env) -> SSAValue:
+        first = self.lower_condition(values[0], env)
+        if len(values) == 1:
+            return first
+        if_true, if_false = narrowing(values[0])
+        rest = values[1:]
+        if isinstance(operator, ast.Or):
+            result = self.build_if(
+                first,
+                lambda: self.constant(True),
+                lambda: self.condition_chain(operator, rest, self.narrow(env, if_false)),
+            )
+        else:
+            result = self.build_if(
+                first,
+                lambda: self.condition_chain(operator, rest, self.narrow(env, if_true)),
+                lambda: self.constant(False),
+            )
+        assert result is not None
+        return result
+
+    def lower_compare(self, node: ast.Compare, env: Env) -> SSAValue:
+        left = self.lower_expression(node.left, env)
+        return self.compare_chain(node, left, list(zip(node.ops, node.comparators, strict=True)), env)
+
+    def compare_chain(
+        self, node: ast.Compare, left: SSAValue, pairs: list[tuple[ast.cmpop, ast.expr]], env: Env
+    ) -> SSAValue:
+        """Lower `a < b < c` as `a < b and b < c`, evaluating b once and c only when needed."""
+        operator, right_node = pairs[0]
+        if isinstance(operator, ast.In | ast.NotIn):
+            result = self.membership(right_node, operator, left, env)
+            right = left
+        else:
+            right = self.lower_expression(right_node, env)
+            result = self.compare(node, operator, left, right)
+        if len(pairs) == 1:
+            return result
+        chained = self.build_if(
+            result,
+            lambda: self.compare_chain(node, right, pairs[1:], env),
+            lambda: self.constant(False),
+        )
+        assert chained is not None
+        return chained
+
+    def compare(self, node: ast.AST, operator: ast.cmpop, left: SSAValue, right: SSAValue) -> SSAValue:
+        if isinstance(operator, ast.Is | ast.IsNot):
+            return self.identity(node, operator, left, right)
+        predicate = COMPARISON_PREDICATES[type(operator)]
+        if predicate in ("eq", "ne"):
+            nullable = any(
+                value.type in (none_type, dyn) or isinstance(value.type, OptionalType) for value in (left, right)
+            )
+            if nullable:  # None == x is False, never an error
+                return self.emit_value(py.CmpOp(predicate, self.coerce(left, dyn), self.coerce(right, dyn)))
+        prepared_left, prepared_right = self.numeric_operand(left), self.numeric_operand(right)
+        if prepared_left is None or prepared_right is None:  # ordering against None raises TypeError
+            self.emit(py.RaiseOp("TypeError"))
+            return self.constant(False)
+        if dyn in (prepared_left.type, prepared_right.type):
+            prepared_left, prepared_right = self.coerce(prepared_left, dyn), self.coerce(prepared_right, dyn)
+        # An int and a float compare exactly, as in CPython: py.cmp takes them without conversion.
+        return self.emit_value(py.CmpOp(predicate, prepared_left, prepared_right))
+
+    def identity(self, node: ast.AST, operator: ast.cmpop, left: SSAValue, right: SSAValue) -> SSAValue:
+        """Lower `x is None` and `x is not None`; identity of numbers is not compiled."""
+        if right.type == none_type:
+            subject = left
+        elif left.type == none_type:
+            subject = right
+        else:
+            raise self.unsupported(
+                node,
+                "'is' is compiled only against None",
+                hint="Compare numbers with == and !=.",
+            )
+        is_none = self.emit_value(py.IsNoneOp(subject))
+        return is_none if isinstance(operator, ast.Is) else self.emit_value(py.NotOp(is_none))
+
+    def membership(self, container: ast.expr, operator: ast.cmpop, left: SSAValue, env: Env) -> SSAValue:
+        """Lower `x in (1, 2, 3)` for a literal tuple, list or set as a chain of ==."""
+        if not isinstance(container, ast.Tuple | ast.List | ast.Set):
+            raise self.unsupported(
+                container,
+                "'in' is compiled only with a literal tuple, list or set",
+                hint="Write the candidates inline, as in x in (1, 2, 3).",
+            )
+        found = self.constant(False)
+        for element in container.elts:
+            candidate = self.lower_expression(element, env)
+            equal = self.compare(element, ast.Eq(), left, candidate)
+            found = self.emit_value(py.MaxOp(found, equal))  # max of two bools is their or
+        return found if isinstance(operator, ast.In) else self.emit_value(py.NotOp(found))
+
+
+EXPRESSION_HANDLERS: dict[type[ast.expr], str] = {
+    ast.Constant: "lower_constant",
+    ast.Name: "lower_name",
+    ast.Attribute: "lower_attribute",
+    ast.BinOp: "lower_binary",
+    ast.UnaryOp: "lower_unary",
+    ast.BoolOp: "lower_bool_op",
+    ast.IfExp: "lower_if_expression",
+    ast.Compare: "lower_compare",
+    ast.Call: "lower_call",
+}
+
+BINARY_OPS: dict[type[ast.operator], Callable[[SSAValue, SSAValue], Operation]] = {
+    ast.Add: py.AddOp,
+    ast.Sub: py.SubOp,
+    ast.Mult: py.MulOp,
+    ast.Div: py.TrueDivOp,
+    ast.FloorDiv: py.FloorDivOp,
+    ast.Mod: py.ModOp,
+    ast.Pow: py.PowOp,
+}
+
+OPERATOR_SYMBOLS: dict[type[ast.operator], str] = {
+    ast.BitAnd: "&",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.MatMult: "@",
+}
+
+COMPARISON_PREDICATES: dict[type[ast.cmpop], str] = {
+    ast.Eq: "eq",
+    ast.NotEq: "ne",
+    ast.Lt: "lt",
+    ast.LtE: "le",
+    ast.Gt: "gt",
+    ast.GtE: "ge",
+}
+
+def describe_unsupported_expression(node: ast.expr) -> tuple[str, str]:
+    names = {
+        ast.ListComp: "list comprehensions",
+        ast.SetComp: "set comprehensions",
+        ast.DictComp: "dict comprehensions",
+        ast.GeneratorExp: "generator expressions",
+        ast.Lambda: "lambdas",
+        ast.JoinedStr: "f-strings",
+        ast.Subscript: "subscripts",
+        ast.List: "lists",
+        ast.Tuple: "tuples",
+        ast.Dict: "dicts",
+        ast.Set: "sets",
+        ast.NamedExpr: "assignment expressions (:=)",
+        ast.Await: "await",
+        ast.Yield: "yield",
+        ast.YieldFrom: "yield from",
+        ast.Starred: "starred expressions",
+    }
+    what = names.get(type(node), f"{type(node).__name__} expressions")
+    return f"{what} are not compiled yet", "Resolvers compile arithmetic, comparisons, if/else and calls on scalars."
