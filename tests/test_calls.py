@@ -236,7 +236,7 @@ def test_short_buffer_is_rejected_before_the_kernel_runs() -> None:
 
     argument = Argument("distance", ValueSpec(int, False), array=pa.array([1]))
     segment = SegmentInput(argument, ShortBufferArray(), broadcast=False, python_type=int)  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="malformed: its data buffer holds 32 bytes"):
+    with pytest.raises(ValueError, match="malformed: its data buffer has 32 bytes"):
         column_descriptor(segment, 100)
 
 

@@ -5,7 +5,7 @@ Batch kernel ABI, for n rows:
     i64 kernel(i64 n, i64* columns, i8* out_data, i8* out_valid, i8* flags)
 
 `columns` contains three i64 per parameter: the address of the Arrow data buffer, the address of
-its validity bitmap (0 if none) and the array offset. A broadcast parameter reads element
+its validity bitmap (read only if the layout has one) and the array offset. A broadcast parameter reads element
 `offset` on every row. The kernel writes one output element, one validity byte and one flag
 byte per row, and returns the number of flagged rows. It reads only elements offset to
 offset + n - 1 of each buffer (element offset alone when broadcast), which the runtime
@@ -163,7 +163,8 @@ def build_batch_kernel(
 ) -> None:
     """Add the batch kernel `name` for this resolver and these input layouts to `module`."""
     pointer = I8.as_pointer()
-    kernel = ir.Function(module, ir.FunctionType(I64, [I64, I64.as_pointer(), pointer, pointer, pointer]), name)
+    signature = ir.FunctionType(I64, [I64, I64.as_pointer(), pointer, pointer, pointer])
+    kernel = ir.Function(module, signature, name)
     rows, columns, out_data, out_valid, flags = kernel.args
     entry, loop, done = (kernel.append_basic_block(label) for label in ("entry", "loop", "done"))
     builder = ir.IRBuilder(entry)
@@ -191,10 +192,7 @@ def build_batch_kernel(
         position = offset if layout.broadcast else builder.add(offset, row)
         value, bad = load_value(builder, layout, data, position)
         flag = builder.or_(flag, bad)
-        if validity is None:
-            arguments.append(OptionalValue(TRUE, value) if isinstance(argument_type, OptionalType) else value)
-            continue
-        present = load_bit(builder, validity, position)
+        present = TRUE if validity is None else load_bit(builder, validity, position)
         if isinstance(argument_type, OptionalType):
             arguments.append(OptionalValue(present, value))
         else:  # None for a parameter not annotated Optional: the interpreter decides what happens

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,7 @@ import pyarrow as pa
 
 from featurejit.codegen.kernel import ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, ARROW_TYPES, Argument, BoundCall
-from featurejit.runtime.slow_path import RowValues, run_rows
+from featurejit.runtime.slow_path import gather_values, run_rows
 
 OUTPUT_DTYPES: dict[type, np.dtype] = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.uint8)}
 ITEM_SIZES: dict[str, int] = {
@@ -51,10 +52,8 @@ class SegmentInput:
     broadcast: bool
     python_type: type
 
-    def row_values(self, rows_wanted: int) -> RowValues:
-        if self.broadcast:
-            return RowValues(self.array[0].as_py(), broadcast=True, rows_wanted=rows_wanted)
-        return RowValues(self.array, broadcast=False, rows_wanted=rows_wanted)
+    def values_at(self, rows: np.ndarray) -> list[Any]:
+        return gather_values(self.array, self.broadcast, rows)
 
 
 def segment_bounds(bound: BoundCall) -> list[tuple[int, int]]:
@@ -87,6 +86,29 @@ def slice_argument(argument: Argument, start: int, stop: int) -> SegmentInput:
     return SegmentInput(argument, piece, False, ARROW_TYPES[piece.type][1])
 
 
+class AllValidBitmap:
+    """A bitmap of ones, grown as needed, for optional parameters whose array has no bitmap.
+
+    Kernels for parameters annotated `T | None` always read a validity bitmap, so that arrays
+    with and without nulls share one kernel. Kernels only read this buffer, so one copy serves
+    every call and thread.
+    """
+
+    def __init__(self) -> None:
+        self.buffer = np.full(1024, 0xFF, dtype=np.uint8)
+        self.lock = threading.Lock()
+
+    def address(self, bits: int) -> int:
+        """Return the address of at least `bits` one bits."""
+        with self.lock:
+            if len(self.buffer) * 8 < bits:
+                self.buffer = np.full(max((bits + 7) // 8, 2 * len(self.buffer)), 0xFF, dtype=np.uint8)
+            return int(self.buffer.ctypes.data)
+
+
+ALL_VALID = AllValidBitmap()
+
+
 def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, list[int]]:
     """Return the kernel layout and the (data, validity, offset) addresses of one input.
 
@@ -96,21 +118,47 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
     array = segment.array
     physical = ARROW_TYPES[array.type][0]
     validity, data = array.buffers()[:2]
-    has_validity = validity is not None and array.null_count > 0
     elements = array.offset + (1 if segment.broadcast else rows)
     needed = (elements + 7) // 8 if physical == "bool" else elements * ITEM_SIZES[physical]
     if data is None or data.size < needed:
         raise ValueError(
-            f"the Arrow array for parameter {segment.argument.name!r} is malformed: its data buffer holds "
+            f"the Arrow array for parameter {segment.argument.name!r} is malformed: its data buffer has "
             f"{0 if data is None else data.size} bytes, but offset {array.offset} and length {len(array)} need {needed}"
         )
-    if has_validity and validity.size < (elements + 7) // 8:
+    has_nulls = validity is not None and array.null_count > 0
+    if has_nulls and validity.size < (elements + 7) // 8:
         raise ValueError(
-            f"the Arrow array for parameter {segment.argument.name!r} is malformed: its validity bitmap holds "
+            f"the Arrow array for parameter {segment.argument.name!r} is malformed: its validity bitmap has "
             f"{validity.size} bytes, but offset {array.offset} and length {len(array)} need {(elements + 7) // 8}"
         )
-    layout = ColumnLayout(physical, has_validity, segment.broadcast)
-    return layout, [data.address, validity.address if has_validity else 0, array.offset]
+    if has_nulls:
+        validity_address = validity.address
+    elif segment.argument.spec.optional:
+        validity_address = ALL_VALID.address(elements)
+    else:
+        validity_address = 0
+    layout = ColumnLayout(physical, has_nulls or segment.argument.spec.optional, segment.broadcast)
+    return layout, [data.address, validity_address, array.offset]
+
+
+def padded_length(rows: int) -> int:
+    """Return `rows` rounded up to a multiple of 8, so flags can be read as 64-bit words."""
+    return (rows + 7) // 8 * 8
+
+
+def flagged_indices(flags: np.ndarray, count: int) -> np.ndarray:
+    """Return the indices of the nonzero flag bytes, of which there are `count`.
+
+    Flagged rows are usually rare, so the scan looks at 8 flags per step and expands only the
+    words that contain a flag.
+    """
+    if count == 0:
+        return np.zeros(0, dtype=np.int64)
+    words = np.flatnonzero(flags.view(np.uint64))
+    if count > len(flags) // 64:
+        return np.flatnonzero(flags)
+    candidates = (words[:, None] * 8 + np.arange(8)).ravel()
+    return candidates[flags[candidates] != 0]
 
 
 def build_array(out_data: np.ndarray, out_valid: np.ndarray, output: type) -> pa.Array:
@@ -181,7 +229,7 @@ class BatchRunner:
                 self.function,
                 self.name,
                 [segment.argument.name for segment in inputs],
-                [segment.row_values(len(flagged_rows)) for segment in inputs],
+                [segment.values_at(flagged_rows) for segment in inputs],
                 flagged_rows,
                 start,
                 self.on_error,
@@ -203,16 +251,13 @@ class BatchRunner:
         addresses: list[int] = []
         for segment in inputs:
             layout, descriptor = column_descriptor(segment, rows)
-            optional = segment.argument.spec.optional and layout.has_validity
-            keys.append(ParameterKey(segment.python_type, optional, layout))
+            keys.append(ParameterKey(segment.python_type, segment.argument.spec.optional, layout))
             addresses.extend(descriptor)
         kernel = self.get_kernel(tuple(keys))
         if kernel is None:
             return None
         columns = np.array(addresses, dtype=np.int64) if addresses else np.zeros(1, dtype=np.int64)
-        flags = np.zeros(rows, dtype=np.uint8)
+        flags = np.zeros(padded_length(rows), dtype=np.uint8)
         flagged = kernel(rows, columns.ctypes.data, out_data.ctypes.data, out_valid.ctypes.data, flags.ctypes.data)
-        if flagged == 0:
-            return np.zeros(0, dtype=np.int64)
-        return np.flatnonzero(flags)
+        return flagged_indices(flags, flagged)
 

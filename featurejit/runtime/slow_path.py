@@ -13,28 +13,17 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featurejit.settings import settings
-
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
-class RowValues:
-    """Python values of one argument by row: an array's elements, or one broadcast scalar."""
-
-    def __init__(self, source: pa.Array | Any, broadcast: bool, rows_wanted: int):
-        self.broadcast = broadcast
-        self.source = source
-        self.values: list[Any] | None = None
-        if not broadcast and rows_wanted > settings.slow_path_list_fraction * max(len(source), 1):
-            self.values = source.to_pylist()
-
-    def __getitem__(self, row: int) -> Any:
-        if self.broadcast:
-            return self.source
-        if self.values is not None:
-            return self.values[row]
-        return self.source[row].as_py()
+def gather_values(source: pa.Array, broadcast: bool, rows: np.ndarray) -> list[Any]:
+    """Return the Python values of `source` at `rows`, or its one value repeated if broadcast."""
+    if broadcast:
+        return [source[0].as_py()] * len(rows)
+    if len(rows) == len(source):
+        return source.to_pylist()
+    return source.take(pa.array(rows, type=pa.int64())).to_pylist()
 
 
 def located_error(error: Exception, resolver_name: str, row: int, names: Sequence[str], values: Sequence[Any]) -> Exception:
@@ -77,7 +66,7 @@ def run_rows(
     function: Callable[..., Any],
     resolver_name: str,
     names: Sequence[str],
-    columns: Sequence[RowValues],
+    columns: Sequence[list[Any]],
     rows: np.ndarray,
     first_row: int,
     on_error: str,
@@ -87,13 +76,14 @@ def run_rows(
 ) -> int:
     """Run `function` on the given rows and store the results; return how many rows raised.
 
-    With on_error="raise" the first failing row raises its CPython exception class, with the
-    row index (counted from the start of the call) and the row's inputs in the message. With
+    `columns` holds each argument's Python values at `rows`, in the same order. With
+    on_error="raise" the first failing row raises its CPython exception class, with the row
+    index (counted from the start of the call) and the row's inputs in the message. With
     on_error="null" a failing row becomes null and is counted.
     """
     errors = 0
-    for row in rows.tolist():
-        values = [column[row] for column in columns]
+    for position, row in enumerate(rows.tolist()):
+        values = [column[position] for column in columns]
         try:
             stored, present = convert_result(function(*values), output)
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
@@ -104,4 +94,3 @@ def run_rows(
         out_data[row] = stored
         out_valid[row] = present
     return errors
-
