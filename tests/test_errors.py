@@ -216,7 +216,13 @@ def test_unsupported_annotation_falls_back() -> None:
 
     assert text_length("abc") == 3
     assert text_length(pa.array(["a", "bcd"])).to_pylist() == [1, 3]
-    assert "annotated str" in text_length.explain(show=False).reason
+    explanation = text_length.explain(show=False)
+    assert "annotated str" in explanation.reason
+    assert explanation.last_rows == 2
+    assert explanation.last_slow_path_rows == 2
+    chunked = text_length(pa.chunked_array([["a"], ["bc", "def"]]))
+    assert isinstance(chunked, pa.ChunkedArray)
+    assert chunked.to_pylist() == [1, 2, 3]
 
 
 def test_invalid_decorator_arguments() -> None:

@@ -255,24 +255,37 @@ class ResolverState:
             raise
 
     def call_without_signature(self, values: list[Any]) -> Any:
-        """Run a resolver whose annotations cannot be read, row by row if given arrays."""
+        """Run a resolver whose annotations cannot be read, row by row if given arrays.
+
+        Without a return annotation, Arrow infers the result type from the values.
+        """
         arrays = [value for value in values if isinstance(value, pa.Array | pa.ChunkedArray)]
         if not arrays:
+            self.stats = CallStats(rows=1, slow_path_rows=1, native=False)
             return self.run_python(values)
         length = len(arrays[0])
+        if any(len(array) != length for array in arrays):
+            shown = ", ".join(str(len(array)) for array in arrays)
+            raise ValueError(f"{self.name}(): array arguments have different lengths ({shown}); pass arrays of one length")
         columns = [value.to_pylist() if isinstance(value, pa.Array | pa.ChunkedArray) else None for value in values]
-        results = []
         names = list(self.resolver.python_signature.parameters)
+        stats = CallStats(rows=length, slow_path_rows=length, native=False)
+        results = []
         for row in range(length):
             row_values = [value if column is None else column[row] for value, column in zip(values, columns, strict=True)]
             try:
                 results.append(self.function(*row_values))
             except Exception as error:
                 if self.resolver.on_error == "null":
+                    stats.error_rows += 1
                     results.append(None)
                     continue
                 raise located_error(error, self.name, row, names, row_values) from error
-        return pa.array(results)
+        self.stats = stats
+        result = pa.array(results)
+        if any(isinstance(array, pa.ChunkedArray) for array in arrays):
+            return pa.chunked_array([result])
+        return result
 
     # ----------------------------------------------------------------------------------
     # explain()
