@@ -248,3 +248,25 @@ def test_large_input_matches_numpy() -> None:
     with np.errstate(divide="ignore", invalid="ignore"):
         expected = np.where(air_times == 0, np.nan, distances / (air_times / 60))
     assert np.array_equal(result, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    "array_type",
+    [pa.bool_(), pa.int8(), pa.int16(), pa.int32(), pa.int64(), pa.uint8(), pa.uint16(), pa.uint32(), pa.uint64(),
+     pa.float32(), pa.float64()],
+    ids=str,
+)
+@pytest.mark.parametrize("offset", [0, 3, 13])
+def test_slow_path_reads_values_from_buffers(array_type: pa.DataType, offset: int) -> None:
+    from featurejit.runtime.slow_path import gather_values
+
+    if pa.types.is_boolean(array_type):
+        values = [None if i % 5 == 0 else i % 3 == 0 for i in range(40)]
+    else:
+        values = [None if i % 5 == 0 else i * 3 for i in range(40)]
+    array = pa.array(values, array_type).slice(offset, 40 - offset - 2)
+    rows = np.array([0, 1, 2, 7, len(array) - 1])
+    expected = [array.to_pylist()[row] for row in rows]
+    assert gather_values(array, False, rows) == expected
+    without_nulls = pa.array([v for v in values if v is not None], array_type).slice(offset, 10)
+    assert gather_values(without_nulls, False, np.array([0, 9])) == [without_nulls[0].as_py(), without_nulls[9].as_py()]

@@ -17,13 +17,38 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
 
+NUMPY_TYPES: dict[pa.DataType, type] = {
+    pa.int8(): np.int8, pa.int16(): np.int16, pa.int32(): np.int32, pa.int64(): np.int64,
+    pa.uint8(): np.uint8, pa.uint16(): np.uint16, pa.uint32(): np.uint32, pa.uint64(): np.uint64,
+    pa.float32(): np.float32, pa.float64(): np.float64,
+}
+
+
+def read_bits(buffer: pa.Buffer, positions: np.ndarray) -> np.ndarray:
+    """Return the bits of an LSB-first Arrow bitmap at the given positions, as booleans."""
+    data = np.frombuffer(buffer, dtype=np.uint8)
+    return ((data[positions >> 3] >> (positions & 7)) & 1).astype(bool)
+
+
 def gather_values(source: pa.Array, broadcast: bool, rows: np.ndarray) -> list[Any]:
-    """Return the Python values of `source` at `rows`, or its one value repeated if broadcast."""
+    """Return the Python values of `source` at `rows`, or its one value repeated if broadcast.
+
+    Values come straight from the Arrow buffers through numpy, because pyarrow's take() and
+    to_numpy() import pandas on first use, which costs 0.15 s.
+    """
     if broadcast:
         return [source[0].as_py()] * len(rows)
-    if len(rows) == len(source):
-        return source.to_pylist()
-    return source.take(pa.array(rows, type=pa.int64())).to_pylist()
+    validity, data = source.buffers()[:2]
+    positions = rows.astype(np.int64) + source.offset
+    if pa.types.is_boolean(source.type):
+        values = read_bits(data, positions).tolist()
+    else:
+        elements = np.frombuffer(data, dtype=NUMPY_TYPES[source.type], count=source.offset + len(source))
+        values = elements[positions].tolist()
+    if validity is not None and source.null_count:
+        present = read_bits(validity, positions).tolist()
+        values = [value if valid else None for value, valid in zip(values, present, strict=True)]
+    return values
 
 
 def located_error(error: Exception, resolver_name: str, row: int, names: Sequence[str], values: Sequence[Any]) -> Exception:
