@@ -1,6 +1,8 @@
 """The `featurejit` command line.
 
     featurejit run FILE.py [--data PATH] [--output PATH] [--rows N] [--preview N]
+    featurejit explain FILE.py[:NAME]
+    featurejit dump FILE.py:NAME [--stage ir|optimized|llvm|asm]
 
 Exit codes: 0 on success, 1 when a resolver raises on a row, 2 for a usage error (a missing
 or unreadable file, a file without resolvers, a parameter without a matching column, ...).
@@ -125,7 +127,76 @@ def build_parser() -> argparse.ArgumentParser:
         help="number of result rows to print, 0 for none (default: %(default)s)",
     )
     run.set_defaults(handler=run_command)
+
+    explain = commands.add_parser(
+        "explain",
+        parents=[common],
+        help="report whether each resolver of a file compiles, and why not",
+        description="Compile the resolvers of FILE (or only NAME) for their annotated types and print, for each, "
+        "whether it runs natively or in the interpreter with the reason and source location, and the "
+        "native types of its parameters and result.",
+    )
+    explain.add_argument("target", metavar="FILE.py[:NAME]", help="Python file, optionally with one resolver's name")
+    explain.set_defaults(handler=explain_command)
+
+    dump = commands.add_parser(
+        "dump",
+        parents=[common],
+        help="print the code of one resolver at one compile stage",
+        description="Compile resolver NAME of FILE for its annotated types and print its code at one stage: "
+        "the py dialect IR from the frontend, the IR after the passes, the optimized LLVM IR, or the "
+        "host CPU's assembly.",
+    )
+    dump.add_argument("target", metavar="FILE.py:NAME", help="Python file and the name of one resolver in it")
+    dump.add_argument(
+        "--stage",
+        choices=("ir", "optimized", "llvm", "asm"),
+        default="ir",
+        help="the compile stage to print (default: %(default)s)",
+    )
+    dump.set_defaults(handler=dump_command)
     return parser
+
+
+def split_target(target: str, name_required: bool) -> tuple[Path, str | None]:
+    """Split FILE.py:NAME into the path and the name; raise UsageError if NAME is required and missing."""
+    path_text, separator, name = target.rpartition(":")
+    if not separator or not path_text.endswith(".py"):
+        path_text, name = target, ""
+    if name_required and not name:
+        raise UsageError(f"{target} names no resolver; write FILE.py:NAME, for example examples/flights.py:speed_mph")
+    return Path(path_text), name or None
+
+
+def select_resolvers(target: str, name_required: bool) -> dict[str, JitResolver]:
+    path, name = split_target(target, name_required)
+    resolvers = find_resolvers(import_resolver_file(path), path)
+    if name is None:
+        return resolvers
+    if name not in resolvers:
+        raise UsageError(f"{path} defines no resolver named {name!r}; its resolvers are: {', '.join(resolvers)}")
+    return {name: resolvers[name]}
+
+
+def explain_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Compile each selected resolver and print its explanation."""
+    for index, resolver in enumerate(select_resolvers(args.target, name_required=False).values()):
+        resolver.compile()
+        if index:
+            out.print()
+        out.print(str(resolver.explain(show=False)))
+    return EXIT_OK
+
+
+def dump_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Print one resolver's code at the requested stage."""
+    (resolver,) = select_resolvers(args.target, name_required=True).values()
+    resolver.compile()
+    explanation = resolver.explain(show=False)
+    if not explanation.native:
+        raise UsageError(f"{resolver.name} runs in the interpreter, so it has no compiled code: {explanation.reason}")
+    out.print(resolver.dump(args.stage), end="")
+    return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:

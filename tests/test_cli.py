@@ -444,3 +444,53 @@ def test_row_error_exits_with_one(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert_one_line_error(
         err, "resolver recovered raised ZeroDivisionError", "dep_delay=0", 'on_error="null"'
     )
+
+
+# --------------------------------------------------------------------------------------
+# explain and dump
+# --------------------------------------------------------------------------------------
+
+
+def test_explain_every_resolver_of_a_file(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "explain", str(EXAMPLE))
+
+    assert code == 0
+    assert out.count("compiled to native code") == 7
+    assert "parameter air_time: int | None -> !py.optional<i64>" in out
+
+
+def test_explain_names_unsupported_construct(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "looping.py",
+        "from featurejit import jit_resolver\n\n@jit_resolver\ndef total(n: int) -> int:\n"
+        "    result = 0\n    for i in range(n):\n        result += i\n    return result\n",
+    )
+
+    code, out, _ = run_main(capsys, "explain", f"{path}:total")
+
+    assert code == 0
+    assert "total: runs in the interpreter" in out
+    assert f"{path.resolve()}:6:5: for loops are not compiled yet" in out
+
+
+@pytest.mark.parametrize("stage, fragment", [("ir", "py.cmp"), ("optimized", "func.func"), ("llvm", "define"), ("asm", "ret")])
+def test_dump_stage(capsys: pytest.CaptureFixture[str], stage: str, fragment: str) -> None:
+    code, out, _ = run_main(capsys, "dump", f"{EXAMPLE}:is_delayed", "--stage", stage)
+
+    assert code == 0
+    assert fragment in out
+
+
+def test_dump_without_name(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "dump", str(EXAMPLE))
+
+    assert code == 2
+    assert_one_line_error(err, "names no resolver", "FILE.py:NAME")
+
+
+def test_dump_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "dump", f"{EXAMPLE}:no_such_resolver")
+
+    assert code == 2
+    assert_one_line_error(err, "no resolver named 'no_such_resolver'", "speed_mph")

@@ -43,7 +43,7 @@ def gather_values(source: pa.Array, broadcast: bool, rows: np.ndarray) -> list[A
     if pa.types.is_boolean(source.type):
         values = read_bits(data, positions).tolist()
     else:
-        elements = np.frombuffer(data, dtype=NUMPY_TYPES[source.type], count=source.offset + len(source))
+        elements: np.ndarray = np.frombuffer(data, dtype=NUMPY_TYPES[source.type], count=source.offset + len(source))
         values = elements[positions].tolist()
     if validity is not None and source.null_count:
         present = read_bits(validity, positions).tolist()
