@@ -270,3 +270,19 @@ def test_slow_path_reads_values_from_buffers(array_type: pa.DataType, offset: in
     assert gather_values(array, False, rows) == expected
     without_nulls = pa.array([v for v in values if v is not None], array_type).slice(offset, 10)
     assert gather_values(without_nulls, False, np.array([0, 9])) == [without_nulls[0].as_py(), without_nulls[9].as_py()]
+
+
+def test_int_beyond_int64_after_fast_scalar_call() -> None:
+    @jit_resolver
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    @jit_resolver
+    def double_it(x: float) -> float:
+        return x * 2
+
+    assert plus_one(1) == 2
+    assert plus_one(2**64) == 2**64 + 1
+    assert plus_one(-(2**63) - 1) == -(2**63)
+    assert double_it(1) == 2
+    assert double_it(2**63) == 2.0**64

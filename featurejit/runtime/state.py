@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("featurejit")
 
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 DOUBLE = struct.Struct("<d")
 INT64 = struct.Struct("<q")
 DEFAULT_PHYSICAL = {bool: "bool", int: "int64", float: "float64"}
@@ -233,10 +235,11 @@ class ResolverState:
         call = self.fast_calls.get(tuple(map(type, values)))
         if call is None or (self.captures and self.any_stale()):
             return SLOW_PATH
-        try:
-            result = call(values)
-        except ctypes.ArgumentError:  # an int beyond int64
-            return SLOW_PATH
+        for value in values:
+            # ctypes cuts ints to 64 bits without an error, so a larger int must not reach the entry.
+            if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
+                return SLOW_PATH
+        result = call(values)
         if result is not SLOW_PATH:
             self.stats = FAST_CALL_STATS
         return result
