@@ -60,8 +60,11 @@ class ResolverRowError(Exception):
 
 
 def positive_int(text: str) -> int:
-    value = non_negative_int(text)
-    if value == 0:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected an integer") from None
+    if value < 1:
         raise argparse.ArgumentTypeError(f"invalid value {text!r}: expected an integer of 1 or more")
     return value
 
@@ -427,9 +430,14 @@ def check_column_types(name: str, resolver: JitResolver, columns: dict[str, pa.C
             )
 
 
-def check_output_path(output: str) -> Path:
-    """Return the --output path, or raise UsageError unless it names a Parquet file in an existing folder."""
+def check_output_path(output: str, data: str | None) -> Path:
+    """Return the --output path, or raise UsageError unless it names a new Parquet file in an existing folder.
+
+    The output must not be the --data file, which it would overwrite.
+    """
     path = Path(output)
+    if data is not None and path.resolve() == Path(data).resolve():
+        raise UsageError(f"--output {output} is the --data file, which it would overwrite; choose another path")
     if not path.name.lower().endswith(OUTPUT_SUFFIXES):
         raise UsageError(f"--output {output} must end in .parquet or .pq; featurejit writes only Parquet")
     if path.is_dir():
@@ -532,7 +540,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     with importable_folder(path.resolve().parent):
         module = import_resolver_file(path)
         resolvers = find_resolvers(module, path)
-        output_path = None if args.output is None else check_output_path(args.output)
+        output_path = None if args.output is None else check_output_path(args.output, args.data)
 
         start = time.perf_counter()
         input_table = load_input(args.data, args.rows)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class CompileError(Exception):
         self.hint = hint
         # True when a global name is not defined yet, which a later definition may fix.
         self.unresolved_name = unresolved_name
+        # Module constants and closure values read before the error, set by the frontend.
+        self.captures: list[Any] = []
         super().__init__(self.render())
 
     def render(self) -> str:

@@ -44,6 +44,10 @@ class Explanation:
     last_error_rows: int
     compile_ms: dict[str, float] = field(default_factory=dict)
 
+    def __repr__(self) -> str:
+        how = "native" if self.native else "interpreted"
+        return f"<Explanation {self.name}: {how}; print() it for details>"
+
     def __str__(self) -> str:
         how = "compiled to native code" if self.native else "runs in the interpreter"
         lines = [f"{self.name}: {how} (mode={self.mode!r}, on_error={self.on_error!r})"]
@@ -61,6 +65,13 @@ class Explanation:
             f"{self.last_error_rows} errors set to null"
         )
         return "\n".join(lines)
+
+
+class CodeText(str):
+    """Code returned by dump(): a str that an interactive session shows as text, not as a repr."""
+
+    def __repr__(self) -> str:
+        return str(self)
 
 
 NATIVE_NAMES = {bool: "i1", int: "i64", float: "f64"}
@@ -90,6 +101,12 @@ class JitResolver:
             )
         if not inspect.isfunction(function):
             raise TypeError(f"jit_resolver expects a function, but got {type(function).__name__}")
+        outer = function.__qualname__.rpartition(".")[0]
+        if outer and not outer.endswith("<locals>"):
+            raise TypeError(
+                f"jit_resolver cannot decorate the method {function.__qualname__}; "
+                f"define the resolver at module level and call it from the method"
+            )
         functools.update_wrapper(self, function)
         self.function = function
         self.mode = mode
@@ -146,6 +163,9 @@ class JitResolver:
             result = state.fast_scalar_call(args)
             if result is not SLOW_PATH:
                 return result
+        unknown = [keyword for keyword in kwargs if keyword not in self.python_signature.parameters]
+        if unknown:
+            raise TypeError(f"{self.name}() got an unexpected keyword argument {unknown[0]!r}")
         try:
             bound = self.python_signature.bind(*args, **kwargs)
         except TypeError as error:
@@ -167,17 +187,18 @@ class JitResolver:
             print(explanation)
         return explanation
 
-    def dump(self, stage: str = "ir") -> str:
+    def dump(self, stage: str = "ir") -> CodeText:
         """Return the resolver's code at one stage: "ir", "optimized", "llvm" or "asm"."""
         if stage not in STAGES:
             raise ValueError(f"dump({stage!r}) is invalid; use one of {', '.join(map(repr, STAGES))}")
         kernel = self.compiled_state().default_kernel()
-        return {
+        texts = {
             "ir": kernel.ir_text,
             "optimized": kernel.optimized_ir_text,
             "llvm": kernel.optimized_llvm_text,
             "asm": kernel.assembly,
-        }[stage]
+        }
+        return CodeText(texts[stage])
 
     def __repr__(self) -> str:
         return f"<jit_resolver {self.name} mode={self.mode!r} on_error={self.on_error!r}>"

@@ -104,7 +104,8 @@ def check_batch_call(resolver: JitResolver, rows: Sequence[Sequence[Any]], types
         try:
             resolver(*columns)
         except error_class as error:
-            assert f"row {index} " in str(error), f"{resolver.name}: the error does not name row {index}: {error}"
+            reported = " ".join([str(error), *getattr(error, "__notes__", [])])
+            assert f"row {index} " in reported, f"{resolver.name}: the error does not name row {index}: {reported}"
             return
         raise AssertionError(f"{resolver.name}: the batch did not raise {error_class.__name__} for row {index}")
     actual = resolver(*columns).to_pylist()

@@ -286,3 +286,17 @@ def test_int_beyond_int64_after_fast_scalar_call() -> None:
     assert plus_one(-(2**63) - 1) == -(2**63)
     assert double_it(1) == 2
     assert double_it(2**63) == 2.0**64
+
+
+def test_long_rejected_value_is_described_briefly() -> None:
+    class Series:
+        def __repr__(self) -> str:
+            return "0    1.0\n1    2.0\ndtype: float64"
+
+    with pytest.raises(TypeError, match=r"but got a tests\.test_calls\..*Series; pass a float, or a column as a pyarrow array"):
+        scaled(Series(), 1.0)
+
+
+def test_byte_swapped_numpy_is_rejected_with_fix() -> None:
+    with pytest.raises(TypeError, match=r"'x' got a numpy array of byte-swapped dtype >f8; convert it"):
+        scaled(np.arange(4, dtype=">f8"), 1.0)

@@ -494,3 +494,27 @@ def test_dump_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert code == 2
     assert_one_line_error(err, "no resolver named 'no_such_resolver'", "speed_mph")
+
+
+def test_output_may_not_overwrite_data(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "table.parquet"
+    pq.write_table(pa.table({"distance": [100], "air_time": [10]}), data)
+    path = write_resolver_file(
+        tmp_path,
+        "speed.py",
+        "from featurejit import jit_resolver\n\n@jit_resolver\ndef speed(distance: int, air_time: int) -> float:\n"
+        "    return distance / air_time\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--data", str(data), "--output", str(data))
+
+    assert code == 2
+    assert_one_line_error(err, "is the --data file")
+    assert pq.read_table(data).column_names == ["distance", "air_time"]
+
+
+def test_rows_zero_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "0")
+
+    assert code == 2
+    assert "expected an integer of 1 or more" in err

@@ -252,3 +252,99 @@ def test_explain_reports_types_and_native() -> None:
     assert "float64 column" in explanation.result[1]
     text = str(explanation)
     assert "compiled to native code" in text
+
+
+class CodedError(Exception):
+    def __init__(self, code: int):
+        super().__init__(f"code {code}")
+        self.code = code
+
+
+@jit_resolver
+def raises_coded(x: int) -> int:
+    if x > 100:
+        raise CodedError(7)
+    return x
+
+
+def test_custom_exception_keeps_attributes_and_gets_row_note() -> None:
+    with pytest.raises(CodedError) as caught:
+        raises_coded(pa.array([1, 200]))
+    assert caught.value.code == 7
+    assert str(caught.value) == "code 7"
+    assert "in row 1 of raises_coded: x=200" in caught.value.__notes__
+
+
+def test_key_error_gets_row_note() -> None:
+    @jit_resolver
+    def raises_key_error(x: int) -> int:
+        if x > 1:
+            raise KeyError("k")
+        return x
+
+    with pytest.raises(KeyError) as caught:
+        raises_key_error(pa.array([0, 5]))
+    assert caught.value.args == ("k",)
+    assert caught.value.__notes__ == ["in row 1 of test_key_error_gets_row_note.<locals>.raises_key_error: x=5"]
+
+
+LIMIT = 10
+
+
+@jit_resolver
+def over_limit(x: int) -> bool:
+    return x > LIMIT
+
+
+def test_constant_fixed_after_failure_recompiles() -> None:
+    global LIMIT
+    assert over_limit(11) is True
+    LIMIT = "ten"  # type: ignore[assignment]
+    try:
+        with pytest.raises(TypeError):
+            over_limit(11)
+        assert not over_limit.explain(show=False).native
+    finally:
+        LIMIT = 5
+    try:
+        assert over_limit(pa.array([1, 20])).to_pylist() == [False, True]
+        assert over_limit(6) is True
+        explanation = over_limit.explain(show=False)
+        assert explanation.native
+        assert explanation.last_slow_path_rows == 0
+    finally:
+        LIMIT = 10
+
+
+def test_name_defined_after_first_call_recompiles() -> None:
+    @jit_resolver
+    def uses_later_constant(x: int) -> int:
+        return x + LATER  # noqa: F821 - defined below, after the first call
+
+    with pytest.raises(NameError):
+        uses_later_constant(1)
+    globals()["LATER"] = 100
+    try:
+        assert uses_later_constant(1) == 101
+        assert uses_later_constant.explain(show=False).native
+    finally:
+        del globals()["LATER"]
+
+
+def test_method_is_rejected_with_advice() -> None:
+    with pytest.raises(TypeError, match="cannot decorate the method .*Model.score; define the resolver at module level"):
+
+        class Model:
+            @jit_resolver
+            def score(self, x: int) -> int:
+                return x
+
+
+def test_misspelled_keyword_is_reported_as_unexpected() -> None:
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bb'"):
+        ratio(1, bb=2)
+
+
+def test_explain_and_dump_show_as_text_in_a_session() -> None:
+    assert repr(ratio.explain(show=False)) == "<Explanation ratio: native; print() it for details>"
+    assert repr(ratio.dump("ir")).startswith("builtin.module {\n")

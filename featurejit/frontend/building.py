@@ -221,9 +221,9 @@ class LoweringBase:
         if path[0] in env:
             raise self.unsupported(node, f"{path[0]!r} is a local value, not a module or function")
         value = resolve_name(self.scope.function, path[0])
+        self.record_capture(path[0], (), value)  # also when missing, so that defining it later recompiles
         if value is MISSING:
             raise UnsupportedConstruct(node, f"name {path[0]!r} is not defined", unresolved_name=True)
-        self.record_capture(path[0], (), value)
         for depth, attribute in enumerate(path[1:], start=1):
             if not hasattr(value, attribute):
                 raise self.unsupported(node, f"{'.'.join(path[:depth])} has no attribute {attribute!r}")

@@ -24,8 +24,9 @@ if TYPE_CHECKING:
 Handler = Callable[["Lowering", ast.Call, "Env"], SSAValue]
 
 SUPPORTED_CALLS_HINT = (
-    "featurejit compiles calls to abs, min, max, round, int, float, bool, the math functions "
-    "listed in the README, and other @jit_resolver functions."
+    "featurejit compiles calls to abs, min, max, round, int, float, bool, other @jit_resolver "
+    "functions, and math.sqrt, exp, expm1, log, log1p, log2, log10, pow, sin, cos, tan, asin, acos, "
+    "atan, atan2, sinh, cosh, tanh, floor, ceil, trunc, fabs, isnan, isinf, isfinite, copysign and hypot."
 )
 
 

@@ -60,12 +60,15 @@ class Lowering(ExpressionLowering):
         try:
             return self.lower_resolver()
         except UnsupportedConstruct as error:
-            raise CompileError(
+            failure = CompileError(
                 error.message,
                 self.scope.source.location(error.node),
                 error.hint,
                 unresolved_name=error.unresolved_name,
-            ) from None
+            )
+            # The names read before the failure; a change to one of them may make the resolver compile.
+            failure.captures = list(self.captures.values())
+            raise failure from None
 
     def lower_resolver(self) -> LoweredFunction:
         node = self.scope.source.node
@@ -121,13 +124,17 @@ class Lowering(ExpressionLowering):
 
     def lower_assign(self, statement: ast.Assign, env: Env) -> Outcome:
         value_node = statement.value
-        for target in statement.targets:
-            if isinstance(target, ast.Tuple) and not isinstance(value_node, ast.Tuple):
-                raise self.unsupported(target, "unpacking assignment needs a tuple on the right")
         if isinstance(value_node, ast.Tuple):
             values: SSAValue | list[SSAValue] = [self.lower_expression(item, env) for item in value_node.elts]
         else:
             values = self.lower_expression(value_node, env)
+        for target in statement.targets:
+            if isinstance(target, ast.Tuple) and not isinstance(value_node, ast.Tuple):
+                raise self.unsupported(
+                    target,
+                    "unpacking assignment is compiled only from a literal tuple",
+                    hint="Write the values on the right, as in a, b = b, a.",
+                )
         for target in statement.targets:
             self.bind_target(target, values, env)
         return FallsThrough(env)
@@ -135,7 +142,11 @@ class Lowering(ExpressionLowering):
     def bind_target(self, target: ast.expr, values: SSAValue | list[SSAValue], env: Env) -> None:
         if isinstance(target, ast.Name):
             if isinstance(values, list):
-                raise self.unsupported(target, "tuples are not compiled yet", hint="Assign each value to its own name.")
+                raise self.unsupported(
+                    target,
+                    "tuples are not compiled as values",
+                    hint="Assign each value to its own name; for membership, write x in (1, 2, 3) inline.",
+                )
             env[target.id] = values
             return
         if isinstance(target, ast.Tuple) and isinstance(values, list):

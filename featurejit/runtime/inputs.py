@@ -74,11 +74,17 @@ class BoundCall:
 
 
 def describe(value: Any) -> str:
+    """Describe a rejected argument in a few words: its type, and its value if it is short."""
     if isinstance(value, pa.Array | pa.ChunkedArray):
         return f"an Arrow array of type {value.type}"
     if isinstance(value, np.ndarray):
         return f"a numpy array of dtype {value.dtype}"
-    return f"{type(value).__name__} {value!r}"
+    kind = type(value)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    shown = repr(value)
+    if len(shown) > 40 or "\n" in shown:
+        return f"a {name}"
+    return f"{name} {shown}"
 
 
 def normalize_scalar(value: Any) -> Any:
@@ -98,7 +104,8 @@ def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> 
         return value
     raise TypeError(
         f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(value)}; "
-        f"pass a value of type {spec.python_type.__name__} or an Arrow array of it"
+        f"pass a {spec.python_type.__name__}, or a column as a pyarrow array, a 1-D numpy array or a list "
+        f"(for a pandas or Polars series, pass series.to_numpy() or pyarrow.array(series))"
     )
 
 
@@ -116,6 +123,11 @@ def to_arrow(resolver_name: str, name: str, value: Any) -> pa.Array | pa.Chunked
             raise TypeError(
                 f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}; "
                 f"pass bool, integer, float32 or float64 values"
+            )
+        if not value.dtype.isnative:
+            raise TypeError(
+                f"{resolver_name}(): parameter {name!r} got a numpy array of byte-swapped dtype {value.dtype.str}; "
+                f"convert it with array.astype(array.dtype.newbyteorder('='))"
             )
         return pa.array(value)
     if isinstance(value, list | tuple):

@@ -52,16 +52,21 @@ def gather_values(source: pa.Array, broadcast: bool, rows: np.ndarray) -> list[A
 
 
 def located_error(error: Exception, resolver_name: str, row: int, names: Sequence[str], values: Sequence[Any]) -> Exception:
-    """Return an exception of the same class whose message adds the row index and its inputs."""
+    """Return the row's exception with the row index and its inputs added to what it reports.
+
+    A builtin exception with a plain message (ZeroDivisionError, OverflowError, ...) is raised
+    again with the row in its message. Any other exception keeps its identity and attributes,
+    and gets the row as a note, which tracebacks print.
+    """
     inputs = ", ".join(f"{name}={value!r}" for name, value in zip(names, values, strict=True))
-    message = f"{error} (row {row} of {resolver_name}: {inputs})"
-    try:
-        located = type(error)(message)
-    except Exception:  # noqa: BLE001 - an exception class with a constructor of its own
-        error.add_note(message)
-        return error
-    located.__cause__ = error
-    return located
+    where = f"row {row} of {resolver_name}: {inputs}"
+    plain_message = type(error).__module__ == "builtins" or isinstance(error, OutputTypeError)
+    if plain_message and not isinstance(error, KeyError | OSError) and len(error.args) <= 1:
+        located = type(error)(f"{error} ({where})")
+        located.__cause__ = error
+        return located
+    error.add_note(f"in {where}")
+    return error
 
 
 class OutputTypeError(TypeError):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import struct
 import traceback
@@ -147,6 +146,8 @@ class ResolverState:
 
     def note_failure(self, error: CompileError) -> None:
         self.failure = error
+        for capture in error.captures:
+            self.captures.setdefault((id(capture.function), capture.name, capture.attributes), capture)
         if not self.resolver.warned:
             self.resolver.warned = True
             logger.warning("%s runs in the interpreter: %s", self.name, error)
