@@ -300,3 +300,26 @@ def test_long_rejected_value_is_described_briefly() -> None:
 def test_byte_swapped_numpy_is_rejected_with_fix() -> None:
     with pytest.raises(TypeError, match=r"'x' got a numpy array of byte-swapped dtype >f8; convert it"):
         scaled(np.arange(4, dtype=">f8"), 1.0)
+
+
+@jit_resolver
+def flag_mix(flag: bool, count: int | None, weight: float | None) -> bool | None:
+    if count is None:
+        return None
+    if flag:
+        return weight is not None and weight > count
+    return count % 3 == 0
+
+
+@pytest.mark.parametrize("offset", [0, 1, 7, 8, 63, 64, 65, 130])
+@pytest.mark.parametrize("length", [1, 63, 64, 65, 200, 1000])
+def test_block_boundaries_with_nulls_and_bools(offset: int, length: int) -> None:
+    total = offset + length + 3
+    generator = np.random.default_rng(offset * 1000 + length)
+    flags = pa.array(generator.random(total) < 0.5)
+    counts = pa.array([None if generator.random() < 0.2 else int(value) for value in generator.integers(-50, 50, total)])
+    weights = pa.array([None if generator.random() < 0.3 else float(value) for value in generator.normal(0, 30, total)])
+    arguments = [column.slice(offset, length) for column in (flags, counts, weights)]
+    result = flag_mix(*arguments)
+    expected = [flag_mix.function(*row) for row in zip(*(column.to_pylist() for column in arguments), strict=True)]
+    assert result.to_pylist() == expected

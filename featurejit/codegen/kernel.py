@@ -2,14 +2,17 @@
 
 Batch kernel ABI, for n rows:
 
-    i64 kernel(i64 n, i64* columns, i8* out_data, i8* out_valid, i8* flags)
+    i64 kernel(i64 n, i64* columns, i8* out_data, i64* out_valid, i64* flags)
 
-`columns` contains three i64 per parameter: the address of the Arrow data buffer, the address of
-its validity bitmap (read only if the layout has one) and the array offset. A broadcast parameter reads element
-`offset` on every row. The kernel writes one output element, one validity byte and one flag
-byte per row, and returns the number of flagged rows. It reads only elements offset to
-offset + n - 1 of each buffer (element offset alone when broadcast), which the runtime
-checks against the buffer sizes before the call.
+`columns` contains five i64 per parameter: the address of the Arrow data buffer, the address
+of its validity bitmap (read only if the layout has one), the array offset, and the sizes in
+bytes of the data buffer and of the bitmap. A broadcast parameter reads element `offset` on
+every row. The kernel runs in blocks of 64 rows. It writes one output element per row, or
+one bit for a bool result, and the validity of each result and a slow-path flag for each row
+as LSB-first bitmaps of 64-bit words, the layout Arrow uses. It returns the number of flagged
+rows. Elements are read only in offset to offset + n - 1 (offset alone when broadcast), which
+the runtime checks against the buffer sizes before the call, and bitmap bytes only below the
+sizes given.
 
 Scalar entry ABI:
 
@@ -33,7 +36,7 @@ from xdsl.dialects.builtin import i1 as I1_TYPE
 from xdsl.dialects.builtin import i64 as I64_TYPE
 from xdsl.ir import Attribute
 
-from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64
+from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
 from featurejit.codegen.row import (
     KIND_BOOL,
     KIND_FLOAT,
@@ -78,28 +81,6 @@ def find_function(module_op: object) -> func.FuncOp:
     functions = [op for op in module_op.walk() if isinstance(op, func.FuncOp)]  # type: ignore[attr-defined]
     assert len(functions) == 1, "a resolver module holds one func.func"
     return functions[0]
-
-
-def load_bit(builder: ir.IRBuilder, base: ir.Value, index: ir.Value) -> ir.Value:
-    """Return bit `index` of an LSB-first Arrow bitmap as an i1."""
-    byte = builder.load(builder.gep(base, [builder.lshr(index, i64(3))], inbounds=True))
-    shift = builder.trunc(builder.and_(index, i64(7)), I8)
-    return builder.trunc(builder.lshr(byte, shift), I1)
-
-
-def load_value(builder: ir.IRBuilder, layout: ColumnLayout, data: ir.Value, index: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """Load one element widened to its IR type; flag uint64 values above int64's range."""
-    _, kind_name = PHYSICAL_TYPES[layout.physical]
-    if kind_name == "bits":
-        return load_bit(builder, data, index), FALSE
-    element = builder.load(builder.gep(data, [index], inbounds=True))
-    if kind_name == "signed":
-        return (element if element.type == I64 else builder.sext(element, I64)), FALSE
-    if kind_name == "unsigned":
-        return builder.zext(element, I64), FALSE
-    if kind_name == "unsigned64":
-        return element, builder.icmp_signed("<", element, i64(0))
-    return (element if element.type == F64 else builder.fpext(element, F64)), FALSE
 
 
 def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output: type) -> tuple[ir.Value, ir.Value, ir.Value]:
@@ -158,67 +139,218 @@ def convert_dyn_output(
     return builder.trunc(value.bits, I8), present, builder.not_(fits)
 
 
+FIELDS_PER_COLUMN = 5
+BLOCK_ROWS = 64
+
+
+@dataclass
+class Column:
+    """One parameter's buffers inside the batch kernel, and its values once they are loaded."""
+
+    layout: ColumnLayout
+    argument_type: Attribute
+    data: ir.Value
+    data_bytes: ir.Value
+    validity: ir.Value | None
+    validity_bytes: ir.Value
+    offset: ir.Value
+
+
+def load_word(builder: ir.IRBuilder, bitmap: ir.Value, size: ir.Value, first_bit: ir.Value) -> ir.Value:
+    """Return the 64 bits of an LSB-first bitmap from `first_bit` on, as an i64.
+
+    It reads the nine bytes that can hold them one by one, each only if it lies below `size`
+    bytes (a byte past the end counts as zero), so no read leaves the buffer whatever the offset.
+    """
+    first_byte = builder.lshr(first_bit, i64(3))
+    shift = builder.and_(first_bit, i64(7))
+    last_byte = builder.sub(size, i64(1))  # the runtime passes bitmaps of at least one byte
+    word: ir.Value = i64(0)
+    for index in range(9):
+        position = builder.add(first_byte, i64(index))
+        inside = builder.icmp_signed("<", position, size)
+        byte = builder.load(builder.gep(bitmap, [builder.select(inside, position, last_byte)], inbounds=True))
+        byte = builder.select(inside, builder.zext(byte, I64), i64(0))
+        # Byte `index` starts at bit 8 * index - shift of the word, and the first byte's low bits
+        # fall off. Two shifts, each below 64, keep the ninth byte defined when shift is 0.
+        if index == 0:
+            word = builder.lshr(byte, shift)
+        else:
+            placed = builder.shl(builder.shl(byte, i64(8 * index - 8)), builder.sub(i64(8), shift))
+            word = builder.or_(word, placed)
+    return word
+
+
+def bit_of(builder: ir.IRBuilder, word: ir.Value, index: ir.Value) -> ir.Value:
+    return builder.trunc(builder.lshr(word, index), I1)
+
+
+def load_element(builder: ir.IRBuilder, layout: ColumnLayout, data: ir.Value, index: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """Load one non-bool element widened to its IR type; flag uint64 values above int64's range."""
+    _, kind_name = PHYSICAL_TYPES[layout.physical]
+    element = builder.load(builder.gep(data, [index], inbounds=True))
+    if kind_name == "signed":
+        return (element if element.type == I64 else builder.sext(element, I64)), FALSE
+    if kind_name == "unsigned":
+        return builder.zext(element, I64), FALSE
+    if kind_name == "unsigned64":
+        return element, builder.icmp_signed("<", element, i64(0))
+    return (element if element.type == F64 else builder.fpext(element, F64)), FALSE
+
+
+def read_columns(
+    builder: ir.IRBuilder, columns: ir.Value, layouts: list[ColumnLayout], argument_types: list[Attribute]
+) -> list[Column]:
+    """Read each parameter's buffer addresses, offset and sizes from the `columns` array."""
+    result = []
+    for index, (layout, argument_type) in enumerate(zip(layouts, argument_types, strict=True)):
+
+        def field(position: int, index: int = index) -> ir.Value:
+            return builder.load(builder.gep(columns, [i64(FIELDS_PER_COLUMN * index + position)], inbounds=True))
+
+        element_type, _ = PHYSICAL_TYPES[layout.physical]
+        data = builder.inttoptr(field(0), element_type.as_pointer())
+        validity = builder.inttoptr(field(1), I8.as_pointer()) if layout.has_validity else None
+        result.append(Column(layout, argument_type, data, field(3), validity, field(4), field(2)))
+    return result
+
+
+def bool_bit(builder: ir.IRBuilder, column: Column, word: ir.Value | None, index: ir.Value) -> ir.Value:
+    """Return a bool column's bit: from the block's word, or loaded alone for a broadcast."""
+    if word is not None:
+        return bit_of(builder, word, index)
+    single = load_word(builder, column.data, column.data_bytes, column.offset)
+    return builder.trunc(single, I1)
+
+
+def column_argument(
+    builder: ir.IRBuilder, column: Column, value: ir.Value, present: ir.Value, flag: ir.Value
+) -> tuple[Repr, ir.Value]:
+    """Wrap a loaded value as the row function's argument; flag None for a non-optional parameter."""
+    if isinstance(column.argument_type, OptionalType):
+        return OptionalValue(present, value), flag
+    # None for a parameter not annotated Optional: the interpreter decides what happens.
+    return value, builder.or_(flag, builder.not_(present))
+
+
 def build_batch_kernel(
     module: ir.Module, function_op: func.FuncOp, layouts: list[ColumnLayout], output: type, name: str
 ) -> None:
-    """Add the batch kernel `name` for this resolver and these input layouts to `module`."""
-    pointer = I8.as_pointer()
-    signature = ir.FunctionType(I64, [I64, I64.as_pointer(), pointer, pointer, pointer])
+    """Add the batch kernel `name` for this resolver and these input layouts to `module`.
+
+    The outer loop walks blocks of 64 rows and loads each bitmap word once per block; the
+    inner loop runs the rows of a block, with straight-line code LLVM can vectorize.
+    """
+    word_pointer = I64.as_pointer()
+    signature = ir.FunctionType(I64, [I64, word_pointer, I8.as_pointer(), word_pointer, word_pointer])
     kernel = ir.Function(module, signature, name)
-    rows, columns, out_data, out_valid, flags = kernel.args
-    entry, loop, done = (kernel.append_basic_block(label) for label in ("entry", "loop", "done"))
+    rows, columns_pointer, out_data, out_valid, flags = kernel.args
+    entry, block_head, inner, block_tail, done = (
+        kernel.append_basic_block(label) for label in ("entry", "block", "row", "block_end", "done")
+    )
     builder = ir.IRBuilder(entry)
+    argument_types = list(function_op.function_type.inputs.data)
+    columns = read_columns(builder, columns_pointer, layouts, argument_types)
+    output_pointer = builder.bitcast(out_data, (I64 if output is bool else OUTPUT_TYPES[output]).as_pointer())
 
-    descriptors = []
-    for index, layout in enumerate(layouts):
-        element_type, _ = PHYSICAL_TYPES[layout.physical]
+    # Broadcast parameters are the same on every row: load them once.
+    broadcast: dict[int, tuple[ir.Value, ir.Value, ir.Value]] = {}
+    for index, column in enumerate(columns):
+        if not column.layout.broadcast:
+            continue
+        if column.layout.physical == "bool":
+            value, bad = bool_bit(builder, column, None, i64(0)), FALSE
+        else:
+            value, bad = load_element(builder, column.layout, column.data, column.offset)
+        present = TRUE
+        if column.validity is not None:
+            present = builder.trunc(load_word(builder, column.validity, column.validity_bytes, column.offset), I1)
+        broadcast[index] = (value, present, bad)
+    blocks = builder.udiv(builder.add(rows, i64(BLOCK_ROWS - 1)), i64(BLOCK_ROWS))
+    builder.cbranch(builder.icmp_signed(">", rows, i64(0)), block_head, done)
 
-        def field(position: int, index: int = index) -> ir.Value:
-            return builder.load(builder.gep(columns, [i64(3 * index + position)], inbounds=True))
+    # Per block: the bitmap words of the block's rows, then the rows.
+    builder.position_at_end(block_head)
+    block = builder.phi(I64, "block")
+    flagged_before = builder.phi(I64, "flagged")
+    base = builder.mul(block, i64(BLOCK_ROWS))
+    remaining = builder.sub(rows, base)
+    count = builder.select(builder.icmp_signed("<", remaining, i64(BLOCK_ROWS)), remaining, i64(BLOCK_ROWS))
+    validity_words: dict[int, ir.Value] = {}
+    data_words: dict[int, ir.Value] = {}
+    for index, column in enumerate(columns):
+        if column.layout.broadcast:
+            continue
+        first_bit = builder.add(column.offset, base)
+        if column.validity is not None:
+            validity_words[index] = load_word(builder, column.validity, column.validity_bytes, first_bit)
+        if column.layout.physical == "bool":
+            data_words[index] = load_word(builder, column.data, column.data_bytes, first_bit)
+    builder.branch(inner)
 
-        data = builder.inttoptr(field(0), element_type.as_pointer())
-        validity = builder.inttoptr(field(1), pointer) if layout.has_validity else None
-        descriptors.append((layout, data, validity, field(2)))
-    output_pointer = builder.bitcast(out_data, OUTPUT_TYPES[output].as_pointer())
-    builder.cbranch(builder.icmp_signed(">", rows, i64(0)), loop, done)
-
-    builder.position_at_end(loop)
-    row = builder.phi(I64, "row")
-    flagged = builder.phi(I64, "flagged")
-    argument_types = function_op.function_type.inputs.data
+    builder.position_at_end(inner)
+    lane = builder.phi(I64, "lane")
+    valid_word = builder.phi(I64, "valid_word")
+    flag_word = builder.phi(I64, "flag_word")
+    bool_word = builder.phi(I64, "bool_word")
+    row = builder.add(base, lane)
     arguments: list[Repr] = []
     flag: ir.Value = FALSE
-    for (layout, data, validity, offset), argument_type in zip(descriptors, argument_types, strict=True):
-        position = offset if layout.broadcast else builder.add(offset, row)
-        value, bad = load_value(builder, layout, data, position)
+    for index, column in enumerate(columns):
+        if index in broadcast:
+            value, present, bad = broadcast[index]
+        else:
+            if column.layout.physical == "bool":
+                value, bad = bit_of(builder, data_words[index], lane), FALSE
+            else:
+                value, bad = load_element(builder, column.layout, column.data, builder.add(column.offset, row))
+            present = bit_of(builder, validity_words[index], lane) if index in validity_words else TRUE
         flag = builder.or_(flag, bad)
-        present = TRUE if validity is None else load_bit(builder, validity, position)
-        if isinstance(argument_type, OptionalType):
-            arguments.append(OptionalValue(present, value))
-        else:  # None for a parameter not annotated Optional: the interpreter decides what happens
-            flag = builder.or_(flag, builder.not_(present))
-            arguments.append(value)
+        argument, flag = column_argument(builder, column, value, present, flag)
+        arguments.append(argument)
     emitter = RowEmitter(builder)
     emitter.flag = flag
     result, flag = emitter.emit_function(function_op, arguments)
     value, present, bad = convert_output(builder, result, function_op.function_type.outputs.data[0], output)
     flag = builder.or_(flag, bad)
-    builder.store(value, builder.gep(output_pointer, [row], inbounds=True))
-    builder.store(builder.zext(present, I8), builder.gep(out_valid, [row], inbounds=True))
-    builder.store(builder.zext(flag, I8), builder.gep(flags, [row], inbounds=True))
-    next_flagged = builder.add(flagged, builder.zext(flag, I64))
-    next_row = builder.add(row, i64(1))
-    builder.cbranch(builder.icmp_signed("<", next_row, rows), loop, done)
-    latch = builder.block  # the row's code may have added blocks after `loop`
-    row.add_incoming(i64(0), entry)
-    row.add_incoming(next_row, latch)
-    flagged.add_incoming(i64(0), entry)
-    flagged.add_incoming(next_flagged, latch)
+    if output is bool:
+        next_bool_word = builder.or_(bool_word, builder.shl(builder.zext(value, I64), lane))
+    else:
+        builder.store(value, builder.gep(output_pointer, [row], inbounds=True))
+        next_bool_word = bool_word
+    next_valid_word = builder.or_(valid_word, builder.shl(builder.zext(present, I64), lane))
+    next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
+    next_lane = builder.add(lane, i64(1))
+    builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, block_tail)
+    row_latch = builder.block  # the row's code may have added blocks after `row`
+    for phi, start, following in (
+        (lane, i64(0), next_lane),
+        (valid_word, i64(0), next_valid_word),
+        (flag_word, i64(0), next_flag_word),
+        (bool_word, i64(0), next_bool_word),
+    ):
+        phi.add_incoming(start, block_head)
+        phi.add_incoming(following, row_latch)
+
+    # After a block: store its words and count its flagged rows.
+    builder.position_at_end(block_tail)
+    builder.store(next_valid_word, builder.gep(out_valid, [block], inbounds=True))
+    builder.store(next_flag_word, builder.gep(flags, [block], inbounds=True))
+    if output is bool:
+        builder.store(next_bool_word, builder.gep(output_pointer, [block], inbounds=True))
+    popcount = intrinsic(builder, "llvm.ctpop.i64", I64, [next_flag_word])
+    flagged_after = builder.add(flagged_before, popcount)
+    next_block = builder.add(block, i64(1))
+    builder.cbranch(builder.icmp_signed("<", next_block, blocks), block_head, done)
+    block.add_incoming(i64(0), entry)
+    block.add_incoming(next_block, block_tail)
+    flagged_before.add_incoming(i64(0), entry)
+    flagged_before.add_incoming(flagged_after, block_tail)
 
     builder.position_at_end(done)
     total = builder.phi(I64)
     total.add_incoming(i64(0), entry)
-    total.add_incoming(next_flagged, latch)
+    total.add_incoming(flagged_after, block_tail)
     builder.ret(total)
 
 

@@ -14,7 +14,7 @@ from featurejit.codegen.kernel import ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, ARROW_TYPES, Argument, BoundCall
 from featurejit.runtime.slow_path import gather_values, run_rows
 
-OUTPUT_DTYPES: dict[type, np.dtype] = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.uint8)}
+OUTPUT_DTYPES: dict[type, np.dtype] = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.uint64)}
 ITEM_SIZES: dict[str, int] = {
     "int8": 1, "int16": 2, "int32": 4, "int64": 8, "uint8": 1, "uint16": 2, "uint32": 4, "uint64": 8,
     "float32": 4, "float64": 8,
@@ -98,19 +98,19 @@ class AllValidBitmap:
         self.buffer = np.full(1024, 0xFF, dtype=np.uint8)
         self.lock = threading.Lock()
 
-    def address(self, bits: int) -> int:
-        """Return the address of at least `bits` one bits."""
+    def get(self, bits: int) -> tuple[int, int]:
+        """Return the address and size in bytes of at least `bits` one bits."""
         with self.lock:
             if len(self.buffer) * 8 < bits:
                 self.buffer = np.full(max((bits + 7) // 8, 2 * len(self.buffer)), 0xFF, dtype=np.uint8)
-            return int(self.buffer.ctypes.data)
+            return int(self.buffer.ctypes.data), len(self.buffer)
 
 
 ALL_VALID = AllValidBitmap()
 
 
 def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, list[int]]:
-    """Return the kernel layout and the (data, validity, offset) addresses of one input.
+    """Return the kernel layout and the five kernel fields of one input (see codegen/kernel.py).
 
     Raises ValueError if a buffer is smaller than the rows the kernel would read, which only a
     malformed array (one built with pa.Array.from_buffers, say) can cause.
@@ -132,48 +132,45 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
             f"{validity.size} bytes, but offset {array.offset} and length {len(array)} need {(elements + 7) // 8}"
         )
     if has_nulls:
-        validity_address = validity.address
+        validity_address, validity_size = validity.address, validity.size
     elif segment.argument.spec.optional:
-        validity_address = ALL_VALID.address(elements)
+        validity_address, validity_size = ALL_VALID.get(elements)
     else:
-        validity_address = 0
+        validity_address, validity_size = 0, 0
     layout = ColumnLayout(physical, has_nulls or segment.argument.spec.optional, segment.broadcast)
-    return layout, [data.address, validity_address, array.offset]
+    return layout, [data.address, validity_address, array.offset, data.size, validity_size]
 
 
-def padded_length(rows: int) -> int:
-    """Return `rows` rounded up to a multiple of 8, so flags can be read as 64-bit words."""
-    return (rows + 7) // 8 * 8
+def word_count(rows: int) -> int:
+    """Return the number of 64-bit words of a bitmap of `rows` bits."""
+    return (rows + 63) // 64
 
 
-def flagged_indices(flags: np.ndarray, count: int) -> np.ndarray:
-    """Return the indices of the nonzero flag bytes, of which there are `count`.
+def set_bits(words: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
+    """Set the bits of an LSB-first bitmap of 64-bit words at `rows` to `values`."""
+    positions = rows.astype(np.uint64)
+    indices = (positions >> np.uint64(6)).astype(np.int64)
+    masks = np.left_shift(np.uint64(1), positions & np.uint64(63))
+    np.bitwise_and.at(words, indices, ~masks)
+    np.bitwise_or.at(words, indices[values], masks[values])
 
-    Flagged rows are usually rare, so the scan looks at 8 flags per step and expands only the
-    words that contain a flag.
-    """
-    if count == 0:
+
+def flagged_rows(flags: np.ndarray) -> np.ndarray:
+    """Return the indices of the set bits of a flag bitmap of 64-bit words, in order."""
+    words = np.flatnonzero(flags)
+    if len(words) == 0:
         return np.zeros(0, dtype=np.int64)
-    words = np.flatnonzero(flags.view(np.uint64))
-    if count > len(flags) // 64:
-        return np.flatnonzero(flags)
-    candidates = (words[:, None] * 8 + np.arange(8)).ravel()
-    return candidates[flags[candidates] != 0]
+    bits = np.unpackbits(flags[words].view(np.uint8), bitorder="little").reshape(-1, 64)
+    word_index, bit_index = np.nonzero(bits)
+    return words[word_index] * 64 + bit_index
 
 
-def build_array(out_data: np.ndarray, out_valid: np.ndarray, output: type) -> pa.Array:
-    """Wrap the kernel's output buffers as an Arrow array, packing bools and validity into bits."""
-    length = len(out_data)
-    arrow_type = ARROW_TYPE_OF[output]
-    null_count = int(length - np.count_nonzero(out_valid))
-    validity = None
-    if null_count:
-        validity = pa.py_buffer(np.packbits(out_valid.view(np.bool_), bitorder="little"))
-    if output is bool:
-        data = pa.py_buffer(np.packbits(out_data.view(np.bool_), bitorder="little"))
-    else:
-        data = pa.py_buffer(out_data)
-    return pa.Array.from_buffers(arrow_type, length, [validity, data], null_count=null_count)
+def build_array(out_data: np.ndarray, out_valid: np.ndarray, rows: int, output: type) -> pa.Array:
+    """Wrap the output buffers, values and a validity bitmap of 64-bit words, as an Arrow array."""
+    valid_count = int(np.bitwise_count(out_valid).sum())
+    null_count = rows - valid_count
+    validity = pa.py_buffer(out_valid) if null_count else None
+    return pa.Array.from_buffers(ARROW_TYPE_OF[output], rows, [validity, pa.py_buffer(out_data)], null_count=null_count)
 
 
 def empty_result(bound: BoundCall, output: type) -> pa.Array | pa.ChunkedArray:
@@ -215,29 +212,43 @@ class BatchRunner:
     def run_segment(self, bound: BoundCall, start: int, stop: int, stats: CallStats) -> pa.Array:
         rows = stop - start
         inputs = [slice_argument(argument, start, stop) for argument in bound.arguments]
-        out_data = np.zeros(rows, dtype=OUTPUT_DTYPES[self.output])
-        out_valid = np.zeros(rows, dtype=np.uint8)
-        flagged_rows = None
+        if self.output is bool:
+            out_data = np.zeros(word_count(rows), dtype=np.uint64)
+        else:
+            out_data = np.zeros(rows, dtype=OUTPUT_DTYPES[self.output])
+        out_valid = np.zeros(word_count(rows), dtype=np.uint64)
+        slow_rows = None
         if self.get_kernel is not None:
-            flagged_rows = self.run_kernel(inputs, rows, out_data, out_valid)
-        if flagged_rows is None:  # no kernel: every row runs in the interpreter
+            slow_rows = self.run_kernel(inputs, rows, out_data, out_valid)
+        if slow_rows is None:  # no kernel: every row runs in the interpreter
             stats.native = False
-            flagged_rows = np.arange(rows)
-        stats.slow_path_rows += len(flagged_rows)
-        if len(flagged_rows):
-            stats.error_rows += run_rows(
+            slow_rows = np.arange(rows, dtype=np.int64)
+        stats.slow_path_rows += len(slow_rows)
+        if len(slow_rows):
+            results = run_rows(
                 self.function,
                 self.name,
                 [segment.argument.name for segment in inputs],
-                [segment.values_at(flagged_rows) for segment in inputs],
-                flagged_rows,
+                [segment.values_at(slow_rows) for segment in inputs],
+                slow_rows,
                 start,
                 self.on_error,
                 self.output,
-                out_data,
-                out_valid,
             )
-        return build_array(out_data, out_valid, self.output)
+            stats.error_rows += results.errors
+            self.store_results(slow_rows, results.values, results.present, out_data, out_valid)
+        return build_array(out_data, out_valid, rows, self.output)
+
+    def store_results(
+        self, rows: np.ndarray, values: list[Any], present: list[bool], out_data: np.ndarray, out_valid: np.ndarray
+    ) -> None:
+        """Write the interpreter's results over the kernel's for the slow-path rows."""
+        present_array = np.array(present, dtype=bool)
+        set_bits(out_valid, rows, present_array)
+        if self.output is bool:
+            set_bits(out_data, rows, np.array(values, dtype=bool) & present_array)
+        else:
+            out_data[rows] = np.array(values, dtype=out_data.dtype)
 
     def run_kernel(
         self, inputs: list[SegmentInput], rows: int, out_data: np.ndarray, out_valid: np.ndarray
@@ -248,16 +259,17 @@ class BatchRunner:
         """
         assert self.get_kernel is not None
         keys = []
-        addresses: list[int] = []
+        fields: list[int] = []
         for segment in inputs:
             layout, descriptor = column_descriptor(segment, rows)
             keys.append(ParameterKey(segment.python_type, segment.argument.spec.optional, layout))
-            addresses.extend(descriptor)
+            fields.extend(descriptor)
         kernel = self.get_kernel(tuple(keys))
         if kernel is None:
             return None
-        columns = np.array(addresses, dtype=np.int64) if addresses else np.zeros(1, dtype=np.int64)
-        flags = np.zeros(padded_length(rows), dtype=np.uint8)
+        columns = np.array(fields, dtype=np.int64) if fields else np.zeros(1, dtype=np.int64)
+        flags = np.zeros(word_count(rows), dtype=np.uint64)
         flagged = kernel(rows, columns.ctypes.data, out_data.ctypes.data, out_valid.ctypes.data, flags.ctypes.data)
-        return flagged_indices(flags, flagged)
-
+        slow_rows = flagged_rows(flags)
+        assert len(slow_rows) == flagged, "the kernel's count matches its flag bitmap"
+        return slow_rows

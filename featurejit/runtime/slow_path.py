@@ -8,6 +8,7 @@ plain Python function, so the batch result is CPython's row for row, errors incl
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -92,6 +93,15 @@ def convert_result(value: Any, output: type) -> tuple[Any, bool]:
     )
 
 
+@dataclass
+class RowResults:
+    """The interpreter's results for some rows: the values to store, their presence, and the error count."""
+
+    values: list[Any]
+    present: list[bool]
+    errors: int
+
+
 def run_rows(
     function: Callable[..., Any],
     resolver_name: str,
@@ -101,17 +111,15 @@ def run_rows(
     first_row: int,
     on_error: str,
     output: type,
-    out_data: np.ndarray,
-    out_valid: np.ndarray,
-) -> int:
-    """Run `function` on the given rows and store the results; return how many rows raised.
+) -> RowResults:
+    """Run `function` on the given rows and return what to store for each.
 
-    `columns` holds each argument's Python values at `rows`, in the same order. With
+    `columns` contains each argument's Python values at `rows`, in the same order. With
     on_error="raise" the first failing row raises its CPython exception class, with the row
     index (counted from the start of the call) and the row's inputs in the message. With
     on_error="null" a failing row becomes null and is counted.
     """
-    errors = 0
+    results = RowResults([], [], 0)
     for position, row in enumerate(rows.tolist()):
         values = [column[position] for column in columns]
         try:
@@ -119,8 +127,8 @@ def run_rows(
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if on_error == "raise":
                 raise located_error(error, resolver_name, first_row + row, names, values) from error
-            errors += 1
+            results.errors += 1
             stored, present = 0, False
-        out_data[row] = stored
-        out_valid[row] = present
-    return errors
+        results.values.append(stored)
+        results.present.append(present)
+    return results
