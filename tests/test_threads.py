@@ -5,9 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+import pytest
 import pyarrow as pa
 
 from featurejit import jit_resolver
+from featurejit.settings import settings
 
 
 @jit_resolver
@@ -31,3 +33,48 @@ def test_concurrent_batch_and_scalar_calls_match_numpy() -> None:
         expected = np.where(a > b, a * weight + b * (1 - weight), (a + b) / 2)
         assert np.array_equal(batch, expected)
         assert scalar == expected[0]
+
+
+@jit_resolver
+def checked_ratio(a: int, b: int | None, flag: bool) -> float | None:
+    if b is None:
+        return None
+    return a / b if flag else a // b + 0.5
+
+
+@jit_resolver(on_error="null")
+def checked_ratio_or_null(a: int, b: int | None, flag: bool) -> bool | None:
+    if b is None:
+        return None
+    return a // b > 3 if flag else a % b == 1
+
+
+@pytest.mark.parametrize("resolver", [checked_ratio_or_null, checked_ratio], ids=lambda r: r.name)
+def test_results_equal_for_one_and_many_threads(resolver, monkeypatch: pytest.MonkeyPatch) -> None:
+    generator = np.random.default_rng(9)
+    rows = 300_000
+    a = pa.array(generator.integers(-1000, 1000, rows))
+    # Zero divisors raise for checked_ratio, which keeps on_error="raise", so it gets none.
+    low = 1 if resolver is checked_ratio else -3
+    b = pa.array(generator.integers(low, 50, rows), mask=generator.random(rows) < 0.1)
+    flag = pa.array(generator.random(rows) < 0.5)
+    a, b, flag = (column.slice(3, rows - 10) for column in (a, b, flag))
+    monkeypatch.setattr(settings, "threads", 1)
+    single = resolver(a, b, flag)
+    single_stats = resolver.explain(show=False)
+    monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "morsel_rows", 1000)
+    several = resolver(a, b, flag)
+    several_stats = resolver.explain(show=False)
+    assert single.equals(several)
+    assert single_stats.last_slow_path_rows == several_stats.last_slow_path_rows
+    assert single_stats.last_error_rows == several_stats.last_error_rows
+    sample = range(0, rows - 10, 997)
+    columns = [column.to_pylist() for column in (a, b, flag)]
+    expected_values = []
+    for row in sample:
+        try:
+            expected_values.append(resolver.function(*(column[row] for column in columns)))
+        except ZeroDivisionError:
+            expected_values.append(None)
+    assert [several[row].as_py() for row in sample] == expected_values

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featurejit.codegen.kernel import ColumnLayout
+from featurejit.codegen.kernel import FIELDS_PER_COLUMN, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, ARROW_TYPES, Argument, BoundCall
 from featurejit.runtime.slow_path import gather_values, run_rows
+from featurejit.settings import settings
 
 OUTPUT_DTYPES: dict[type, np.dtype] = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.uint64)}
 ITEM_SIZES: dict[str, int] = {
@@ -267,9 +269,66 @@ class BatchRunner:
         kernel = self.get_kernel(tuple(keys))
         if kernel is None:
             return None
-        columns = np.array(fields, dtype=np.int64) if fields else np.zeros(1, dtype=np.int64)
         flags = np.zeros(word_count(rows), dtype=np.uint64)
-        flagged = kernel(rows, columns.ctypes.data, out_data.ctypes.data, out_valid.ctypes.data, flags.ctypes.data)
+        flagged = run_morsels(kernel, rows, fields, inputs, out_data, out_valid, flags, self.output is bool)
         slow_rows = flagged_rows(flags)
         assert len(slow_rows) == flagged, "the kernel's count matches its flag bitmap"
         return slow_rows
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def thread_pool() -> ThreadPoolExecutor:
+    """Return the process's pool of kernel threads, sized by the FEATUREJIT_THREADS setting."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="featurejit")
+        return _pool
+
+
+def run_morsels(
+    kernel: KernelFunction,
+    rows: int,
+    fields: list[int],
+    inputs: list[SegmentInput],
+    out_data: np.ndarray,
+    out_valid: np.ndarray,
+    flags: np.ndarray,
+    bits_output: bool,
+) -> int:
+    """Run the kernel over the rows, split into morsels across threads; return the flagged count.
+
+    Morsels start at multiples of 64 rows, so that each writes whole bitmap words, and the
+    kernel runs with the GIL released. Results do not depend on the thread count.
+    """
+    # A few morsels per thread balance the load; more would only add dispatch overhead.
+    wanted = max(settings.morsel_rows, -(-rows // (4 * settings.threads)))
+    morsel = max(64, (wanted + 63) // 64 * 64)
+    starts = list(range(0, rows, morsel))
+    if settings.threads == 1 or len(starts) == 1:
+        columns = np.array(fields or [0], dtype=np.int64)
+        return kernel(rows, columns.ctypes.data, out_data.ctypes.data, out_valid.ctypes.data, flags.ctypes.data)
+    element_size = out_data.itemsize
+
+    def run(start: int) -> int:
+        count = min(morsel, rows - start)
+        shifted = list(fields)
+        for index, segment in enumerate(inputs):
+            if not segment.broadcast:
+                shifted[FIELDS_PER_COLUMN * index + 2] += start  # the offset field
+        columns = np.array(shifted or [0], dtype=np.int64)
+        data_start = start // 64 if bits_output else start  # a bool result is a bitmap of words
+        return int(
+            kernel(
+                count,
+                columns.ctypes.data,
+                out_data.ctypes.data + data_start * element_size,
+                out_valid.ctypes.data + start // 64 * 8,
+                flags.ctypes.data + start // 64 * 8,
+            )
+        )
+
+    return sum(thread_pool().map(run, starts))
