@@ -5,8 +5,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pytest
 import pyarrow as pa
+import pytest
 
 from featurejit import jit_resolver
 from featurejit.settings import settings
