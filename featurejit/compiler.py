@@ -30,9 +30,7 @@ from featurejit.settings import settings
 
 logger = logging.getLogger("featurejit")
 
-BATCH_KERNEL_TYPE = ctypes.CFUNCTYPE(
-    ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
-)
+BATCH_KERNEL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
 
 class ScalarResult(ctypes.Structure):
@@ -111,7 +109,7 @@ def compile_kernel(
     llvm_module = ir.Module(name=symbol)
     entry_name = f"{symbol}_{'batch' if layouts is not None else 'scalar'}"
     if layouts is not None:
-        build_batch_kernel(llvm_module, function_op, list(layouts), output, entry_name)
+        build_batch_kernel(llvm_module, function_op, list(layouts), [output], entry_name)
     else:
         build_scalar_entry(llvm_module, function_op, entry_name)
     lap("codegen")

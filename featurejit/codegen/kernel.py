@@ -2,17 +2,18 @@
 
 Batch kernel ABI, for n rows:
 
-    i64 kernel(i64 n, i64* columns, i8* out_data, i64* out_valid, i64* flags)
+    i64 kernel(i64 n, i64* columns, i64* outputs, i64* flags)
 
 `columns` contains five i64 per parameter: the address of the Arrow data buffer, the address
 of its validity bitmap (read only if the layout has one), the array offset, and the sizes in
 bytes of the data buffer and of the bitmap. A broadcast parameter reads element `offset` on
-every row. The kernel runs in blocks of 64 rows. It writes one output element per row, or
-one bit for a bool result, and the validity of each result and a slow-path flag for each row
-as LSB-first bitmaps of 64-bit words, the layout Arrow uses. It returns the number of flagged
-rows. Elements are read only in offset to offset + n - 1 (offset alone when broadcast), which
-the runtime checks against the buffer sizes before the call, and bitmap bytes only below the
-sizes given.
+every row. `outputs` contains two addresses per output column: its data and its validity
+bitmap. The kernel runs in blocks of 64 rows. For each output it writes one element per row,
+or one bit for a bool column, and a validity bit; for the row it writes a slow-path flag bit.
+Bitmaps are LSB-first arrays of 64-bit words, the layout Arrow uses. The kernel returns the
+number of flagged rows. Elements are read only in offset to offset + n - 1 (offset alone
+when broadcast), which the runtime checks against the buffer sizes before the call, and
+bitmap bytes only below the sizes given.
 
 Scalar entry ABI:
 
@@ -33,23 +34,18 @@ from llvmlite import ir
 from xdsl.dialects import func
 from xdsl.dialects.builtin import f64 as F64_TYPE
 from xdsl.dialects.builtin import i1 as I1_TYPE
-from xdsl.dialects.builtin import i64 as I64_TYPE
 from xdsl.ir import Attribute
 
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
 from featurejit.codegen.row import (
-    KIND_BOOL,
-    KIND_FLOAT,
-    KIND_NONE,
     NONE,
-    DynValue,
-    NoneValue,
+    OUTPUT_TYPES,
     OptionalValue,
     Repr,
     RowEmitter,
-    kind,
+    convert_output,
 )
-from featurejit.ir.dialect import DynType, NoneType, OptionalType
+from featurejit.ir.dialect import NoneType, OptionalType
 
 PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
     "bool": (I8, "bits"),
@@ -65,7 +61,6 @@ PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
     "float64": (F64, "float"),
 }
 
-OUTPUT_TYPES: dict[type, ir.Type] = {float: F64, int: I64, bool: I8}
 
 
 @dataclass(frozen=True)
@@ -81,62 +76,6 @@ def find_function(module_op: object) -> func.FuncOp:
     functions = [op for op in module_op.walk() if isinstance(op, func.FuncOp)]  # type: ignore[attr-defined]
     assert len(functions) == 1, "a resolver module holds one func.func"
     return functions[0]
-
-
-def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output: type) -> tuple[ir.Value, ir.Value, ir.Value]:
-    """Convert a row's result to the declared output column: (value, present, flag).
-
-    A result the column cannot hold (a float for an int column, say) flags the row, so the
-    runtime reports it with the CPython value.
-    """
-    target = OUTPUT_TYPES[output]
-    zero = ir.Constant(target, 0.0 if target == F64 else 0)
-    if isinstance(value, NoneValue) or isinstance(type_, NoneType):
-        return zero, FALSE, FALSE
-    if isinstance(value, OptionalValue):
-        assert isinstance(type_, OptionalType)
-        inner, present, bad = convert_output(builder, value.value, type_.element_type, output)
-        return inner, builder.and_(value.valid, present), builder.and_(value.valid, bad)
-    if isinstance(value, DynValue):
-        assert isinstance(type_, DynType)
-        return convert_dyn_output(builder, value, output, zero)
-    return convert_scalar_output(builder, value, type_, output, zero)
-
-
-def convert_scalar_output(
-    builder: ir.IRBuilder, value: ir.Value, type_: Attribute, output: type, zero: ir.Constant
-) -> tuple[ir.Value, ir.Value, ir.Value]:
-    if output is float:
-        if type_ == F64_TYPE:
-            return value, TRUE, FALSE
-        return (builder.uitofp(value, F64) if type_ == I1_TYPE else builder.sitofp(value, F64)), TRUE, FALSE
-    if output is int:
-        if type_ == I64_TYPE:
-            return value, TRUE, FALSE
-        if type_ == I1_TYPE:
-            return builder.zext(value, I64), TRUE, FALSE
-        return zero, TRUE, TRUE
-    if type_ == I1_TYPE:
-        return builder.zext(value, I8), TRUE, FALSE
-    return zero, TRUE, TRUE
-
-
-def convert_dyn_output(
-    builder: ir.IRBuilder, value: DynValue, output: type, zero: ir.Constant
-) -> tuple[ir.Value, ir.Value, ir.Value]:
-    def is_kind(expected: int) -> ir.Value:
-        return builder.icmp_unsigned("==", value.kind, kind(expected))
-
-    present = builder.not_(is_kind(KIND_NONE))
-    if output is float:
-        as_float = builder.select(
-            is_kind(KIND_FLOAT), builder.bitcast(value.bits, F64), builder.sitofp(value.bits, F64)
-        )
-        return as_float, present, FALSE
-    if output is int:
-        return value.bits, present, is_kind(KIND_FLOAT)
-    fits = builder.or_(is_kind(KIND_BOOL), is_kind(KIND_NONE))
-    return builder.trunc(value.bits, I8), present, builder.not_(fits)
 
 
 FIELDS_PER_COLUMN = 5
@@ -234,38 +173,34 @@ def column_argument(
 
 
 def build_batch_kernel(
-    module: ir.Module, function_op: func.FuncOp, layouts: list[ColumnLayout], output: type, name: str
+    module: ir.Module, function_op: func.FuncOp, layouts: list[ColumnLayout], outputs: list[type], name: str
 ) -> None:
-    """Add the batch kernel `name` for this resolver and these input layouts to `module`.
+    """Add the batch kernel `name` for this function and these input layouts to `module`.
 
-    The outer loop walks blocks of 64 rows and loads each bitmap word once per block; the
-    inner loop runs the rows of a block, with straight-line code LLVM can vectorize.
+    The function has one result per output column, of the Python types in `outputs`. The
+    outer loop walks blocks of 64 rows and loads each bitmap word once per block; the inner
+    loop runs the rows of a block, with straight-line code that LLVM can vectorize.
     """
     word_pointer = I64.as_pointer()
-    signature = ir.FunctionType(I64, [I64, word_pointer, I8.as_pointer(), word_pointer, word_pointer])
+    signature = ir.FunctionType(I64, [I64, word_pointer, word_pointer, word_pointer])
     kernel = ir.Function(module, signature, name)
-    rows, columns_pointer, out_data, out_valid, flags = kernel.args
+    rows, columns_pointer, outputs_pointer, flags = kernel.args
     entry, block_head, inner, block_tail, done = (
         kernel.append_basic_block(label) for label in ("entry", "block", "row", "block_end", "done")
     )
     builder = ir.IRBuilder(entry)
     argument_types = list(function_op.function_type.inputs.data)
+    result_types = list(function_op.function_type.outputs.data)
+    assert len(result_types) == len(outputs), "one function result per output column"
     columns = read_columns(builder, columns_pointer, layouts, argument_types)
-    output_pointer = builder.bitcast(out_data, (I64 if output is bool else OUTPUT_TYPES[output]).as_pointer())
-
-    # Broadcast parameters are the same on every row: load them once.
-    broadcast: dict[int, tuple[ir.Value, ir.Value, ir.Value]] = {}
-    for index, column in enumerate(columns):
-        if not column.layout.broadcast:
-            continue
-        if column.layout.physical == "bool":
-            value, bad = bool_bit(builder, column, None, i64(0)), FALSE
-        else:
-            value, bad = load_element(builder, column.layout, column.data, column.offset)
-        present = TRUE
-        if column.validity is not None:
-            present = builder.trunc(load_word(builder, column.validity, column.validity_bytes, column.offset), I1)
-        broadcast[index] = (value, present, bad)
+    data_pointers, valid_pointers = [], []
+    for index, output in enumerate(outputs):
+        element = I64 if output is bool else OUTPUT_TYPES[output]  # a bool column is a bitmap of words
+        address = builder.load(builder.gep(outputs_pointer, [i64(2 * index)], inbounds=True))
+        data_pointers.append(builder.inttoptr(address, element.as_pointer()))
+        address = builder.load(builder.gep(outputs_pointer, [i64(2 * index + 1)], inbounds=True))
+        valid_pointers.append(builder.inttoptr(address, word_pointer))
+    broadcast = load_broadcast_columns(builder, columns)
     blocks = builder.udiv(builder.add(rows, i64(BLOCK_ROWS - 1)), i64(BLOCK_ROWS))
     builder.cbranch(builder.icmp_signed(">", rows, i64(0)), block_head, done)
 
@@ -290,9 +225,9 @@ def build_batch_kernel(
 
     builder.position_at_end(inner)
     lane = builder.phi(I64, "lane")
-    valid_word = builder.phi(I64, "valid_word")
     flag_word = builder.phi(I64, "flag_word")
-    bool_word = builder.phi(I64, "bool_word")
+    valid_words = [builder.phi(I64, f"valid_word_{index}") for index in range(len(outputs))]
+    bool_words = [builder.phi(I64, f"bool_word_{index}") for index in range(len(outputs))]
     row = builder.add(base, lane)
     arguments: list[Repr] = []
     flag: ir.Value = FALSE
@@ -310,34 +245,34 @@ def build_batch_kernel(
         arguments.append(argument)
     emitter = RowEmitter(builder)
     emitter.flag = flag
-    result, flag = emitter.emit_function(function_op, arguments)
-    value, present, bad = convert_output(builder, result, function_op.function_type.outputs.data[0], output)
-    flag = builder.or_(flag, bad)
-    if output is bool:
-        next_bool_word = builder.or_(bool_word, builder.shl(builder.zext(value, I64), lane))
-    else:
-        builder.store(value, builder.gep(output_pointer, [row], inbounds=True))
-        next_bool_word = bool_word
-    next_valid_word = builder.or_(valid_word, builder.shl(builder.zext(present, I64), lane))
+    results, flag = emitter.emit_function_results(function_op, arguments)
+    next_valid_words, next_bool_words = [], []
+    for index, (result, result_type, output) in enumerate(zip(results, result_types, outputs, strict=True)):
+        value, present, bad = convert_output(builder, result, result_type, output)
+        flag = builder.or_(flag, bad)
+        if output is bool:
+            next_bool_words.append(builder.or_(bool_words[index], builder.shl(builder.zext(value, I64), lane)))
+        else:
+            builder.store(value, builder.gep(data_pointers[index], [row], inbounds=True))
+            next_bool_words.append(bool_words[index])
+        next_valid_words.append(builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane)))
     next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
     next_lane = builder.add(lane, i64(1))
     builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, block_tail)
     row_latch = builder.block  # the row's code may have added blocks after `row`
-    for phi, start, following in (
-        (lane, i64(0), next_lane),
-        (valid_word, i64(0), next_valid_word),
-        (flag_word, i64(0), next_flag_word),
-        (bool_word, i64(0), next_bool_word),
-    ):
-        phi.add_incoming(start, block_head)
+    phis = [(lane, next_lane), (flag_word, next_flag_word)]
+    phis += list(zip(valid_words, next_valid_words, strict=True)) + list(zip(bool_words, next_bool_words, strict=True))
+    for phi, following in phis:
+        phi.add_incoming(i64(0), block_head)
         phi.add_incoming(following, row_latch)
 
     # After a block: store its words and count its flagged rows.
     builder.position_at_end(block_tail)
-    builder.store(next_valid_word, builder.gep(out_valid, [block], inbounds=True))
+    for index, output in enumerate(outputs):
+        builder.store(next_valid_words[index], builder.gep(valid_pointers[index], [block], inbounds=True))
+        if output is bool:
+            builder.store(next_bool_words[index], builder.gep(data_pointers[index], [block], inbounds=True))
     builder.store(next_flag_word, builder.gep(flags, [block], inbounds=True))
-    if output is bool:
-        builder.store(next_bool_word, builder.gep(output_pointer, [block], inbounds=True))
     popcount = intrinsic(builder, "llvm.ctpop.i64", I64, [next_flag_word])
     flagged_after = builder.add(flagged_before, popcount)
     next_block = builder.add(block, i64(1))
@@ -352,6 +287,23 @@ def build_batch_kernel(
     total.add_incoming(i64(0), entry)
     total.add_incoming(flagged_after, block_tail)
     builder.ret(total)
+
+
+def load_broadcast_columns(builder: ir.IRBuilder, columns: list[Column]) -> dict[int, tuple[ir.Value, ir.Value, ir.Value]]:
+    """Load the broadcast parameters, which are the same on every row, once: (value, present, flag)."""
+    broadcast: dict[int, tuple[ir.Value, ir.Value, ir.Value]] = {}
+    for index, column in enumerate(columns):
+        if not column.layout.broadcast:
+            continue
+        if column.layout.physical == "bool":
+            value, bad = bool_bit(builder, column, None, i64(0)), FALSE
+        else:
+            value, bad = load_element(builder, column.layout, column.data, column.offset)
+        present = TRUE
+        if column.validity is not None:
+            present = builder.trunc(load_word(builder, column.validity, column.validity_bytes, column.offset), I1)
+        broadcast[index] = (value, present, bad)
+    return broadcast
 
 
 def scalar_argument_types(function_op: func.FuncOp) -> list[ir.Type]:

@@ -97,6 +97,69 @@ def zero_of(type_: ir.Type) -> ir.Constant:
     return ir.Constant(type_, 0.0 if isinstance(type_, ir.DoubleType) else 0)
 
 
+# --------------------------------------------------------------------------------------
+# Output columns: what a column of the declared type stores for a Python result
+# --------------------------------------------------------------------------------------
+
+OUTPUT_TYPES: dict[type, ir.Type] = {float: F64, int: I64, bool: I8}
+
+
+def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output: type) -> tuple[ir.Value, ir.Value, ir.Value]:
+    """Convert a row's result to the declared output column: (value, present, flag).
+
+    A result the column cannot hold (a float for an int column, say) flags the row, so the
+    runtime reports it with the CPython value.
+    """
+    target = OUTPUT_TYPES[output]
+    zero = ir.Constant(target, 0.0 if target == F64 else 0)
+    if isinstance(value, NoneValue) or isinstance(type_, NoneType):
+        return zero, FALSE, FALSE
+    if isinstance(value, OptionalValue):
+        assert isinstance(type_, OptionalType)
+        inner, present, bad = convert_output(builder, value.value, type_.element_type, output)
+        return inner, builder.and_(value.valid, present), builder.and_(value.valid, bad)
+    if isinstance(value, DynValue):
+        assert isinstance(type_, DynType)
+        return convert_dyn_output(builder, value, output, zero)
+    return convert_scalar_output(builder, value, type_, output, zero)
+
+
+def convert_scalar_output(
+    builder: ir.IRBuilder, value: ir.Value, type_: Attribute, output: type, zero: ir.Constant
+) -> tuple[ir.Value, ir.Value, ir.Value]:
+    if output is float:
+        if type_ == F64_TYPE:
+            return value, TRUE, FALSE
+        return (builder.uitofp(value, F64) if type_ == I1_TYPE else builder.sitofp(value, F64)), TRUE, FALSE
+    if output is int:
+        if type_ == I64_TYPE:
+            return value, TRUE, FALSE
+        if type_ == I1_TYPE:
+            return builder.zext(value, I64), TRUE, FALSE
+        return zero, TRUE, TRUE
+    if type_ == I1_TYPE:
+        return builder.zext(value, I8), TRUE, FALSE
+    return zero, TRUE, TRUE
+
+
+def convert_dyn_output(
+    builder: ir.IRBuilder, value: DynValue, output: type, zero: ir.Constant
+) -> tuple[ir.Value, ir.Value, ir.Value]:
+    def is_kind(expected: int) -> ir.Value:
+        return builder.icmp_unsigned("==", value.kind, kind(expected))
+
+    present = builder.not_(is_kind(KIND_NONE))
+    if output is float:
+        as_float = builder.select(
+            is_kind(KIND_FLOAT), builder.bitcast(value.bits, F64), builder.sitofp(value.bits, F64)
+        )
+        return as_float, present, FALSE
+    if output is int:
+        return value.bits, present, is_kind(KIND_FLOAT)
+    fits = builder.or_(is_kind(KIND_BOOL), is_kind(KIND_NONE))
+    return builder.trunc(value.bits, I8), present, builder.not_(fits)
+
+
 class RowEmitter:
     """Writes the LLVM IR of one resolver call at a builder's position."""
 
@@ -104,10 +167,16 @@ class RowEmitter:
         self.builder = builder
         self.values: dict[SSAValue, Repr] = {}
         self.flag: ir.Value = FALSE
-        self.returned: Repr | None = None
+        self.returned: list[Repr] | None = None
 
     def emit_function(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[Repr, ir.Value]:
-        """Emit the body of `function` for these argument values; return (result, slow-path flag)."""
+        """Emit the body of a one-result `function` for these arguments; return (result, slow-path flag)."""
+        results, flag = self.emit_function_results(function, arguments)
+        assert len(results) == 1, "a resolver's function has one result"
+        return results[0], flag
+
+    def emit_function_results(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[list[Repr], ir.Value]:
+        """Emit the body of `function` for these arguments; return (its results, slow-path flag)."""
         entry = function.body.blocks.first
         assert entry is not None
         for argument, value in zip(entry.args, arguments, strict=True):
@@ -122,7 +191,7 @@ class RowEmitter:
             if isinstance(op, scf.YieldOp):
                 return [self.values[operand] for operand in op.operands]
             if isinstance(op, func.ReturnOp):
-                self.returned = self.values[op.operands[0]]
+                self.returned = [self.values[operand] for operand in op.operands]
                 return []
             lowering = LOWERINGS.get(type(op))
             assert lowering is not None, f"no LLVM lowering for {op.name}"
@@ -454,6 +523,16 @@ class RowEmitter:
         arguments = [self.values[argument] for argument in op.arguments]
         self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments))
 
+    def emit_column_value(self, op: py.ColumnValueOp) -> None:
+        column_type = op.result.type.element_type
+        outputs: dict[Attribute, type] = {I1_TYPE: bool, I64_TYPE: int, F64_TYPE: float}
+        output = outputs[column_type]
+        value, present, bad = convert_output(self.builder, self.values[op.input], op.input.type, output)
+        if output is bool:
+            value = self.builder.trunc(value, I1)
+        self.flag_if(bad)
+        self.define(op, OptionalValue(present, value))
+
     def emit_raise(self, op: py.RaiseOp) -> None:
         self.flag_if(TRUE)
 
@@ -513,6 +592,7 @@ LOWERINGS: dict[type[Operation], Callable[[RowEmitter, Operation], None]] = {
     py.RoundDigitsOp: RowEmitter.emit_round_digits,  # type: ignore[dict-item]
     py.MathCallOp: RowEmitter.emit_math,  # type: ignore[dict-item]
     py.RaiseOp: RowEmitter.emit_raise,  # type: ignore[dict-item]
+    py.ColumnValueOp: RowEmitter.emit_column_value,  # type: ignore[dict-item]
     **{op: RowEmitter.emit_binary for op in BINARY_SEMANTICS},
     **{op: RowEmitter.emit_unary for op in UNARY_SEMANTICS},
 }

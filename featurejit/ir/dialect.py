@@ -667,6 +667,37 @@ class MathCallOp(IRDLOperation):
 
 
 # --------------------------------------------------------------------------------------
+# Output columns
+# --------------------------------------------------------------------------------------
+
+
+@irdl_op_definition
+class ColumnValueOp(IRDLOperation):
+    """%r = py.column_value %x : T to !py.optional<C> (what an output column of type C stores for x)
+
+    None becomes a null. A bool, int or float is converted as the column requires: an int to a
+    float column, a bool to an int column. A value the column cannot hold, such as a float for
+    an int column, flags the row, so that the interpreter reports it.
+    """
+
+    name = "py.column_value"
+    input = operand_def()
+    result = result_def(OptionalType)
+    traits = traits_def(MayTakeSlowPath())
+    assembly_format = "$input attr-dict `:` type($input) `to` type($result)"
+
+    def __init__(self, value: SSAValue | Operation, column_type: Attribute):
+        super().__init__(operands=[value], result_types=[OptionalType(column_type)])
+
+    def verify_(self) -> None:
+        if not is_value_type(self.input.type):
+            raise VerifyException(
+                f"expected py.column_value of i1, i64, f64, !py.optional, !py.none or !py.dyn, "
+                f"but got {self.input.type}"
+            )
+
+
+# --------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------
 
@@ -713,6 +744,7 @@ Py = Dialect(
         RoundOp,
         RoundDigitsOp,
         MathCallOp,
+        ColumnValueOp,
         RaiseOp,
     ],
     [OptionalType, NoneType, DynType],

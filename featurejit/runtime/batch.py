@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from featurejit.codegen.kernel import FIELDS_PER_COLUMN, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, ARROW_TYPES, Argument, BoundCall
-from featurejit.runtime.slow_path import gather_values, run_rows
+from featurejit.runtime.slow_path import RowResults, gather_values
 from featurejit.settings import settings
 
 OUTPUT_DTYPES: dict[type, np.dtype] = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.uint64)}
@@ -22,7 +22,7 @@ ITEM_SIZES: dict[str, int] = {
     "float32": 4, "float64": 8,
 }
 
-KernelFunction = Callable[[int, int, int, int, int], int]
+KernelFunction = Callable[[int, int, int, int], int]
 
 
 @dataclass(frozen=True)
@@ -182,79 +182,101 @@ def empty_result(bound: BoundCall, output: type) -> pa.Array | pa.ChunkedArray:
     return pa.array([], type=arrow_type)
 
 
+@dataclass
+class OutputBuffers:
+    """The buffers of one output column for one segment: values (a bitmap for bool) and validity."""
+
+    output: type
+    rows: int
+    data: np.ndarray
+    valid: np.ndarray
+
+    @classmethod
+    def allocate(cls, output: type, rows: int) -> OutputBuffers:
+        if output is bool:
+            data = np.zeros(word_count(rows), dtype=np.uint64)
+        else:
+            data = np.zeros(rows, dtype=OUTPUT_DTYPES[output])
+        return cls(output, rows, data, np.zeros(word_count(rows), dtype=np.uint64))
+
+    def addresses(self, first_row: int) -> list[int]:
+        """Return the kernel's two output fields for rows from `first_row`, a multiple of 64."""
+        data_offset = first_row // 64 * 8 if self.output is bool else first_row * self.data.itemsize
+        return [self.data.ctypes.data + data_offset, self.valid.ctypes.data + first_row // 64 * 8]
+
+    def store(self, rows: np.ndarray, values: list[Any], present: list[bool]) -> None:
+        """Write the interpreter's results over the kernel's for the slow-path rows."""
+        present_array = np.array(present, dtype=bool)
+        set_bits(self.valid, rows, present_array)
+        if self.output is bool:
+            set_bits(self.data, rows, np.array(values, dtype=bool) & present_array)
+        else:
+            self.data[rows] = np.array(values, dtype=self.data.dtype)
+
+    def to_array(self) -> pa.Array:
+        return build_array(self.data, self.valid, self.rows, self.output)
+
+
+# Runs the slow-path rows in the interpreter: (argument names, each argument's values at the rows,
+# the rows, the index of the segment's first row in the call) -> one RowResults per output.
+SlowPath = Callable[[list[str], list[list[Any]], np.ndarray, int], list[RowResults]]
+
+
 class BatchRunner:
-    """Runs one call over arrays, with a kernel per input specialization or in the interpreter."""
+    """Runs one call over arrays, with a kernel per input specialization or in the interpreter.
+
+    A kernel computes one or more output columns; `slow_path` computes the same outputs for the
+    rows the kernel flags, or for every row when no kernel could be compiled.
+    """
 
     def __init__(
         self,
-        function: Callable[..., Any],
-        name: str,
-        output: type,
-        on_error: str,
+        outputs: list[type],
+        slow_path: SlowPath,
         get_kernel: Callable[[tuple[ParameterKey, ...]], KernelFunction | None] | None,
     ):
-        self.function = function
-        self.name = name
-        self.output = output
-        self.on_error = on_error
+        self.outputs = outputs
+        self.slow_path = slow_path
         self.get_kernel = get_kernel  # None: run every row in the interpreter
 
-    def run(self, bound: BoundCall, stats: CallStats) -> pa.Array | pa.ChunkedArray:
+    def run(self, bound: BoundCall, stats: CallStats) -> list[pa.Array | pa.ChunkedArray]:
+        """Return the output columns, chunked like the input if it was chunked."""
         assert bound.length is not None
         stats.rows = bound.length
         stats.native = self.get_kernel is not None
         if bound.length == 0:
-            return empty_result(bound, self.output)
-        pieces = [self.run_segment(bound, start, stop, stats) for start, stop in segment_bounds(bound)]
-        if bound.chunked:
-            return pa.chunked_array(pieces, type=ARROW_TYPE_OF[self.output])
-        assert len(pieces) == 1
-        return pieces[0]
+            return [empty_result(bound, output) for output in self.outputs]
+        segments = [self.run_segment(bound, start, stop, stats) for start, stop in segment_bounds(bound)]
+        results: list[pa.Array | pa.ChunkedArray] = []
+        for index, output in enumerate(self.outputs):
+            pieces = [segment[index] for segment in segments]
+            if bound.chunked:
+                results.append(pa.chunked_array(pieces, type=ARROW_TYPE_OF[output]))
+            else:
+                assert len(pieces) == 1
+                results.append(pieces[0])
+        return results
 
-    def run_segment(self, bound: BoundCall, start: int, stop: int, stats: CallStats) -> pa.Array:
+    def run_segment(self, bound: BoundCall, start: int, stop: int, stats: CallStats) -> list[pa.Array]:
         rows = stop - start
         inputs = [slice_argument(argument, start, stop) for argument in bound.arguments]
-        if self.output is bool:
-            out_data = np.zeros(word_count(rows), dtype=np.uint64)
-        else:
-            out_data = np.zeros(rows, dtype=OUTPUT_DTYPES[self.output])
-        out_valid = np.zeros(word_count(rows), dtype=np.uint64)
+        buffers = [OutputBuffers.allocate(output, rows) for output in self.outputs]
         slow_rows = None
         if self.get_kernel is not None:
-            slow_rows = self.run_kernel(inputs, rows, out_data, out_valid)
+            slow_rows = self.run_kernel(inputs, rows, buffers)
         if slow_rows is None:  # no kernel: every row runs in the interpreter
             stats.native = False
             slow_rows = np.arange(rows, dtype=np.int64)
         stats.slow_path_rows += len(slow_rows)
         if len(slow_rows):
-            results = run_rows(
-                self.function,
-                self.name,
-                [segment.argument.name for segment in inputs],
-                [segment.values_at(slow_rows) for segment in inputs],
-                slow_rows,
-                start,
-                self.on_error,
-                self.output,
-            )
-            stats.error_rows += results.errors
-            self.store_results(slow_rows, results.values, results.present, out_data, out_valid)
-        return build_array(out_data, out_valid, rows, self.output)
+            names = [segment.argument.name for segment in inputs]
+            values = [segment.values_at(slow_rows) for segment in inputs]
+            for buffer, results in zip(buffers, self.slow_path(names, values, slow_rows, start), strict=True):
+                stats.error_rows += results.errors
+                buffer.store(slow_rows, results.values, results.present)
+        return [buffer.to_array() for buffer in buffers]
 
-    def store_results(
-        self, rows: np.ndarray, values: list[Any], present: list[bool], out_data: np.ndarray, out_valid: np.ndarray
-    ) -> None:
-        """Write the interpreter's results over the kernel's for the slow-path rows."""
-        present_array = np.array(present, dtype=bool)
-        set_bits(out_valid, rows, present_array)
-        if self.output is bool:
-            set_bits(out_data, rows, np.array(values, dtype=bool) & present_array)
-        else:
-            out_data[rows] = np.array(values, dtype=out_data.dtype)
-
-    def run_kernel(
-        self, inputs: list[SegmentInput], rows: int, out_data: np.ndarray, out_valid: np.ndarray
-    ) -> np.ndarray | None:
+    def run_kernel(self, inputs: list[SegmentInput], rows: int, buffers: list[OutputBuffers]) -> np.ndarray | None:
         """Call the kernel on one segment; return the local indices of the flagged rows.
 
         Returns None when no kernel could be compiled for these inputs.
@@ -270,7 +292,7 @@ class BatchRunner:
         if kernel is None:
             return None
         flags = np.zeros(word_count(rows), dtype=np.uint64)
-        flagged = run_morsels(kernel, rows, fields, inputs, out_data, out_valid, flags, self.output is bool)
+        flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags)
         slow_rows = flagged_rows(flags)
         assert len(slow_rows) == flagged, "the kernel's count matches its flag bitmap"
         return slow_rows
@@ -294,10 +316,8 @@ def run_morsels(
     rows: int,
     fields: list[int],
     inputs: list[SegmentInput],
-    out_data: np.ndarray,
-    out_valid: np.ndarray,
+    buffers: list[OutputBuffers],
     flags: np.ndarray,
-    bits_output: bool,
 ) -> int:
     """Run the kernel over the rows, split into morsels across threads; return the flagged count.
 
@@ -308,27 +328,17 @@ def run_morsels(
     wanted = max(settings.morsel_rows, -(-rows // (4 * settings.threads)))
     morsel = max(64, (wanted + 63) // 64 * 64)
     starts = list(range(0, rows, morsel))
-    if settings.threads == 1 or len(starts) == 1:
-        columns = np.array(fields or [0], dtype=np.int64)
-        return kernel(rows, columns.ctypes.data, out_data.ctypes.data, out_valid.ctypes.data, flags.ctypes.data)
-    element_size = out_data.itemsize
 
     def run(start: int) -> int:
-        count = min(morsel, rows - start)
         shifted = list(fields)
         for index, segment in enumerate(inputs):
             if not segment.broadcast:
                 shifted[FIELDS_PER_COLUMN * index + 2] += start  # the offset field
         columns = np.array(shifted or [0], dtype=np.int64)
-        data_start = start // 64 if bits_output else start  # a bool result is a bitmap of words
-        return int(
-            kernel(
-                count,
-                columns.ctypes.data,
-                out_data.ctypes.data + data_start * element_size,
-                out_valid.ctypes.data + start // 64 * 8,
-                flags.ctypes.data + start // 64 * 8,
-            )
-        )
+        outputs = np.array([address for buffer in buffers for address in buffer.addresses(start)], dtype=np.int64)
+        count = min(morsel, rows - start)
+        return int(kernel(count, columns.ctypes.data, outputs.ctypes.data, flags.ctypes.data + start // 64 * 8))
 
+    if settings.threads == 1 or len(starts) == 1:
+        return sum(run(start) for start in starts)
     return sum(thread_pool().map(run, starts))

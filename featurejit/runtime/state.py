@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 from xdsl.ir import Attribute
 
@@ -21,7 +22,7 @@ from featurejit.ir.dialect import OptionalType, none_type, python_name
 from featurejit.resolver import SLOW_PATH
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
-from featurejit.runtime.slow_path import located_error
+from featurejit.runtime.slow_path import RowResults, located_error, run_rows
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -174,8 +175,12 @@ class ResolverState:
     def call_batch(self, bound: BoundCall, signature: Signature) -> pa.Array | pa.ChunkedArray:
         stats = CallStats()
         get_kernel = None if settings.disable_jit else self.batch_kernel
-        runner = BatchRunner(self.function, self.name, signature.result.python_type, self.resolver.on_error, get_kernel)
-        result = runner.run(bound, stats)
+        output = signature.result.python_type
+
+        def slow_path(names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int) -> list[RowResults]:
+            return [run_rows(self.function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
+
+        (result,) = BatchRunner([output], slow_path, get_kernel).run(bound, stats)
         self.stats = stats
         if stats.error_rows:
             logger.warning(
