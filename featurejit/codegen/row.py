@@ -533,6 +533,16 @@ class RowEmitter:
         self.flag_if(bad)
         self.define(op, OptionalValue(present, value))
 
+    def emit_select(self, op: py.SelectOp) -> None:
+        condition = self.values[op.condition]
+        chosen = [
+            self.builder.select(condition, true_part, false_part)
+            for true_part, false_part in zip(
+                flatten(self.values[op.true_value]), flatten(self.values[op.false_value]), strict=True
+            )
+        ]
+        self.define(op, unflatten(op.result.type, chosen))
+
     def emit_raise(self, op: py.RaiseOp) -> None:
         self.flag_if(TRUE)
 
@@ -593,6 +603,7 @@ LOWERINGS: dict[type[Operation], Callable[[RowEmitter, Operation], None]] = {
     py.MathCallOp: RowEmitter.emit_math,  # type: ignore[dict-item]
     py.RaiseOp: RowEmitter.emit_raise,  # type: ignore[dict-item]
     py.ColumnValueOp: RowEmitter.emit_column_value,  # type: ignore[dict-item]
+    py.SelectOp: RowEmitter.emit_select,  # type: ignore[dict-item]
     **{op: RowEmitter.emit_binary for op in BINARY_SEMANTICS},
     **{op: RowEmitter.emit_unary for op in UNARY_SEMANTICS},
 }

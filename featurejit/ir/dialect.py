@@ -666,6 +666,31 @@ class MathCallOp(IRDLOperation):
             )
 
 
+@irdl_op_definition
+class SelectOp(IRDLOperation):
+    """%r = py.select %cond, %a, %b : T (a if cond else b, both already computed)"""
+
+    name = "py.select"
+    _T: ClassVar = VarConstraint("T", AnyAttr())
+    condition = operand_def(i1)
+    true_value = operand_def(_T)
+    false_value = operand_def(_T)
+    result = result_def(_T)
+    traits = traits_def(Pure())
+    assembly_format = "$condition `,` $true_value `,` $false_value attr-dict `:` type($result)"
+
+    def __init__(self, condition: SSAValue | Operation, true_value: SSAValue | Operation, false_value: SSAValue | Operation):
+        super().__init__(
+            operands=[condition, true_value, false_value], result_types=[SSAValue.get(true_value).type]
+        )
+
+    def verify_(self) -> None:
+        if not is_value_type(self.result.type):
+            raise VerifyException(
+                f"expected py.select of i1, i64, f64, !py.optional, !py.none or !py.dyn, but got {self.result.type}"
+            )
+
+
 # --------------------------------------------------------------------------------------
 # Output columns
 # --------------------------------------------------------------------------------------
@@ -745,6 +770,7 @@ Py = Dialect(
         RoundDigitsOp,
         MathCallOp,
         ColumnValueOp,
+        SelectOp,
         RaiseOp,
     ],
     [OptionalType, NoneType, DynType],

@@ -13,6 +13,7 @@ from featurejit.ir.context import make_context
 from featurejit.passes.cse import CommonSubexpressionPass
 from featurejit.passes.dce import DeadCodePass
 from featurejit.passes.fold_constants import FoldConstantsPass
+from featurejit.passes.if_conversion import IfConversionPass
 
 __all__ = [
     "DEFAULT_PIPELINE",
@@ -20,6 +21,7 @@ __all__ = [
     "CommonSubexpressionPass",
     "DeadCodePass",
     "FoldConstantsPass",
+    "IfConversionPass",
     "PassVerificationError",
     "run_pipeline",
 ]
@@ -27,12 +29,15 @@ __all__ = [
 logger = logging.getLogger("featurejit")
 
 PASSES: dict[str, type[ModulePass]] = {
-    pass_class.name: pass_class for pass_class in (FoldConstantsPass, CommonSubexpressionPass, DeadCodePass)
+    pass_class.name: pass_class
+    for pass_class in (FoldConstantsPass, IfConversionPass, CommonSubexpressionPass, DeadCodePass)
 }
 
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold-constants",
-    # Folding can make two ops identical, so cse runs after it.
+    # After folding, which removes branches on constant conditions.
+    "if-conversion",
+    # Folding can make two ops identical, and if-conversion puts former branches side by side.
     "cse",
     # Last, to remove the operands that folding leaves unused.
     "dce",
