@@ -6,6 +6,7 @@ import ctypes
 import itertools
 import logging
 import re
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -14,14 +15,15 @@ from typing import Any
 from llvmlite import ir
 from xdsl.ir import Attribute
 
+from featurejit import cache
 from featurejit.codegen.engine import get_engine
 from featurejit.codegen.kernel import (
     ColumnLayout,
     build_batch_kernel,
     build_scalar_entry,
     find_function,
-    scalar_argument_types,
 )
+from featurejit.codegen.pyentry import build_python_entries, guard_specs, scalar_python_types
 from featurejit.frontend.captures import Capture
 from featurejit.frontend.lower import lower_function
 from featurejit.ir import print_module
@@ -32,29 +34,21 @@ logger = logging.getLogger("featurejit")
 
 BATCH_KERNEL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
 
-
-class ScalarResult(ctypes.Structure):
-    """The two i64 a scalar entry returns in registers: the result's bits and a status."""
-
-    _fields_ = [("bits", ctypes.c_int64), ("status", ctypes.c_int64)]
-
-
-def scalar_entry_type(argument_types: Sequence[object]) -> Any:
-    """Return the ctypes prototype of a scalar entry taking these LLVM argument types."""
-    from featurejit.codegen.arith import F64
-
-    return ctypes.CFUNCTYPE(
-        ScalarResult, *(ctypes.c_double if argument_type == F64 else ctypes.c_int64 for argument_type in argument_types)
-    )
-
 _symbol_numbers = itertools.count()
+# Object code from the disk cache keeps the symbols of the process that compiled it, so
+# symbols carry a random token per process besides the counter.
+_symbol_token = secrets.token_hex(8)
 
 
 @dataclass
 class CompiledKernel:
-    """A native entry point with what it was compiled from, for dumps and cache checks."""
+    """A native entry point with what it was compiled from, for dumps and cache checks.
 
-    entry: Callable[..., int]
+    A batch kernel has `entry`; a scalar kernel has `python_entries`, the addresses of its
+    checked and unchecked entries (see featurejit.codegen.pyentry).
+    """
+
+    entry: Callable[..., int] | None
     symbol: str
     captures: list[Capture]
     inlined: list[Callable[..., Any]]
@@ -63,17 +57,25 @@ class CompiledKernel:
     optimized_ir_text: str
     llvm_text: str
     optimized_llvm_text: str
-    assembly: str
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    python_entries: tuple[int, int] | None = None
+    object_code: bytes = b""
+    entry_points: list[str] = field(default_factory=list)
+    cached: bool = False  # loaded from the disk cache
 
     @property
     def compile_seconds(self) -> float:
         return sum(self.stage_seconds.values())
 
+    @property
+    def assembly(self) -> str:
+        """The host CPU's assembly, emitted on request because dumps are rare."""
+        return get_engine().assembly(self.optimized_llvm_text)
+
 
 def symbol_for(name: str) -> str:
     """Return a unique LLVM symbol for a resolver's next kernel."""
-    return f"fj_{re.sub(r'[^A-Za-z0-9_]', '_', name)}_{next(_symbol_numbers)}"
+    return f"fj_{re.sub(r'[^A-Za-z0-9_]', '_', name)}_{next(_symbol_numbers)}_{_symbol_token}"
 
 
 def compile_kernel(
@@ -83,7 +85,16 @@ def compile_kernel(
     layouts: Sequence[ColumnLayout] | None,
     output: type,
 ) -> CompiledKernel:
-    """Compile `function` for these parameter IR types: a batch kernel for `layouts`, else a scalar entry."""
+    """Compile `function` for these parameter IR types: a batch kernel for `layouts`, else a scalar entry.
+
+    The disk cache serves the kernel if it holds one compiled from the same inputs.
+    """
+    request = cache.KernelRequest(
+        function, tuple(map(str, parameter_types)), None if layouts is None else tuple(layouts), output
+    )
+    cached = cache.load_kernel(request, name)
+    if cached is not None:
+        return cached
     symbol = symbol_for(name)
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -110,20 +121,23 @@ def compile_kernel(
     entry_name = f"{symbol}_{'batch' if layouts is not None else 'scalar'}"
     if layouts is not None:
         build_batch_kernel(llvm_module, function_op, list(layouts), [output], entry_name)
+        entry_points = [entry_name]
     else:
         build_scalar_entry(llvm_module, function_op, entry_name)
+        entry_points = list(
+            build_python_entries(
+                llvm_module, entry_name, scalar_python_types(function_op), guard_specs(lowered.captures), entry_name
+            )
+        )
     lap("codegen")
 
-    # Optimize for the host CPU and load the machine code into this process.
-    compiled = get_engine().compile(llvm_module, [entry_name])
+    # Optimize for the host CPU, compile to object code and load it into this process.
+    compiled = get_engine().compile(llvm_module, entry_points)
     lap("llvm")
 
-    if layouts is not None:
-        entry_type = BATCH_KERNEL_TYPE
-    else:
-        entry_type = scalar_entry_type(scalar_argument_types(function_op))
+    addresses = [compiled.addresses[entry_point] for entry_point in entry_points]
     kernel = CompiledKernel(
-        entry=entry_type(compiled.addresses[entry_name]),
+        entry=BATCH_KERNEL_TYPE(addresses[0]) if layouts is not None else None,
         symbol=entry_name,
         captures=lowered.captures,
         inlined=lowered.inlined,
@@ -132,8 +146,10 @@ def compile_kernel(
         optimized_ir_text=optimized_ir_text,
         llvm_text=compiled.llvm_unoptimized,
         optimized_llvm_text=compiled.llvm_optimized,
-        assembly=compiled.assembly,
         stage_seconds=seconds,
+        python_entries=None if layouts is not None else (addresses[0], addresses[1]),
+        object_code=compiled.object_code,
+        entry_points=entry_points,
     )
     logger.debug(
         "compiled %s as %s in %.1f ms (%s)",
@@ -142,4 +158,5 @@ def compile_kernel(
         kernel.compile_seconds * 1000,
         ", ".join(f"{stage} {value * 1000:.1f} ms" for stage, value in seconds.items()),
     )
+    cache.store_kernel(request, kernel)
     return kernel

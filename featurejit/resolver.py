@@ -16,9 +16,6 @@ from featurejit.frontend.annotations import Signature, ValueSpec
 if TYPE_CHECKING:
     from featurejit.runtime.state import ResolverState
 
-# The marker a fast scalar call returns when the general call path must take over.
-SLOW_PATH: Any = object()
-
 logger = logging.getLogger("featurejit")
 
 MODES = ("auto", "require")
@@ -92,6 +89,12 @@ class JitResolver:
 
     __featurejit_resolver__ = True
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> JitResolver:
+        # Each resolver gets a class of its own, so that the builtin over its compiled scalar
+        # entry can become that class's __call__ (see featurejit.runtime.native_call).
+        own_class = type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+        return super().__new__(own_class)
+
     def __init__(self, function: Callable[..., Any], mode: str = "auto", on_error: str = "raise"):
         if mode not in MODES:
             raise ValueError(f"jit_resolver(mode={mode!r}) is invalid; use one of {', '.join(map(repr, MODES))}")
@@ -156,13 +159,12 @@ class JitResolver:
     # Calls
     # ----------------------------------------------------------------------------------
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        state = self.state
-        if state is not None and not kwargs:
-            # Positional scalars of types seen before go straight to their compiled entry.
-            result = state.fast_scalar_call(args)
-            if result is not SLOW_PATH:
-                return result
+    def call_general(self, *args: Any, **kwargs: Any) -> Any:
+        """Bind the arguments, then run a batch, or a scalar call that no native entry took.
+
+        Once a scalar kernel has compiled, `__call__` is a builtin over its native entry, which
+        hands every call it does not match to this method.
+        """
         unknown = [keyword for keyword in kwargs if keyword not in self.python_signature.parameters]
         if unknown:
             raise TypeError(f"{self.name}() got an unexpected keyword argument {unknown[0]!r}")
@@ -175,6 +177,8 @@ class JitResolver:
             return self.compiled_state().call(list(bound.arguments.values()))
         except CompileError as error:  # only in mode "require"
             raise error.with_traceback(None) from None
+
+    __call__ = call_general
 
     # ----------------------------------------------------------------------------------
     # Introspection

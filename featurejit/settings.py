@@ -8,6 +8,12 @@
 |                           |         | this process may run on                                        |
 | FEATUREJIT_MORSEL_ROWS    | 65536   | minimum rows per unit of work handed to a thread, rounded up   |
 |                           |         | to 64; large calls use about 4 units per thread                |
+| FEATUREJIT_CACHE          | 1       | 0 turns off the disk cache of compiled kernels                 |
+| FEATUREJIT_CACHE_DIR      | user    | folder of the disk cache; default: $XDG_CACHE_HOME/featurejit  |
+|                           |         | or ~/.cache/featurejit (~/Library/Caches/featurejit on macOS,  |
+|                           |         | %LOCALAPPDATA%/featurejit/Cache on Windows)                    |
+| FEATUREJIT_CACHE_MAX_MB   | 256     | size in MiB above which the least recently used entries of the |
+|                           |         | disk cache are deleted                                         |
 
 Nothing else in featurejit reads the environment.
 """
@@ -15,7 +21,9 @@ Nothing else in featurejit reads the environment.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 
 def _flag(name: str, default: bool) -> bool:
@@ -46,6 +54,17 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
+def default_cache_dir() -> Path:
+    """Return the per-user cache folder of the platform, with a featurejit subfolder."""
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "featurejit" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "featurejit"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "featurejit"
+
+
 @dataclass
 class Settings:
     """The process's settings; tests may change fields of `settings` directly."""
@@ -54,6 +73,9 @@ class Settings:
     verify_ir: bool
     threads: int
     morsel_rows: int
+    cache_enabled: bool
+    cache_dir: Path
+    cache_max_bytes: int
 
 
 settings = Settings(
@@ -61,4 +83,7 @@ settings = Settings(
     verify_ir=_flag("FEATUREJIT_VERIFY_IR", False),
     threads=_count("FEATUREJIT_THREADS", available_cpus()),
     morsel_rows=_count("FEATUREJIT_MORSEL_ROWS", 65536),
+    cache_enabled=_flag("FEATUREJIT_CACHE", True),
+    cache_dir=Path(os.environ.get("FEATUREJIT_CACHE_DIR") or default_cache_dir()).expanduser(),
+    cache_max_bytes=_count("FEATUREJIT_CACHE_MAX_MB", 256) * 2**20,
 )

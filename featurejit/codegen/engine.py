@@ -1,4 +1,9 @@
-"""The process-wide LLVM JIT: one target machine and one MCJIT engine, shared by every kernel."""
+"""The process-wide LLVM JIT: one target machine and one MCJIT engine, shared by every kernel.
+
+A module is optimized, compiled to object code with the target machine, and the object code
+is loaded into the engine. The same object code is what the disk cache stores, so a kernel
+loaded from the cache runs exactly the machine code that was compiled.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +15,28 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 from featurejit.codegen.mathlib import libm_symbols
+from featurejit.codegen.pyentry import python_api_symbols
 
 logger = logging.getLogger("featurejit")
 
 
 @dataclass(frozen=True)
 class CompiledModule:
-    """Addresses of a module's entry points, and its text at each stage for dumps."""
+    """Addresses of a module's entry points, its object code, and its LLVM IR before and after optimization."""
 
     addresses: dict[str, int]
     llvm_unoptimized: str
     llvm_optimized: str
-    assembly: str
+    object_code: bytes
 
 
 class JitEngine:
-    """Optimizes LLVM modules for the host CPU and JIT-compiles them into this process."""
+    """Optimizes LLVM modules for the host CPU and loads their object code into this process."""
 
     def __init__(self) -> None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        for name, address in libm_symbols().items():
+        for name, address in {**libm_symbols(), **python_api_symbols()}.items():
             llvm.add_symbol(name, address)
         target = llvm.Target.from_default_triple()
         self.cpu_name = llvm.get_host_cpu_name()
@@ -40,24 +46,25 @@ class JitEngine:
             cpu=self.cpu_name, features=self.cpu_features, opt=3, jit=True
         )
         self.triple = target.triple
+        self.data_layout = str(self.target_machine.target_data)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.target_machine)
         self.lock = threading.Lock()
+        # Entry point symbol -> address, for every object loaded. Symbols name their content
+        # (see featurejit.cache), so a symbol loaded before is the same code and is not loaded again.
+        self.loaded: dict[str, int] = {}
 
     def compile(self, module: ir.Module, entry_points: list[str]) -> CompiledModule:
-        """Verify, optimize and load `module`; return the addresses of `entry_points`."""
+        """Verify, optimize, compile and load `module`; return the addresses of `entry_points`."""
         module.triple = self.triple
-        module.data_layout = str(self.target_machine.target_data)
+        module.data_layout = self.data_layout
         unoptimized = str(module)
         parsed = llvm.parse_assembly(unoptimized)
         parsed.verify()
         self.optimize(parsed)
         optimized = str(parsed)
-        assembly = self.target_machine.emit_assembly(parsed)
-        with self.lock:
-            self.engine.add_module(parsed)
-            self.engine.finalize_object()
-            addresses = {name: self.engine.get_function_address(name) for name in entry_points}
-        return CompiledModule(addresses, unoptimized, optimized, assembly)
+        object_code = self.target_machine.emit_object(parsed)
+        addresses = self.load_object(object_code, entry_points)
+        return CompiledModule(addresses, unoptimized, optimized, object_code)
 
     def optimize(self, module: llvm.ModuleRef) -> None:
         options = llvm.PipelineTuningOptions(speed_level=3)
@@ -65,6 +72,27 @@ class JitEngine:
         options.slp_vectorization = True
         pass_builder = llvm.create_pass_builder(self.target_machine, options)
         pass_builder.getModulePassManager().run(module, pass_builder)
+
+    def load_object(self, object_code: bytes, entry_points: list[str]) -> dict[str, int]:
+        """Load object code into the engine and return the addresses of `entry_points`.
+
+        Raises ValueError if the object code lacks one of them.
+        """
+        with self.lock:
+            if all(name in self.loaded for name in entry_points):
+                return {name: self.loaded[name] for name in entry_points}
+            self.engine.add_object_file(llvm.ObjectFileRef.from_data(object_code))
+            self.engine.finalize_object()
+            addresses = {name: self.engine.get_function_address(name) for name in entry_points}
+            missing = [name for name, address in addresses.items() if not address]
+            if missing:
+                raise ValueError(f"the object code does not define {', '.join(missing)}")
+            self.loaded.update(addresses)
+        return addresses
+
+    def assembly(self, optimized_llvm: str) -> str:
+        """Return the host CPU's assembly for optimized LLVM IR, as the loaded object code has it."""
+        return self.target_machine.emit_assembly(llvm.parse_assembly(optimized_llvm))
 
 
 _engine: JitEngine | None = None

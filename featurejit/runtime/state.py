@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-import struct
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -13,15 +12,14 @@ import pyarrow as pa
 from xdsl.ir import Attribute
 
 from featurejit.codegen.kernel import ColumnLayout
-from featurejit.codegen.row import KIND_BOOL, KIND_FLOAT, KIND_INT
 from featurejit.compiler import CompiledKernel, compile_kernel
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, read_signature
 from featurejit.frontend.captures import Capture
 from featurejit.ir.dialect import OptionalType, none_type, python_name
-from featurejit.resolver import SLOW_PATH
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
+from featurejit.runtime.native_call import NativeEntries
 from featurejit.runtime.slow_path import RowResults, located_error, run_rows
 from featurejit.settings import settings
 
@@ -30,10 +28,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("featurejit")
 
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-DOUBLE = struct.Struct("<d")
-INT64 = struct.Struct("<q")
 DEFAULT_PHYSICAL = {bool: "bool", int: "int64", float: "float64"}
 ScalarKey = tuple[type, ...]
 
@@ -57,12 +51,27 @@ class ResolverState:
         self.cached_signature: Signature | None = None
         self.batch_kernels: dict[tuple[ParameterKey, ...], CompiledKernel | None] = {}
         self.scalar_kernels: dict[ScalarKey, CompiledKernel | None] = {}
-        self.fast_calls: dict[ScalarKey, Callable[[Sequence[Any]], Any]] = {}
+        # Builtins over the scalar kernels' unchecked entries, for calls that took the general path
+        self.unchecked_calls: dict[ScalarKey, Callable[..., Any]] = {}
+        self.native: NativeEntries | None = None
+        self.native_calls_seen = 0
         self.captures: dict[tuple[int, str, tuple[str, ...]], Capture] = {}
         self.default: CompiledKernel | None = None
         self.failure: CompileError | None = None
         self.last_kernel: CompiledKernel | None = None
-        self.stats = CallStats(native=False)
+        self.recorded_stats = CallStats(native=False)
+
+    @property
+    def stats(self) -> CallStats:
+        """The last call's counts. Native scalar calls do not run Python code, so a count they keep tells of them."""
+        if self.native is not None and self.native.counter.value != self.native_calls_seen:
+            return FAST_CALL_STATS
+        return self.recorded_stats
+
+    @stats.setter
+    def stats(self, stats: CallStats) -> None:
+        self.recorded_stats = stats
+        self.native_calls_seen = 0 if self.native is None else self.native.counter.value
 
     # ----------------------------------------------------------------------------------
     # Compilation, with the fallback to the interpreter
@@ -105,7 +114,17 @@ class ResolverState:
         kernel = compile_kernel(self.function, self.name, parameter_types, None, self.signature().result.python_type)
         self.remember(kernel)
         self.scalar_kernels[key] = kernel
+        self.install_native_entries(key, kernel)
         return kernel
+
+    def install_native_entries(self, key: ScalarKey, kernel: CompiledKernel) -> None:
+        """Make the kernel's checked entry the resolver's `__call__` for these types, and keep its unchecked one."""
+        assert kernel.python_entries is not None, "a scalar kernel has Python entries"
+        if self.native is None:
+            self.native = NativeEntries(type(self.resolver), self.resolver.call_general, self.run_interpreted)
+        checked, unchecked = kernel.python_entries
+        self.unchecked_calls[key] = self.native.unchecked(unchecked, kernel.symbol)
+        self.native.add(checked, kernel.captures, kernel.symbol)
 
     def remember(self, kernel: CompiledKernel) -> None:
         self.last_kernel = kernel
@@ -120,7 +139,9 @@ class ResolverState:
         logger.debug("%s: %s changed, recompiling", self.name, ", ".join(c.describe() for c in stale))
         self.batch_kernels.clear()
         self.scalar_kernels.clear()
-        self.fast_calls.clear()
+        self.unchecked_calls.clear()
+        if self.native is not None:
+            self.native.clear()
         self.captures.clear()
         self.default = None
         self.failure = None
@@ -168,6 +189,8 @@ class ResolverState:
         bound = bind_arguments(self.name, signature, values)
         with self.resolver.lock:
             self.drop_stale_kernels()
+            if self.native is not None:
+                self.native.refresh_if_rebound()
         if bound.length is None:
             return self.call_scalar(bound.scalar_values())
         return self.call_batch(bound, signature)
@@ -196,7 +219,7 @@ class ResolverState:
         return None if kernel is None else kernel.entry
 
     def call_scalar(self, values: list[Any]) -> Any:
-        self.stats = CallStats(rows=1, native=False)
+        """Run a scalar call that did not match a native entry, compiling a kernel for its types if it can."""
         signature = self.signature()
         native = not settings.disable_jit and all(fits_int64(value) for value in values)
         native = native and all(
@@ -207,51 +230,18 @@ class ResolverState:
             with self.resolver.lock:
                 if key not in self.scalar_kernels:
                     self.scalar_kernels[key] = self.guarded(lambda: self.compile_scalar(key))
-                kernel = self.scalar_kernels[key]
-            if kernel is not None:
-                self.fast_calls[key] = self.make_fast_call(kernel.entry)
-                result = self.fast_calls[key](values)
-                if result is not SLOW_PATH:
-                    self.stats.native = True
-                    return result
-        self.stats.slow_path_rows = 1
+                call = self.unchecked_calls.get(key)
+            if call is not None:
+                self.stats = CallStats(rows=1, native=True)
+                # A row the kernel flags comes back through run_interpreted.
+                return call(*values)
+        self.stats = CallStats(rows=1, slow_path_rows=1, native=False)
         return self.run_python(values)
 
-    def make_fast_call(self, entry: Callable[..., Any]) -> Callable[[Sequence[Any]], Any]:
-        """Wrap a scalar entry: pass the non-None values by value and decode the result."""
-
-        def call(values: Sequence[Any]) -> Any:
-            result = entry(*[value for value in values if value is not None])
-            status = result.status
-            if status >> 8:
-                return SLOW_PATH
-            kind = status & 0xFF
-            if kind == KIND_FLOAT:
-                return DOUBLE.unpack(INT64.pack(result.bits))[0]
-            if kind == KIND_INT:
-                return result.bits
-            if kind == KIND_BOOL:
-                return result.bits != 0
-            return None
-
-        return call
-
-    def fast_scalar_call(self, values: tuple[Any, ...]) -> Any:
-        """Call the compiled scalar entry for exactly these argument types, or return SLOW_PATH."""
-        call = self.fast_calls.get(tuple(map(type, values)))
-        if call is None or (self.captures and self.any_stale()):
-            return SLOW_PATH
-        for value in values:
-            # ctypes cuts ints to 64 bits without an error, so a larger int must not reach the entry.
-            if type(value) is int and not INT64_MIN <= value <= INT64_MAX:
-                return SLOW_PATH
-        result = call(values)
-        if result is not SLOW_PATH:
-            self.stats = FAST_CALL_STATS
-        return result
-
-    def any_stale(self) -> bool:
-        return any(not capture.is_current() for capture in self.captures.values())
+    def run_interpreted(self, *values: Any) -> Any:
+        """Run a row that a native entry flagged, or whose int does not fit in int64, in the interpreter."""
+        self.stats = CallStats(rows=1, slow_path_rows=1, native=False)
+        return self.run_python(list(values))
 
     def run_python(self, values: list[Any]) -> Any:
         """Run one call in the interpreter, applying on_error."""

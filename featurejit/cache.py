@@ -1,0 +1,603 @@
+"""The disk cache of compiled kernels: object code keyed by everything that decides it.
+
+An entry is found in two steps, so that a hit needs neither the frontend nor LLVM:
+
+1. The lookup key hashes what is known before compiling. That is the resolver's module,
+   name and source text, the parameter types and Arrow layouts, the output type and the
+   kind of entry. It also covers the featurejit version, a fingerprint of its compiler's
+   files, the LLVM version, the target triple, the CPU name and features, and the
+   interpreter's version and ABI. The key names a folder.
+2. Each file in that folder is one variant, named by its content digest: the lookup key,
+   the optimized IR and the dependency manifest. The manifest lists each captured name with
+   a description of its value, and each inlined resolver with a hash of its source text and
+   its default values. A variant is used only if every dependency still describes the same.
+
+Entries are written to a temporary file and renamed into place, so readers see a whole
+entry or none, and processes compiling the same kernel at once leave one good entry. Each
+entry carries a SHA-256 of its contents: a truncated or corrupt one is logged, deleted and
+compiled again. If the folder cannot be written (read only, disk full), the process logs one
+warning and keeps compiling in memory.
+
+Entry layout: the header (magic, format version, SHA-256 of the rest, metadata length),
+the metadata as JSON, then the object code.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import linecache
+import logging
+import os
+import re
+import struct
+import sys
+import tempfile
+import threading
+import time
+import types
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from featurejit.frontend.captures import Capture
+from featurejit.settings import settings
+
+logger = logging.getLogger("featurejit")
+
+FORMAT_VERSION = 1
+MAGIC = b"FJKC"
+HEADER = struct.Struct("<4sI32sI")  # magic, format version, SHA-256 of the rest, metadata length
+ENTRY_SUFFIX = ".fjk"
+TEMPORARY_PREFIX = ".tmp-"
+# Temporary files older than this are left over from a process that died while writing.
+STALE_TEMPORARY_SECONDS = 3600
+KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+class CorruptEntry(Exception):
+    """An entry file that is truncated, altered or of another format."""
+
+
+# --------------------------------------------------------------------------------------
+# Keys
+# --------------------------------------------------------------------------------------
+
+
+def source_text(function: Callable[..., Any]) -> str:
+    """Return the text of a function's definition, decorators included, or "" when its file is unknown.
+
+    This reads the lines the code object spans through linecache, which costs microseconds
+    where inspect.getsource tokenizes the file.
+    """
+    code = function.__code__
+    linecache.checkcache(code.co_filename)
+    lines = linecache.getlines(code.co_filename)
+    numbers = [line for _, _, line in code.co_lines() if line is not None]
+    if not lines or not numbers:
+        return ""
+    return "".join(lines[code.co_firstlineno - 1 : max(numbers)])
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@functools.cache
+def compiler_fingerprint() -> str:
+    """Return a hash of the size and modification time of every file of the featurejit package.
+
+    Any edit of the compiler then changes every key, even without a version change.
+    """
+    package = Path(__file__).resolve().parent
+    parts = []
+    for path in sorted(package.rglob("*.py")):
+        status = path.stat()
+        parts.append(f"{path.relative_to(package)}:{status.st_size}:{status.st_mtime_ns}")
+    return sha256_text("\n".join(parts))
+
+
+@functools.cache
+def environment_key() -> str:
+    """Return a hash of the versions, CPU and interpreter ABI that object code depends on."""
+    from featurejit import __version__
+    from featurejit.codegen.engine import get_engine, llvm_version
+    from featurejit.codegen.pyentry import FLOAT_VALUE_OFFSET, TYPE_OFFSET
+
+    engine = get_engine()
+    parts = [
+        FORMAT_VERSION,
+        __version__,
+        compiler_fingerprint(),
+        llvm_version(),
+        engine.triple,
+        engine.cpu_name,
+        engine.cpu_features,
+        sys.implementation.cache_tag,
+        sys.version,
+        getattr(sys, "abiflags", ""),
+        TYPE_OFFSET,
+        FLOAT_VALUE_OFFSET,
+    ]
+    return sha256_text(json.dumps(parts))
+
+
+@dataclass(frozen=True)
+class KernelRequest:
+    """What a compile is asked for, which the lookup key hashes."""
+
+    function: Callable[..., Any]
+    parameter_types: tuple[str, ...]
+    layouts: tuple[Any, ...] | None
+    output: type
+
+    @property
+    def kind(self) -> str:
+        return "scalar" if self.layouts is None else "batch"
+
+    @functools.cached_property
+    def source(self) -> str:
+        return source_text(self.function)
+
+    @functools.cached_property
+    def lookup_key(self) -> str:
+        layouts = None if self.layouts is None else [repr(layout) for layout in self.layouts]
+        parts = [
+            environment_key(),
+            self.function.__module__,
+            self.function.__qualname__,
+            self.source,
+            list(self.parameter_types),
+            layouts,
+            self.output.__name__,
+            self.kind,
+        ]
+        return sha256_text(json.dumps(parts))
+
+    def content_digest(self, optimized_ir: str, manifest: dict[str, Any]) -> str:
+        return sha256_text(json.dumps([self.lookup_key, optimized_ir, manifest], sort_keys=True))
+
+
+# --------------------------------------------------------------------------------------
+# Dependencies: captured values and inlined resolvers
+# --------------------------------------------------------------------------------------
+
+
+def is_resolver(value: Any) -> bool:
+    return getattr(value, "__featurejit_resolver__", False) is True
+
+
+def describe_value(value: Any) -> str | None:
+    """Return a description of a captured value that is equal across processes, or None if there is none."""
+    if value is None:
+        return "None"
+    if type(value) in (bool, int):
+        return f"{type(value).__name__}:{value!r}"
+    if type(value) is float:
+        return f"float:{value.hex()}"  # hex keeps -0.0 apart from 0.0
+    if isinstance(value, types.ModuleType):
+        return f"module:{value.__name__}"
+    if is_resolver(value):
+        return f"resolver:{value.function.__module__}.{value.function.__qualname__}"
+    if isinstance(value, types.BuiltinFunctionType | type):
+        module = getattr(value, "__module__", None) or getattr(getattr(value, "__self__", None), "__name__", "")
+        return f"builtin:{module}.{value.__qualname__}"
+    return None
+
+
+def describe_defaults(function: Callable[..., Any]) -> list[Any] | None:
+    """Return descriptions of a function's default values, or None if one has no description."""
+    defaults = [*(function.__defaults__ or ()), *sorted((function.__kwdefaults__ or {}).items())]
+    described = []
+    for default in defaults:
+        value = default[1] if isinstance(default, tuple) else default
+        description = describe_value(value)
+        if description is None:
+            return None
+        described.append(description)
+    return described
+
+
+def dependency_manifest(
+    function: Callable[..., Any], captures: Sequence[Capture], inlined: Sequence[Callable[..., Any]]
+) -> dict[str, Any] | None:
+    """Describe every captured value and inlined resolver, or return None if one cannot be described.
+
+    A capture's owner is 0 for the resolver and 1 + i for inlined function i. Each inlined
+    function names the capture, `via`, whose value is its resolver object.
+    """
+    owners = [function, *inlined]
+    records = []
+    for capture in captures:
+        owner = next((index for index, candidate in enumerate(owners) if candidate is capture.function), None)
+        description = describe_value(capture.value)
+        if owner is None or description is None:
+            return None
+        records.append({"owner": owner, "name": capture.name, "attributes": list(capture.attributes), "value": description})
+    callees = []
+    for callee in inlined:
+        via = next(
+            (
+                index
+                for index, capture in enumerate(captures)
+                if is_resolver(capture.value) and capture.value.function is callee
+            ),
+            None,
+        )
+        source = source_text(callee)
+        defaults = describe_defaults(callee)
+        if via is None or not source or defaults is None:
+            return None
+        callees.append({"via": via, "source": sha256_text(source), "defaults": defaults})
+    return {"captures": records, "callees": callees}
+
+
+def check_dependencies(
+    function: Callable[..., Any], manifest: dict[str, Any]
+) -> tuple[list[Capture], list[Callable[..., Any]]] | None:
+    """Resolve a manifest's captures again; return them and the inlined functions if all are unchanged."""
+    callees = manifest["callees"]
+    owners: list[Callable[..., Any] | None] = [function, *([None] * len(callees))]
+    via = {callee["via"]: index for index, callee in enumerate(callees)}
+    captures = []
+    for index, record in enumerate(manifest["captures"]):
+        owner = owners[record["owner"]]
+        if owner is None:
+            return None
+        probe = Capture(owner, record["name"], tuple(record["attributes"]), None)
+        current = probe.current_value()
+        if describe_value(current) != record["value"]:
+            return None
+        captures.append(Capture(owner, record["name"], tuple(record["attributes"]), current))
+        if index in via:
+            callee = callees[via[index]]
+            inner = current.function
+            if sha256_text(source_text(inner)) != callee["source"] or describe_defaults(inner) != callee["defaults"]:
+                return None
+            owners[1 + via[index]] = inner
+    if any(owner is None for owner in owners):
+        return None
+    return captures, [owner for owner in owners[1:] if owner is not None]
+
+
+# --------------------------------------------------------------------------------------
+# Entries
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class CacheEntry:
+    """A compiled kernel as stored: its object code, entry points, IR texts and dependencies."""
+
+    digest: str
+    entry_points: list[str]
+    object_code: bytes
+    metadata: dict[str, Any]
+    captures: list[Capture] = field(default_factory=list)
+    inlined: list[Callable[..., Any]] = field(default_factory=list)
+
+
+def encode_entry(entry: CacheEntry) -> bytes:
+    metadata = json.dumps(
+        {"digest": entry.digest, "entry_points": entry.entry_points, **entry.metadata}, sort_keys=True
+    ).encode("utf-8", "surrogatepass")
+    body = metadata + entry.object_code
+    return HEADER.pack(MAGIC, FORMAT_VERSION, hashlib.sha256(body).digest(), len(metadata)) + body
+
+
+def decode_entry(data: bytes) -> CacheEntry:
+    """Parse an entry file; raise CorruptEntry if it is truncated, altered or of another format."""
+    if len(data) < HEADER.size:
+        raise CorruptEntry(f"{len(data)} bytes is shorter than the {HEADER.size}-byte header")
+    magic, version, checksum, metadata_length = HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise CorruptEntry("it does not start with the entry magic")
+    if version != FORMAT_VERSION:
+        raise CorruptEntry(f"format version {version}, expected {FORMAT_VERSION}")
+    body = memoryview(data)[HEADER.size :]
+    if hashlib.sha256(body).digest() != checksum:
+        raise CorruptEntry("its SHA-256 does not match its contents")
+    if metadata_length > len(body):
+        raise CorruptEntry("the metadata length exceeds the file")
+    try:
+        metadata = json.loads(bytes(body[:metadata_length]))
+        digest = metadata.pop("digest")
+        entry_points = metadata.pop("entry_points")
+    except (ValueError, KeyError) as error:
+        raise CorruptEntry(f"its metadata is invalid: {error}") from None
+    return CacheEntry(digest, entry_points, bytes(body[metadata_length:]), metadata)
+
+
+class KernelCache:
+    """The cache folder of this process, with the state of its warnings."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.writable = True
+        self.lock = threading.Lock()
+
+    @property
+    def entries_root(self) -> Path:
+        return self.root / f"v{FORMAT_VERSION}"
+
+    def folder(self, lookup_key: str) -> Path:
+        return self.entries_root / lookup_key
+
+    # ----------------------------------------------------------------------------------
+    # Reading
+    # ----------------------------------------------------------------------------------
+
+    def load(self, request: KernelRequest) -> CacheEntry | None:
+        """Return the variant of this request whose dependencies are unchanged, or None."""
+        if not request.source:
+            return None
+        folder = self.folder(request.lookup_key)
+        try:
+            names = sorted(name for name in os.listdir(folder) if name.endswith(ENTRY_SUFFIX))
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            logger.debug("kernel cache: cannot list %s: %s", folder, error)
+            return None
+        for name in names:
+            entry = self.read(folder / name)
+            if entry is None:
+                continue
+            dependencies = check_dependencies(request.function, entry.metadata["manifest"])
+            if dependencies is None:
+                continue
+            entry.captures, entry.inlined = dependencies
+            touch(folder / name)
+            return entry
+        return None
+
+    def read(self, path: Path) -> CacheEntry | None:
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            logger.debug("kernel cache: cannot read %s: %s", path, error)
+            return None
+        try:
+            entry = decode_entry(data)
+            if "manifest" not in entry.metadata:
+                raise CorruptEntry("its metadata has no dependency manifest")
+        except CorruptEntry as error:
+            logger.warning("kernel cache: ignoring %s because %s; the kernel is compiled again", path, error)
+            remove_quietly(path)
+            return None
+        return entry
+
+    # ----------------------------------------------------------------------------------
+    # Writing
+    # ----------------------------------------------------------------------------------
+
+    def store(self, request: KernelRequest, entry: CacheEntry) -> None:
+        """Write an entry atomically; after a write error, warn once and stop writing."""
+        if not self.writable or not request.source:
+            return
+        folder = self.folder(request.lookup_key)
+        data = encode_entry(entry)
+        temporary = None
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            descriptor, temporary = tempfile.mkstemp(prefix=TEMPORARY_PREFIX, dir=folder)
+            with os.fdopen(descriptor, "wb") as output:
+                output.write(data)
+            os.replace(temporary, folder / f"{entry.digest}{ENTRY_SUFFIX}")
+            temporary = None
+        except OSError as error:
+            with self.lock:
+                if self.writable:
+                    self.writable = False
+                    logger.warning(
+                        "kernel cache: cannot write to %s (%s); this process compiles kernels in memory only. "
+                        "Free space or fix the permissions, set FEATUREJIT_CACHE_DIR to another folder, or set "
+                        "FEATUREJIT_CACHE=0",
+                        self.root,
+                        error.strerror or error,
+                    )
+            return
+        finally:
+            if temporary is not None:
+                remove_quietly(Path(temporary))
+        logger.debug("kernel cache: stored %s", folder / f"{entry.digest}{ENTRY_SUFFIX}")
+        self.evict()
+
+    def evict(self) -> None:
+        """Delete the least recently used entries while the cache holds more than its maximum size."""
+        for leftover in self.temporary_files():
+            remove_quietly(leftover)
+        files = self.files()
+        total = sum(size for _, size, _ in files)
+        if total <= settings.cache_max_bytes:
+            return
+        for path, size, _ in sorted(files, key=lambda item: item[2]):
+            if total <= settings.cache_max_bytes:
+                break
+            if remove_quietly(path):
+                total -= size
+                remove_empty_folder(path.parent)
+
+    # ----------------------------------------------------------------------------------
+    # Inspection and clearing
+    # ----------------------------------------------------------------------------------
+
+    def files(self) -> list[tuple[Path, int, float]]:
+        """Return (path, size, last use) of every entry of this format."""
+        found = []
+        try:
+            folders = list(os.scandir(self.entries_root))
+        except OSError:
+            return []
+        for folder in folders:
+            if not (KEY_PATTERN.match(folder.name) and folder.is_dir()):
+                continue
+            try:
+                for item in os.scandir(folder.path):
+                    if item.name.endswith(ENTRY_SUFFIX):
+                        status = item.stat()
+                        found.append((Path(item.path), status.st_size, status.st_mtime))
+            except OSError:
+                continue
+        return found
+
+    def clear(self) -> tuple[int, int]:
+        """Delete every entry and leftover temporary file, of every format; return (files, bytes) removed.
+
+        Only files that the cache creates are removed, so a folder set by mistake keeps its other files.
+        """
+        removed = removed_bytes = 0
+        if not self.root.is_dir():
+            return 0, 0
+        for version_folder in self.root.iterdir():
+            if not re.fullmatch(r"v\d+", version_folder.name) or not version_folder.is_dir():
+                continue
+            for folder in version_folder.iterdir():
+                if not (KEY_PATTERN.match(folder.name) and folder.is_dir()):
+                    continue
+                for item in folder.iterdir():
+                    if item.name.endswith(ENTRY_SUFFIX) or item.name.startswith(TEMPORARY_PREFIX):
+                        size = item.stat().st_size
+                        item.unlink()
+                        removed += 1
+                        removed_bytes += size
+                remove_empty_folder(folder)
+            remove_empty_folder(version_folder)
+        return removed, removed_bytes
+
+    def temporary_files(self) -> list[Path]:
+        """Return temporary files older than an hour, which a process that died while writing left."""
+        now = time.time()
+        leftovers = []
+        for folder in self.entries_root.glob("*"):
+            for item in folder.glob(f"{TEMPORARY_PREFIX}*"):
+                try:
+                    if now - item.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                        leftovers.append(item)
+                except OSError:
+                    continue
+        return leftovers
+
+
+def touch(path: Path) -> None:
+    """Record a use of an entry in its modification time, which eviction orders by."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache still serves hits
+
+
+def remove_quietly(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def remove_empty_folder(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass  # not empty, or already gone
+
+
+_cache: KernelCache | None = None
+_cache_lock = threading.Lock()
+
+
+def get_cache() -> KernelCache | None:
+    """Return the process's kernel cache, or None when FEATUREJIT_CACHE=0."""
+    global _cache
+    if not settings.cache_enabled:
+        return None
+    if _cache is None or _cache.root != settings.cache_dir:
+        with _cache_lock:
+            if _cache is None or _cache.root != settings.cache_dir:
+                _cache = KernelCache(settings.cache_dir)
+    return _cache
+
+
+# --------------------------------------------------------------------------------------
+# The compiler's hook
+# --------------------------------------------------------------------------------------
+
+
+def load_kernel(request: KernelRequest, name: str) -> Any:
+    """Return a CompiledKernel from the disk cache for this request, or None on a miss."""
+    kernel_cache = get_cache()
+    if kernel_cache is None:
+        return None
+    from featurejit.codegen.engine import get_engine
+    from featurejit.compiler import BATCH_KERNEL_TYPE, CompiledKernel
+
+    start = time.perf_counter()
+    entry = kernel_cache.load(request)
+    if entry is None:
+        logger.debug("kernel cache: miss for %s (%s)", name, request.kind)
+        return None
+    try:
+        addresses = get_engine().load_object(entry.object_code, entry.entry_points)
+    except ValueError as error:
+        logger.warning("kernel cache: the entry %s of %s cannot be loaded (%s); compiling", entry.digest, name, error)
+        return None
+    texts = entry.metadata["texts"]
+    points = [addresses[entry_point] for entry_point in entry.entry_points]
+    kernel = CompiledKernel(
+        entry=BATCH_KERNEL_TYPE(points[0]) if request.layouts is not None else None,
+        symbol=entry.metadata["symbol"],
+        captures=entry.captures,
+        inlined=entry.inlined,
+        result_type=parse_type(entry.metadata["result_type"]),
+        ir_text=texts["ir"],
+        optimized_ir_text=texts["optimized"],
+        llvm_text=texts["llvm"],
+        optimized_llvm_text=texts["optimized_llvm"],
+        python_entries=None if request.layouts is not None else (points[0], points[1]),
+        object_code=entry.object_code,
+        entry_points=entry.entry_points,
+        cached=True,
+    )
+    kernel.stage_seconds = {"cache": time.perf_counter() - start}
+    logger.debug("kernel cache: loaded %s (%s) in %.2f ms", name, request.kind, kernel.compile_seconds * 1000)
+    return kernel
+
+
+def store_kernel(request: KernelRequest, kernel: Any) -> None:
+    """Write a freshly compiled kernel to the disk cache, unless a dependency has no stable description."""
+    kernel_cache = get_cache()
+    if kernel_cache is None or not kernel.object_code:
+        return
+    manifest = dependency_manifest(request.function, kernel.captures, kernel.inlined)
+    if manifest is None:
+        logger.debug("kernel cache: %s captures a value without a stable description; not stored", kernel.symbol)
+        return
+    # The optimized IR names the function by its per-process symbol, which must not change the digest.
+    optimized = kernel.optimized_ir_text.replace(kernel.symbol.rsplit("_", 1)[0], "@resolver")
+    metadata = {
+        "manifest": manifest,
+        "result_type": str(kernel.result_type),
+        "texts": {
+            "ir": kernel.ir_text,
+            "optimized": kernel.optimized_ir_text,
+            "llvm": kernel.llvm_text,
+            "optimized_llvm": kernel.optimized_llvm_text,
+        },
+        "symbol": kernel.symbol,
+        "resolver": f"{request.function.__module__}.{request.function.__qualname__}",
+        "kind": request.kind,
+        "created": time.time(),
+    }
+    entry = CacheEntry(request.content_digest(optimized, manifest), kernel.entry_points, kernel.object_code, metadata)
+    kernel_cache.store(request, entry)
+
+
+def parse_type(text: str) -> Any:
+    """Parse an IR type printed by xDSL, such as `f64` or `!py.optional<i64>`."""
+    from xdsl.parser import Parser
+
+    from featurejit.ir import make_context
+
+    return Parser(make_context(), text).parse_attribute()

@@ -1,0 +1,384 @@
+"""Scalar entry points that CPython calls directly, written in LLVM IR against the C API.
+
+A scalar kernel (see `build_scalar_entry`) takes unboxed values. This module wraps it in two
+functions with the C signature of a builtin created with METH_VARARGS | METH_KEYWORDS:
+
+    PyObject* checked(PyObject* context, PyObject* args, PyObject* kwargs)
+    PyObject* unchecked(PyObject* context, PyObject* args, PyObject* kwargs)
+
+`checked` is what a resolver call from Python code reaches. It takes the native path only for
+exactly the argument types the kernel was compiled for, passed by position, and only while
+every captured name still refers to the object the kernel was compiled with. Any other call
+goes to the general fallback, `context[0]`, with the same arguments. `unchecked` is for the
+runtime, which has checked the types itself; it skips those checks and the guards.
+
+Both unbox the arguments, run the kernel and box its result. A row the kernel flags, or an
+int beyond int64, goes to the interpreter fallback `context[1]` with the same positional
+arguments, so the result stays exact. `context` is a tuple whose layout `ContextLayout`
+fixes. The C API functions and type objects are external symbols named `fj_py_<name>`,
+which the JIT engine binds to the running interpreter's own, so object code stays valid
+in another process of the same interpreter.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llvmlite import ir
+from xdsl.dialects import func
+from xdsl.dialects.builtin import f64 as F64_TYPE
+from xdsl.dialects.builtin import i1 as I1_TYPE
+from xdsl.dialects.builtin import i64 as I64_TYPE
+from xdsl.ir import Attribute
+
+from featurejit.codegen.arith import F64, I8, I32, I64, i64
+from featurejit.codegen.row import KIND_BOOL, KIND_FLOAT, KIND_INT
+from featurejit.frontend.captures import Capture
+from featurejit.ir.dialect import NoneType
+
+OBJECT = I8.as_pointer()
+PYTHON_FUNCTIONS: dict[str, tuple[ir.Type, list[ir.Type]]] = {
+    "PyTuple_Size": (I64, [OBJECT]),
+    "PyTuple_GetItem": (OBJECT, [OBJECT, I64]),
+    "PyObject_Call": (OBJECT, [OBJECT, OBJECT, OBJECT]),
+    "PyObject_GetAttr": (OBJECT, [OBJECT, OBJECT]),
+    "PyDict_GetItemWithError": (OBJECT, [OBJECT, OBJECT]),
+    "PyCell_Get": (OBJECT, [OBJECT]),
+    "PyLong_AsLongLongAndOverflow": (I64, [OBJECT, I32.as_pointer()]),
+    "PyLong_FromLongLong": (OBJECT, [I64]),
+    "PyLong_AsVoidPtr": (I64.as_pointer(), [OBJECT]),
+    "PyFloat_FromDouble": (OBJECT, [F64]),
+    "PyBool_FromLong": (OBJECT, [I64]),
+    "PyErr_Occurred": (OBJECT, []),
+    "PyErr_Clear": (ir.VoidType(), []),
+    "Py_IncRef": (ir.VoidType(), [OBJECT]),
+    "Py_DecRef": (ir.VoidType(), [OBJECT]),
+}
+PYTHON_OBJECTS = ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "_Py_NoneStruct", "_Py_TrueStruct")
+EXACT_TYPES = {float: "PyFloat_Type", int: "PyLong_Type", bool: "PyBool_Type"}
+
+# PyObject_HEAD ends with ob_type in every build, and PyFloatObject is the head and a double.
+TYPE_OFFSET = object.__basicsize__ - ctypes.sizeof(ctypes.c_void_p)
+FLOAT_VALUE_OFFSET = float.__basicsize__ - ctypes.sizeof(ctypes.c_double)
+
+STATUS_FLAGGED_SHIFT = 8
+
+
+@functools.cache
+def python_api_symbols() -> dict[str, int]:
+    """Return the addresses of the C API functions and objects the entries use, by JIT symbol name."""
+    symbols = {}
+    for name in (*PYTHON_FUNCTIONS, *PYTHON_OBJECTS):
+        symbol = getattr(ctypes.pythonapi, name)
+        if name in PYTHON_OBJECTS:
+            address = ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, name))
+        else:
+            address = ctypes.cast(symbol, ctypes.c_void_p).value or 0
+        symbols[f"fj_py_{name}"] = address
+    return symbols
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    """The lookup path of one guarded name.
+
+    A closure variable is read from its cell. A global is looked up in the function's
+    globals, then in the builtins, as CPython does. Then `attributes` attribute lookups follow.
+    """
+
+    closure: bool
+    attributes: int
+
+
+def scalar_python_types(function_op: func.FuncOp) -> list[type]:
+    """Return the exact Python type of each argument of a scalar specialization, type(None) for None."""
+    names: dict[Attribute, type] = {F64_TYPE: float, I64_TYPE: int, I1_TYPE: bool}
+    types: list[type] = []
+    for argument_type in function_op.function_type.inputs.data:
+        types.append(type(None) if isinstance(argument_type, NoneType) else names[argument_type])
+    return types
+
+
+def guard_captures(captures: Sequence[Capture]) -> list[Capture]:
+    """Return the captures a checked entry guards, in the order of its context.
+
+    `math.pi` records captures of `math` and of `math.pi`. The compiled code depends only on
+    the longest path, so a capture that is a prefix of another of the same function is left out.
+    """
+    leaves = []
+    for capture in captures:
+        is_prefix = any(
+            other.function is capture.function
+            and other.name == capture.name
+            and len(other.attributes) > len(capture.attributes)
+            and other.attributes[: len(capture.attributes)] == capture.attributes
+            for other in captures
+        )
+        if not is_prefix:
+            leaves.append(capture)
+    return leaves
+
+
+def is_closure_name(capture: Capture) -> bool:
+    return capture.name in capture.function.__code__.co_freevars
+
+
+def guard_specs(captures: Sequence[Capture]) -> list[GuardSpec]:
+    """Return the guards that codegen emits for these captures."""
+    return [GuardSpec(is_closure_name(capture), len(capture.attributes)) for capture in guard_captures(captures)]
+
+
+class ContextLayout:
+    """Positions of the items in an entry's context tuple.
+
+    0 the general fallback, 1 the interpreter fallback, 2 the address of an int64 counter of
+    native calls (as a Python int), 3 the builtins module's dict, 4 an object the context
+    keeps alive (the method definition of the builtin). Then, per guard, its cell or its
+    function's globals, the name, one name per attribute, and the expected object.
+    """
+
+    GENERAL = 0
+    INTERPRETER = 1
+    COUNTER = 2
+    BUILTINS = 3
+    KEEP_ALIVE = 4
+    FIRST_GUARD = 5
+
+    @staticmethod
+    def guard_positions(guards: list[GuardSpec]) -> list[int]:
+        positions = []
+        position = ContextLayout.FIRST_GUARD
+        for guard in guards:
+            positions.append(position)
+            position += 3 + guard.attributes
+        return positions
+
+
+def build_python_entries(
+    module: ir.Module, scalar_name: str, argument_types: list[type], guards: list[GuardSpec], name: str
+) -> tuple[str, str]:
+    """Add the checked and unchecked entries around the scalar kernel `scalar_name`, and return their names.
+
+    `argument_types` are the exact Python types of the specialization, with type(None) for a
+    None argument, which the kernel does not take.
+    """
+    scalar = module.get_global(scalar_name)
+    scalar.linkage = "internal"
+    emitter = EntryEmitter(module)
+    core = emitter.build_core(scalar, argument_types, f"{name}_core")
+    checked_name, unchecked_name = f"{name}_checked", f"{name}_unchecked"
+    emitter.build_checked(core, argument_types, guards, checked_name)
+    emitter.build_unchecked(core, unchecked_name)
+    return checked_name, unchecked_name
+
+
+class EntryEmitter:
+    """Emits the entries of one module, declaring each C API symbol on first use."""
+
+    def __init__(self, module: ir.Module):
+        self.module = module
+
+    def api(self, name: str) -> ir.Function:
+        symbol = f"fj_py_{name}"
+        try:
+            return self.module.get_global(symbol)
+        except KeyError:
+            return_type, parameters = PYTHON_FUNCTIONS[name]
+            return ir.Function(self.module, ir.FunctionType(return_type, parameters), symbol)
+
+    def object(self, name: str) -> ir.Value:
+        symbol = f"fj_py_{name}"
+        try:
+            return self.module.get_global(symbol)
+        except KeyError:
+            return ir.GlobalVariable(self.module, I8, symbol)
+
+    def entry_function(self, name: str, linkage: str = "") -> ir.Function:
+        function = ir.Function(self.module, ir.FunctionType(OBJECT, [OBJECT, OBJECT, OBJECT]), name)
+        if linkage:
+            function.linkage = linkage
+        return function
+
+    def item(self, builder: ir.IRBuilder, tuple_object: ir.Value, index: int) -> ir.Value:
+        return builder.call(self.api("PyTuple_GetItem"), [tuple_object, i64(index)])
+
+    def type_of(self, builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+        slot = builder.bitcast(builder.gep(value, [i64(TYPE_OFFSET)]), OBJECT.as_pointer())
+        return builder.load(slot)
+
+    def call_fallback(self, builder: ir.IRBuilder, context: ir.Value, index: int, args: ir.Value, kwargs: ir.Value) -> None:
+        fallback = self.item(builder, context, index)
+        builder.ret(builder.call(self.api("PyObject_Call"), [fallback, args, kwargs]))
+
+    # ----------------------------------------------------------------------------------
+    # The core: unbox, run the kernel, box
+    # ----------------------------------------------------------------------------------
+
+    def build_core(self, scalar: ir.Function, argument_types: list[type], name: str) -> ir.Function:
+        """Build `PyObject* core(context, args, kwargs)` for arguments known to have the right types."""
+        function = self.entry_function(name, "internal")
+        context, args, _ = function.args
+        entry = function.append_basic_block("entry")
+        interpreter = function.append_basic_block("interpreter")
+        builder = ir.IRBuilder(entry)
+        overflow = builder.alloca(I32)
+
+        # Unbox each argument. An int beyond int64 goes to the interpreter.
+        values: list[ir.Value] = []
+        for index, python_type in enumerate(argument_types):
+            if python_type is type(None):
+                continue
+            item = self.item(builder, args, index)
+            if python_type is float:
+                slot = builder.bitcast(builder.gep(item, [i64(FLOAT_VALUE_OFFSET)]), F64.as_pointer())
+                values.append(builder.load(slot))
+            elif python_type is bool:
+                is_true = builder.icmp_unsigned("==", item, self.object("_Py_TrueStruct"))
+                values.append(builder.zext(is_true, I64))
+            else:
+                builder.store(ir.Constant(I32, 0), overflow)
+                value = builder.call(self.api("PyLong_AsLongLongAndOverflow"), [item, overflow])
+                fits = builder.icmp_signed("==", builder.load(overflow), ir.Constant(I32, 0))
+                unboxed = function.append_basic_block(f"unboxed{index}")
+                builder.cbranch(fits, unboxed, interpreter)
+                builder.position_at_end(unboxed)
+                values.append(value)
+
+        # Run the kernel. A flagged row goes to the interpreter.
+        result = builder.call(scalar, values)
+        bits = builder.extract_value(result, 0)
+        status = builder.extract_value(result, 1)
+        flagged = builder.icmp_unsigned("!=", builder.lshr(status, i64(STATUS_FLAGGED_SHIFT)), i64(0))
+        native = function.append_basic_block("native")
+        builder.cbranch(flagged, interpreter, native)
+
+        # Count the native call and box the result by its Python type.
+        builder.position_at_end(native)
+        counter = builder.call(self.api("PyLong_AsVoidPtr"), [self.item(builder, context, ContextLayout.COUNTER)])
+        builder.store(builder.add(builder.load(counter), i64(1)), counter)
+        kind = builder.trunc(status, I8)
+        boxes = {
+            KIND_FLOAT: lambda b: b.call(self.api("PyFloat_FromDouble"), [b.bitcast(bits, F64)]),
+            KIND_INT: lambda b: b.call(self.api("PyLong_FromLongLong"), [bits]),
+            KIND_BOOL: lambda b: b.call(self.api("PyBool_FromLong"), [bits]),
+        }
+        none_block = function.append_basic_block("box_none")
+        switch = builder.switch(kind, none_block)
+        for kind_value, box in boxes.items():
+            block = function.append_basic_block(f"box{kind_value}")
+            switch.add_case(ir.Constant(I8, kind_value), block)
+            builder.position_at_end(block)
+            builder.ret(box(builder))
+        builder.position_at_end(none_block)
+        none = self.object("_Py_NoneStruct")
+        builder.call(self.api("Py_IncRef"), [none])
+        builder.ret(none)
+
+        builder.position_at_end(interpreter)
+        self.call_fallback(builder, context, ContextLayout.INTERPRETER, args, ir.Constant(OBJECT, None))
+        return function
+
+    # ----------------------------------------------------------------------------------
+    # The entries
+    # ----------------------------------------------------------------------------------
+
+    def build_unchecked(self, core: ir.Function, name: str) -> None:
+        function = self.entry_function(name)
+        builder = ir.IRBuilder(function.append_basic_block("entry"))
+        builder.ret(builder.call(core, list(function.args)))
+
+    def build_checked(self, core: ir.Function, argument_types: list[type], guards: list[GuardSpec], name: str) -> None:
+        """Build the entry for calls from Python code: check the call's shape and the guards, then run the core."""
+        function = self.entry_function(name)
+        context, args, kwargs = function.args
+        builder = ir.IRBuilder(function.append_basic_block("entry"))
+        general = function.append_basic_block("general")
+
+        def check(condition: ir.Value, label: str) -> None:
+            passed = function.append_basic_block(label)
+            builder.cbranch(condition, passed, general)
+            builder.position_at_end(passed)
+
+        # Positional arguments only, as many as the kernel takes, each of exactly its type.
+        check(builder.icmp_unsigned("==", kwargs, ir.Constant(OBJECT, None)), "no_keywords")
+        size = builder.call(self.api("PyTuple_Size"), [args])
+        check(builder.icmp_signed("==", size, i64(len(argument_types))), "arity")
+        for index, python_type in enumerate(argument_types):
+            item = self.item(builder, args, index)
+            if python_type is type(None):
+                matches = builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct"))
+            else:
+                expected = self.object(EXACT_TYPES[python_type])
+                matches = builder.icmp_unsigned("==", self.type_of(builder, item), expected)
+            check(matches, f"type{index}")
+
+        # Each captured name must still refer to the object the kernel was compiled with.
+        for guard_index, (guard, position) in enumerate(zip(guards, ContextLayout.guard_positions(guards), strict=True)):
+            current = self.emit_guard_lookup(builder, function, context, guard, position, general, guard_index)
+            expected = self.item(builder, context, position + 2 + guard.attributes)
+            same = builder.icmp_unsigned("==", current, expected)
+            builder.call(self.api("Py_DecRef"), [current])
+            check(same, f"guard{guard_index}")
+
+        builder.ret(builder.call(core, [context, args, kwargs]))
+
+        builder.position_at_end(general)
+        self.call_fallback(builder, context, ContextLayout.GENERAL, args, kwargs)
+
+    def emit_guard_lookup(
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        context: ir.Value,
+        guard: GuardSpec,
+        position: int,
+        general: ir.Block,
+        guard_index: int,
+    ) -> ir.Value:
+        """Emit the lookup of a guard's current value as a new reference. A failed lookup goes to `general`.
+
+        The general fallback repeats the lookup in Python, so an error here is cleared, not raised.
+        """
+        container = self.item(builder, context, position)
+        if guard.closure:
+            current = builder.call(self.api("PyCell_Get"), [container])
+        else:
+            key = self.item(builder, context, position + 1)
+            found = builder.call(self.api("PyDict_GetItemWithError"), [container, key])
+            in_globals = builder.block
+            builtins_block = function.append_basic_block(f"guard{guard_index}_builtins")
+            looked_up = function.append_basic_block(f"guard{guard_index}_found")
+            builder.cbranch(builder.icmp_unsigned("==", found, ir.Constant(OBJECT, None)), builtins_block, looked_up)
+            builder.position_at_end(builtins_block)
+            builder.call(self.api("PyErr_Clear"), [])
+            builtins = self.item(builder, context, ContextLayout.BUILTINS)
+            from_builtins = builder.call(self.api("PyDict_GetItemWithError"), [builtins, key])
+            builder.branch(looked_up)
+            builder.position_at_end(looked_up)
+            current = builder.phi(OBJECT)
+            current.add_incoming(found, in_globals)
+            current.add_incoming(from_builtins, builtins_block)
+            builder.call(self.api("Py_IncRef"), [current])  # Py_IncRef accepts NULL
+        for attribute in range(guard.attributes):
+            self.check_found(builder, function, current, general, f"guard{guard_index}_step{attribute}")
+            name = self.item(builder, context, position + 2 + attribute)
+            following = builder.call(self.api("PyObject_GetAttr"), [current, name])
+            builder.call(self.api("Py_DecRef"), [current])
+            current = following
+        self.check_found(builder, function, current, general, f"guard{guard_index}_resolved")
+        return current
+
+    def check_found(
+        self, builder: ir.IRBuilder, function: ir.Function, value: ir.Value, general: ir.Block, label: str
+    ) -> None:
+        """Branch to a block that clears the error and takes the general fallback when `value` is NULL."""
+        missing = function.append_basic_block(f"{label}_missing")
+        found = function.append_basic_block(label)
+        builder.cbranch(builder.icmp_unsigned("==", value, ir.Constant(OBJECT, None)), missing, found)
+        builder.position_at_end(missing)
+        builder.call(self.api("PyErr_Clear"), [])
+        builder.branch(general)
+        builder.position_at_end(found)
