@@ -1,19 +1,24 @@
-"""IR passes over resolver IR, and the pipeline that runs them in order."""
+"""IR passes over resolver IR, the registry of their names, and the default pipeline."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
-from xdsl.utils.exceptions import VerifyException
 
-from featurejit.ir.context import make_context
 from featurejit.passes.cse import CommonSubexpressionPass
 from featurejit.passes.dce import DeadCodePass
 from featurejit.passes.fold_constants import FoldConstantsPass
 from featurejit.passes.if_conversion import IfConversionPass
+from featurejit.passes.manager import (
+    PassManager,
+    PassPipelineError,
+    PassReport,
+    PassTiming,
+    PassVerificationError,
+    describe_pass,
+)
 
 __all__ = [
     "DEFAULT_PIPELINE",
@@ -22,11 +27,14 @@ __all__ = [
     "DeadCodePass",
     "FoldConstantsPass",
     "IfConversionPass",
+    "PassManager",
+    "PassPipelineError",
+    "PassReport",
+    "PassTiming",
     "PassVerificationError",
+    "describe_pass",
     "run_pipeline",
 ]
-
-logger = logging.getLogger("featurejit")
 
 PASSES: dict[str, type[ModulePass]] = {
     pass_class.name: pass_class
@@ -44,32 +52,13 @@ DEFAULT_PIPELINE: tuple[str, ...] = (
 )
 
 
-class PassVerificationError(Exception):
-    """An internal compiler error: a pass produced IR that does not verify."""
-
-
 def run_pipeline(
     module: ModuleOp, passes: Sequence[str] = DEFAULT_PIPELINE, *, verify: bool = True
 ) -> ModuleOp:
     """Run the named passes on `module` in order, rewriting it in place, and return it.
 
-    With `verify`, the module is verified after each pass, and PassVerificationError names the
-    pass that broke it. An unknown pass name raises ValueError.
+    With `verify`, the module is verified before the first pass and after each pass, and
+    PassVerificationError names the pass that broke it. An unknown pass name raises
+    PassPipelineError, a ValueError. PassManager has the options to print and time the passes.
     """
-    unknown = [name for name in passes if name not in PASSES]
-    if unknown:
-        raise ValueError(f"unknown pass {unknown[0]!r}, expected one of: {', '.join(PASSES)}")
-
-    context = make_context()
-    for name in passes:
-        logger.debug("running pass %s", name)
-        PASSES[name]().apply(context, module)
-        if not verify:
-            continue
-        try:
-            module.verify()
-        except VerifyException as error:
-            raise PassVerificationError(
-                f"internal compiler error: the IR does not verify after pass {name!r}: {error}"
-            ) from error
-    return module
+    return PassManager(passes, verify=verify).run(module).module
