@@ -8,6 +8,7 @@ go to one text stream, standard error by default, as in `mlir-opt`.
 
 from __future__ import annotations
 
+import io
 import logging
 import sys
 import time
@@ -17,6 +18,7 @@ from typing import TextIO
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
+from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
 
 from featurejit.ir.context import make_context, print_module
@@ -50,6 +52,16 @@ def describe_pass(pass_class: type[ModulePass]) -> str:
     """Return the first line of the pass class's docstring, its one-line description."""
     lines = (pass_class.__doc__ or "").strip().splitlines()
     return lines[0] if lines else ""
+
+
+def timed_verification(module: ModuleOp) -> tuple[VerifyException | None, float]:
+    """Verify `module`, and return the error if it is invalid and the seconds the check took."""
+    start = time.perf_counter()
+    try:
+        module.verify()
+    except VerifyException as error:
+        return error, time.perf_counter() - start
+    return None, time.perf_counter() - start
 
 
 def check_pass_names(names: Collection[str], known: Collection[str]) -> None:
@@ -120,6 +132,9 @@ class PassManager:
     under a header line. `time_passes` writes a table of pass times to `stream` after the last
     pass. The returned PassReport has the times whatever the options.
 
+    Without `verify`, the dumps cannot tell that a pass broke the IR, so they print it in the
+    custom form, which may hide the fault.
+
     A pass name that is not registered raises PassPipelineError listing the known names, and so
     does a `print_after` name that the pipeline does not run.
     """
@@ -149,7 +164,11 @@ class PassManager:
         context = make_context()
         report = PassReport(module, [])
         if self.verify:
-            report.input_verify_seconds = self.verify_module(module, None)
+            error, report.input_verify_seconds = timed_verification(module)
+            if error is not None:
+                raise PassVerificationError(
+                    f"internal compiler error: the IR does not verify before the first pass: {error}", None
+                ) from error
 
         for name in self.passes:
             pass_class = self.registry[name]
@@ -158,29 +177,35 @@ class PassManager:
             seconds = time.perf_counter() - start
             logger.debug("ran pass %s in %.3f ms", name, seconds * 1000)
 
-            # The IR is printed before it is verified, so that a dump shows what a broken pass produced.
-            if self.print_after_all or name in self.print_after:
-                self.write(f"// -----// IR Dump After {pass_class.__name__} ({name}) //----- //\n")
-                self.write(print_module(module) + "\n")
-
-            verify_seconds = self.verify_module(module, name) if self.verify else 0.0
+            error, verify_seconds = timed_verification(module) if self.verify else (None, 0.0)
             report.timings.append(PassTiming(name, seconds, verify_seconds))
+            # The dump comes before the error, so that it shows what a broken pass produced.
+            if self.print_after_all or name in self.print_after:
+                self.write_dump(module, pass_class, failed=error is not None)
+            if error is not None:
+                raise PassVerificationError(
+                    f"internal compiler error: the IR does not verify after pass {name!r}: {error}", name
+                ) from error
 
         if self.time_passes:
             self.write(report.format_timings())
         return report
 
-    def verify_module(self, module: ModuleOp, pass_name: str | None) -> float:
-        """Verify `module` and return the seconds it took; raise PassVerificationError if it is invalid."""
-        start = time.perf_counter()
-        try:
-            module.verify()
-        except VerifyException as error:
-            where = f"after pass {pass_name!r}" if pass_name else "before the first pass"
-            raise PassVerificationError(
-                f"internal compiler error: the IR does not verify {where}: {error}", pass_name
-            ) from error
-        return time.perf_counter() - start
+    def write_dump(self, module: ModuleOp, pass_class: type[ModulePass], failed: bool) -> None:
+        """Write the IR after a pass under MLIR's header line.
+
+        IR that failed verification is printed in the generic form, as MLIR prints it, because
+        the custom form can hide the fault: `py.constant` prints the type of its value, not of
+        its result.
+        """
+        status = " Failed" if failed else ""
+        self.write(f"// -----// IR Dump After {pass_class.__name__} ({pass_class.name}){status} //----- //\n")
+        if failed:
+            text = io.StringIO()
+            Printer(stream=text, print_generic_format=True).print_op(module)
+            self.write(text.getvalue() + "\n\n")
+        else:
+            self.write(print_module(module) + "\n")
 
     def write(self, text: str) -> None:
         stream = self.stream if self.stream is not None else sys.stderr
