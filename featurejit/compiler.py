@@ -24,9 +24,11 @@ from featurejit.codegen.kernel import (
     find_function,
 )
 from featurejit.codegen.pyentry import build_python_entries, guard_specs, scalar_python_types
+from featurejit.frontend.annotations import read_signature
 from featurejit.frontend.captures import Capture
-from featurejit.frontend.lower import lower_function
+from featurejit.frontend.lower import LoweredFunction, lower_function
 from featurejit.ir import print_module
+from featurejit.ir.dialect import OptionalType
 from featurejit.passes import run_pipeline
 from featurejit.settings import settings
 
@@ -160,3 +162,19 @@ def compile_kernel(
     )
     cache.store_kernel(request, kernel)
     return kernel
+
+
+def lower_resolver(
+    function: Callable[..., Any], name: str, parameter_types: Sequence[Attribute] | None = None
+) -> LoweredFunction:
+    """Lower `function` to py dialect IR and run no pass, for tools that run the passes themselves.
+
+    The parameter types default to those of the annotations, which the default batch kernel
+    is compiled for. Raises CompileError for an annotation or construct that does not compile.
+    """
+    if parameter_types is None:
+        parameter_types = []
+        for _, spec in read_signature(function).parameters:
+            element_type = spec.ir_type()
+            parameter_types.append(OptionalType(element_type) if spec.optional else element_type)
+    return lower_function(function, parameter_types, symbol_for(name))
