@@ -1,0 +1,372 @@
+"""The disk cache of compiled kernels, across processes: hits, invalidation, damage and contention."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from featurejit import cache, jit_resolver
+from featurejit.settings import settings
+
+HELPER = """\
+from featurejit import jit_resolver
+
+@jit_resolver
+def bonus(x: int) -> int:
+    return x + {increment}
+"""
+
+USER = """\
+from featurejit import jit_resolver
+import cache_helper
+
+LIMIT = {limit}
+
+@jit_resolver
+def total(x: int) -> int:
+    return cache_helper.bonus(x) * 2 if x < LIMIT else -1
+"""
+
+# The compile stages of a kernel that was compiled, not loaded from the cache.
+COMPILED_STAGES = ["lower", "passes", "codegen", "llvm"]
+
+# Compiles `total` for its annotated types and calls it on one row, then prints the compile
+# stages of each kernel (a kernel from the cache has the single stage "cache") and the result.
+PROBE = """\
+import json, logging, sys
+logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(message)s")
+import cache_user
+total = cache_user.total
+total.compile()
+batch_stages = list(total.explain(show=False).compile_ms)
+result = total(3)
+scalar_stages = list(total.explain(show=False).compile_ms)
+print(json.dumps({"batch": batch_stages, "scalar": scalar_stages, "result": result}))
+"""
+
+
+def write_modules(folder: Path, increment: int = 1, limit: int = 10) -> None:
+    (folder / "cache_helper.py").write_text(HELPER.format(increment=increment))
+    (folder / "cache_user.py").write_text(USER.format(limit=limit))
+
+
+def run_probe(folder: Path, cache_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[dict, str]:
+    """Run the probe in a new process; return its JSON output and its stderr."""
+    env = {
+        **os.environ,
+        "FEATUREJIT_CACHE": "1",
+        "FEATUREJIT_CACHE_DIR": str(cache_dir),
+        "PYTHONPATH": os.pathsep.join([str(folder), str(Path(__file__).resolve().parents[1])]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+        **(extra_env or {}),
+    }
+    completed = subprocess.run(
+        [sys.executable, "-c", PROBE], cwd=folder, env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1]), completed.stderr
+
+
+def entry_files(cache_dir: Path) -> list[Path]:
+    return sorted(cache_dir.rglob(f"*{cache.ENTRY_SUFFIX}"))
+
+
+@pytest.fixture
+def cached_module(tmp_path: Path) -> tuple[Path, Path]:
+    """Return a folder with the probe's modules and an empty cache folder."""
+    folder = tmp_path / "modules"
+    folder.mkdir()
+    write_modules(folder)
+    return folder, tmp_path / "cache"
+
+
+# --------------------------------------------------------------------------------------
+# Across processes
+# --------------------------------------------------------------------------------------
+
+
+def test_new_process_loads_from_cache(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    first, _ = run_probe(folder, cache_dir)
+    assert first["batch"] == COMPILED_STAGES
+    assert first["result"] == 8
+    assert len(entry_files(cache_dir)) == 2  # the batch kernel and the scalar kernel
+
+    second, _ = run_probe(folder, cache_dir)
+    assert second["batch"] == ["cache"]
+    assert second["scalar"] == ["cache"]
+    assert second["result"] == 8
+
+
+def test_edited_helper_in_other_module_recompiles(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    run_probe(folder, cache_dir)
+    write_modules(folder, increment=100)
+
+    edited, _ = run_probe(folder, cache_dir)
+    assert edited["batch"] == COMPILED_STAGES
+    assert edited["result"] == 206
+
+
+def test_changed_constant_makes_new_variant(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    run_probe(folder, cache_dir)
+    write_modules(folder, limit=2)
+
+    changed, _ = run_probe(folder, cache_dir)
+    assert changed["batch"] == COMPILED_STAGES
+    assert changed["result"] == -1
+    assert len(entry_files(cache_dir)) == 4
+
+    write_modules(folder, limit=10)
+    restored, _ = run_probe(folder, cache_dir)
+    assert restored["batch"] == ["cache"]
+    assert restored["result"] == 8
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip_byte", "empty", "garbage"])
+def test_damaged_entry_is_logged_and_replaced(cached_module: tuple[Path, Path], damage: str) -> None:
+    folder, cache_dir = cached_module
+    run_probe(folder, cache_dir)
+    entries = entry_files(cache_dir)
+    data = {path: path.read_bytes() for path in entries}
+    for path, contents in data.items():
+        if damage == "truncate":
+            path.write_bytes(contents[: len(contents) // 2])
+        elif damage == "flip_byte":
+            path.write_bytes(contents[:-10] + bytes([contents[-10] ^ 0xFF]) + contents[-9:])
+        elif damage == "empty":
+            path.write_bytes(b"")
+        else:
+            path.write_bytes(b"not a kernel\n" * 40)
+
+    recompiled, errors = run_probe(folder, cache_dir)
+    assert recompiled["batch"] == COMPILED_STAGES
+    assert recompiled["result"] == 8
+    assert errors.count("kernel cache: ignoring") == 2, errors
+    assert entry_files(cache_dir) == entries
+    for path in entries:
+        cache.decode_entry(path.read_bytes())  # raises CorruptEntry if still damaged
+
+    again, errors = run_probe(folder, cache_dir)
+    assert again["batch"] == ["cache"]
+    assert "kernel cache" not in errors
+
+
+def test_concurrent_processes_leave_one_entry(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    env = {
+        **os.environ,
+        "FEATUREJIT_CACHE": "1",
+        "FEATUREJIT_CACHE_DIR": str(cache_dir),
+        "PYTHONPATH": os.pathsep.join([str(folder), str(Path(__file__).resolve().parents[1])]),
+    }
+    processes = [
+        subprocess.Popen([sys.executable, "-c", PROBE], cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    for process in processes:
+        output, errors = process.communicate(timeout=300)
+        assert process.returncode == 0, errors.decode()
+        assert json.loads(output.decode().splitlines()[-1])["result"] == 8
+    entries = entry_files(cache_dir)
+    assert len(entries) == 2
+    for path in entries:
+        cache.decode_entry(path.read_bytes())
+    leftovers = [path for path in cache_dir.rglob("*") if path.name.startswith(cache.TEMPORARY_PREFIX)]
+    assert leftovers == []
+
+
+def test_unwritable_cache_warns_once(cached_module: tuple[Path, Path], tmp_path: Path) -> None:
+    folder, _ = cached_module
+    blocker = tmp_path / "a_file"
+    blocker.write_text("the cache folder would be below this file\n")
+    result, errors = run_probe(folder, blocker / "cache")
+    assert result["result"] == 8
+    assert result["batch"] == COMPILED_STAGES
+    assert errors.count("kernel cache: cannot write") == 1, errors
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root can write to read-only folders")
+def test_read_only_cache_serves_hits(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    run_probe(folder, cache_dir)
+    folders = [path for path in [cache_dir, *cache_dir.rglob("*")] if path.is_dir()]
+    for path in folders:
+        path.chmod(0o555)
+    try:
+        second, errors = run_probe(folder, cache_dir)
+        write_modules(folder, increment=5)
+        third, more_errors = run_probe(folder, cache_dir)
+    finally:
+        for path in folders:
+            path.chmod(0o755)
+    assert second["batch"] == ["cache"]
+    assert "kernel cache" not in errors
+    assert third["result"] == 16
+    assert more_errors.count("kernel cache: cannot write") == 1
+
+
+def test_cache_off_writes_nothing(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    result, _ = run_probe(folder, cache_dir, {"FEATUREJIT_CACHE": "0"})
+    assert result["result"] == 8
+    assert not cache_dir.exists()
+
+
+# --------------------------------------------------------------------------------------
+# In this process
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cache_on(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Turn the disk cache on with an empty folder for one test."""
+    settings.cache_enabled, settings.cache_dir = True, tmp_path / "cache"
+    try:
+        yield tmp_path / "cache"
+    finally:
+        settings.cache_enabled = False
+
+
+def test_full_disk_warns_once(cache_on: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache.os, "replace", disk_full)
+    cache_object = cache.get_cache()
+    assert cache_object is not None
+    cache_object.writable = True
+
+    @jit_resolver
+    def first(x: float) -> float:
+        return x * 2
+
+    @jit_resolver
+    def second(x: float) -> float:
+        return x * 3
+
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        assert first(pa.array([1.0])).to_pylist() == [2.0]
+        assert second(pa.array([1.0])).to_pylist() == [3.0]
+    warnings = [record for record in caplog.records if "cannot write" in record.getMessage()]
+    assert len(warnings) == 1
+    assert "No space left on device" in warnings[0].getMessage()
+    assert [path for path in cache_on.rglob("*") if path.is_file()] == []
+
+
+def test_identical_resolvers_share_an_entry(cache_on: Path) -> None:
+    def make(factor: float):  # type: ignore[no-untyped-def]
+        @jit_resolver
+        def times(x: float) -> float:
+            return x * factor
+
+        return times
+
+    two, also_two, three = make(2.0).compile(), make(2.0).compile(), make(3.0).compile()
+    assert list(two.explain(show=False).compile_ms) == COMPILED_STAGES
+    assert list(also_two.explain(show=False).compile_ms) == ["cache"]
+    assert list(three.explain(show=False).compile_ms) == COMPILED_STAGES
+    assert two(pa.array([1.5])).to_pylist() == [3.0]
+    assert also_two(pa.array([1.5])).to_pylist() == [3.0]
+    assert three(pa.array([1.5])).to_pylist() == [4.5]
+    assert len(entry_files(cache_on)) == 2
+
+
+def test_dump_of_cached_kernel(cache_on: Path) -> None:
+    def make():  # type: ignore[no-untyped-def]
+        @jit_resolver
+        def halve(x: float) -> float:
+            return x / 2
+
+        return halve
+
+    compiled, loaded = make(), make()
+    compiled.compile()
+    loaded.compile()
+    assert list(loaded.explain(show=False).compile_ms) == ["cache"]
+    for stage in ("ir", "optimized", "llvm", "asm"):
+        assert loaded.dump(stage) == compiled.dump(stage)
+
+
+def test_clear_removes_only_cache_files(cache_on: Path) -> None:
+    @jit_resolver
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    assert plus_one(pa.array([1])).to_pylist() == [2]
+    other = cache_on / "notes.txt"
+    other.write_text("not the cache's\n")
+    kernel_cache = cache.get_cache()
+    assert kernel_cache is not None
+    removed, removed_bytes = kernel_cache.clear()
+    assert removed == 1
+    assert removed_bytes > 0
+    assert entry_files(cache_on) == []
+    assert other.read_text() == "not the cache's\n"
+
+
+def test_eviction_keeps_size_below_maximum(cache_on: Path) -> None:
+    kernel_cache = cache.get_cache()
+    assert kernel_cache is not None
+    saved = settings.cache_max_bytes
+    try:
+        for step in range(1, 5):
+            resolver = jit_resolver(make_adder(step))
+            assert resolver(pa.array([1])).to_pylist() == [1 + step]
+            if step == 1:
+                settings.cache_max_bytes = int(entry_files(cache_on)[0].stat().st_size * 2.5)
+        entries = entry_files(cache_on)
+        assert len(entries) == 2
+        assert sum(path.stat().st_size for path in entries) <= settings.cache_max_bytes
+    finally:
+        settings.cache_max_bytes = saved
+
+
+def make_adder(step: int):  # type: ignore[no-untyped-def]
+    def adder(x: int) -> int:
+        return x + step
+
+    return adder
+
+
+# --------------------------------------------------------------------------------------
+# Units
+# --------------------------------------------------------------------------------------
+
+
+def test_decode_rejects_other_files() -> None:
+    entry = cache.CacheEntry("d" * 64, ["f"], b"\x7fELF", {"manifest": {}})
+    data = cache.encode_entry(entry)
+    assert cache.decode_entry(data).object_code == b"\x7fELF"
+    for damaged in (b"", data[:10], data[:-1], b"XXXX" + data[4:], data[:-1] + b"\x00"):
+        with pytest.raises(cache.CorruptEntry):
+            cache.decode_entry(damaged)
+
+
+def test_values_are_described_stably() -> None:
+    import math
+
+    assert cache.describe_value(-0.0) != cache.describe_value(0.0)
+    assert cache.describe_value(1) != cache.describe_value(True)
+    assert cache.describe_value(1) != cache.describe_value(1.0)
+    assert cache.describe_value(math.nan) == cache.describe_value(float("nan"))
+    assert cache.describe_value(math) == "module:math"
+    assert cache.describe_value(math.sqrt) == "builtin:math.sqrt"
+    assert cache.describe_value(abs) == "builtin:builtins.abs"
+    assert cache.describe_value(object()) is None
+
+
+def test_source_text_spans_the_definition() -> None:
+    text = cache.source_text(make_adder)
+    assert text.startswith("def make_adder(step: int)")
+    assert text.rstrip().endswith("return adder")
+    assert textwrap.dedent(cache.source_text(make_adder(1))).startswith("def adder(x: int) -> int:")
