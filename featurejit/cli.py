@@ -2,10 +2,15 @@
 
     featurejit run FILE.py [--data PATH] [--output PATH] [--rows N] [--preview N]
     featurejit explain FILE.py[:NAME]
-    featurejit dump FILE.py:NAME [--stage ir|optimized|llvm|asm]
+    featurejit dump FILE.py:NAME [--stage ir|optimized|llvm|asm] [--print-after-all]
+                   [--print-after PASS] [--time-passes]
+    featurejit opt FILE.mlir|- [-p PASS,...] [--print-after-all] [--print-after PASS]
+                   [--time-passes] [--verify-each]
+    featurejit opt --list-passes
 
-Exit codes: 0 on success, 1 when a resolver raises on a row, 2 for a usage error (a missing
-or unreadable file, a file without resolvers, a parameter without a matching column, ...).
+Exit codes: 0 on success, and 1 when a resolver raises on a row or the IR does not verify
+after a pass. Exit code 2 is a usage error: a missing or unreadable file, a file without
+resolvers, a parameter without a matching column, invalid IR text, an unknown pass, ...
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -36,10 +41,16 @@ from featurejit.resolver import JitResolver
 from featurejit.runtime.inputs import ACCEPTED_TYPES, ARROW_TYPES
 from featurejit.settings import settings
 
+if TYPE_CHECKING:
+    from xdsl.dialects.builtin import ModuleOp
+
+    from featurejit.passes import PassManager
+
 logger = logging.getLogger("featurejit")
 
 EXIT_OK = 0
 EXIT_ROW_ERROR = 1
+EXIT_PASS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -157,7 +168,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="ir",
         help="the compile stage to print (default: %(default)s)",
     )
+    add_pass_options(dump)
     dump.set_defaults(handler=dump_command)
+
+    add_opt_command(commands, common)
     return parser
 
 
@@ -198,7 +212,197 @@ def dump_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     explanation = resolver.explain(show=False)
     if not explanation.native:
         raise UsageError(f"{resolver.name} runs in the interpreter, so it has no compiled code: {explanation.reason}")
+    if has_pass_options(args):
+        return dump_with_pass_options(resolver, args, out, err)
     out.print(resolver.dump(args.stage), end="")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------
+# Pass options of dump, and the opt command
+# --------------------------------------------------------------------------------------
+
+
+def add_pass_options(parser: argparse.ArgumentParser) -> None:
+    """Add the options that print the IR between passes and time the passes, as mlir-opt has them."""
+    parser.add_argument(
+        "--print-after-all",
+        action="store_true",
+        help="print the IR after every pass to stderr, each under a '// -----// IR Dump After' line",
+    )
+    parser.add_argument(
+        "--print-after",
+        metavar="PASS",
+        action="append",
+        default=[],
+        help="print the IR after this pass to stderr; repeat the option or separate names with commas",
+    )
+    parser.add_argument(
+        "--time-passes",
+        action="store_true",
+        help="print a table of the wall time of each pass to stderr, in seconds",
+    )
+
+
+def add_opt_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+    opt = commands.add_parser(
+        "opt",
+        parents=[common],
+        help="run passes on IR text and print the result, like mlir-opt",
+        description="Parse py dialect IR (MLIR text of the builtin, func, scf and py dialects) from FILE, or "
+        "from stdin if FILE is -, run the passes named by -p in order, and print the resulting IR to "
+        "stdout. IR dumps and pass times go to stderr.",
+        epilog="Exit codes: 0 on success, 1 when the IR does not verify after a pass (with --verify-each), "
+        "2 for invalid input IR, a missing file or an unknown pass.",
+    )
+    opt.add_argument("file", metavar="FILE.mlir", nargs="?", help="IR text file, or - to read stdin")
+    opt.add_argument(
+        "-p",
+        "--passes",
+        metavar="PASS,...",
+        default="",
+        help="comma-separated passes to run in order; default: none, so the IR is only parsed, verified "
+        "and printed",
+    )
+    opt.add_argument(
+        "--list-passes", action="store_true", help="list the passes with a one-line description each, and exit"
+    )
+    opt.add_argument(
+        "--verify-each",
+        action="store_true",
+        help="verify the IR after each pass and stop at the first pass whose output does not verify "
+        "(default: off, unless FEATUREJIT_VERIFY_IR=1)",
+    )
+    add_pass_options(opt)
+    opt.set_defaults(handler=opt_command)
+
+
+def split_pass_names(values: Sequence[str], option: str) -> list[str]:
+    """Split comma-separated pass names, as given to `option`, into a list."""
+    names = []
+    for value in values:
+        for name in value.split(","):
+            if not name.strip():
+                raise UsageError(f"{option} {value!r} contains an empty pass name; separate names with single commas")
+            names.append(name.strip())
+    return names
+
+
+def has_pass_options(args: argparse.Namespace) -> bool:
+    return bool(args.print_after_all or args.print_after or args.time_passes)
+
+
+def make_pass_manager(passes: Sequence[str], args: argparse.Namespace, err: Console, verify: bool) -> PassManager:
+    """Build a pass manager with the command's print and time options. Raise UsageError for an unknown pass."""
+    from featurejit.passes import PassManager, PassPipelineError, UnknownPassError
+
+    try:
+        return PassManager(
+            passes,
+            verify=verify,
+            print_after_all=args.print_after_all,
+            print_after=split_pass_names(args.print_after, "--print-after"),
+            time_passes=args.time_passes,
+            stream=err.file,
+        )
+    except UnknownPassError as error:
+        raise UsageError(f"{error}; featurejit opt --list-passes describes them") from None
+    except PassPipelineError as error:
+        raise UsageError(str(error)) from None
+
+
+def dump_with_pass_options(resolver: JitResolver, args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Run the default pipeline on the resolver's IR with the print and time options, then print the stage.
+
+    The stages ir and optimized are printed from this run, so that their function name matches the
+    dumps. The stages llvm and asm come from the resolver's compiled kernel.
+    """
+    from featurejit.compiler import lower_resolver
+    from featurejit.ir import print_module
+    from featurejit.passes import DEFAULT_PIPELINE, PassVerificationError
+
+    manager = make_pass_manager(DEFAULT_PIPELINE, args, err, verify=True)
+    module = lower_resolver(resolver.function, resolver.name).module
+    texts = {"ir": print_module(module)}
+    try:
+        manager.run(module)
+    except PassVerificationError as error:
+        print_error(str(error))
+        return EXIT_PASS_FAILED
+    texts["optimized"] = print_module(module)
+    out.print(texts[args.stage] if args.stage in texts else resolver.dump(args.stage), end="")
+    return EXIT_OK
+
+
+def read_ir(source: str) -> ModuleOp:
+    """Parse the IR text in file `source`, or in stdin if `source` is -.
+
+    Raise UsageError with a one-line message if the file is missing or the text is invalid.
+    """
+    from xdsl.utils.exceptions import ParseError, VerifyException
+
+    from featurejit.ir import parse_module
+
+    if source == "-":
+        text, source_name = sys.stdin.read(), "<stdin>"
+    else:
+        path = Path(source)
+        if path.is_dir():
+            raise UsageError(f"{path} is a folder; pass an IR text file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(f"{path} not found; check the path of the IR file") from None
+        except UnicodeDecodeError:
+            raise UsageError(f"{path} is not UTF-8 text; pass an IR text file") from None
+        except OSError as error:
+            raise UsageError(f"reading {path} failed: {error.strerror}") from None
+        source_name = str(path)
+    if not text.strip():
+        raise UsageError(f"{source_name} is empty; expected IR text such as a func.func")
+
+    # NOTE: xDSL 0.75's lexer backtracks exponentially on a string literal without its closing
+    # quote. The time to reject one grows fourfold with every two more characters after the
+    # quote on its line, so 40 such characters make it run for hours.
+    try:
+        return parse_module(text, source_name)
+    except ParseError as error:
+        raise UsageError(f"{error.span.get_location()}: invalid IR: {' '.join(error.msg.split())}") from None
+    except VerifyException as error:
+        raise UsageError(f"{source_name}: invalid IR: {' '.join(str(error).split())}") from None
+
+
+def list_passes(out: Console) -> None:
+    from featurejit.passes import DEFAULT_PIPELINE, PASSES, describe_pass
+
+    width = max(len(name) for name in PASSES)
+    lines = [f"{name:<{width}}  {describe_pass(pass_class)}" for name, pass_class in PASSES.items()]
+    lines += ["", f"default pipeline: -p {','.join(DEFAULT_PIPELINE)}"]
+    out.file.write("\n".join(lines) + "\n")
+
+
+def opt_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Run the named passes on IR text and print the result."""
+    from featurejit.ir import print_module
+    from featurejit.passes import PassVerificationError
+
+    if args.list_passes:
+        list_passes(out)
+        return EXIT_OK
+    if args.file is None:
+        raise UsageError("opt needs an IR file, or - to read stdin; featurejit opt --list-passes lists the passes")
+
+    # The pass names are checked before the input is read, which may be stdin.
+    passes = split_pass_names([args.passes], "-p") if args.passes else []
+    manager = make_pass_manager(passes, args, err, verify=args.verify_each or settings.verify_ir)
+    module = read_ir(args.file)
+    try:
+        manager.run(module)
+    except PassVerificationError as error:
+        print_error(str(error))
+        return EXIT_PASS_FAILED
+    # Written as is, because rich would replace text such as :fire: in string attributes by emoji.
+    out.file.write(print_module(module))
     return EXIT_OK
 
 

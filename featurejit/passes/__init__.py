@@ -17,6 +17,7 @@ from featurejit.passes.manager import (
     PassReport,
     PassTiming,
     PassVerificationError,
+    UnknownPassError,
     describe_pass,
 )
 
@@ -32,6 +33,7 @@ __all__ = [
     "PassReport",
     "PassTiming",
     "PassVerificationError",
+    "UnknownPassError",
     "describe_pass",
     "run_pipeline",
 ]
@@ -59,6 +61,6 @@ def run_pipeline(
 
     With `verify`, the module is verified before the first pass and after each pass, and
     PassVerificationError names the pass that broke it. An unknown pass name raises
-    PassPipelineError, a ValueError. PassManager has the options to print and time the passes.
+    UnknownPassError, a ValueError. PassManager has the options to print and time the passes.
     """
     return PassManager(passes, verify=verify).run(module).module

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import IO
 
 from xdsl.dialects.builtin import ModuleOp
 from xdsl.passes import ModulePass
@@ -30,6 +30,10 @@ RULE = "===" + "-" * 73 + "==="
 
 class PassPipelineError(ValueError):
     """A pipeline or a print option names a pass that does not exist or that the pipeline does not run."""
+
+
+class UnknownPassError(PassPipelineError):
+    """A pass name that is not registered."""
 
 
 class PassVerificationError(Exception):
@@ -67,7 +71,7 @@ def timed_verification(module: ModuleOp) -> tuple[VerifyException | None, float]
 def check_pass_names(names: Collection[str], known: Collection[str]) -> None:
     unknown = [name for name in names if name not in known]
     if unknown:
-        raise PassPipelineError(f"unknown pass {unknown[0]!r}, expected one of: {', '.join(known)}")
+        raise UnknownPassError(f"unknown pass {unknown[0]!r}, expected one of: {', '.join(known)}")
 
 
 @dataclass(frozen=True)
@@ -144,7 +148,7 @@ class PassManager:
     print_after_all: bool = False
     print_after: Collection[str] = frozenset()
     time_passes: bool = False
-    stream: TextIO | None = None
+    stream: IO[str] | None = None
     registry: Mapping[str, type[ModulePass]] = field(default_factory=registered_passes)
 
     def __post_init__(self) -> None:
