@@ -349,3 +349,48 @@ def test_keeps_constant_inside_isolated_function(check_pass: CheckPass) -> None:
         CHECK-NEXT:   func.return %inner : i64
         """,
     )
+
+
+def test_keeps_different_ops_on_same_operands(check_pass: CheckPass) -> None:
+    check_pass(
+        "cse",
+        """
+        func.func @f(%x: i64, %y: i64) -> (i64, i64, i64) {
+          %sum = py.add %x, %y : i64
+          %difference = py.sub %x, %y : i64
+          %product = py.mul %x, %y : i64
+          func.return %sum, %difference, %product : i64, i64, i64
+        }
+        """,
+        """
+        CHECK:      %sum = py.add %x, %y : i64
+        CHECK-NEXT: %difference = py.sub %x, %y : i64
+        CHECK-NEXT: %product = py.mul %x, %y : i64
+        CHECK-NEXT: func.return %sum, %difference, %product : i64, i64, i64
+        """,
+    )
+
+
+def test_keeps_op_in_branch_before_outer_duplicate(check_pass: CheckPass) -> None:
+    # The op inside the branch runs on some rows only, so the later op must stay.
+    check_pass(
+        "cse",
+        """
+        func.func @f(%condition: i1, %x: i64) -> (i64, i64) {
+          %r = scf.if %condition -> (i64) {
+            %inner = py.mul %x, %x : i64
+            scf.yield %inner : i64
+          } else {
+            scf.yield %x : i64
+          }
+          %outer = py.mul %x, %x : i64
+          func.return %r, %outer : i64, i64
+        }
+        """,
+        """
+        CHECK:      %inner = py.mul %x, %x : i64
+        CHECK-NEXT: scf.yield %inner : i64
+        CHECK:      %outer = py.mul %x, %x : i64
+        CHECK-NEXT: func.return %r, %outer : i64, i64
+        """,
+    )

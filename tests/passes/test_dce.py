@@ -442,3 +442,39 @@ def test_keeps_unused_functions_and_calls(check_pass: CheckPass) -> None:
         CHECK-NEXT:   func.return
         """,
     )
+
+
+def test_keeps_unused_power(check_pass: CheckPass) -> None:
+    # An int power can overflow or have a negative exponent, and a float power can overflow or
+    # have a complex result, as (-8.0) ** (1 / 3) has.
+    check_pass(
+        "dce",
+        """
+        func.func @f(%x: i64, %y: i64, %a: f64, %b: f64) {
+          %int_power = py.pow %x, %y : i64
+          %float_power = py.pow %a, %b : f64
+          func.return
+        }
+        """,
+        """
+        CHECK:      %int_power = py.pow %x, %y : i64
+        CHECK-NEXT: %float_power = py.pow %a, %b : f64
+        CHECK-NEXT: func.return
+        """,
+    )
+
+
+def test_keeps_unused_float_floor_division(check_pass: CheckPass) -> None:
+    check_pass(
+        "dce",
+        """
+        func.func @f(%a: f64, %b: f64) {
+          %quotient = py.floordiv %a, %b : f64
+          func.return
+        }
+        """,
+        """
+        CHECK:      %quotient = py.floordiv %a, %b : f64
+        CHECK-NEXT: func.return
+        """,
+    )

@@ -945,6 +945,73 @@ def test_keeps_condition_on_argument(check_pass: CheckPass) -> None:
     )
 
 
+def test_keeps_int_conversions_beyond_int64(check_pass: CheckPass) -> None:
+    # int(1e19), round(1e19) and math.floor(1e19) are exact Python ints beyond int64.
+    check_pass(
+        "fold-constants",
+        """
+        func.func @f() -> (i64, i64, i64, i64) {
+          %big = py.constant 1.0e+19 : f64
+          %int = py.to_int %big : f64
+          %rounded = py.round %big : f64
+          %floor = py.math "floor"(%big) : i64
+          %fits = py.constant 9.0e+18 : f64
+          %int_of_fits = py.to_int %fits : f64
+          func.return %int, %rounded, %floor, %int_of_fits : i64, i64, i64, i64
+        }
+        """,
+        """
+        CHECK: %int = py.to_int %big : f64
+        CHECK: %rounded = py.round %big : f64
+        CHECK: %floor = py.math "floor"(%big) : i64
+        CHECK: %int_of_fits = py.constant 9000000000000000000 : i64
+        """,
+    )
+
+
+def test_keeps_ordering_comparison_with_none(check_pass: CheckPass) -> None:
+    # None < 1 raises TypeError in CPython, but None == 1 is False.
+    check_pass(
+        "fold-constants",
+        """
+        func.func @f() -> (i1, i1) {
+          %none = py.none
+          %one = py.constant 1 : i64
+          %wrapped_none = py.wrap %none : !py.none to !py.dyn
+          %wrapped_one = py.wrap %one : i64 to !py.dyn
+          %less = py.cmp "lt", %wrapped_none, %wrapped_one : !py.dyn, !py.dyn
+          %equal = py.cmp "eq", %wrapped_none, %wrapped_one : !py.dyn, !py.dyn
+          func.return %less, %equal : i1, i1
+        }
+        """,
+        """
+        CHECK: %less = py.cmp "lt", %wrapped_none, %wrapped_one : !py.dyn, !py.dyn
+        CHECK: %equal = py.constant false
+        """,
+    )
+
+
+def test_keeps_call_with_constant_arguments(check_pass: CheckPass) -> None:
+    # The pass does not evaluate callees, so a call stays even when its arguments are constant.
+    check_pass(
+        "fold-constants",
+        """
+        func.func @g(%x: i64) -> i64 {
+          func.return %x : i64
+        }
+        func.func @f() -> i64 {
+          %one = py.constant 1 : i64
+          %r = func.call @g(%one) : (i64) -> i64
+          func.return %r : i64
+        }
+        """,
+        """
+        CHECK:      %r = func.call @g(%one) : (i64) -> i64
+        CHECK-NEXT: func.return %r : i64
+        """,
+    )
+
+
 BINARY_OPERATIONS: dict[str, Callable[[Any, Any], object]] = {
     "py.add": operator.add,
     "py.sub": operator.sub,

@@ -173,3 +173,83 @@ def test_keeps_large_branches(check_pass: CheckPass) -> None:
         CHECK-NOT: py.select
         """,
     )
+
+
+def test_keeps_branch_with_call(check_pass: CheckPass) -> None:
+    # The pass does not know what a callee does, so it does not run it on every row.
+    check_pass(
+        "if-conversion",
+        """
+        func.func @g(%x: f64) -> f64 {
+          func.return %x : f64
+        }
+        func.func @f(%c: i1, %x: f64) -> f64 {
+          %r = scf.if %c -> (f64) {
+            %y = func.call @g(%x) : (f64) -> f64
+            scf.yield %y : f64
+          } else {
+            scf.yield %x : f64
+          }
+          func.return %r : f64
+        }
+        """,
+        """
+        CHECK:      %r = scf.if %c -> (f64) {
+        CHECK-NEXT:   %y = func.call @g(%x) : (f64) -> f64
+        CHECK-NOT:  py.select
+        """,
+    )
+
+
+def test_keeps_branch_with_math_domain_error(check_pass: CheckPass) -> None:
+    # CPython takes the square root only where x >= 0, so running it on every row would flag
+    # rows that never raise.
+    check_pass(
+        "if-conversion",
+        """
+        func.func @f(%x: f64) -> f64 {
+          %zero = py.constant 0.0 : f64
+          %nonnegative = py.cmp "ge", %x, %zero : f64, f64
+          %r = scf.if %nonnegative -> (f64) {
+            %root = py.math "sqrt"(%x) : f64
+            scf.yield %root : f64
+          } else {
+            scf.yield %zero : f64
+          }
+          func.return %r : f64
+        }
+        """,
+        """
+        CHECK:      %r = scf.if %nonnegative -> (f64) {
+        CHECK-NEXT:   %root = py.math "sqrt"(%x) : f64
+        CHECK-NOT:  py.select
+        """,
+    )
+
+
+def test_keeps_outer_if_around_kept_inner_if(check_pass: CheckPass) -> None:
+    check_pass(
+        "if-conversion",
+        """
+        func.func @f(%c: i1, %d: i1, %x: i64, %y: i64) -> i64 {
+          %r = scf.if %c -> (i64) {
+            %inner = scf.if %d -> (i64) {
+              %q = py.floordiv %x, %y : i64
+              scf.yield %q : i64
+            } else {
+              scf.yield %x : i64
+            }
+            scf.yield %inner : i64
+          } else {
+            scf.yield %y : i64
+          }
+          func.return %r : i64
+        }
+        """,
+        """
+        CHECK:      %r = scf.if %c -> (i64) {
+        CHECK-NEXT:   %inner = scf.if %d -> (i64) {
+        CHECK-NEXT:     %q = py.floordiv %x, %y : i64
+        CHECK-NOT:  py.select
+        """,
+    )
