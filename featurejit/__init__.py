@@ -12,7 +12,8 @@ Importing the package is cheap: xDSL, llvmlite and pyarrow load on the first com
 """
 
 from featurejit.errors import CompileError, SourceLocation
+from featurejit.fusion import FusedResolvers, fuse
 from featurejit.resolver import Explanation, JitResolver, jit_resolver
 
-__all__ = ["CompileError", "Explanation", "JitResolver", "SourceLocation", "jit_resolver"]
+__all__ = ["CompileError", "Explanation", "FusedResolvers", "JitResolver", "SourceLocation", "fuse", "jit_resolver"]
 __version__ = "0.1.0"

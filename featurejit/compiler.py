@@ -98,6 +98,23 @@ def compile_kernel(
     if cached is not None:
         return cached
     symbol = symbol_for(name)
+    kernel = compile_lowered(name, symbol, lambda: lower_function(function, parameter_types, symbol), layouts, [output])
+    cache.store_kernel(request, kernel)
+    return kernel
+
+
+def compile_lowered(
+    name: str,
+    symbol: str,
+    lower: Callable[[], LoweredFunction],
+    layouts: Sequence[ColumnLayout] | None,
+    outputs: list[type],
+) -> CompiledKernel:
+    """Run the compile pipeline on the function that `lower` produces, named `symbol` in LLVM.
+
+    With `layouts` it builds a batch kernel with one output column per function result, of the
+    Python types in `outputs`; without, a scalar entry.
+    """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -108,7 +125,7 @@ def compile_kernel(
         clock = now
 
     # Lower the resolver's AST to the py dialect, specialized on the parameter types.
-    lowered = lower_function(function, parameter_types, symbol)
+    lowered = lower()
     ir_text = print_module(lowered.module)
     lap("lower")
 
@@ -122,7 +139,7 @@ def compile_kernel(
     llvm_module = ir.Module(name=symbol)
     entry_name = f"{symbol}_{'batch' if layouts is not None else 'scalar'}"
     if layouts is not None:
-        build_batch_kernel(llvm_module, function_op, list(layouts), [output], entry_name)
+        build_batch_kernel(llvm_module, function_op, list(layouts), outputs, entry_name)
         entry_points = [entry_name]
     else:
         build_scalar_entry(llvm_module, function_op, entry_name)
@@ -160,7 +177,6 @@ def compile_kernel(
         kernel.compile_seconds * 1000,
         ", ".join(f"{stage} {value * 1000:.1f} ms" for stage, value in seconds.items()),
     )
-    cache.store_kernel(request, kernel)
     return kernel
 
 

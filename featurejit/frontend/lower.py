@@ -295,14 +295,24 @@ class Lowering(ExpressionLowering):
             bound = inspect.signature(function).bind(*positional, **keywords)
         except TypeError as error:
             raise self.unsupported(node, f"invalid call to {function.__qualname__}: {error}") from None
-        if not self.arguments_accepted(node, callee, bound.arguments):
+        return self.inline_resolver(node, callee, dict(bound.arguments))
+
+    def inline_resolver(self, node: ast.AST, callee: Any, arguments: dict[str, SSAValue]) -> SSAValue:
+        """Lower the body of resolver `callee` with these arguments; missing ones take their defaults.
+
+        `node` is the call, where an error inside the callee is reported.
+        """
+        import inspect
+
+        function = callee.function
+        if not self.arguments_accepted(node, callee, arguments):
             self.emit(py.RaiseOp("TypeError"))  # the resolver's own call would reject the argument
             return self.placeholder(dyn)
         callee_source = read_function_source(function)
         callee_env: Env = {}
         for parameter in inspect.signature(function).parameters.values():
-            if parameter.name in bound.arguments:
-                callee_env[parameter.name] = bound.arguments[parameter.name]
+            if parameter.name in arguments:
+                callee_env[parameter.name] = arguments[parameter.name]
             else:
                 callee_env[parameter.name] = self.python_constant(node, parameter.default)
 
@@ -327,7 +337,7 @@ class Lowering(ExpressionLowering):
             self.scope = saved_scope
         return self.value_of(outcome)
 
-    def arguments_accepted(self, node: ast.Call, callee: Any, arguments: dict[str, SSAValue]) -> bool:
+    def arguments_accepted(self, node: ast.AST, callee: Any, arguments: dict[str, SSAValue]) -> bool:
         """Return whether a call of `callee` accepts these argument types, as its runtime check does."""
         from featurejit.frontend.annotations import ACCEPTED_TYPES, read_signature
 

@@ -1,0 +1,87 @@
+"""Lowering of several resolvers over shared input columns into one function.
+
+The function takes one argument per input column and returns one `py.column_value` per
+requested output. Resolvers are lowered in dependency order; a resolver whose parameter
+names another resolver of the group reads that resolver's column value straight from its
+SSA value, so an intermediate result is never materialized unless it is requested. Ops that
+several resolvers share over the same inputs become one op after CSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Attribute, Block, Region, SSAValue
+
+from featurejit.errors import CompileError
+from featurejit.frontend.annotations import read_signature
+from featurejit.frontend.building import FunctionScope, LoweredFunction, UnsupportedConstruct
+from featurejit.frontend.lower import Lowering
+from featurejit.frontend.source import read_function_source
+from featurejit.ir import dialect as py
+
+
+class FusedLowering(Lowering):
+    """Lowers resolvers, given in dependency order, into one function with several results."""
+
+    def __init__(
+        self,
+        resolvers: Sequence[Any],
+        column_types: dict[str, Attribute],
+        outputs: Sequence[str],
+        symbol: str,
+    ):
+        super().__init__(resolvers[0].function, list(column_types.values()), symbol)
+        self.resolvers = list(resolvers)
+        self.column_types = column_types
+        self.outputs = list(outputs)
+
+    def lower(self) -> LoweredFunction:
+        try:
+            return self.lower_fused()
+        except UnsupportedConstruct as error:
+            failure = CompileError(
+                error.message,
+                self.scope.source.location(error.node),
+                error.hint,
+                unresolved_name=error.unresolved_name,
+            )
+            failure.captures = list(self.captures.values())
+            raise failure from None
+
+    def lower_fused(self) -> LoweredFunction:
+        entry = Block(arg_types=list(self.column_types.values()))
+        for name, argument in zip(self.column_types, entry.args, strict=True):
+            argument.name_hint = name
+        columns: dict[str, SSAValue] = dict(zip(self.column_types, entry.args, strict=True))
+        self.block = entry
+        produced: dict[str, SSAValue] = {}
+        for resolver in self.resolvers:
+            source = read_function_source(resolver.function)
+            self.scope = FunctionScope(source, resolver.function)
+            self.inline_stack = [resolver.function]
+            arguments = {
+                name: produced[name] if name in produced else columns[name]
+                for name in resolver.signature().names
+                if name in produced or name in columns
+            }
+            result = self.inline_resolver(source.node, resolver, arguments)
+            declared = read_signature(resolver.function).result
+            column = self.emit_value(py.ColumnValueOp(result, declared.ir_type()))
+            column.name_hint = resolver.function.__name__
+            produced[resolver.function.__name__] = column
+        self.emit(func.ReturnOp(*(produced[name] for name in self.outputs)))
+        result_types = [produced[name].type for name in self.outputs]
+        function = func.FuncOp(self.symbol, (list(self.column_types.values()), result_types), Region(entry))
+        return LoweredFunction(ModuleOp([function]), self.symbol, list(self.captures.values()), self.inlined)
+
+
+def lower_fused(
+    resolvers: Sequence[Any], column_types: dict[str, Attribute], outputs: Sequence[str], symbol: str
+) -> LoweredFunction:
+    """Lower `resolvers` (in dependency order) over columns of these IR types, returning `outputs`."""
+    return FusedLowering(resolvers, column_types, outputs, symbol).lower()
+

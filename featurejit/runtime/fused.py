@@ -1,0 +1,228 @@
+"""Compiling and running fused resolvers: one kernel per input specialization, and their slow path."""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.codegen.kernel import ColumnLayout
+from featurejit.compiler import CompiledKernel, compile_lowered, symbol_for
+from featurejit.errors import CompileError
+from featurejit.frontend.annotations import Signature, ValueSpec
+from featurejit.frontend.fusion import lower_fused
+from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
+from featurejit.runtime.inputs import bind_arguments, check_array
+from featurejit.runtime.slow_path import RowResults, convert_result, located_error
+from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of
+from featurejit.settings import settings
+
+if TYPE_CHECKING:
+    from featurejit.fusion import FusedResolvers
+    from featurejit.resolver import JitResolver
+
+logger = logging.getLogger("featurejit")
+
+STAGES = ("ir", "optimized", "llvm", "asm")
+
+
+def fused_state(fused: FusedResolvers) -> FusedState:
+    with fused.lock:
+        if fused.state is None:
+            fused.state = FusedState(fused)
+        state: FusedState = fused.state
+        return state
+
+
+def run_fused(fused: FusedResolvers, columns: list[pa.Array | pa.ChunkedArray]) -> pa.Table:
+    return fused_state(fused).run(columns)
+
+
+class FusedState:
+    """The kernels compiled for a group of fused resolvers, and the counts of its last call."""
+
+    def __init__(self, fused: FusedResolvers):
+        from featurejit.fusion import feature_name
+
+        self.fused = fused
+        self.feature_name = feature_name
+        self.name = "+".join(feature_name(resolver) for resolver in fused.resolvers)
+        self.kernels: dict[tuple[ParameterKey, ...], CompiledKernel | None] = {}
+        self.failure: CompileError | None = None
+        self.last_kernel: CompiledKernel | None = None
+        self.stats = CallStats(native=False)
+        self.specs = {name: self.column_spec(name, readers) for name, readers in fused.inputs.items()}
+        self.output_specs = {
+            feature_name(resolver): resolver.signature().result for resolver in fused.resolvers
+        }
+
+    @staticmethod
+    def column_spec(name: str, readers: list[JitResolver]) -> ValueSpec:
+        """Merge the annotations of a column's readers: optional if any reader allows None."""
+        specs = [dict(reader.signature().parameters)[name] for reader in readers]
+        return ValueSpec(specs[0].python_type, any(spec.optional for spec in specs))
+
+    # ----------------------------------------------------------------------------------
+    # Calls
+    # ----------------------------------------------------------------------------------
+
+    def run(self, columns: list[pa.Array | pa.ChunkedArray]) -> pa.Table:
+        fused = self.fused
+        names = list(fused.inputs)
+        for name, column in zip(names, columns, strict=True):
+            for reader in fused.inputs[name]:
+                check_array(reader.name, name, dict(reader.signature().parameters)[name], column)
+        signature = Signature(tuple((name, self.specs[name]) for name in names), ValueSpec(int, False))
+        bound = bind_arguments(self.name, signature, list(columns))
+        self.drop_stale_kernels()
+        outputs = [self.output_specs[name].python_type for name in fused.outputs]
+        stats = CallStats()
+        get_kernel = None if settings.disable_jit else self.kernel
+        arrays = BatchRunner(outputs, self.slow_path, get_kernel).run(bound, stats)
+        self.stats = stats
+        if stats.error_rows:
+            logger.warning("%s: %d row errors were set to null (on_error='null')", self.name, stats.error_rows)
+        return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
+
+    def slow_path(self, names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int) -> list[RowResults]:
+        """Run the resolvers in dependency order on each row, as separate calls over the table would."""
+        fused = self.fused
+        results = {name: RowResults([], [], 0) for name in fused.outputs}
+        for position, row in enumerate(rows.tolist()):
+            row_values = {name: column[position] for name, column in zip(names, values, strict=True)}
+            for resolver in fused.resolvers:
+                feature = self.feature_name(resolver)
+                stored, present, failed = self.run_resolver(resolver, row_values, first_row + row)
+                row_values[feature] = stored if present else None
+                if feature in results:
+                    results[feature].values.append(stored)
+                    results[feature].present.append(present)
+                    results[feature].errors += failed
+        return [results[name] for name in fused.outputs]
+
+    def run_resolver(self, resolver: JitResolver, row_values: dict[str, Any], row: int) -> tuple[Any, bool, int]:
+        """Run one resolver on one row: (the value its column stores, whether present, 1 if it raised)."""
+        parameters = inspect.signature(resolver.function).parameters
+        arguments = {name: row_values[name] for name in parameters if name in row_values}
+        try:
+            stored, present = convert_result(resolver.function(**arguments), resolver.signature().result.python_type)
+        except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
+            if resolver.on_error == "raise":
+                raise located_error(error, resolver.name, row, list(arguments), list(arguments.values())) from error
+            return 0, False, 1
+        return stored, present, 0
+
+    # ----------------------------------------------------------------------------------
+    # Kernels
+    # ----------------------------------------------------------------------------------
+
+    def kernel(self, keys: tuple[ParameterKey, ...]) -> KernelFunction | None:
+        with self.fused.lock:
+            if keys not in self.kernels:
+                self.kernels[keys] = self.compile(keys)
+            kernel = self.kernels[keys]
+        return None if kernel is None else kernel.entry
+
+    def compile(self, keys: tuple[ParameterKey, ...]) -> CompiledKernel | None:
+        """Compile the fused kernel for these inputs; on a CompileError run in the interpreter."""
+        fused = self.fused
+        column_types = {name: ir_type_of(key.python_type, key.optional) for name, key in zip(fused.inputs, keys, strict=True)}
+        outputs = [self.output_specs[name].python_type for name in fused.outputs]
+        symbol = symbol_for(self.name)
+        try:
+            kernel = compile_lowered(
+                self.name,
+                symbol,
+                lambda: lower_fused(fused.resolvers, column_types, fused.outputs, symbol),
+                [key.layout for key in keys],
+                outputs,
+            )
+        except CompileError as error:
+            if any(resolver.mode == "require" for resolver in fused.resolvers):
+                raise
+            self.note_failure(error)
+            return None
+        except Exception as error:  # noqa: BLE001 - a compiler bug must not break the user's call
+            failure = CompileError(
+                f"internal compiler error while compiling {self.name}: {type(error).__name__}: {error}",
+                hint="This is a featurejit bug; the resolvers run in the interpreter meanwhile.",
+            )
+            if any(resolver.mode == "require" for resolver in fused.resolvers):
+                raise failure from error
+            logger.exception(failure.message)
+            self.note_failure(failure)
+            return None
+        self.last_kernel = kernel
+        return kernel
+
+    def note_failure(self, error: CompileError) -> None:
+        if self.failure is None:
+            logger.warning("%s runs in the interpreter: %s", self.name, error)
+        self.failure = error
+
+    def drop_stale_kernels(self) -> None:
+        with self.fused.lock:
+            stale = any(
+                not capture.is_current()
+                for kernel in self.kernels.values()
+                if kernel is not None
+                for capture in kernel.captures
+            )
+            if stale:
+                self.kernels.clear()
+                self.failure = None
+
+    def default_keys(self) -> tuple[ParameterKey, ...]:
+        return tuple(
+            ParameterKey(spec.python_type, spec.optional, ColumnLayout(DEFAULT_PHYSICAL[spec.python_type], spec.optional, False))
+            for spec in self.specs.values()
+        )
+
+    # ----------------------------------------------------------------------------------
+    # Introspection
+    # ----------------------------------------------------------------------------------
+
+    def explain(self) -> str:
+        fused = self.fused
+        if not self.kernels and not settings.disable_jit:
+            self.kernel(self.default_keys())
+        native = self.failure is None and not settings.disable_jit
+        how = "compiled to one native kernel" if native else "runs in the interpreter"
+        lines = [f"fused {', '.join(self.feature_name(resolver) for resolver in fused.resolvers)}: {how}"]
+        if self.failure is not None:
+            lines.append(f"  reason: {self.failure}".replace("\n", "\n          "))
+        lines.append(f"  resolvers in order: {', '.join(self.feature_name(resolver) for resolver in fused.resolvers)}")
+        lines.append(f"  columns read: {', '.join(f'{name}: {spec}' for name, spec in self.specs.items())}")
+        lines.append(f"  outputs written: {', '.join(fused.outputs)}")
+        kept = [
+            self.feature_name(resolver) for resolver in fused.resolvers if self.feature_name(resolver) not in fused.outputs
+        ]
+        if kept:
+            lines.append(f"  computed but not written: {', '.join(kept)}")
+        lines.append(f"  kernels compiled: {sum(kernel is not None for kernel in self.kernels.values())}")
+        lines.append(
+            f"  last call: {self.stats.rows} rows, {self.stats.slow_path_rows} on the slow path, "
+            f"{self.stats.error_rows} errors set to null"
+        )
+        return "\n".join(lines)
+
+    def dump(self, stage: str) -> str:
+        from featurejit.resolver import CodeText
+
+        if stage not in STAGES:
+            raise ValueError(f"dump({stage!r}) is invalid; use one of {', '.join(map(repr, STAGES))}")
+        keys = self.default_keys()
+        self.kernel(keys)
+        kernel = self.kernels.get(keys)
+        if kernel is None:
+            raise ValueError(f"{self.name} runs in the interpreter, so it has no compiled code: {self.failure}")
+        texts = {
+            "ir": kernel.ir_text,
+            "optimized": kernel.optimized_ir_text,
+            "llvm": kernel.optimized_llvm_text,
+            "asm": kernel.assembly,
+        }
+        return CodeText(texts[stage])

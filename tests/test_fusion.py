@@ -1,0 +1,217 @@
+"""Fused resolvers: one kernel over a table, equal to running each resolver on its own."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import featurejit as fj
+from featurejit import jit_resolver
+from featurejit.settings import settings
+
+LIMIT = 400.0
+
+
+@jit_resolver
+def speed(distance: int, air_time: int | None) -> float | None:
+    if air_time is None or air_time == 0:
+        return None
+    return distance / (air_time / 60)
+
+
+@jit_resolver
+def is_fast(speed: float | None) -> bool:
+    return speed is not None and speed > LIMIT
+
+
+@jit_resolver(on_error="null")
+def slowness(speed: float | None, distance: int) -> float:
+    if speed is None:
+        return math.inf
+    return distance / speed
+
+
+@jit_resolver
+def hours(air_time: int | None) -> int | None:
+    if air_time is None:
+        return None
+    return air_time // 60
+
+
+@jit_resolver(on_error="null")
+def per_hour(distance: int, air_time: int | None) -> float:
+    return distance / (air_time // 60)  # type: ignore[operator]
+
+
+@jit_resolver
+def strict_ratio(distance: int, air_time: int | None) -> float:
+    return distance / air_time  # type: ignore[operator]
+
+
+@jit_resolver
+def as_int_score(distance: int) -> int:
+    return distance * 2 if distance % 2 else distance // 2
+
+
+@jit_resolver
+def uses_int_score(as_int_score: int) -> float:
+    return as_int_score / 4
+
+
+def flights_table(rows: int, seed: int = 1) -> pa.Table:
+    generator = np.random.default_rng(seed)
+    distance = generator.integers(0, 5000, rows)
+    air_time = generator.integers(-2, 600, rows)
+    return pa.table(
+        {
+            "distance": pa.array(distance),
+            "air_time": pa.array(air_time, mask=generator.random(rows) < 0.1),
+        }
+    )
+
+
+def separately(resolvers: list, table: pa.Table) -> dict[str, list]:
+    """Run each resolver on its own, reading earlier resolvers' outputs as columns."""
+    columns = {name: table.column(name) for name in table.column_names}
+    for resolver in resolvers:
+        arguments = [columns[name] for name in resolver.signature().names]
+        columns[resolver.function.__name__] = resolver(*arguments)
+    return {name: column.to_pylist() for name, column in columns.items()}
+
+
+@pytest.mark.parametrize("rows", [0, 1, 63, 64, 65, 1000, 20_000])
+def test_fused_equals_separate_calls(rows: int) -> None:
+    resolvers = [speed, is_fast, slowness, hours, per_hour, as_int_score, uses_int_score]
+    table = flights_table(rows)
+    fused = fj.fuse(*resolvers)
+    result = fused(table)
+    expected = separately(resolvers, table)
+    assert result.column_names == [resolver.function.__name__ for resolver in resolvers]
+    for name in result.column_names:
+        assert result.column(name).to_pylist() == expected[name], name
+
+
+def test_fused_compiles_to_one_native_kernel() -> None:
+    fused = fj.fuse(speed, is_fast, hours)
+    fused(flights_table(100))
+    text = fused.explain(show=False)
+    assert "compiled to one native kernel" in text
+    assert "kernels compiled: 1" in text
+
+
+def test_requested_outputs_only_and_chain_kept_in_registers() -> None:
+    fused = fj.fuse(speed, is_fast, outputs=["is_fast"])
+    table = flights_table(500)
+    result = fused(table)
+    assert result.column_names == ["is_fast"]
+    assert result.column("is_fast").to_pylist() == separately([speed, is_fast], table)["is_fast"]
+    ir = fused.dump("optimized")
+    assert ir.count("py.column_value") == 2
+    assert "func.return" in ir
+    assert "computed but not written: speed" in fused.explain(show=False)
+
+
+def test_common_subexpressions_computed_once() -> None:
+    fused = fj.fuse(speed, strict_ratio)
+    optimized = fused.dump("optimized")
+    assert optimized.count("py.to_float %distance") == 1
+
+
+def test_row_error_names_resolver_and_row() -> None:
+    table = pa.table({"distance": [10, 20, 30], "air_time": [5, 0, 7]})
+    with pytest.raises(ZeroDivisionError, match=r"row 1 of strict_ratio: distance=20, air_time=0"):
+        fj.fuse(speed, strict_ratio)(table)
+
+
+def test_on_error_null_in_fused_group() -> None:
+    table = pa.table({"distance": [10, 20, 30], "air_time": [120, 30, None]})
+    result = fj.fuse(hours, per_hour)(table)
+    assert result.column("per_hour").to_pylist() == [5.0, None, None]
+    assert result.column("hours").to_pylist() == [2, 0, None]
+
+
+def test_chunked_columns_and_record_batch() -> None:
+    table = pa.concat_tables([flights_table(100, seed=2), flights_table(70, seed=3)])
+    fused = fj.fuse(speed, hours)
+    result = fused(table)
+    expected = separately([speed, hours], table)
+    assert result.column("speed").to_pylist() == expected["speed"]
+    batch = table.combine_chunks().to_batches()[0]
+    assert fused(batch).column("hours").to_pylist() == expected["hours"]
+
+
+def test_missing_column_names_it_and_its_reader() -> None:
+    with pytest.raises(KeyError, match="no column 'air_time', which speed, hours reads"):
+        fj.fuse(speed, hours)(pa.table({"distance": [1]}))
+
+
+def test_wrong_column_type_names_it() -> None:
+    with pytest.raises(TypeError, match="'distance' expects int, but got an Arrow array of type double"):
+        fj.fuse(speed)(pa.table({"distance": [1.5], "air_time": [2]}))
+
+
+def test_cycle_is_rejected() -> None:
+    @jit_resolver
+    def first(second: int) -> int:
+        return second + 1
+
+    @jit_resolver
+    def second(first: int) -> int:
+        return first + 1
+
+    with pytest.raises(ValueError, match="cycle: first -> second -> first"):
+        fj.fuse(first, second)
+
+
+def test_unknown_output_and_duplicates_are_rejected() -> None:
+    with pytest.raises(ValueError, match="no resolver produces the output 'nope'"):
+        fj.fuse(speed, outputs=["nope"])
+    with pytest.raises(ValueError, match="two resolvers produce the column 'speed'"):
+        fj.fuse(speed, speed)
+    with pytest.raises(TypeError, match="takes @jit_resolver functions"):
+        fj.fuse(speed, len)  # type: ignore[arg-type]
+
+
+def test_not_a_table_is_rejected() -> None:
+    with pytest.raises(TypeError, match="takes a pyarrow Table or RecordBatch"):
+        fj.fuse(speed)({"distance": [1]})  # type: ignore[arg-type]
+
+
+def test_module_constant_change_is_seen() -> None:
+    global LIMIT
+    table = pa.table({"distance": [500, 500], "air_time": [60, 100]})
+    fused = fj.fuse(speed, is_fast)
+    assert fused(table).column("is_fast").to_pylist() == [True, False]
+    LIMIT = 200.0
+    try:
+        assert fused(table).column("is_fast").to_pylist() == [True, True]
+    finally:
+        LIMIT = 400.0
+
+
+def test_unsupported_resolver_runs_interpreted_in_group() -> None:
+    @jit_resolver
+    def looped(distance: int) -> int:
+        total = 0
+        for _ in range(3):
+            total += distance
+        return total
+
+    table = flights_table(50)
+    fused = fj.fuse(speed, looped)
+    result = fused(table)
+    assert result.column("looped").to_pylist() == [value * 3 for value in table.column("distance").to_pylist()]
+    assert "runs in the interpreter" in fused.explain(show=False)
+
+
+def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = flights_table(200_000, seed=5)
+    fused = fj.fuse(speed, is_fast, slowness, hours, per_hour)
+    monkeypatch.setattr(settings, "threads", 1)
+    single = fused(table)
+    monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "morsel_rows", 1024)
+    assert fused(table).equals(single)
