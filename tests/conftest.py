@@ -11,3 +11,8 @@ from featurejit.settings import settings
 # Child processes inherit the variable.
 os.environ["FEATUREJIT_CACHE"] = "0"
 settings.cache_enabled = False
+
+# Every compile verifies the IR before the first pass and after each pass, so a pass that
+# breaks the IR fails with the pass's name instead of in code generation.
+os.environ["FEATUREJIT_VERIFY_IR"] = "1"
+settings.verify_ir = True

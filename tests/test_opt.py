@@ -202,7 +202,11 @@ def test_opt_print_after_comma_separated(capsys: pytest.CaptureFixture[str], ir_
     assert dump_headers(err) == [header_for("cse"), header_for("dce")]
 
 
-def test_opt_time_passes(capsys: pytest.CaptureFixture[str], ir_file: Path) -> None:
+def test_opt_time_passes(
+    capsys: pytest.CaptureFixture[str], ir_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "verify_ir", False)
+
     code, out, err = run_main(capsys, "opt", str(ir_file), "-p", "fold-constants,cse,dce", "--time-passes")
 
     assert code == 0
