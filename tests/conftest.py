@@ -13,6 +13,6 @@ os.environ["FEATUREJIT_CACHE"] = "0"
 settings.cache_enabled = False
 
 # Every compile verifies the IR before the first pass and after each pass, so a pass that
-# breaks the IR fails with the pass's name instead of in code generation.
+# breaks the IR is reported by name instead of failing later in code generation.
 os.environ["FEATUREJIT_VERIFY_IR"] = "1"
 settings.verify_ir = True
