@@ -502,6 +502,16 @@ def test_dump_stage_ir_matches_dumped_function(
     assert f"func.func @{symbol.group(1)}(" in err
 
 
+def test_dump_pass_options_match_compiled_ir(capsys: pytest.CaptureFixture[str], resolver_file: Path) -> None:
+    # The dumps run the default pipeline themselves, which must give the IR the compiler produced.
+    code, compiled, _ = run_main(capsys, "dump", f"{resolver_file}:scaled", "--stage", "optimized")
+    assert code == 0
+    code, dumped, _ = run_main(capsys, "dump", f"{resolver_file}:scaled", "--stage", "optimized", "--time-passes")
+    assert code == 0
+
+    assert re.sub(r"@fj_\w+", "@F", dumped) == re.sub(r"@fj_\w+", "@F", compiled)
+
+
 def test_dump_time_passes(capsys: pytest.CaptureFixture[str], resolver_file: Path) -> None:
     code, out, err = run_main(capsys, "dump", f"{resolver_file}:scaled", "--stage", "llvm", "--time-passes")
 
