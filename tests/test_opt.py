@@ -276,7 +276,7 @@ def test_opt_broken_pass_dump_in_generic_form(
     )
 
     assert code == 1
-    assert "// -----// IR Dump After RetypeConstantsPass (retype-constants) Failed //----- //" in err
+    assert "// -----// IR Dump After RetypeConstantsPass Failed (retype-constants) //----- //" in err
     assert '%two = "py.constant"() <{value = 2 : i64}> : () -> i1' in err
     assert err.splitlines()[-1].startswith(
         "error: internal compiler error: the IR does not verify after pass"
@@ -506,7 +506,9 @@ def test_dump_pass_options_match_compiled_ir(capsys: pytest.CaptureFixture[str],
     # The dumps run the default pipeline themselves, which must give the IR the compiler produced.
     code, compiled, _ = run_main(capsys, "dump", f"{resolver_file}:scaled", "--stage", "optimized")
     assert code == 0
-    code, dumped, _ = run_main(capsys, "dump", f"{resolver_file}:scaled", "--stage", "optimized", "--time-passes")
+    code, dumped, _ = run_main(
+        capsys, "dump", f"{resolver_file}:scaled", "--stage", "optimized", "--time-passes"
+    )
     assert code == 0
 
     assert re.sub(r"@fj_\w+", "@F", dumped) == re.sub(r"@fj_\w+", "@F", compiled)
@@ -552,7 +554,7 @@ def test_dump_broken_pass_exits_with_one(
 
     assert code == 1
     assert out == ""
-    assert "// -----// IR Dump After RetypeConstantsPass (retype-constants) Failed //----- //" in err
+    assert "// -----// IR Dump After RetypeConstantsPass Failed (retype-constants) //----- //" in err
     assert err.splitlines()[-1].startswith(
         "error: internal compiler error: the IR does not verify after pass"
     )

@@ -104,7 +104,7 @@ class PassReport:
         """Format the times as a table in the layout of `mlir-opt -mlir-timing`.
 
         Each pass run has a row, in pipeline order, so a pass that runs twice has two rows.
-        All verification is one `verifier` row, as MLIR's is one `VerifierPass` row.
+        The time of all verification is one `verifier` row.
         """
         total = self.total_seconds
         rows = [(timing.seconds, timing.name) for timing in self.timings]
@@ -139,8 +139,8 @@ class PassManager:
     Without `verify`, the dumps cannot tell that a pass broke the IR, so they print it in the
     custom form, which may hide the fault.
 
-    A pass name that is not registered raises PassPipelineError listing the known names, and so
-    does a `print_after` name that the pipeline does not run.
+    A pass name that is not registered raises UnknownPassError listing the known names. A
+    `print_after` name that the pipeline does not run raises PassPipelineError.
     """
 
     passes: Sequence[str]
@@ -196,14 +196,14 @@ class PassManager:
         return report
 
     def write_dump(self, module: ModuleOp, pass_class: type[ModulePass], failed: bool) -> None:
-        """Write the IR after a pass under MLIR's header line.
+        """Write the IR after a pass under MLIR's header line, which says "Failed" if it does not verify.
 
         IR that failed verification is printed in the generic form, as MLIR prints it, because
         the custom form can hide the fault: `py.constant` prints the type of its value, not of
         its result.
         """
         status = " Failed" if failed else ""
-        self.write(f"// -----// IR Dump After {pass_class.__name__} ({pass_class.name}){status} //----- //\n")
+        self.write(f"// -----// IR Dump After {pass_class.__name__}{status} ({pass_class.name}) //----- //\n")
         if failed:
             text = io.StringIO()
             Printer(stream=text, print_generic_format=True).print_op(module)

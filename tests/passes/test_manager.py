@@ -234,7 +234,7 @@ def test_broken_ir_printed_in_generic_form() -> None:
     # The generic form shows the i1 result, which the custom form of py.constant hides.
     output = stream.getvalue()
     assert dump_headers(output) == [
-        "// -----// IR Dump After RetypeConstantsPass (retype-constants) Failed //----- //"
+        "// -----// IR Dump After RetypeConstantsPass Failed (retype-constants) //----- //"
     ]
     assert '%two = "py.constant"() <{value = 2 : i64}> : () -> i1' in output
 
