@@ -222,6 +222,9 @@ def dump_command(args: argparse.Namespace, out: Console, err: Console) -> int:
 # Pass options of dump, and the opt command
 # --------------------------------------------------------------------------------------
 
+# The functions below import xDSL and the passes when they run, as load_compiler does, so
+# that commands which do not compile start without that import.
+
 
 def add_pass_options(parser: argparse.ArgumentParser) -> None:
     """Add the options that print the IR between passes and time the passes, as mlir-opt has them."""
@@ -244,7 +247,9 @@ def add_pass_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_opt_command(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def add_opt_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
     opt = commands.add_parser(
         "opt",
         parents=[common],
@@ -330,7 +335,11 @@ def dump_with_pass_options(resolver: JitResolver, args: argparse.Namespace, out:
         print_error(str(error))
         return EXIT_PASS_FAILED
     texts["optimized"] = print_module(module)
-    out.print(texts[args.stage] if args.stage in texts else resolver.dump(args.stage), end="")
+
+    if args.stage in texts:
+        out.print(texts[args.stage], end="")
+    else:
+        out.print(resolver.dump(args.stage), end="")
     return EXIT_OK
 
 
