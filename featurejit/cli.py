@@ -7,6 +7,8 @@
     featurejit opt FILE.mlir|- [-p PASS,...] [--print-after-all] [--print-after PASS]
                    [--time-passes] [--verify-each]
     featurejit opt --list-passes
+    featurejit cache info|clear
+    featurejit bench [SUITE ...] [--rows N,N,...] [--repeats N] [--threads N] [--quick] [--publish]
 
 Exit codes: 0 on success, and 1 when a resolver raises on a row or the IR does not verify
 after a pass. Exit code 2 is a usage error: a missing or unreadable file, a file without
@@ -172,6 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     dump.set_defaults(handler=dump_command)
 
     add_opt_command(commands, common)
+    add_cache_command(commands, common)
+    add_bench_command(commands, common)
     return parser
 
 
@@ -965,6 +969,100 @@ def print_unwrapped(console: Console, renderable: RenderableType) -> None:
         console.print(renderable)
     finally:
         console.width = terminal_width
+
+
+# --------------------------------------------------------------------------------------
+# The cache and bench commands
+# --------------------------------------------------------------------------------------
+
+
+def add_cache_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    cache = commands.add_parser(
+        "cache",
+        parents=[common],
+        help="show or clear the disk cache of compiled kernels",
+        description="Show the disk cache of compiled kernels (folder, entries, size) or delete its entries. "
+        "FEATUREJIT_CACHE_DIR sets the folder and FEATUREJIT_CACHE=0 turns the cache off.",
+    )
+    cache.add_argument("action", choices=("info", "clear"), help="info: print the folder and its size; clear: delete every entry")
+    cache.set_defaults(handler=cache_command)
+
+
+def cache_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Print the state of the kernel cache, or delete its entries."""
+    from featurejit.cache import FORMAT_VERSION, KernelCache
+
+    kernel_cache = KernelCache(settings.cache_dir)
+    if args.action == "clear":
+        try:
+            removed, removed_bytes = kernel_cache.clear()
+        except OSError as error:
+            raise UsageError(f"clearing the kernel cache in {settings.cache_dir} failed: {error}") from None
+        out.print(f"removed {removed} entries ({format_bytes(removed_bytes)}) from {settings.cache_dir}")
+        return EXIT_OK
+    files = kernel_cache.files()
+    total = sum(size for _, size, _ in files)
+    state = "on" if settings.cache_enabled else "off (FEATUREJIT_CACHE=0)"
+    out.print(f"folder: {settings.cache_dir}{'' if settings.cache_dir.is_dir() else ' (does not exist yet)'}")
+    out.print(f"cache: {state}")
+    out.print(f"entries: {len(files)} of format version {FORMAT_VERSION}, {format_bytes(total)}")
+    out.print(f"maximum size: {format_bytes(settings.cache_max_bytes)} (FEATUREJIT_CACHE_MAX_MB)")
+    folders = {path.parent for path, _, _ in files}
+    out.print(f"kernel keys: {len(folders)}")
+    leftovers = kernel_cache.temporary_files()
+    if leftovers:
+        out.print(f"temporary files left by interrupted writes: {len(leftovers)} (cache clear deletes them)")
+    return EXIT_OK
+
+
+def format_bytes(size: int) -> str:
+    if size >= 2**20:
+        return f"{size / 2**20:.1f} MiB"
+    if size >= 2**10:
+        return f"{size / 2**10:.1f} KiB"
+    return f"{size} bytes"
+
+
+def bench_folder() -> Path | None:
+    """Return the bench/ folder of the source checkout featurejit runs from, or None for an installed package."""
+    folder = Path(__file__).resolve().parents[1] / "bench"
+    return folder if (folder / "run.py").is_file() else None
+
+
+def add_bench_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    bench = commands.add_parser(
+        "bench",
+        parents=[common],
+        help="time featurejit against numpy, numexpr, pyarrow, Numba, Polars and DuckDB",
+        description="Run the benchmark suites of the bench/ folder of a source checkout, print a table per suite, "
+        "and write a JSON file, a Markdown page and PNG charts per run. Each peer's values are checked "
+        "against featurejit's before they are timed; a peer that is not installed is reported as missing.",
+    )
+    folder = bench_folder()
+    if folder is None:
+        bench.add_argument("arguments", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    else:
+        sys.path.insert(0, str(folder.parent))
+        from bench.run import add_arguments
+
+        add_arguments(bench)
+    bench.set_defaults(handler=bench_command)
+
+
+def bench_command(args: argparse.Namespace, out: Console, err: Console) -> int:
+    """Run the benchmark harness of the source checkout."""
+    if bench_folder() is None:
+        raise UsageError(
+            "the benchmark harness is in the bench/ folder of a source checkout, which this installation lacks; "
+            "clone the repository and install it with pip install -e '.[bench]'"
+        )
+    from bench.run import run
+
+    return run(args, " ".join(["featurejit", *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -370,3 +370,23 @@ def test_source_text_spans_the_definition() -> None:
     assert text.startswith("def make_adder(step: int)")
     assert text.rstrip().endswith("return adder")
     assert textwrap.dedent(cache.source_text(make_adder(1))).startswith("def adder(x: int) -> int:")
+
+
+def test_cache_command_reports_and_clears(cache_on: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from featurejit.cli import main
+
+    @jit_resolver
+    def minus_one(x: int) -> int:
+        return x - 1
+
+    assert minus_one(pa.array([1])).to_pylist() == [0]
+    assert main(["cache", "info"]) == 0
+    output = capsys.readouterr().out
+    assert f"folder: {cache_on}" in output
+    assert "entries: 1 of format version 1" in output
+    assert main(["cache", "clear"]) == 0
+    assert "removed 1 entries" in capsys.readouterr().out
+    assert entry_files(cache_on) == []
+    assert main(["cache", "info"]) == 0
+    assert "entries: 0" in capsys.readouterr().out
+    assert main(["cache", "compact"]) == 2

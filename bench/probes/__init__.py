@@ -1,0 +1,1 @@
+"""Scripts that the compile suite runs in fresh processes."""

@@ -1,0 +1,60 @@
+"""Time featurejit's import and compiles in this fresh process, and print them as JSON.
+
+    python -m bench.probes.compile [--load-compiler]
+
+With --load-compiler the probe imports the compiler and creates the JIT engine before the
+first compile, and times each step on its own. Without, the first compile() includes them,
+as it does for a user. The disk cache is used as the environment sets it.
+"""
+
+import time
+
+started = time.perf_counter()
+import featurejit  # noqa: E402, F401 - the import is what this line times
+
+imported = time.perf_counter()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+
+def stages(resolver: object) -> dict[str, float]:
+    return dict(resolver.explain(show=False).compile_ms)  # type: ignore[attr-defined]
+
+
+def main() -> None:
+    report: dict[str, object] = {"import_ms": (imported - started) * 1000}
+    if "--load-compiler" in sys.argv:
+        start = time.perf_counter()
+        from featurejit.runtime import state  # noqa: F401 - the compiler's modules: xDSL, llvmlite, pyarrow
+
+        loaded = time.perf_counter()
+        from featurejit.codegen.engine import get_engine
+
+        get_engine()
+        report["compiler_import_ms"] = (loaded - start) * 1000
+        report["engine_ms"] = (time.perf_counter() - loaded) * 1000
+
+    from bench.probes import small_resolvers
+
+    start = time.perf_counter()
+    small_resolvers.speed_mph.compile()
+    report["first_compile_ms"] = (time.perf_counter() - start) * 1000
+    report["first_stages_ms"] = stages(small_resolvers.speed_mph)
+
+    warm = []
+    for resolver in small_resolvers.WARM:
+        start = time.perf_counter()
+        resolver.compile()
+        warm.append({"name": resolver.name, "ms": (time.perf_counter() - start) * 1000, "stages_ms": stages(resolver)})
+    report["warm"] = warm
+
+    start = time.perf_counter()
+    small_resolvers.speed_mph(1400, 227)
+    report["scalar_compile_ms"] = (time.perf_counter() - start) * 1000
+    report["scalar_stages_ms"] = stages(small_resolvers.speed_mph)
+    report["native"] = all(resolver.explain(show=False).native for resolver in [small_resolvers.speed_mph, *small_resolvers.WARM])
+    print(json.dumps(report))
+
+
+main()

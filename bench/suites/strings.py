@@ -1,0 +1,5 @@
+"""The string resolver suite; see bench/suites/columns.py."""
+
+from bench.suites.columns import StringSuite
+
+SUITE = StringSuite()
