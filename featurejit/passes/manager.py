@@ -196,7 +196,7 @@ class PassManager:
         return report
 
     def write_dump(self, module: ModuleOp, pass_class: type[ModulePass], failed: bool) -> None:
-        """Write the IR after a pass under MLIR's header line, which says "Failed" if it does not verify.
+        """Write the IR after a pass under MLIR's header line, marked "Failed" if the IR does not verify.
 
         IR that failed verification is printed in the generic form, as MLIR prints it, because
         the custom form can hide the fault: `py.constant` prints the type of its value, not of
