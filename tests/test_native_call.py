@@ -226,3 +226,17 @@ def test_reference_counts_stay_balanced() -> None:
 def test_resolver_keeps_its_class_name() -> None:
     assert type(branchy).__name__ == "JitResolver"
     assert isinstance(branchy, type(over_limit).__mro__[1])
+
+
+def test_module_replaced_by_other_object() -> None:
+    global settings_module
+    assert scaled_by_module(2) == 6
+    saved = settings_module
+    settings_module = types.SimpleNamespace(SCALE=3)  # type: ignore[assignment]
+    try:
+        assert scaled_by_module(2) == 6
+        settings_module.SCALE = 4  # type: ignore[attr-defined]
+        assert scaled_by_module(2) == 8
+    finally:
+        settings_module = saved
+    assert scaled_by_module(2) == 6

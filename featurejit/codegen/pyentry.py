@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,12 +42,11 @@ from featurejit.ir.dialect import NoneType
 
 OBJECT = I8.as_pointer()
 PYTHON_FUNCTIONS: dict[str, tuple[ir.Type, list[ir.Type]]] = {
-    "PyTuple_Size": (I64, [OBJECT]),
-    "PyTuple_GetItem": (OBJECT, [OBJECT, I64]),
     "PyObject_Call": (OBJECT, [OBJECT, OBJECT, OBJECT]),
     "PyObject_GetAttr": (OBJECT, [OBJECT, OBJECT]),
     "PyDict_GetItemWithError": (OBJECT, [OBJECT, OBJECT]),
     "PyCell_Get": (OBJECT, [OBJECT]),
+    "PyModule_GetDict": (OBJECT, [OBJECT]),
     "PyLong_AsLongLongAndOverflow": (I64, [OBJECT, I32.as_pointer()]),
     "PyLong_FromLongLong": (OBJECT, [I64]),
     "PyLong_AsVoidPtr": (I64.as_pointer(), [OBJECT]),
@@ -57,12 +57,17 @@ PYTHON_FUNCTIONS: dict[str, tuple[ir.Type, list[ir.Type]]] = {
     "Py_IncRef": (ir.VoidType(), [OBJECT]),
     "Py_DecRef": (ir.VoidType(), [OBJECT]),
 }
-PYTHON_OBJECTS = ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "_Py_NoneStruct", "_Py_TrueStruct")
+PYTHON_OBJECTS = ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "PyModule_Type", "_Py_NoneStruct", "_Py_TrueStruct")
 EXACT_TYPES = {float: "PyFloat_Type", int: "PyLong_Type", bool: "PyBool_Type"}
 
 # PyObject_HEAD ends with ob_type in every build, and PyFloatObject is the head and a double.
-TYPE_OFFSET = object.__basicsize__ - ctypes.sizeof(ctypes.c_void_p)
+# A tuple is the head, its size, then its items, as the PyTuple_GET_SIZE and PyTuple_GET_ITEM
+# macros read them. The context and the arguments of a METH_VARARGS call are always tuples.
+POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
+TYPE_OFFSET = object.__basicsize__ - POINTER_SIZE
 FLOAT_VALUE_OFFSET = float.__basicsize__ - ctypes.sizeof(ctypes.c_double)
+TUPLE_SIZE_OFFSET = object.__basicsize__
+TUPLE_ITEMS_OFFSET = tuple.__basicsize__
 
 STATUS_FLAGGED_SHIFT = 8
 
@@ -87,10 +92,14 @@ class GuardSpec:
 
     A closure variable is read from its cell. A global is looked up in the function's
     globals, then in the builtins, as CPython does. Then `attributes` attribute lookups follow.
+    A step whose object was a plain module when compiling reads the module's dict, which
+    costs a dict lookup instead of a full getattr, after checking that the object is still
+    exactly a module.
     """
 
     closure: bool
     attributes: int
+    module_steps: tuple[bool, ...] = ()
 
 
 def scalar_python_types(function_op: func.FuncOp) -> list[type]:
@@ -128,7 +137,15 @@ def is_closure_name(capture: Capture) -> bool:
 
 def guard_specs(captures: Sequence[Capture]) -> list[GuardSpec]:
     """Return the guards that codegen emits for these captures."""
-    return [GuardSpec(is_closure_name(capture), len(capture.attributes)) for capture in guard_captures(captures)]
+    values = {(id(capture.function), capture.name, capture.attributes): capture.value for capture in captures}
+    specs = []
+    for capture in guard_captures(captures):
+        steps = []
+        for depth in range(len(capture.attributes)):
+            owner = values.get((id(capture.function), capture.name, capture.attributes[:depth]))
+            steps.append(type(owner) is types.ModuleType)
+        specs.append(GuardSpec(is_closure_name(capture), len(capture.attributes), tuple(steps)))
+    return specs
 
 
 class ContextLayout:
@@ -203,7 +220,13 @@ class EntryEmitter:
         return function
 
     def item(self, builder: ir.IRBuilder, tuple_object: ir.Value, index: int) -> ir.Value:
-        return builder.call(self.api("PyTuple_GetItem"), [tuple_object, i64(index)])
+        """Load item `index` of a tuple, a borrowed reference, as PyTuple_GET_ITEM does."""
+        slot = builder.gep(tuple_object, [i64(TUPLE_ITEMS_OFFSET + POINTER_SIZE * index)])
+        return builder.load(builder.bitcast(slot, OBJECT.as_pointer()))
+
+    def tuple_size(self, builder: ir.IRBuilder, tuple_object: ir.Value) -> ir.Value:
+        slot = builder.gep(tuple_object, [i64(TUPLE_SIZE_OFFSET)])
+        return builder.load(builder.bitcast(slot, I64.as_pointer()))
 
     def type_of(self, builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
         slot = builder.bitcast(builder.gep(value, [i64(TYPE_OFFSET)]), OBJECT.as_pointer())
@@ -304,7 +327,7 @@ class EntryEmitter:
 
         # Positional arguments only, as many as the kernel takes, each of exactly its type.
         check(builder.icmp_unsigned("==", kwargs, ir.Constant(OBJECT, None)), "no_keywords")
-        size = builder.call(self.api("PyTuple_Size"), [args])
+        size = self.tuple_size(builder, args)
         check(builder.icmp_signed("==", size, i64(len(argument_types))), "arity")
         for index, python_type in enumerate(argument_types):
             item = self.item(builder, args, index)
@@ -363,13 +386,37 @@ class EntryEmitter:
             current.add_incoming(from_builtins, builtins_block)
             builder.call(self.api("Py_IncRef"), [current])  # Py_IncRef accepts NULL
         for attribute in range(guard.attributes):
-            self.check_found(builder, function, current, general, f"guard{guard_index}_step{attribute}")
+            label = f"guard{guard_index}_step{attribute}"
+            self.check_found(builder, function, current, general, label)
             name = self.item(builder, context, position + 2 + attribute)
-            following = builder.call(self.api("PyObject_GetAttr"), [current, name])
+            if attribute < len(guard.module_steps) and guard.module_steps[attribute]:
+                following = self.emit_module_attribute(builder, function, current, name, general, label)
+            else:
+                following = builder.call(self.api("PyObject_GetAttr"), [current, name])
             builder.call(self.api("Py_DecRef"), [current])
             current = following
         self.check_found(builder, function, current, general, f"guard{guard_index}_resolved")
         return current
+
+    def emit_module_attribute(
+        self, builder: ir.IRBuilder, function: ir.Function, module: ir.Value, name: ir.Value, general: ir.Block, label: str
+    ) -> ir.Value:
+        """Emit a read of `name` from the dict of `module`, a new reference, or NULL if it is missing.
+
+        An object that is no longer exactly a module goes to `general`, after its reference is released.
+        """
+        is_module = builder.icmp_unsigned("==", self.type_of(builder, module), self.object("PyModule_Type"))
+        not_module = function.append_basic_block(f"{label}_not_module")
+        read = function.append_basic_block(f"{label}_module_dict")
+        builder.cbranch(is_module, read, not_module)
+        builder.position_at_end(not_module)
+        builder.call(self.api("Py_DecRef"), [module])
+        builder.branch(general)
+        builder.position_at_end(read)
+        namespace = builder.call(self.api("PyModule_GetDict"), [module])
+        found = builder.call(self.api("PyDict_GetItemWithError"), [namespace, name])
+        builder.call(self.api("Py_IncRef"), [found])  # Py_IncRef accepts NULL
+        return found
 
     def check_found(
         self, builder: ir.IRBuilder, function: ir.Function, value: ir.Value, general: ir.Block, label: str
