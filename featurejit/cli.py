@@ -374,9 +374,6 @@ def read_ir(source: str) -> ModuleOp:
     if not text.strip():
         raise UsageError(f"{source_name} is empty; expected IR text such as a func.func")
 
-    # NOTE: xDSL 0.75's lexer backtracks exponentially on a string literal without its closing
-    # quote. The time to reject one grows fourfold with every two more characters after the
-    # quote on its line, so 40 such characters make it run for hours.
     try:
         return parse_module(text, source_name)
     except ParseError as error:
@@ -429,8 +426,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
 
     # No markup: resolver names, values and error messages are user text that may contain brackets.
-    out = Console(highlight=False, markup=False, soft_wrap=True)
-    err = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+    # No emoji codes either: IR and messages may contain text such as :fire:.
+    out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+    err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
     with featurejit_logging(err, getattr(args, "verbose", False)):
         try:
             return args.handler(args, out, err)

@@ -70,3 +70,17 @@ def test_optional_of_optional_is_rejected() -> None:
 def test_constant_type_must_match_result() -> None:
     with pytest.raises((VerifyException, ParseError)):
         parse_function('%0 = "py.constant"() <{value = 1 : i32}> : () -> i32\nfunc.return %a : i64')
+
+
+def test_unclosed_string_is_rejected_quickly() -> None:
+    text = 'func.func @f() {\n  py.raise "ValueError' + "x" * 60 + "\n}\n"
+    with pytest.raises(ParseError, match="has no closing quote"):
+        parse_module(text)
+
+
+def test_quotes_in_comments_and_escapes_are_fine() -> None:
+    from featurejit.ir.context import find_unclosed_string
+
+    assert find_unclosed_string('// a " quote in a comment\n') is None
+    assert find_unclosed_string('py.raise "a \\" b"\n') is None
+    assert find_unclosed_string('x\n  py.raise "open\n') == 4 + 9

@@ -10,6 +10,8 @@ from xdsl.dialects.func import Func
 from xdsl.dialects.scf import Scf
 from xdsl.parser import Parser
 from xdsl.printer import Printer
+from xdsl.utils.exceptions import ParseError
+from xdsl.utils.lexer import Input, Span
 
 from featurejit.ir.dialect import Py
 
@@ -22,8 +24,41 @@ def make_context() -> Context:
     return context
 
 
+def find_unclosed_string(text: str) -> int | None:
+    """Return the offset in `text` of a string literal that its line does not close, if any.
+
+    MLIR string literals end on the line where they start. xDSL 0.75's lexer backtracks
+    exponentially on one that does not, taking hours for a few dozen characters, so such
+    text is rejected before it reaches the parser.
+    """
+    offset = 0
+    for line in text.splitlines(keepends=True):
+        opening: int | None = None
+        escaped = False
+        for column, character in enumerate(line):
+            if opening is None:
+                if character == "/" and line[column + 1 : column + 2] == "/":
+                    break  # the rest of the line is a comment
+                if character == '"':
+                    opening = column
+            elif escaped:
+                escaped = False
+            elif character == "\\":
+                escaped = True
+            elif character == '"':
+                opening = None
+        if opening is not None:
+            return offset + opening
+        offset += len(line)
+    return None
+
+
 def parse_module(text: str, source_name: str = "<ir>") -> ModuleOp:
     """Parse MLIR text into a verified module."""
+    unclosed = find_unclosed_string(text)
+    if unclosed is not None:
+        span = Span(unclosed, unclosed + 1, Input(text, source_name))
+        raise ParseError(span, "the string literal that starts here has no closing quote")
     module = Parser(make_context(), text, source_name).parse_module()
     module.verify()
     return module
