@@ -14,6 +14,7 @@ import importlib
 import importlib.metadata
 import os
 import platform
+import re
 import statistics
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -66,8 +67,8 @@ def failed(message: str) -> Check:
 class Case:
     """One row of a suite's table: a library computing the suite's values.
 
-    `call` runs one sample, `number` calls of the operation, or is None when the library is
-    not installed, and `missing` then says so. `check` compares the warm-up result with
+    `call` runs one sample of `number` operations. It is None when the library is not
+    installed, and `missing` then gives the reason. `check` compares the warm-up result with
     featurejit's. Ratios in the table compare each row with the suite's `reference` row.
     """
 
@@ -150,7 +151,7 @@ class Target:
 
 @dataclass
 class SuiteResult:
-    """What a suite reports: its rows, the targets it checks, and notes on method and exactness."""
+    """A suite's report: its rows, the targets it checks, and notes on method and exactness."""
 
     name: str
     title: str
@@ -193,6 +194,7 @@ class Options:
     threads: int
     quick: bool
     python_rows: int
+    max_call_seconds: float = 10.0
 
 
 class Bench:
@@ -203,6 +205,8 @@ class Bench:
         self.progress = progress
         self.task: Any = None
         self.missing: dict[str, str] = {}
+        # Seconds per row of each case at its last row count, to skip calls that would take too long.
+        self.seconds_per_row: dict[tuple[str, str, str], float] = {}
 
     def status(self, text: str) -> None:
         if self.progress is not None and self.task is not None:
@@ -229,6 +233,14 @@ class Bench:
         if case.call is None:
             row.status, row.check = "missing", case.missing or f"{case.library} is not installed"
             return row
+        predicted = self.seconds_per_row.get(case_key(suite, group, case.name), 0.0) * case.rows
+        if predicted > self.options.max_call_seconds:
+            row.status = "skipped"
+            row.check = (
+                f"a call would take about {predicted:.0f} s, judging by the smaller row counts, "
+                f"more than --max-call-seconds {self.options.max_call_seconds:g}"
+            )
+            return row
         self.status(f"{suite}: {group}: warming up {case.name}")
         try:
             result = case.call()
@@ -248,8 +260,23 @@ class Bench:
     def measure(
         self, suite: str, group: str, cases: Sequence[Case], rounds: int | None = None
     ) -> list[Row]:
-        """Check every case, then time the checked ones in rounds; return one row per case."""
-        rows = [self.prepare(suite, group, case) for case in cases]
+        """Check every case, then time the checked ones in rounds; return one row per case.
+
+        The reference case is prepared first. If it is skipped, so is every other case, because
+        nothing could check their values.
+        """
+        order = sorted(range(len(cases)), key=lambda index: not cases[index].reference)
+        prepared: dict[int, Row] = {}
+        for index in order:
+            case = cases[index]
+            reference = next((prepared[other] for other in prepared if cases[other].reference), None)
+            if reference is not None and reference.status == "skipped" and not case.reference:
+                row = Row(suite, group, case.name, case.library, case.rows, case.values or case.rows, case.threads,
+                          "skipped", f"the reference row, {reference.name}, was skipped, so nothing checks this one")
+                prepared[index] = row
+                continue
+            prepared[index] = self.prepare(suite, group, case)
+        rows = [prepared[index] for index in range(len(cases))]
         timed = [(row, case) for row, case in zip(rows, cases, strict=True) if row.status == "ok"]
         rounds = rounds or self.options.repeats
         with collector_off():
@@ -267,7 +294,15 @@ class Bench:
                         continue
                     row.samples_ms.append((time.perf_counter_ns() - start) / 1e6 / case.number)
         set_ratios(rows, lambda row: row.median_ms)
+        for row in rows:
+            if row.ok:
+                self.seconds_per_row[case_key(suite, group, row.name)] = row.median_ms / 1000 / max(row.rows, 1)
         return rows
+
+
+def case_key(suite: str, group: str, name: str) -> tuple[str, str, str]:
+    """Return a key of a case that is the same at every row count of its group."""
+    return suite, re.sub(r"[\d,]+ rows", "", group), name
 
 
 @contextmanager

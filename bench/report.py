@@ -202,7 +202,10 @@ def draw_charts(folder: Path, results: list[SuiteResult]) -> list[str]:
         if not rows or result.skipped:
             continue
         path = folder / f"{result.name}.png"
-        figure, axes = plt.subplots(figsize=(8, 4.5), dpi=110)
+        figure, axes = plt.subplots(figsize=(11, 5), dpi=100)
+        # tab20 has 20 distinct colors, enough for the cases of a suite without repeats.
+        colormap = plt.get_cmap("tab20")
+        axes.set_prop_cycle(color=[colormap(index) for index in range(20)])
         if result.kind == "throughput":
             draw_throughput(axes, rows)
         else:
@@ -233,7 +236,7 @@ def draw_throughput(axes: Any, rows: list[Row]) -> None:
     axes.set_xlabel("rows per call")
     axes.set_ylabel("million rows per second (median)")
     axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize=7, loc="best")
+    axes.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
 def draw_latency(axes: Any, rows: list[Row]) -> None:

@@ -81,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=200_000,
         help="rows that plain Python loops run on at most, because they are slow (default 200,000)",
     )
+    parser.add_argument(
+        "--max-call-seconds",
+        type=float,
+        default=10.0,
+        help="skip a case at a row count where the smaller row counts predict a call longer than this, in "
+        "seconds (default 10)",
+    )
     parser.add_argument("--quick", action="store_true", help="fewer rows, repeats and samples, to try the harness")
     parser.add_argument(
         "--output",
@@ -130,6 +137,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         threads=args.threads,
         quick=args.quick,
         python_rows=args.python_rows,
+        max_call_seconds=args.max_call_seconds,
     )
     started = datetime.datetime.now(datetime.UTC)
     run_info: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """The disk cache of compiled kernels: object code keyed by everything that decides it.
 
-An entry is found in two steps, so that a hit needs neither the frontend nor LLVM:
+An entry is found in two steps, so that a hit runs neither the frontend nor LLVM's optimizer
+and code generator:
 
 1. The lookup key hashes what is known before compiling. That is the resolver's module,
    name and source text, the parameter types and Arrow layouts, the output type and the
@@ -126,7 +127,7 @@ def environment_key() -> str:
 
 @dataclass(frozen=True)
 class KernelRequest:
-    """What a compile is asked for, which the lookup key hashes."""
+    """The inputs of a compile that the lookup key hashes."""
 
     function: Callable[..., Any]
     parameter_types: tuple[str, ...]
@@ -237,7 +238,7 @@ def dependency_manifest(
 def check_dependencies(
     function: Callable[..., Any], manifest: dict[str, Any]
 ) -> tuple[list[Capture], list[Callable[..., Any]]] | None:
-    """Resolve a manifest's captures again; return them and the inlined functions if all are unchanged."""
+    """Resolve a manifest's captures again, and return them and the inlined functions if all are unchanged."""
     callees = manifest["callees"]
     owners: list[Callable[..., Any] | None] = [function, *([None] * len(callees))]
     via = {callee["via"]: index for index, callee in enumerate(callees)}
@@ -614,9 +615,13 @@ def parse_type(text: str) -> Any:
 
 @functools.cache
 def known_types() -> dict[str, Any]:
+    """Return the result types a resolver can have, by their printed form, which a test checks."""
     from xdsl.dialects.builtin import f64, i1, i64
 
     from featurejit.ir.dialect import OptionalType, dyn, none_type
 
-    types = [f64, i1, i64, none_type, dyn, *(OptionalType(element) for element in (f64, i1, i64))]
-    return {str(type_): type_ for type_ in types}
+    scalars = {"f64": f64, "i1": i1, "i64": i64}
+    types: dict[str, Any] = {"!py.none": none_type, "!py.dyn": dyn, **scalars}
+    for name, element in scalars.items():
+        types[f"!py.optional<{name}>"] = OptionalType(element)
+    return types

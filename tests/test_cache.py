@@ -390,3 +390,9 @@ def test_cache_command_reports_and_clears(cache_on: Path, capsys: pytest.Capture
     assert main(["cache", "info"]) == 0
     assert "entries: 0" in capsys.readouterr().out
     assert main(["cache", "compact"]) == 2
+
+
+def test_known_types_print_as_keyed() -> None:
+    for text, type_ in cache.known_types().items():
+        assert str(type_) == text
+        assert cache.parse_type(text) == type_

@@ -5,7 +5,7 @@ columns are standard normal float64 from a fixed seed, with c = -1.0 on every 10
 those rows `c + 1.0` is zero, so CPython raises ZeroDivisionError wherever `a > b` as well,
 about half of them. featurejit flags those rows, runs them in the interpreter and returns
 null there, so its time includes the slow path. Peers are compared with featurejit on the
-rows where c != -1.0; the notes say which peers are not exact on the others.
+rows where c != -1.0, and the notes name the peers that are not exact on the others.
 """
 
 from __future__ import annotations
@@ -181,8 +181,8 @@ def python_loop_case(bench: Bench, columns: dict[str, np.ndarray], reference: di
         comparison = compare_values(reference["values"][:count], values, ~nones)
         return Check(comparison.passed, f"{comparison.message}, None on the same {int(nones.sum())} rows")
 
-    name = "Python loop over lists" + ("" if count == len(columns["a"]) else f" (first {count:,} rows)")
-    return Case(name, "python", lambda: branchy_python_loop(*lists), check, count)
+    note = "" if count == len(columns["a"]) else f"the first {count:,} rows"
+    return Case("Python loop over lists", "python", lambda: branchy_python_loop(*lists), check, count, note=note)
 
 
 def numexpr_case(bench: Bench, columns: dict[str, np.ndarray], check: Any) -> Case:

@@ -72,6 +72,7 @@ class OnlineSuite(Suite):
         three_inputs = sorted({name for spec in RESOLVERS for name in spec.inputs})
         three_table = pa.table({name: pa.array([{"distance": 1400, "air_time": 227}.get(name, 30)]) for name in three_inputs})
         fused = fj.fuse(*(spec.resolver for spec in RESOLVERS)) if hasattr(fj, "fuse") else None
+
         cases = [
             Case("plain Python function, scalars", "python", lambda: plain_speed(1400, 227), check_speed, 1, reference=True),
             Case("featurejit, scalars", "featurejit", lambda: speed_mph(1400, 227), check_speed, 1),
@@ -94,6 +95,7 @@ class OnlineSuite(Suite):
             connection.execute(f"SET threads TO {bench.options.threads}")
             connection.register("flights", row_table)
             cases.append(Case("DuckDB query, one-row table", "duckdb", lambda: connection.sql(SPEED_SQL).fetchall()[0][0], check_speed, 1))
+
         rows = [self.sample(bench, case, calls) for case in cases]
         set_ratios(rows, lambda row: row.median_ms)
         targets = [Target("graph query for one key: p50 under 100 us, p99 under 1 ms", "not measured: no graph yet", None)]

@@ -127,7 +127,9 @@ class ScalarCallSuite(Suite):
         row = bench.prepare(self.name, group, Case(name, library, lambda: function(*arguments), check, 1, reference=library == "python"))
         if row.status != "ok":
             return row
-        timer = timeit.Timer("function(*arguments)", globals={"function": function, "arguments": arguments})
+        # A literal call, as users write it: f(*arguments) would favor builtins, which take the tuple as it is.
+        statement = f"function({', '.join(map(repr, arguments))})"
+        timer = timeit.Timer(statement, globals={"function": function})
         bench.status(f"{self.name}: {group}: timing {name}")
         with collector_off():
             for _ in range(samples):

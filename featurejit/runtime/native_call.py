@@ -96,6 +96,8 @@ class NativeEntries:
 
     def install(self) -> None:
         """Build the chain of checked builtins and make the newest the resolver's `__call__`."""
+        # NOTE: the native entries do not read settings.disable_jit, so setting it after a
+        # resolver's first scalar call leaves that resolver's scalar calls native.
         fallback = self.general
         self.expected = []
         for address, captures, name in self.entries:
