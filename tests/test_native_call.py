@@ -241,3 +241,47 @@ def test_module_replaced_by_other_object() -> None:
     finally:
         settings_module = saved
     assert scaled_by_module(2) == 6
+
+
+class Limits:
+    HIGH = 5
+
+
+@jit_resolver
+def above_high(x: int) -> bool:
+    return x > Limits.HIGH
+
+
+def make_module_closure():  # type: ignore[no-untyped-def]
+    functions = math
+
+    @jit_resolver
+    def root(x: float) -> float:
+        return functions.sqrt(x)
+
+    return root
+
+
+def test_class_attribute_guard() -> None:
+    assert above_high(6) is True
+    assert is_native_entry(above_high)
+    Limits.HIGH = 7
+    try:
+        assert above_high(6) is False
+    finally:
+        Limits.HIGH = 5
+    assert above_high(6) is True
+    before = sys.getrefcount(Limits)
+    for _ in range(1000):
+        above_high(6)
+    assert sys.getrefcount(Limits) == before
+
+
+def test_module_in_closure_guard() -> None:
+    root = make_module_closure()
+    assert root(9.0) == 3.0
+    assert is_native_entry(root)
+    before = [sys.getrefcount(math), sys.getrefcount(math.sqrt)]
+    for _ in range(1000):
+        root(9.0)
+    assert [sys.getrefcount(math), sys.getrefcount(math.sqrt)] == before

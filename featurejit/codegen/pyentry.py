@@ -340,10 +340,11 @@ class EntryEmitter:
 
         # Each captured name must still refer to the object the kernel was compiled with.
         for guard_index, (guard, position) in enumerate(zip(guards, ContextLayout.guard_positions(guards), strict=True)):
-            current = self.emit_guard_lookup(builder, function, context, guard, position, general, guard_index)
+            current, owned = self.emit_guard_lookup(builder, function, context, guard, position, general, guard_index)
             expected = self.item(builder, context, position + 2 + guard.attributes)
             same = builder.icmp_unsigned("==", current, expected)
-            builder.call(self.api("Py_DecRef"), [current])
+            if owned:
+                builder.call(self.api("Py_DecRef"), [current])
             check(same, f"guard{guard_index}")
 
         builder.ret(builder.call(core, [context, args, kwargs]))
@@ -360,63 +361,95 @@ class EntryEmitter:
         position: int,
         general: ir.Block,
         guard_index: int,
-    ) -> ir.Value:
-        """Emit the lookup of a guard's current value as a new reference. A failed lookup goes to `general`.
+    ) -> tuple[ir.Value, bool]:
+        """Emit the lookup of a guard's current value; return it and whether it is a new reference.
 
-        The general fallback repeats the lookup in Python, so an error here is cleared, not raised.
+        A failed lookup goes to `general`. The general fallback repeats the lookup in Python, so
+        an error here is cleared, not raised. Values found in dicts stay borrowed, as CPython's
+        own LOAD_GLOBAL and module attribute lookups keep them, because no Python code runs
+        between the lookup and the use. A getattr may run Python code, so its receiver is held
+        by a reference during the call.
         """
         container = self.item(builder, context, position)
+        owned = guard.closure
         if guard.closure:
             current = builder.call(self.api("PyCell_Get"), [container])
         else:
-            key = self.item(builder, context, position + 1)
-            found = builder.call(self.api("PyDict_GetItemWithError"), [container, key])
-            in_globals = builder.block
-            builtins_block = function.append_basic_block(f"guard{guard_index}_builtins")
-            looked_up = function.append_basic_block(f"guard{guard_index}_found")
-            builder.cbranch(builder.icmp_unsigned("==", found, ir.Constant(OBJECT, None)), builtins_block, looked_up)
-            builder.position_at_end(builtins_block)
-            builder.call(self.api("PyErr_Clear"), [])
-            builtins = self.item(builder, context, ContextLayout.BUILTINS)
-            from_builtins = builder.call(self.api("PyDict_GetItemWithError"), [builtins, key])
-            builder.branch(looked_up)
-            builder.position_at_end(looked_up)
-            current = builder.phi(OBJECT)
-            current.add_incoming(found, in_globals)
-            current.add_incoming(from_builtins, builtins_block)
-            builder.call(self.api("Py_IncRef"), [current])  # Py_IncRef accepts NULL
+            current = self.emit_global_lookup(builder, function, context, container, position, guard_index)
         for attribute in range(guard.attributes):
             label = f"guard{guard_index}_step{attribute}"
             self.check_found(builder, function, current, general, label)
             name = self.item(builder, context, position + 2 + attribute)
-            if attribute < len(guard.module_steps) and guard.module_steps[attribute]:
-                following = self.emit_module_attribute(builder, function, current, name, general, label)
+            module_step = attribute < len(guard.module_steps) and guard.module_steps[attribute]
+            if module_step:
+                following = self.emit_module_attribute(builder, function, current, owned, name, general, label)
+                if owned:
+                    # The module's dict owns the value, so hold it before releasing the module.
+                    builder.call(self.api("Py_IncRef"), [following])  # Py_IncRef accepts NULL
+                    builder.call(self.api("Py_DecRef"), [current])
             else:
+                if not owned:
+                    builder.call(self.api("Py_IncRef"), [current])
                 following = builder.call(self.api("PyObject_GetAttr"), [current, name])
-            builder.call(self.api("Py_DecRef"), [current])
+                builder.call(self.api("Py_DecRef"), [current])
+                owned = True
             current = following
         self.check_found(builder, function, current, general, f"guard{guard_index}_resolved")
+        return current, owned
+
+    def emit_global_lookup(
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        context: ir.Value,
+        namespace: ir.Value,
+        position: int,
+        guard_index: int,
+    ) -> ir.Value:
+        """Emit a lookup of the guard's name in its function's globals, then in the builtins, as a borrowed reference."""
+        key = self.item(builder, context, position + 1)
+        found = builder.call(self.api("PyDict_GetItemWithError"), [namespace, key])
+        in_globals = builder.block
+        builtins_block = function.append_basic_block(f"guard{guard_index}_builtins")
+        looked_up = function.append_basic_block(f"guard{guard_index}_found")
+        builder.cbranch(builder.icmp_unsigned("==", found, ir.Constant(OBJECT, None)), builtins_block, looked_up)
+        builder.position_at_end(builtins_block)
+        builder.call(self.api("PyErr_Clear"), [])
+        builtins = self.item(builder, context, ContextLayout.BUILTINS)
+        from_builtins = builder.call(self.api("PyDict_GetItemWithError"), [builtins, key])
+        builder.branch(looked_up)
+        builder.position_at_end(looked_up)
+        current = builder.phi(OBJECT)
+        current.add_incoming(found, in_globals)
+        current.add_incoming(from_builtins, builtins_block)
         return current
 
     def emit_module_attribute(
-        self, builder: ir.IRBuilder, function: ir.Function, module: ir.Value, name: ir.Value, general: ir.Block, label: str
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        module: ir.Value,
+        owned: bool,
+        name: ir.Value,
+        general: ir.Block,
+        label: str,
     ) -> ir.Value:
-        """Emit a read of `name` from the dict of `module`, a new reference, or NULL if it is missing.
+        """Emit a read of `name` from the dict of `module`, a borrowed reference, or NULL if it is missing.
 
-        An object that is no longer exactly a module goes to `general`, after its reference is released.
+        An object that is no longer exactly a module goes to `general`, after its reference is
+        released if `owned`.
         """
         is_module = builder.icmp_unsigned("==", self.type_of(builder, module), self.object("PyModule_Type"))
         not_module = function.append_basic_block(f"{label}_not_module")
         read = function.append_basic_block(f"{label}_module_dict")
         builder.cbranch(is_module, read, not_module)
         builder.position_at_end(not_module)
-        builder.call(self.api("Py_DecRef"), [module])
+        if owned:
+            builder.call(self.api("Py_DecRef"), [module])
         builder.branch(general)
         builder.position_at_end(read)
         namespace = builder.call(self.api("PyModule_GetDict"), [module])
-        found = builder.call(self.api("PyDict_GetItemWithError"), [namespace, name])
-        builder.call(self.api("Py_IncRef"), [found])  # Py_IncRef accepts NULL
-        return found
+        return builder.call(self.api("PyDict_GetItemWithError"), [namespace, name])
 
     def check_found(
         self, builder: ir.IRBuilder, function: ir.Function, value: ir.Value, general: ir.Block, label: str
