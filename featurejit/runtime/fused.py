@@ -17,7 +17,7 @@ from featurejit.frontend.fusion import lower_fused
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import bind_arguments, check_array
 from featurejit.runtime.slow_path import RowResults, convert_result, located_error
-from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of
+from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of, log_null_rows
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class FusedState:
         arrays = BatchRunner(outputs, self.slow_path, get_kernel).run(bound, stats)
         self.stats = stats
         if stats.error_rows:
-            logger.warning("%s: %d row errors were set to null (on_error='null')", self.name, stats.error_rows)
+            log_null_rows(self, self.name, stats)
         return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
 
     def slow_path(self, names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int) -> list[RowResults]:

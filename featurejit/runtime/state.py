@@ -41,6 +41,20 @@ def ir_type_of(python_type: type, optional: bool) -> Attribute:
     return OptionalType(element) if optional else element
 
 
+def log_null_rows(owner: Any, name: str, stats: CallStats) -> None:
+    """Log the rows a call set to null: the first call at WARNING, later calls at DEBUG."""
+    level = logging.DEBUG if getattr(owner, "nulls_logged", False) else logging.WARNING
+    logger.log(
+        level,
+        "%s: %d of %d rows raised and were set to null (on_error='null'); "
+        "explain() reports the count of each call, and later calls log it at DEBUG level",
+        name,
+        stats.error_rows,
+        stats.rows,
+    )
+    owner.nulls_logged = True
+
+
 class ResolverState:
     """Kernels compiled for one resolver, keyed by input specialization, and its last call's counts."""
 
@@ -206,9 +220,7 @@ class ResolverState:
         (result,) = BatchRunner([output], slow_path, get_kernel).run(bound, stats)
         self.stats = stats
         if stats.error_rows:
-            logger.warning(
-                "%s: %d of %d rows raised and were set to null (on_error='null')", self.name, stats.error_rows, stats.rows
-            )
+            log_null_rows(self.resolver, self.name, stats)
         return result
 
     def batch_kernel(self, keys: tuple[ParameterKey, ...]) -> KernelFunction | None:
