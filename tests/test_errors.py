@@ -348,3 +348,23 @@ def test_misspelled_keyword_is_reported_as_unexpected() -> None:
 def test_explain_and_dump_show_as_text_in_a_session() -> None:
     assert repr(ratio.explain(show=False)) == "<Explanation ratio: native; print() it for details>"
     assert repr(ratio.dump("ir")).startswith("builtin.module {\n")
+
+
+class FeatureLike:
+    """Stands for a feature whose declared type is float | None."""
+
+    def __featurejit_annotation__(self) -> object:
+        return float | None
+
+
+DELAY = FeatureLike()
+
+
+@jit_resolver
+def scaled_delay(delay: DELAY) -> float | None:  # type: ignore[valid-type]
+    return None if delay is None else delay * 2
+
+
+def test_annotation_object_stands_for_its_type() -> None:
+    assert scaled_delay(pa.array([1.5, None])).to_pylist() == [3.0, None]
+    assert scaled_delay.explain(show=False).parameters == [("delay", "float | None", "!py.optional<f64>")]

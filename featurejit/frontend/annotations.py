@@ -56,7 +56,14 @@ class Signature:
 
 
 def parse_spec(annotation: Any, what: str) -> ValueSpec:
-    """Turn one annotation object into a ValueSpec; raise CompileError naming `what` otherwise."""
+    """Turn one annotation object into a ValueSpec; raise CompileError naming `what` otherwise.
+
+    Besides types, an annotation may be an object with a `__featurejit_annotation__()` method,
+    such as a feature of a declared entity, which returns the type annotation it stands for.
+    """
+    declared = getattr(annotation, "__featurejit_annotation__", None)
+    if callable(declared):
+        return parse_spec(declared(), what)
     if annotation in SUPPORTED_TYPES:
         return ValueSpec(annotation, optional=False)
     origin = typing.get_origin(annotation)
