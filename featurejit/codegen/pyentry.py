@@ -193,7 +193,7 @@ def build_python_entries(
 
 
 class EntryEmitter:
-    """Emits the entries of one module, declaring each C API symbol on first use."""
+    """The emitter of one module's entries, which declares each C API symbol on first use."""
 
     def __init__(self, module: ir.Module):
         self.module = module
@@ -362,7 +362,7 @@ class EntryEmitter:
         general: ir.Block,
         guard_index: int,
     ) -> tuple[ir.Value, bool]:
-        """Emit the lookup of a guard's current value; return it and whether it is a new reference.
+        """Emit the lookup of a guard's current value, and return it with whether it is a new reference.
 
         A failed lookup goes to `general`. The general fallback repeats the lookup in Python, so
         an error here is cleared, not raised. Values found in dicts stay borrowed, as CPython's
