@@ -8,12 +8,19 @@ resolver whose parameter is named after another resolver of the group reads that
 output, which then stays in registers unless it is requested too. Rows the kernel flags run
 through the plain functions in dependency order, so the result is what running the
 resolvers one after another on the table gives, errors included.
+
+By default a resolver's output column is named after its function and each parameter reads
+the column of the same name. A `FusedMember` sets both, for callers such as the feature
+graph that bind parameters to feature columns:
+
+    fj.FusedResolvers([FusedMember(speed, "speed_mph", {"distance": "distance", "air_time": "air_time"})])
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from featurejit.resolver import JitResolver
@@ -23,17 +30,55 @@ if TYPE_CHECKING:
 
 
 def feature_name(resolver: JitResolver) -> str:
-    """Return the name of the column a resolver produces: its function's name."""
+    """Return the name of the column a resolver produces by default: its function's name."""
     return resolver.function.__name__
 
 
-def dependency_order(resolvers: Sequence[JitResolver]) -> list[JitResolver]:
-    """Order resolvers so that each comes after the resolvers whose outputs it reads.
+@dataclass(frozen=True, eq=False)
+class FusedMember:
+    """One resolver of a fused group, with the column it writes and the column each parameter reads.
 
-    Raises ValueError naming the resolvers of a cycle.
+    A column is an input column of the table or the output of another member of the group.
     """
-    by_name = {feature_name(resolver): resolver for resolver in resolvers}
-    ordered: list[JitResolver] = []
+
+    resolver: JitResolver
+    output: str
+    columns: Mapping[str, str]  # parameter name -> column name
+
+    @classmethod
+    def of(cls, resolver: JitResolver | FusedMember) -> FusedMember:
+        """Return `resolver` as a member that writes the column named after it and reads columns by parameter name."""
+        if isinstance(resolver, FusedMember):
+            resolver.check_columns()
+            return resolver
+        names = resolver.signature().names
+        return cls(resolver, feature_name(resolver), {name: name for name in names})
+
+    def check_columns(self) -> None:
+        """Raise ValueError unless `columns` binds exactly the resolver's parameters."""
+        names = self.resolver.signature().names
+        unbound = [name for name in names if name not in self.columns]
+        unknown = [name for name in self.columns if name not in names]
+        if unbound:
+            raise ValueError(f"fuse(): no column is given for parameter {unbound[0]!r} of {self.resolver.name}")
+        if unknown:
+            raise ValueError(
+                f"fuse(): {self.resolver.name} has no parameter {unknown[0]!r}; its parameters are {', '.join(names)}"
+            )
+
+    def describe(self) -> str:
+        """Return the resolver's name, and the column it writes when that differs."""
+        name = feature_name(self.resolver)
+        return name if name == self.output else f"{name} -> {self.output}"
+
+
+def dependency_order(members: Sequence[FusedMember]) -> list[FusedMember]:
+    """Order members so that each comes after the members whose outputs it reads.
+
+    Raises ValueError naming the output columns of a cycle.
+    """
+    by_output = {member.output: member for member in members}
+    ordered: list[FusedMember] = []
     state: dict[str, str] = {}
 
     def visit(name: str, path: list[str]) -> None:
@@ -43,31 +88,34 @@ def dependency_order(resolvers: Sequence[JitResolver]) -> list[JitResolver]:
             cycle = path[path.index(name) :] + [name]
             raise ValueError(f"fuse(): the resolvers read each other's outputs in a cycle: {' -> '.join(cycle)}")
         state[name] = "visiting"
-        for parameter in by_name[name].signature().names:
-            if parameter in by_name:
-                visit(parameter, [*path, name])
+        for column in by_output[name].columns.values():
+            if column in by_output:
+                visit(column, [*path, name])
         state[name] = "done"
-        ordered.append(by_name[name])
+        ordered.append(by_output[name])
 
-    for resolver in resolvers:
-        visit(feature_name(resolver), [])
+    for member in members:
+        visit(member.output, [])
     return ordered
 
 
 class FusedResolvers:
     """Resolvers compiled together into one kernel over a table's columns."""
 
-    def __init__(self, resolvers: Sequence[JitResolver], outputs: Sequence[str] | None = None):
+    def __init__(self, resolvers: Sequence[JitResolver | FusedMember], outputs: Sequence[str] | None = None):
         if not resolvers:
             raise ValueError("fuse() needs at least one resolver")
         for resolver in resolvers:
-            if not isinstance(resolver, JitResolver):
-                raise TypeError(f"fuse() takes @jit_resolver functions, but got {type(resolver).__name__}")
-        names = [feature_name(resolver) for resolver in resolvers]
+            inner = resolver.resolver if isinstance(resolver, FusedMember) else resolver
+            if not isinstance(inner, JitResolver):
+                raise TypeError(f"fuse() takes @jit_resolver functions, but got {type(inner).__name__}")
+        members = [FusedMember.of(resolver) for resolver in resolvers]
+        names = [member.output for member in members]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"fuse(): two resolvers produce the column {duplicates[0]!r}; rename one of them")
-        self.resolvers = dependency_order(resolvers)
+        self.members = dependency_order(members)
+        self.resolvers = [member.resolver for member in self.members]
         self.outputs = list(names if outputs is None else outputs)
         unknown = [name for name in self.outputs if name not in names]
         if unknown:
@@ -76,18 +124,18 @@ class FusedResolvers:
         self.lock = threading.RLock()
         self.state: Any = None
 
-    def input_columns(self) -> dict[str, list[JitResolver]]:
-        """Return each input column's name, in order of first use, with the resolvers that read it."""
-        produced = {feature_name(resolver) for resolver in self.resolvers}
-        inputs: dict[str, list[JitResolver]] = {}
-        for resolver in self.resolvers:
-            for name in resolver.signature().names:
-                if name not in produced:
-                    inputs.setdefault(name, []).append(resolver)
+    def input_columns(self) -> dict[str, list[tuple[FusedMember, str]]]:
+        """Return each input column's name, in order of first use, with the members and parameters that read it."""
+        produced = {member.output for member in self.members}
+        inputs: dict[str, list[tuple[FusedMember, str]]] = {}
+        for member in self.members:
+            for parameter, column in member.columns.items():
+                if column not in produced:
+                    inputs.setdefault(column, []).append((member, parameter))
         return inputs
 
     def __repr__(self) -> str:
-        return f"<fused resolvers {', '.join(feature_name(resolver) for resolver in self.resolvers)}>"
+        return f"<fused resolvers {', '.join(member.describe() for member in self.members)}>"
 
     def __call__(self, table: pa.Table | pa.RecordBatch) -> pa.Table:
         """Run the resolvers over the table's columns; return a Table of the requested outputs."""
@@ -100,7 +148,7 @@ class FusedResolvers:
             )
         missing = [name for name in self.inputs if name not in table.column_names]
         if missing:
-            readers = ", ".join(feature_name(resolver) for resolver in self.inputs[missing[0]])
+            readers = ", ".join(dict.fromkeys(member.describe() for member, _ in self.inputs[missing[0]]))
             raise KeyError(
                 f"the table has no column {missing[0]!r}, which {readers} reads; "
                 f"its columns are: {', '.join(table.column_names)}"

@@ -215,3 +215,40 @@ def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(settings, "threads", 4)
     monkeypatch.setattr(settings, "morsel_rows", 1024)
     assert fused(table).equals(single)
+
+
+def test_members_bind_parameters_and_name_outputs() -> None:
+    from featurejit.fusion import FusedMember
+
+    table = pa.table({"miles": [100, 200, 300], "minutes": [60, None, 0], "other_minutes": [30, 60, 90]})
+    fused = fj.FusedResolvers(
+        [
+            FusedMember(speed, "fast", {"distance": "miles", "air_time": "minutes"}),
+            FusedMember(speed, "other", {"distance": "miles", "air_time": "other_minutes"}),
+            FusedMember(is_fast, "flag", {"speed": "fast"}),
+        ]
+    )
+    result = fused(table)
+    assert result.column_names == ["fast", "other", "flag"]
+    assert result.column("fast").to_pylist() == [100.0, None, None]
+    assert result.column("other").to_pylist() == [200.0, 200.0, 200.0]
+    assert result.column("flag").to_pylist() == [False, False, False]
+    assert "speed -> fast" in fused.explain(show=False)
+
+
+def test_members_slow_path_reads_bound_columns() -> None:
+    from featurejit.fusion import FusedMember
+
+    table = pa.table({"miles": [10, 20], "minutes": [5, 0]})
+    member = FusedMember(strict_ratio, "ratio", {"distance": "miles", "air_time": "minutes"})
+    with pytest.raises(ZeroDivisionError, match=r"row 1 of strict_ratio: distance=20, air_time=0"):
+        fj.FusedResolvers([member])(table)
+
+
+def test_member_with_unbound_parameter_is_rejected() -> None:
+    from featurejit.fusion import FusedMember
+
+    with pytest.raises(ValueError, match="no column is given for parameter 'air_time' of speed"):
+        fj.FusedResolvers([FusedMember(speed, "fast", {"distance": "miles"})])
+    with pytest.raises(ValueError, match="speed has no parameter 'hours'"):
+        fj.FusedResolvers([FusedMember(speed, "fast", {"distance": "a", "air_time": "b", "hours": "c"})])

@@ -1,10 +1,11 @@
 """Lowering of several resolvers over shared input columns into one function.
 
 The function takes one argument per input column and returns one `py.column_value` per
-requested output. Resolvers are lowered in dependency order; a resolver whose parameter
-names another resolver of the group reads that resolver's column value straight from its
-SSA value, so an intermediate result is never materialized unless it is requested. Ops that
-several resolvers share over the same inputs become one op after CSE.
+requested output. Resolvers are lowered in dependency order. Each member of the group names
+the column that each parameter reads (see featurejit.fusion.FusedMember); a parameter that
+reads another member's output takes that member's column value straight from its SSA value,
+so an intermediate result is never materialized unless it is requested. Ops that several
+resolvers share over the same inputs become one op after CSE.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ from featurejit.ir import dialect as py
 
 
 class FusedLowering(Lowering):
-    """Lowers resolvers, given in dependency order, into one function with several results."""
+    """Lowers fused members, given in dependency order, into one function with several results."""
 
     def __init__(
         self,
-        resolvers: Sequence[Any],
+        members: Sequence[Any],
         column_types: dict[str, Attribute],
         outputs: Sequence[str],
         symbol: str,
     ):
-        super().__init__(resolvers[0].function, list(column_types.values()), symbol)
-        self.resolvers = list(resolvers)
+        super().__init__(members[0].resolver.function, list(column_types.values()), symbol)
+        self.members = list(members)
         self.column_types = column_types
         self.outputs = list(outputs)
 
@@ -59,20 +60,21 @@ class FusedLowering(Lowering):
         columns: dict[str, SSAValue] = dict(zip(self.column_types, entry.args, strict=True))
         self.block = entry
         produced: dict[str, SSAValue] = {}
-        for resolver in self.resolvers:
+        for member in self.members:
+            resolver = member.resolver
             source = read_function_source(resolver.function)
             self.scope = FunctionScope(source, resolver.function)
             self.inline_stack = [resolver.function]
             arguments = {
-                name: produced[name] if name in produced else columns[name]
-                for name in resolver.signature().names
-                if name in produced or name in columns
+                parameter: produced[column] if column in produced else columns[column]
+                for parameter, column in member.columns.items()
+                if column in produced or column in columns
             }
             result = self.inline_resolver(source.node, resolver, arguments)
             declared = read_signature(resolver.function).result
-            column = self.emit_value(py.ColumnValueOp(result, declared.ir_type()))
-            column.name_hint = resolver.function.__name__
-            produced[resolver.function.__name__] = column
+            value = self.emit_value(py.ColumnValueOp(result, declared.ir_type()))
+            value.name_hint = member.output
+            produced[member.output] = value
         self.emit(func.ReturnOp(*(produced[name] for name in self.outputs)))
         result_types = [produced[name].type for name in self.outputs]
         function = func.FuncOp(self.symbol, (list(self.column_types.values()), result_types), Region(entry))
@@ -80,8 +82,8 @@ class FusedLowering(Lowering):
 
 
 def lower_fused(
-    resolvers: Sequence[Any], column_types: dict[str, Attribute], outputs: Sequence[str], symbol: str
+    members: Sequence[Any], column_types: dict[str, Attribute], outputs: Sequence[str], symbol: str
 ) -> LoweredFunction:
-    """Lower `resolvers` (in dependency order) over columns of these IR types, returning `outputs`."""
-    return FusedLowering(resolvers, column_types, outputs, symbol).lower()
+    """Lower fused `members` (in dependency order) over columns of these IR types, returning `outputs`."""
+    return FusedLowering(members, column_types, outputs, symbol).lower()
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -21,8 +20,7 @@ from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of, log_null_rows
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
-    from featurejit.fusion import FusedResolvers
-    from featurejit.resolver import JitResolver
+    from featurejit.fusion import FusedMember, FusedResolvers
 
 logger = logging.getLogger("featurejit")
 
@@ -45,24 +43,19 @@ class FusedState:
     """The kernels compiled for a group of fused resolvers, and the counts of its last call."""
 
     def __init__(self, fused: FusedResolvers):
-        from featurejit.fusion import feature_name
-
         self.fused = fused
-        self.feature_name = feature_name
-        self.name = "+".join(feature_name(resolver) for resolver in fused.resolvers)
+        self.name = "+".join(member.output for member in fused.members)
         self.kernels: dict[tuple[ParameterKey, ...], CompiledKernel | None] = {}
         self.failure: CompileError | None = None
         self.last_kernel: CompiledKernel | None = None
         self.stats = CallStats(native=False)
         self.specs = {name: self.column_spec(name, readers) for name, readers in fused.inputs.items()}
-        self.output_specs = {
-            feature_name(resolver): resolver.signature().result for resolver in fused.resolvers
-        }
+        self.output_specs = {member.output: member.resolver.signature().result for member in fused.members}
 
     @staticmethod
-    def column_spec(name: str, readers: list[JitResolver]) -> ValueSpec:
+    def column_spec(name: str, readers: list[tuple[FusedMember, str]]) -> ValueSpec:
         """Merge the annotations of a column's readers: optional if any reader allows None."""
-        specs = [dict(reader.signature().parameters)[name] for reader in readers]
+        specs = [dict(member.resolver.signature().parameters)[parameter] for member, parameter in readers]
         return ValueSpec(specs[0].python_type, any(spec.optional for spec in specs))
 
     # ----------------------------------------------------------------------------------
@@ -73,8 +66,9 @@ class FusedState:
         fused = self.fused
         names = list(fused.inputs)
         for name, column in zip(names, columns, strict=True):
-            for reader in fused.inputs[name]:
-                check_array(reader.name, name, dict(reader.signature().parameters)[name], column)
+            for member, parameter in fused.inputs[name]:
+                resolver = member.resolver
+                check_array(resolver.name, parameter, dict(resolver.signature().parameters)[parameter], column)
         signature = Signature(tuple((name, self.specs[name]) for name in names), ValueSpec(int, False))
         bound = bind_arguments(self.name, signature, list(columns))
         self.drop_stale_kernels()
@@ -93,9 +87,9 @@ class FusedState:
         results = {name: RowResults([], [], 0) for name in fused.outputs}
         for position, row in enumerate(rows.tolist()):
             row_values = {name: column[position] for name, column in zip(names, values, strict=True)}
-            for resolver in fused.resolvers:
-                feature = self.feature_name(resolver)
-                stored, present, failed = self.run_resolver(resolver, row_values, first_row + row)
+            for member in fused.members:
+                feature = member.output
+                stored, present, failed = self.run_member(member, row_values, first_row + row)
                 row_values[feature] = stored if present else None
                 if feature in results:
                     results[feature].values.append(stored)
@@ -103,10 +97,10 @@ class FusedState:
                     results[feature].errors += failed
         return [results[name] for name in fused.outputs]
 
-    def run_resolver(self, resolver: JitResolver, row_values: dict[str, Any], row: int) -> tuple[Any, bool, int]:
+    def run_member(self, member: FusedMember, row_values: dict[str, Any], row: int) -> tuple[Any, bool, int]:
         """Run one resolver on one row: (the value its column stores, whether present, 1 if it raised)."""
-        parameters = inspect.signature(resolver.function).parameters
-        arguments = {name: row_values[name] for name in parameters if name in row_values}
+        resolver = member.resolver
+        arguments = {parameter: row_values[column] for parameter, column in member.columns.items() if column in row_values}
         try:
             stored, present = convert_result(resolver.function(**arguments), resolver.signature().result.python_type)
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
@@ -136,7 +130,7 @@ class FusedState:
             kernel = compile_lowered(
                 self.name,
                 symbol,
-                lambda: lower_fused(fused.resolvers, column_types, fused.outputs, symbol),
+                lambda: lower_fused(fused.members, column_types, fused.outputs, symbol),
                 [key.layout for key in keys],
                 outputs,
             )
@@ -191,15 +185,14 @@ class FusedState:
             self.kernel(self.default_keys())
         native = self.failure is None and not settings.disable_jit
         how = "compiled to one native kernel" if native else "runs in the interpreter"
-        lines = [f"fused {', '.join(self.feature_name(resolver) for resolver in fused.resolvers)}: {how}"]
+        described = ", ".join(member.describe() for member in fused.members)
+        lines = [f"fused {described}: {how}"]
         if self.failure is not None:
             lines.append(f"  reason: {self.failure}".replace("\n", "\n          "))
-        lines.append(f"  resolvers in order: {', '.join(self.feature_name(resolver) for resolver in fused.resolvers)}")
+        lines.append(f"  resolvers in order: {described}")
         lines.append(f"  columns read: {', '.join(f'{name}: {spec}' for name, spec in self.specs.items())}")
         lines.append(f"  outputs written: {', '.join(fused.outputs)}")
-        kept = [
-            self.feature_name(resolver) for resolver in fused.resolvers if self.feature_name(resolver) not in fused.outputs
-        ]
+        kept = [member.output for member in fused.members if member.output not in fused.outputs]
         if kept:
             lines.append(f"  computed but not written: {', '.join(kept)}")
         lines.append(f"  kernels compiled: {sum(kernel is not None for kernel in self.kernels.values())}")
