@@ -2,10 +2,10 @@
 
 The function takes one argument per input column and returns one `py.column_value` per
 requested output. Resolvers are lowered in dependency order. Each member of the group names
-the column that each parameter reads (see featurejit.fusion.FusedMember); a parameter that
-reads another member's output takes that member's column value straight from its SSA value,
-so an intermediate result is never materialized unless it is requested. Ops that several
-resolvers share over the same inputs become one op after CSE.
+the column that each parameter reads (see featurejit.fusion.FusedMember). A parameter that
+reads another member's output takes that member's SSA value, so an intermediate result is
+never materialized unless it is requested. Ops that several resolvers share over the same
+inputs become one op after CSE.
 """
 
 from __future__ import annotations
