@@ -11,9 +11,24 @@
 Importing the package is cheap: xDSL, llvmlite and pyarrow load on the first compile or call.
 """
 
+from typing import Any
+
 from featurejit.errors import CompileError, SourceLocation
 from featurejit.fusion import FusedResolvers, fuse
+from featurejit.graph import Feature, GraphError, features, primary_key
 from featurejit.resolver import Explanation, JitResolver, jit_resolver
 
-__all__ = ["CompileError", "Explanation", "FusedResolvers", "JitResolver", "SourceLocation", "fuse", "jit_resolver"]
+__all__ = [
+    "CompileError", "Explanation", "Feature", "FusedResolvers", "Graph", "GraphError", "JitResolver",
+    "SourceLocation", "features", "fuse", "jit_resolver", "primary_key",
+]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # Graph imports pyarrow and networkx, so it loads on first use.
+    if name == "Graph":
+        from featurejit.graph.graph import Graph
+
+        return Graph
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

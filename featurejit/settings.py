@@ -8,6 +8,8 @@
 |                           |         | this process may run on                                        |
 | FEATUREJIT_MORSEL_ROWS    | 65536   | minimum rows per unit of work handed to a thread, rounded up   |
 |                           |         | to 64; large calls use about 4 units per thread                |
+| FEATUREJIT_POOL_ROWS      | 100000  | rows from which a graph runs an interpreted resolver in a pool |
+|                           |         | of processes (Linux only), instead of in the calling process   |
 | FEATUREJIT_CACHE          | 1       | 0 turns off the disk cache of compiled kernels                 |
 | FEATUREJIT_CACHE_DIR      | user    | folder of the disk cache; default: $XDG_CACHE_HOME/featurejit  |
 |                           |         | or ~/.cache/featurejit (~/Library/Caches/featurejit on macOS,  |
@@ -73,6 +75,7 @@ class Settings:
     verify_ir: bool
     threads: int
     morsel_rows: int
+    pool_rows: int
     cache_enabled: bool
     cache_dir: Path
     cache_max_bytes: int
@@ -83,6 +86,7 @@ settings = Settings(
     verify_ir=_flag("FEATUREJIT_VERIFY_IR", False),
     threads=_count("FEATUREJIT_THREADS", available_cpus()),
     morsel_rows=_count("FEATUREJIT_MORSEL_ROWS", 65536),
+    pool_rows=_count("FEATUREJIT_POOL_ROWS", 100_000),
     cache_enabled=_flag("FEATUREJIT_CACHE", True),
     cache_dir=Path(os.environ.get("FEATUREJIT_CACHE_DIR") or default_cache_dir()).expanduser(),
     cache_max_bytes=_count("FEATUREJIT_CACHE_MAX_MB", 256) * 2**20,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,6 +52,7 @@ class FusedState:
         self.stats = CallStats(native=False)
         self.specs = {name: self.column_spec(name, readers) for name, readers in fused.inputs.items()}
         self.output_specs = {member.output: member.resolver.signature().result for member in fused.members}
+        self.thread_buffers = threading.local()  # buffers of small calls, see featurejit.runtime.fused_rows
 
     @staticmethod
     def column_spec(name: str, readers: list[tuple[FusedMember, str]]) -> ValueSpec:

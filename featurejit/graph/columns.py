@@ -1,0 +1,142 @@
+"""Columns of a batch of rows on the online path: numpy arrays for numbers, Python lists otherwise.
+
+Online queries carry a few rows, for which building Arrow arrays costs more than the work
+itself, so their columns are numpy arrays of int64, float64 or bool values with a validity
+mask, and Python lists (None for null) for str and datetime values.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.graph.entities import FeatureType
+
+NUMPY_DTYPES: dict[type, np.dtype] = {int: np.dtype(np.int64), float: np.dtype(np.float64), bool: np.dtype(np.bool_)}
+ARROW_TYPES: dict[type, pa.DataType] = {
+    bool: pa.bool_(),
+    int: pa.int64(),
+    float: pa.float64(),
+    str: pa.string(),
+    datetime.datetime: pa.timestamp("us"),
+}
+
+
+# Numeric Arrow types by their name, for reading their buffers with numpy.
+NUMPY_BY_ARROW_NAME: dict[str, np.dtype] = {
+    name: np.dtype(name)
+    for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+} | {"float": np.dtype(np.float32), "double": np.dtype(np.float64)}
+
+
+def is_numeric(python_type: type) -> bool:
+    return python_type in NUMPY_DTYPES
+
+
+def unpack_bits(buffer: pa.Buffer, offset: int, length: int) -> np.ndarray:
+    """Return `length` bits of an LSB-first Arrow bitmap from bit `offset`, as booleans."""
+    bytes_ = np.frombuffer(buffer, dtype=np.uint8)
+    return np.unpackbits(bytes_, bitorder="little", count=offset + length)[offset:].astype(bool)
+
+
+def numpy_values(array: pa.Array, python_type: type) -> tuple[np.ndarray, np.ndarray]:
+    """Return the values (nulls as zero) and the validity mask of a numeric Arrow array, as numpy arrays.
+
+    They are read from the Arrow buffers, because pyarrow's to_numpy() imports pandas.
+    """
+    validity, data = array.buffers()[:2]
+    length = len(array)
+    if pa.types.is_boolean(array.type):
+        values = unpack_bits(data, array.offset, length) if data is not None else np.zeros(length, dtype=bool)
+    elif pa.types.is_null(array.type):
+        values = np.zeros(length, dtype=NUMPY_DTYPES[python_type])
+    else:
+        dtype = NUMPY_BY_ARROW_NAME[str(array.type)]
+        values = np.frombuffer(data, dtype=dtype, count=array.offset + length)[array.offset :]
+    if validity is None or array.null_count == 0:
+        valid = np.ones(length, dtype=bool)
+    else:
+        valid = unpack_bits(validity, array.offset, length)
+    values = values.astype(NUMPY_DTYPES[python_type], copy=False)
+    if not valid.all():
+        values = np.where(valid, values, np.zeros(1, dtype=values.dtype))
+    return values, valid
+
+
+@dataclass
+class Column:
+    """One feature's values over the rows of a batch.
+
+    For bool, int and float features `values` is a numpy array and `valid` a boolean mask. For
+    other types `values` is a list with None for nulls, and `valid` is None.
+    """
+
+    type: FeatureType
+    values: Any
+    valid: np.ndarray | None
+    arrow_type: pa.DataType | None = None  # the source's Arrow type, kept for to_arrow()
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @classmethod
+    def from_pylist(cls, values: Sequence[Any], type: FeatureType) -> Column:
+        """Build a column from Python values, None for null; the caller has checked their types."""
+        if not is_numeric(type.python_type):
+            return cls(type, list(values), None)
+        valid = np.array([value is not None for value in values], dtype=bool)
+        filled = [0 if value is None else value for value in values]
+        return cls(type, np.array(filled, dtype=NUMPY_DTYPES[type.python_type]), valid)
+
+    @classmethod
+    def from_arrow(cls, array: pa.Array | pa.ChunkedArray, type: FeatureType) -> Column:
+        if isinstance(array, pa.ChunkedArray):
+            array = array.combine_chunks()
+        if not is_numeric(type.python_type):
+            return cls(type, array.to_pylist(), None, array.type)
+        values, valid = numpy_values(array, type.python_type)
+        return cls(type, values, valid)
+
+    @classmethod
+    def nulls(cls, length: int, type: FeatureType) -> Column:
+        if not is_numeric(type.python_type):
+            return cls(type, [None] * length, None)
+        return cls(type, np.zeros(length, dtype=NUMPY_DTYPES[type.python_type]), np.zeros(length, dtype=bool))
+
+    def numeric(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return the values and validity mask of a bool, int or float column."""
+        assert self.valid is not None, "only numeric columns have a validity mask"
+        return self.values, self.valid
+
+    def to_pylist(self) -> list[Any]:
+        if self.valid is None:
+            return list(self.values)
+        values = self.values.tolist()
+        if self.valid.all():
+            return values
+        return [value if present else None for value, present in zip(values, self.valid.tolist(), strict=True)]
+
+    def to_arrow(self) -> pa.Array:
+        arrow_type = self.arrow_type or ARROW_TYPES[self.type.python_type]
+        if self.valid is None:
+            return pa.array(self.values, type=arrow_type)
+        return pa.array(self.values, type=arrow_type, mask=~self.valid)
+
+    def take(self, rows: np.ndarray) -> Column:
+        """Return the values at `rows`; a row of -1 gives null."""
+        missing = rows < 0
+        safe = np.where(missing, 0, rows) if missing.any() else rows
+        if self.valid is None:
+            values = [None if row < 0 else self.values[row] for row in rows.tolist()]
+            return Column(self.type, values, None, self.arrow_type)
+        if len(self.values) == 0:
+            return Column.nulls(len(rows), self.type)
+        valid = self.valid[safe]
+        if missing.any():
+            valid = valid & ~missing
+        return Column(self.type, self.values[safe], valid)

@@ -1,0 +1,159 @@
+"""The text of `Graph.explain()`: a query's plan, and with analyze=True what running it did.
+
+    plan of Flight: speed_mph, is_fast (offline, a scan of flights.parquet)
+      scan flights.parquet
+        columns read: distance, air_time (2 of 19)
+        filter pushed into the scan: (distance > 1000)
+        row groups: 3 of 10 may match, by their statistics
+        estimated rows: 30,000
+      stage 1: fused kernel [speed, is_fast], native
+        reads distance, air_time; writes speed_mph, is_fast
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from featurejit.graph.offline import OfflineTrace
+from featurejit.graph.online import OnlineTrace, StageTrace
+from featurejit.graph.planner import Plan, Stage
+from featurejit.graph.sources import Filter, ScanStats, Source, filter_expression
+from featurejit.settings import settings
+
+if TYPE_CHECKING:
+    from featurejit.graph.graph import Graph
+
+
+def format_ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def format_bytes(size: int) -> str:
+    if size >= 2**20:
+        return f"{size / 2**20:.1f} MiB"
+    if size >= 2**10:
+        return f"{size / 2**10:.1f} KiB"
+    return f"{size} bytes"
+
+
+def names(features: Any) -> str:
+    return ", ".join(feature.name for feature in features) or "nothing"
+
+
+def kernel_state(stage: Stage) -> str:
+    """Return whether a fused stage's kernel is native, compiling it for its annotated types if it has not run."""
+    from featurejit.runtime.fused import fused_state
+
+    assert stage.fused is not None
+    state = fused_state(stage.fused)
+    if settings.disable_jit:
+        return "in the interpreter (FEATUREJIT_DISABLE_JIT is set)"
+    if not state.kernels:
+        state.kernel(state.default_keys())
+    if state.failure is not None:
+        return f"in the interpreter: {state.failure}".replace("\n", "\n        ")
+    return "native"
+
+
+def stage_lines(plan: Plan, estimated: int | None, traces: dict[Stage, StageTrace]) -> list[str]:
+    lines = []
+    for wave in plan.waves:
+        parallel = [stage.number for stage in wave]
+        for stage in wave:
+            header = f"  {stage.describe()}"
+            if stage.fused is not None:
+                header += f", {kernel_state(stage)}"
+            lines.append(header)
+            lines.append(f"    reads {names(stage.reads)}; writes {names(stage.writes)}")
+            if stage.reason:
+                lines.append(f"    runs in the interpreter because {stage.reason}".replace("\n", "\n      "))
+            if len(parallel) > 1:
+                others = ", ".join(str(number) for number in parallel if number != stage.number)
+                lines.append(f"    independent of stage {others}, so they run in parallel on large batches")
+            lines.append(f"    estimated rows: {'unknown' if estimated is None else f'{estimated:,}'}")
+            trace = traces.get(stage)
+            if trace is not None:
+                lines.append(f"    actual rows: {trace.rows:,}, time: {format_ms(trace.seconds)}")
+    return lines
+
+
+def scan_lines(plan: Plan, source: Source, estimated: Any, stats: ScanStats | None) -> list[str]:
+    lines = [f"  scan {source.description}"]
+    lines.append(f"    columns read: {names(plan.source_reads)} ({len(plan.source_reads)} of {len(source.schema.names)})")
+    if plan.filter is not None:
+        lines.append(f"    filter pushed into the scan: {plan.filter}")
+    if estimated.row_groups_total is not None:
+        lines.append(
+            f"    row groups: {estimated.row_groups_read} of {estimated.row_groups_total} may match, by their statistics"
+        )
+    lines.append(f"    estimated rows: {'unknown' if estimated.rows is None else f'{estimated.rows:,}'}")
+    if stats is not None:
+        lines.append(f"    actual rows: {stats.rows:,}, time: {format_ms(stats.seconds)}")
+        if stats.bytes_read is not None and stats.bytes_total is not None:
+            lines.append(
+                f"    read {stats.row_groups_read} of {stats.row_groups_total} row groups, "
+                f"{format_bytes(stats.bytes_read)} of {format_bytes(stats.bytes_total)} of column chunks"
+            )
+    return lines
+
+
+def explain_offline(graph: Graph, outputs: Any, filters: Filter, analyze: bool) -> str:
+    features = graph.resolve_outputs(outputs)
+    expression = filter_expression(filters)
+    plan = graph.plan(features, (), expression)
+    source = graph.dag.source_of(plan.entity)
+    trace = OfflineTrace() if analyze else None
+    seconds = 0.0
+    if trace is not None:
+        start = time.perf_counter()
+        graph.run_table_query(outputs, None, filters, trace)
+        seconds = time.perf_counter() - start
+    where = f"a scan of {source.description}" if source is not None else "no source"
+    lines = [f"plan of {plan.entity.name}: {names(plan.outputs)} (offline, {where})"]
+    estimated = source.estimate(expression) if source is not None else None
+    if source is not None and estimated is not None:
+        lines += scan_lines(plan, source, estimated, trace.scan if trace is not None else None)
+    traces = {stage_trace.stage: stage_trace for stage_trace in trace.stages} if trace is not None else {}
+    lines += stage_lines(plan, estimated.rows if estimated is not None else None, traces)
+    if trace is not None:
+        lines.append(f"  total time: {format_ms(seconds)}, waves run in parallel: {trace.parallel_waves}")
+    return "\n".join(lines)
+
+
+def explain_online(graph: Graph, outputs: Any, inputs: Any, analyze: bool) -> str:
+    features = graph.resolve_outputs(outputs)
+    request, rows = graph.request_columns(inputs)
+    plan = graph.plan(features, tuple(request), None)
+    trace = OnlineTrace() if analyze else None
+    seconds = 0.0
+    if trace is not None:
+        start = time.perf_counter()
+        graph.run_query(outputs, inputs, trace)
+        seconds = time.perf_counter() - start
+    lines = [f"plan of {plan.entity.name}: {names(plan.outputs)} (online, {rows:,} request rows)"]
+    if request:
+        lines.append(f"  request gives {names(request)}")
+    source = graph.dag.source_of(plan.entity)
+    if plan.reads_source and source is not None:
+        key = plan.entity.key
+        assert key is not None
+        lines.append(f"  lookup by {key!r} in {source.description}")
+        lines.append(f"    columns read: {names(plan.source_reads)}")
+        if trace is not None:
+            lines.append(f"    keys found: {trace.found:,} of {trace.keys:,}, time: {format_ms(trace.lookup_seconds)}")
+    traces = {stage_trace.stage: stage_trace for stage_trace in trace.stages} if trace is not None else {}
+    lines += stage_lines(plan, rows, traces)
+    if trace is not None:
+        lines.append(f"  total time: {format_ms(seconds)}")
+    return "\n".join(lines)
+
+
+def explain_query(graph: Graph, outputs: Any, inputs: Any, filters: Filter, analyze: bool) -> str:
+    if inputs is not None:
+        if filters is not None:
+            from featurejit.graph.errors import GraphError
+
+            raise GraphError("filters apply to offline queries over a source; an online query takes no filters")
+        return explain_online(graph, outputs, inputs, analyze)
+    return explain_offline(graph, outputs, filters, analyze)

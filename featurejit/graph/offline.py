@@ -1,0 +1,110 @@
+"""The offline path: a plan run over whole Arrow columns, from a scan of the source or a given table.
+
+Fused stages call the fused kernel over Arrow arrays, which splits large batches into
+morsels across threads. Interpreted stages run row by row, in a process pool for large
+batches. Stages of one wave do not depend on each other and run on threads of their own when
+the batch is large enough to pay for it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.graph.columns import ARROW_TYPES
+from featurejit.graph.entities import Feature
+from featurejit.graph.interpreted import run_interpreted
+from featurejit.graph.online import StageTrace
+from featurejit.graph.planner import Plan, Stage
+from featurejit.graph.sources import ScanStats
+from featurejit.settings import settings
+
+ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
+
+_stage_pool: ThreadPoolExecutor | None = None
+_stage_pool_lock = threading.Lock()
+
+
+def stage_pool() -> ThreadPoolExecutor:
+    """Return the threads that run the stages of a wave, separate from the kernels' morsel threads."""
+    global _stage_pool
+    with _stage_pool_lock:
+        if _stage_pool is None:
+            _stage_pool = ThreadPoolExecutor(max_workers=max(2, settings.threads), thread_name_prefix="featurejit-stage")
+        return _stage_pool
+
+
+@dataclass
+class OfflineTrace:
+    """What an offline query did: its scan, its key lookups, and each stage's rows and time."""
+
+    scan: ScanStats | None = None
+    keys: int = 0
+    found: int = 0
+    stages: list[StageTrace] = field(default_factory=list)
+    parallel_waves: int = 0
+
+
+def run_arrow_stage(stage: Stage, columns: dict[Feature, ArrowColumn], rows: int) -> dict[Feature, ArrowColumn]:
+    """Run one stage over whole columns; return the columns of the features it writes."""
+    if stage.fused is not None:
+        table = pa.table({feature.name: columns[feature] for feature in stage.fused_inputs})
+        result = stage.fused(table)
+        return {feature: result.column(feature.name) for feature in stage.writes}
+    (node,) = stage.nodes
+    arguments = {parameter: columns[feature].to_pylist() for parameter, feature in node.inputs.items()}
+    outcome = run_interpreted(node, arguments, rows)
+    written = {}
+    for feature, values in zip(node.outputs, outcome.columns, strict=True):
+        if feature in stage.writes:
+            written[feature] = pa.array(values, type=ARROW_TYPES[feature.type.python_type])
+    return written
+
+
+def timed_stage(stage: Stage, columns: dict[Feature, ArrowColumn], rows: int) -> tuple[dict[Feature, ArrowColumn], StageTrace]:
+    start = time.perf_counter()
+    written = run_arrow_stage(stage, columns, rows)
+    return written, StageTrace(stage, rows, time.perf_counter() - start)
+
+
+def runs_in_parallel(wave: tuple[Stage, ...], rows: int) -> bool:
+    return len(wave) > 1 and settings.threads > 1 and rows >= settings.morsel_rows
+
+
+def run_arrow_stages(plan: Plan, columns: dict[Feature, ArrowColumn], rows: int, trace: OfflineTrace | None) -> None:
+    """Run every wave of the plan, adding the columns each stage writes."""
+    for wave in plan.waves:
+        if runs_in_parallel(wave, rows):
+            outcomes = list(stage_pool().map(lambda stage: timed_stage(stage, columns, rows), wave))
+            if trace is not None:
+                trace.parallel_waves += 1
+        else:
+            outcomes = [timed_stage(stage, columns, rows) for stage in wave]
+        for written, stage_trace in outcomes:
+            columns.update(written)
+            if trace is not None:
+                trace.stages.append(stage_trace)
+
+
+def run_offline(
+    plan: Plan, columns: dict[Feature, ArrowColumn], rows: int, found: np.ndarray | None, trace: OfflineTrace | None
+) -> dict[Feature, ArrowColumn]:
+    """Run the plan over `rows` rows of the columns. Rows where `found` is False get null for every computed feature."""
+    if found is None or found.all():
+        run_arrow_stages(plan, columns, rows, trace)
+        return columns
+    mask = pa.array(found)
+    subset = {feature: column.filter(mask) for feature, column in columns.items()}
+    run_arrow_stages(plan, subset, int(found.sum()), trace)
+    back = np.full(len(found), -1, dtype=np.int64)
+    back[np.flatnonzero(found)] = np.arange(int(found.sum()))
+    indices = pa.array(back, mask=back < 0)
+    for feature in plan.computed:
+        columns[feature] = subset[feature].take(indices)
+    return columns

@@ -1,0 +1,259 @@
+"""Query plans: which resolvers a query needs, in which stages, fused how.
+
+The planner walks back from the requested outputs. A feature comes from the request if the
+request gives it, else from the resolver that writes it, else from the entity's source. Then
+it groups the needed resolvers into waves. A wave holds one fused kernel, made of every
+compiled resolver whose inputs are ready, and one interpreted stage per other ready resolver.
+The stages of a wave do not depend on each other, so they may run in parallel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pyarrow.compute as pc
+
+from featurejit.errors import CompileError
+from featurejit.fusion import FusedMember, FusedResolvers
+from featurejit.graph.bindings import ResolverNode
+from featurejit.graph.entities import Entity, Feature
+from featurejit.graph.errors import GraphError
+
+if TYPE_CHECKING:
+    from featurejit.graph.dag import FeatureDag
+
+COMPILED_TYPES = (bool, int, float)
+
+
+@dataclass(eq=False)
+class Stage:
+    """Resolvers that run together: one fused kernel, or one resolver in the interpreter."""
+
+    number: int
+    nodes: tuple[ResolverNode, ...]
+    reads: tuple[Feature, ...]  # features it reads from the request, the source or earlier stages
+    writes: tuple[Feature, ...]  # features it keeps for later stages and the outputs
+    fused: FusedResolvers | None = None
+    fused_inputs: tuple[Feature, ...] = ()  # the fused kernel's input columns, in its order
+    reason: str = ""  # why an interpreted stage is not compiled
+
+    @property
+    def kind(self) -> str:
+        return "fused kernel" if self.fused is not None else "interpreted"
+
+    def describe(self) -> str:
+        names = ", ".join(node.name for node in self.nodes)
+        return f"stage {self.number}: {self.kind} [{names}]"
+
+
+@dataclass(eq=False)
+class Plan:
+    """How one query runs: what it reads, and its stages in waves of independent stages."""
+
+    entity: Entity
+    outputs: tuple[Feature, ...]
+    request: tuple[Feature, ...]  # features the request gives, which override the source and resolvers
+    source_reads: tuple[Feature, ...]  # features read from the entity's source
+    waves: tuple[tuple[Stage, ...], ...]
+    filter: pc.Expression | None = None
+    computed: tuple[Feature, ...] = field(default=())  # features that stages write
+
+    @property
+    def stages(self) -> list[Stage]:
+        return [stage for wave in self.waves for stage in wave]
+
+    @property
+    def reads_source(self) -> bool:
+        return bool(self.source_reads)
+
+
+def output_entity(outputs: tuple[Feature, ...]) -> Entity:
+    entities = list(dict.fromkeys(feature.entity for feature in outputs))
+    if len(entities) != 1:
+        shown = ", ".join(map(repr, outputs))
+        raise GraphError(
+            f"the outputs {shown} belong to {len(entities)} entities; query one entity's features at a time, "
+            f"because joins between entities are not supported yet"
+        )
+    return entities[0]
+
+
+class Planner:
+    """Builds plans for one graph, and keeps what every plan reuses: compile checks and fused groups."""
+
+    def __init__(self, dag: FeatureDag):
+        self.dag = dag
+        self.compile_reasons: dict[ResolverNode, str] = {}
+        self.fused_groups: dict[tuple[tuple[int, ...], tuple[str, ...]], FusedResolvers] = {}
+
+    def plan(
+        self, outputs: tuple[Feature, ...], request: tuple[Feature, ...], expression: pc.Expression | None = None
+    ) -> Plan:
+        """Plan a query for `outputs` when the request gives the features `request`."""
+        if not outputs:
+            raise GraphError("a query needs at least one output feature")
+        entity = output_entity(outputs)
+        nodes, source_reads = self.needed(outputs, set(request))
+        source = self.dag.source_of(entity)
+        if expression is not None:
+            if source is None:
+                raise GraphError(f"filters apply to the scan of a source, and {entity.name} has none")
+            source.check_filter(expression)
+        waves = self.group(nodes, set(request), set(source_reads), outputs)
+        computed = tuple(feature for wave in waves for stage in wave for feature in stage.writes)
+        return Plan(entity, outputs, request, tuple(source_reads), waves, expression, computed)
+
+    # ----------------------------------------------------------------------------------
+    # Walking back from the outputs
+    # ----------------------------------------------------------------------------------
+
+    def needed(self, outputs: tuple[Feature, ...], request: set[Feature]) -> tuple[list[ResolverNode], list[Feature]]:
+        """Return the resolvers the outputs need, in dependency order, and the features read from the source."""
+        nodes: dict[ResolverNode, None] = {}
+        source_reads: dict[Feature, None] = {}
+
+        def visit(feature: Feature, path: list[str]) -> None:
+            if feature in request or feature in source_reads:
+                return
+            writer = self.dag.writers.get(feature)
+            if writer is None:
+                if not self.dag.provides_from_source(feature):
+                    self.raise_missing(feature, path)
+                source_reads[feature] = None
+                return
+            if writer in nodes:
+                return
+            for input_feature in writer.inputs.values():
+                visit(input_feature, [*path, f"{writer.name} reads {input_feature!r}"])
+            nodes[writer] = None
+
+        for output in outputs:
+            visit(output, [f"the output {output!r}"])
+        return list(nodes), list(source_reads)
+
+    def raise_missing(self, feature: Feature, path: list[str]) -> None:
+        source = self.dag.source_of(feature.entity)
+        where = (
+            f"the source of {feature.entity.name}, {source.description}, has no column {feature.name}"
+            if source is not None
+            else f"{feature.entity.name} has no source"
+        )
+        chain = ", and ".join(path)
+        raise GraphError(
+            f"nothing provides {feature!r}, which is needed because {chain}: no resolver writes it and {where}; "
+            f"add a resolver that writes it, add the column to the source, or pass it in the request"
+        )
+
+    # ----------------------------------------------------------------------------------
+    # Stages
+    # ----------------------------------------------------------------------------------
+
+    def compile_reason(self, node: ResolverNode) -> str:
+        """Return why a resolver cannot join a fused kernel, or "" if it can. Computed once per resolver."""
+        reason = self.compile_reasons.get(node)
+        if reason is None:
+            reason = self.find_compile_reason(node)
+            self.compile_reasons[node] = reason
+        return reason
+
+    @staticmethod
+    def find_compile_reason(node: ResolverNode) -> str:
+        if node.returns_tuple:
+            return f"it writes {len(node.outputs)} features as a tuple, and only single results are compiled"
+        for feature in (*node.inputs.values(), *node.outputs):
+            if feature.type.python_type not in COMPILED_TYPES:
+                # TODO: fuse str and datetime features once fused kernels take and write them.
+                return f"{feature!r} is a {feature.type.python_type.__name__} feature, which fused kernels do not take yet"
+        from featurejit.compiler import lower_resolver  # imported late: it loads xDSL
+
+        try:
+            lower_resolver(node.function, node.name)
+        except CompileError as error:
+            return str(error)
+        return ""
+
+    def group(
+        self, nodes: list[ResolverNode], request: set[Feature], source_reads: set[Feature], outputs: tuple[Feature, ...]
+    ) -> tuple[tuple[Stage, ...], ...]:
+        """Split the resolvers, given in dependency order, into waves of stages."""
+        remaining = list(nodes)
+        available = request | source_reads
+        waves: list[list[tuple[list[ResolverNode], str]]] = []
+        while remaining:
+            fused = self.ready_to_fuse(remaining, available)
+            interpreted = [
+                node for node in remaining
+                if self.compile_reason(node) and all(feature in available for feature in node.inputs.values())
+            ]
+            assert fused or interpreted, "a graph without cycles always has a ready resolver"
+            wave = ([(fused, "")] if fused else []) + [([node], self.compile_reason(node)) for node in interpreted]
+            waves.append(wave)
+            done = {*fused, *interpreted}
+            remaining = [node for node in remaining if node not in done]
+            available |= {feature for node in done for feature in node.outputs}
+        return self.build_stages(waves, request, outputs)
+
+    def ready_to_fuse(self, remaining: list[ResolverNode], available: set[Feature]) -> list[ResolverNode]:
+        """Return the compiled resolvers whose inputs are available or written by others of the group."""
+        group: list[ResolverNode] = []
+        produced: set[Feature] = set()
+        for node in remaining:  # dependency order, so one pass finds chains within the group
+            if self.compile_reason(node):
+                continue
+            if all(feature in available or feature in produced for feature in node.inputs.values()):
+                group.append(node)
+                produced |= set(node.outputs)
+        return group
+
+    def build_stages(
+        self, waves: list[list[tuple[list[ResolverNode], str]]], request: set[Feature], outputs: tuple[Feature, ...]
+    ) -> tuple[tuple[Stage, ...], ...]:
+        """Make the stages, each keeping only what later stages or the outputs read.
+
+        A feature the request gives is never written, even by a resolver that writes it
+        alongside a feature the query needs, because request values override.
+        """
+        reads = [[group_reads(nodes) for nodes, _ in wave] for wave in waves]
+        readers = set(outputs).union(*(stage_reads for wave in reads for stage_reads in wave))
+        built: list[tuple[Stage, ...]] = []
+        number = 1
+        for wave, wave_reads in zip(waves, reads, strict=True):
+            stages = []
+            for (nodes, reason), stage_reads in zip(wave, wave_reads, strict=True):
+                writes = tuple(
+                    feature for node in nodes for feature in node.outputs if feature in readers and feature not in request
+                )
+                stages.append(self.build_stage(number, nodes, reason, stage_reads, writes))
+                number += 1
+            built.append(tuple(stages))
+        return tuple(built)
+
+    def build_stage(
+        self, number: int, nodes: list[ResolverNode], reason: str, reads: tuple[Feature, ...], writes: tuple[Feature, ...]
+    ) -> Stage:
+        if reason:
+            return Stage(number, tuple(nodes), reads, writes, reason=reason)
+        fused = self.fused_group(nodes, writes)
+        by_name = {feature.name: feature for feature in reads}
+        inputs = tuple(by_name[name] for name in fused.inputs)
+        return Stage(number, tuple(nodes), reads, writes, fused=fused, fused_inputs=inputs)
+
+    def fused_group(self, nodes: list[ResolverNode], writes: tuple[Feature, ...]) -> FusedResolvers:
+        """Return the fused resolvers of a group, made once per group and outputs so that kernels compile once."""
+        key = (tuple(id(node) for node in nodes), tuple(feature.name for feature in writes))
+        fused = self.fused_groups.get(key)
+        if fused is None:
+            members = [
+                FusedMember(node.resolver, node.outputs[0].name, {name: f.name for name, f in node.inputs.items()})
+                for node in nodes
+            ]
+            fused = FusedResolvers(members, [feature.name for feature in writes])
+            self.fused_groups[key] = fused
+        return fused
+
+
+def group_reads(nodes: list[ResolverNode]) -> tuple[Feature, ...]:
+    """Return the features a group of resolvers reads that none of them writes."""
+    written = {feature for node in nodes for feature in node.outputs}
+    return tuple(dict.fromkeys(f for node in nodes for f in node.inputs.values() if f not in written))
