@@ -34,7 +34,9 @@ from featurejit.settings import settings
 
 logger = logging.getLogger("featurejit")
 
-BATCH_KERNEL_TYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p)
+BATCH_KERNEL_TYPE = ctypes.CFUNCTYPE(
+    ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
+)
 
 _symbol_numbers = itertools.count()
 # Object code from the disk cache keeps the symbols of the process that compiled it, so

@@ -71,8 +71,8 @@ class CodeText(str):
         return str(self)
 
 
-NATIVE_NAMES = {bool: "i1", int: "i64", float: "f64"}
-COLUMN_NAMES = {bool: "bool", int: "int64", float: "float64"}
+NATIVE_NAMES = {bool: "i1", int: "i64", float: "f64", str: "!py.str"}
+COLUMN_NAMES = {bool: "bool", int: "int64", float: "float64", str: "string"}
 
 
 def native_name(spec: ValueSpec) -> str:

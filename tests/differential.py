@@ -20,8 +20,13 @@ EDGE_FLOATS = [
     math.inf, -math.inf, math.nan,
 ]
 EDGE_BOOLS = [True, False]
-EDGES: dict[type, list[Any]] = {int: EDGE_INTS, float: EDGE_FLOATS, bool: EDGE_BOOLS}
-ARROW_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+EDGE_STRINGS = [
+    "", "a", "abc", "ABC", "Hello World", "  padded  ", "\t x \n", "a,b,,c", ",", "aaa", "straße", "héllo",
+    "日本語", "🎉party", "e\u0301", "\xa0x\u3000", "123", "-42", " 7_0 ", "1e5", "3.25", " -0.5 ", "inf",
+    "9223372036854775808", "-9223372036854775808", "١٢٣", "ǅ", "İ", "x" * 70_000,
+]
+EDGES: dict[type, list[Any]] = {int: EDGE_INTS, float: EDGE_FLOATS, bool: EDGE_BOOLS, str: EDGE_STRINGS}
+ARROW_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
 
 
 def outcome(function: Any, row: Sequence[Any]) -> tuple[str, Any]:
@@ -54,6 +59,8 @@ def column_value(value: Any, output: type) -> tuple[str, Any]:
             return "error", OverflowError
         return "value", int(value)
     if output is bool and type(value) is bool:
+        return "value", value
+    if output is str and type(value) is str:
         return "value", value
     return "error", TypeError
 

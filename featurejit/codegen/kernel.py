@@ -36,6 +36,7 @@ from xdsl.dialects.builtin import f64 as F64_TYPE
 from xdsl.dialects.builtin import i1 as I1_TYPE
 from xdsl.ir import Attribute
 
+from featurejit.codegen import strhelpers
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
 from featurejit.codegen.row import (
     NONE,
@@ -43,8 +44,14 @@ from featurejit.codegen.row import (
     OptionalValue,
     Repr,
     RowEmitter,
+    StrValue,
     convert_output,
+    empty_string,
+    select_string,
 )
+from featurejit.codegen.strhelpers import BUILDER as STRING_BUILDER
+from featurejit.codegen.strhelpers import CONTEXT
+from featurejit.codegen.strings import SCRATCH_OPS
 from featurejit.ir.dialect import NoneType, OptionalType
 
 PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
@@ -59,6 +66,13 @@ PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
     "uint64": (I64, "unsigned64"),
     "float32": (ir.FloatType(), "float"),
     "float64": (F64, "float"),
+    # Strings: the element type is that of the offsets, or of the dictionary indices.
+    "utf8": (ir.IntType(32), "string"),
+    "large_utf8": (I64, "string"),
+    "dict8_utf8": (ir.IntType(8), "dictionary"),
+    "dict16_utf8": (ir.IntType(16), "dictionary"),
+    "dict32_utf8": (ir.IntType(32), "dictionary"),
+    "dict64_utf8": (I64, "dictionary"),
 }
 
 
@@ -78,7 +92,8 @@ def find_function(module_op: object) -> func.FuncOp:
     return functions[0]
 
 
-FIELDS_PER_COLUMN = 5
+FIELDS_PER_COLUMN = 10
+FIELDS_PER_OUTPUT = 3
 BLOCK_ROWS = 64
 
 
@@ -93,6 +108,9 @@ class Column:
     validity: ir.Value | None
     validity_bytes: ir.Value
     offset: ir.Value
+    # Fields 5 to 9: string data and its size, or the dictionary's offsets, data, data size,
+    # length and offset (see the module docstring).
+    extra: list[ir.Value]
 
 
 def load_word(builder: ir.IRBuilder, bitmap: ir.Value, size: ir.Value, first_bit: ir.Value) -> ir.Value:
@@ -150,8 +168,47 @@ def read_columns(
         element_type, _ = PHYSICAL_TYPES[layout.physical]
         data = builder.inttoptr(field(0), element_type.as_pointer())
         validity = builder.inttoptr(field(1), I8.as_pointer()) if layout.has_validity else None
-        result.append(Column(layout, argument_type, data, field(3), validity, field(4), field(2)))
+        extra = [field(position) for position in range(5, FIELDS_PER_COLUMN)] if is_string_layout(layout) else []
+        result.append(Column(layout, argument_type, data, field(3), validity, field(4), field(2), extra))
     return result
+
+
+def is_string_layout(layout: ColumnLayout) -> bool:
+    return PHYSICAL_TYPES[layout.physical][1] in ("string", "dictionary")
+
+
+def load_string(builder: ir.IRBuilder, column: Column, index: ir.Value) -> tuple[StrValue, ir.Value]:
+    """Load element `index` of a string column as a view, with a flag for inconsistent offsets.
+
+    Offsets outside the data, or a dictionary index outside the dictionary, flag the row and
+    give the empty string, so nothing is read outside the buffers.
+    """
+    byte_pointer = I8.as_pointer()
+    if PHYSICAL_TYPES[column.layout.physical][1] == "dictionary":
+        key = builder.sext(builder.load(builder.gep(column.data, [index], inbounds=True)), I64)
+        offsets = builder.inttoptr(column.extra[0], ir.IntType(32).as_pointer())
+        data = builder.inttoptr(column.extra[1], byte_pointer)
+        data_size, entries, first_entry = column.extra[2], column.extra[3], column.extra[4]
+        bad_key = builder.or_(builder.icmp_signed("<", key, i64(0)), builder.icmp_signed(">=", key, entries))
+        position = builder.add(first_entry, builder.select(bad_key, i64(0), key))
+        end_position = builder.add(position, builder.zext(builder.not_(bad_key), I64))
+    else:
+        offsets = column.data
+        data = builder.inttoptr(column.extra[0], byte_pointer)
+        data_size = column.extra[1]
+        bad_key = FALSE
+        position, end_position = index, builder.add(index, i64(1))
+    start = builder.load(builder.gep(offsets, [position], inbounds=True))
+    end = builder.load(builder.gep(offsets, [end_position], inbounds=True))
+    if start.type != I64:
+        start, end = builder.sext(start, I64), builder.sext(end, I64)
+    inconsistent = builder.or_(
+        builder.icmp_signed("<", start, i64(0)),
+        builder.or_(builder.icmp_signed(">", start, end), builder.icmp_signed(">", end, data_size)),
+    )
+    bad = builder.or_(bad_key, inconsistent)
+    view = StrValue(builder.gep(data, [builder.select(bad, i64(0), start)]), builder.select(bad, i64(0), builder.sub(end, start)))
+    return select_string(builder, bad, empty_string(builder), view), bad
 
 
 def bool_bit(builder: ir.IRBuilder, column: Column, word: ir.Value | None, index: ir.Value) -> ir.Value:
@@ -182,9 +239,9 @@ def build_batch_kernel(
     loop runs the rows of a block, with straight-line code that LLVM can vectorize.
     """
     word_pointer = I64.as_pointer()
-    signature = ir.FunctionType(I64, [I64, word_pointer, word_pointer, word_pointer])
+    signature = ir.FunctionType(I64, [I64, word_pointer, word_pointer, word_pointer, I8.as_pointer()])
     kernel = ir.Function(module, signature, name)
-    rows, columns_pointer, outputs_pointer, flags = kernel.args
+    rows, columns_pointer, outputs_pointer, flags, context_address = kernel.args
     entry, block_head, inner, block_tail, done = (
         kernel.append_basic_block(label) for label in ("entry", "block", "row", "block_end", "done")
     )
@@ -193,13 +250,21 @@ def build_batch_kernel(
     result_types = list(function_op.function_type.outputs.data)
     assert len(result_types) == len(outputs), "one function result per output column"
     columns = read_columns(builder, columns_pointer, layouts, argument_types)
-    data_pointers, valid_pointers = [], []
+    data_pointers, valid_pointers, offset_pointers = [], [], []
     for index, output in enumerate(outputs):
-        element = I64 if output is bool else OUTPUT_TYPES[output]  # a bool column is a bitmap of words
-        address = builder.load(builder.gep(outputs_pointer, [i64(2 * index)], inbounds=True))
-        data_pointers.append(builder.inttoptr(address, element.as_pointer()))
-        address = builder.load(builder.gep(outputs_pointer, [i64(2 * index + 1)], inbounds=True))
-        valid_pointers.append(builder.inttoptr(address, word_pointer))
+
+        def output_field(position: int, index: int = index) -> ir.Value:
+            return builder.load(builder.gep(outputs_pointer, [i64(FIELDS_PER_OUTPUT * index + position)], inbounds=True))
+
+        if output is str:  # a string builder {data, length, capacity, failed} and int64 offsets
+            data_pointers.append(builder.inttoptr(output_field(0), STRING_BUILDER))
+        else:
+            element = I64 if output is bool else OUTPUT_TYPES[output]  # a bool column is a bitmap of words
+            data_pointers.append(builder.inttoptr(output_field(0), element.as_pointer()))
+        valid_pointers.append(builder.inttoptr(output_field(1), word_pointer))
+        offset_pointers.append(builder.inttoptr(output_field(2), word_pointer))
+    context = builder.bitcast(context_address, CONTEXT)
+    uses_scratch = any(isinstance(op, SCRATCH_OPS) for op in function_op.walk())
     broadcast = load_broadcast_columns(builder, columns)
     blocks = builder.udiv(builder.add(rows, i64(BLOCK_ROWS - 1)), i64(BLOCK_ROWS))
     builder.cbranch(builder.icmp_signed(">", rows, i64(0)), block_head, done)
@@ -229,6 +294,8 @@ def build_batch_kernel(
     valid_words = [builder.phi(I64, f"valid_word_{index}") for index in range(len(outputs))]
     bool_words = [builder.phi(I64, f"bool_word_{index}") for index in range(len(outputs))]
     row = builder.add(base, lane)
+    if uses_scratch:  # new strings of the previous row are dead
+        builder.store(i64(0), builder.gep(context, [i64(0), ir.Constant(ir.IntType(32), 2)], inbounds=True))
     arguments: list[Repr] = []
     flag: ir.Value = FALSE
     for index, column in enumerate(columns):
@@ -237,6 +304,8 @@ def build_batch_kernel(
         else:
             if column.layout.physical == "bool":
                 value, bad = bit_of(builder, data_words[index], lane), FALSE
+            elif is_string_layout(column.layout):
+                value, bad = load_string(builder, column, builder.add(column.offset, row))
             else:
                 value, bad = load_element(builder, column.layout, column.data, builder.add(column.offset, row))
             present = bit_of(builder, validity_words[index], lane) if index in validity_words else TRUE
@@ -245,13 +314,20 @@ def build_batch_kernel(
         arguments.append(argument)
     emitter = RowEmitter(builder)
     emitter.flag = flag
+    emitter.context = context
     results, flag = emitter.emit_function_results(function_op, arguments)
-    next_valid_words, next_bool_words = [], []
-    for index, (result, result_type, output) in enumerate(zip(results, result_types, outputs, strict=True)):
+    converted = []
+    for result, result_type, output in zip(results, result_types, outputs, strict=True):
         value, present, bad = convert_output(builder, result, result_type, output)
         flag = builder.or_(flag, bad)
+        converted.append((value, present))
+    next_valid_words, next_bool_words = [], []
+    for index, ((value, present), output) in enumerate(zip(converted, outputs, strict=True)):
         if output is bool:
             next_bool_words.append(builder.or_(bool_words[index], builder.shl(builder.zext(value, I64), lane)))
+        elif output is str:
+            store_string(builder, data_pointers[index], offset_pointers[index], row, value, builder.and_(present, builder.not_(flag)))
+            next_bool_words.append(bool_words[index])
         else:
             builder.store(value, builder.gep(data_pointers[index], [row], inbounds=True))
             next_bool_words.append(bool_words[index])
@@ -289,6 +365,21 @@ def build_batch_kernel(
     builder.ret(total)
 
 
+def store_string(
+    builder: ir.IRBuilder, output: ir.Value, offsets: ir.Value, row: ir.Value, value: Repr, keep: ir.Value
+) -> None:
+    """Append a row's string to the output builder if `keep`, and record the end offset of the row.
+
+    A flagged or null row appends nothing, so the interpreter's string can take its place later.
+    """
+    assert isinstance(value, StrValue)
+    append = strhelpers.append(builder.module)
+    with builder.if_then(keep):
+        builder.call(append, [output, value.pointer, value.length])
+    length = builder.load(builder.gep(output, [i64(0), ir.Constant(ir.IntType(32), 1)], inbounds=True))
+    builder.store(length, builder.gep(offsets, [builder.add(row, i64(1))], inbounds=True))
+
+
 def load_broadcast_columns(builder: ir.IRBuilder, columns: list[Column]) -> dict[int, tuple[ir.Value, ir.Value, ir.Value]]:
     """Load the broadcast parameters, which are the same on every row, once: (value, present, flag)."""
     broadcast: dict[int, tuple[ir.Value, ir.Value, ir.Value]] = {}
@@ -297,6 +388,8 @@ def load_broadcast_columns(builder: ir.IRBuilder, columns: list[Column]) -> dict
             continue
         if column.layout.physical == "bool":
             value, bad = bool_bit(builder, column, None, i64(0)), FALSE
+        elif is_string_layout(column.layout):
+            value, bad = load_string(builder, column, column.offset)
         else:
             value, bad = load_element(builder, column.layout, column.data, column.offset)
         present = TRUE

@@ -22,7 +22,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from featurejit.codegen import arith, mathlib
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, Result, f64, i64
 from featurejit.ir import dialect as py
-from featurejit.ir.dialect import DynType, NoneType, OptionalType
+from featurejit.ir.dialect import DynType, NoneType, OptionalType, StrType, str_type
 
 KIND_NONE, KIND_BOOL, KIND_INT, KIND_FLOAT = 0, 1, 2, 3
 
@@ -51,8 +51,43 @@ class NoneValue:
     """The `!py.none` value, which needs no LLVM value."""
 
 
+@dataclass(frozen=True)
+class StrValue:
+    """A `!py.str` value: a pointer to its UTF-8 bytes and their count.
+
+    The pointer is always readable for `length` bytes: it points into an input buffer, a
+    constant, the row's scratch memory, or the static empty string, never elsewhere, even on
+    a row that is flagged.
+    """
+
+    pointer: ir.Value
+    length: ir.Value
+
+
 NONE = NoneValue()
-Repr: TypeAlias = ir.Value | OptionalValue | DynValue | NoneValue
+Repr: TypeAlias = ir.Value | OptionalValue | DynValue | NoneValue | StrValue
+
+BYTE_POINTER = I8.as_pointer()
+
+
+def empty_string(builder: ir.IRBuilder) -> StrValue:
+    """Return the static empty string of the builder's module."""
+    module = builder.module
+    try:
+        storage = module.get_global("fj.empty_string")
+    except KeyError:
+        storage = ir.GlobalVariable(module, ir.ArrayType(I8, 1), "fj.empty_string")
+        storage.initializer = ir.Constant(ir.ArrayType(I8, 1), [0])
+        storage.global_constant = True
+        storage.linkage = "internal"
+    return StrValue(builder.bitcast(storage, BYTE_POINTER), i64(0))
+
+
+def select_string(builder: ir.IRBuilder, condition: ir.Value, value: StrValue, otherwise: StrValue) -> StrValue:
+    return StrValue(
+        builder.select(condition, value.pointer, otherwise.pointer),
+        builder.select(condition, value.length, otherwise.length),
+    )
 
 
 LLVM_TYPES: dict[Attribute, ir.Type] = {I1_TYPE: I1, I64_TYPE: I64, F64_TYPE: F64}
@@ -65,7 +100,9 @@ def llvm_type(type_: Attribute) -> ir.Type:
 def components(type_: Attribute) -> list[ir.Type]:
     """Return the LLVM types that represent one value of `type_`, in flatten order."""
     if isinstance(type_, OptionalType):
-        return [I1, llvm_type(type_.element_type)]
+        return [I1, *components(type_.element_type)]
+    if isinstance(type_, StrType):
+        return [BYTE_POINTER, I64]
     if isinstance(type_, DynType):
         return [I8, I64]
     if isinstance(type_, NoneType):
@@ -75,7 +112,9 @@ def components(type_: Attribute) -> list[ir.Type]:
 
 def flatten(value: Repr) -> list[ir.Value]:
     if isinstance(value, OptionalValue):
-        return [value.valid, value.value]
+        return [value.valid, *flatten(value.value)]
+    if isinstance(value, StrValue):
+        return [value.pointer, value.length]
     if isinstance(value, DynValue):
         return [value.kind, value.bits]
     if isinstance(value, NoneValue):
@@ -85,7 +124,9 @@ def flatten(value: Repr) -> list[ir.Value]:
 
 def unflatten(type_: Attribute, values: list[ir.Value]) -> Repr:
     if isinstance(type_, OptionalType):
-        return OptionalValue(values[0], values[1])
+        return OptionalValue(values[0], unflatten(type_.element_type, values[1:]))
+    if isinstance(type_, StrType):
+        return StrValue(values[0], values[1])
     if isinstance(type_, DynType):
         return DynValue(values[0], values[1])
     if isinstance(type_, NoneType):
@@ -110,6 +151,8 @@ def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output:
     A result the column cannot hold (a float for an int column, say) flags the row, so the
     runtime reports it with the CPython value.
     """
+    if output is str:
+        return convert_string_output(builder, value, type_)
     target = OUTPUT_TYPES[output]
     zero = ir.Constant(target, 0.0 if target == F64 else 0)
     if isinstance(value, NoneValue) or isinstance(type_, NoneType):
@@ -122,6 +165,18 @@ def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output:
         assert isinstance(type_, DynType)
         return convert_dyn_output(builder, value, output, zero)
     return convert_scalar_output(builder, value, type_, output, zero)
+
+
+def convert_string_output(builder: ir.IRBuilder, value: Repr, type_: Attribute) -> tuple[Repr, ir.Value, ir.Value]:
+    """Convert a result for a str column: a str is stored, None is null, other types flag the row."""
+    if isinstance(value, StrValue):
+        return value, TRUE, FALSE
+    if isinstance(value, OptionalValue):
+        assert isinstance(type_, OptionalType)
+        inner, present, bad = convert_string_output(builder, value.value, type_.element_type)
+        return inner, builder.and_(value.valid, present), builder.and_(value.valid, bad)
+    bad = FALSE if isinstance(value, NoneValue) else TRUE
+    return empty_string(builder), FALSE, bad
 
 
 def convert_scalar_output(
@@ -168,6 +223,8 @@ class RowEmitter:
         self.values: dict[SSAValue, Repr] = {}
         self.flag: ir.Value = FALSE
         self.returned: list[Repr] | None = None
+        # The row's scratch memory for new strings ({i8* base, i64 capacity, i64 used}), if any.
+        self.context: ir.Value | None = None
 
     def emit_function(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[Repr, ir.Value]:
         """Emit the body of a one-result `function` for these arguments; return (result, slow-path flag)."""
@@ -261,6 +318,8 @@ class RowEmitter:
 
     def wrap(self, value: Repr, source: Attribute, target: Attribute) -> Repr:
         if isinstance(target, OptionalType):
+            if isinstance(value, NoneValue) and target.element_type == str_type:
+                return OptionalValue(FALSE, empty_string(self.builder))
             if isinstance(value, NoneValue):
                 return OptionalValue(FALSE, zero_of(llvm_type(target.element_type)))
             return OptionalValue(TRUE, value)  # type: ignore[arg-type]
@@ -289,12 +348,18 @@ class RowEmitter:
         value = self.values[op.input]
         assert isinstance(value, OptionalValue)
         self.flag_if(self.builder.not_(value.valid))
-        self.define(op, value.value)
+        self.define(op, self.present_value(value))
 
     def emit_narrow(self, op: py.NarrowOp) -> None:
         value = self.values[op.input]
         assert isinstance(value, OptionalValue)
-        self.define(op, value.value)
+        self.define(op, self.present_value(value))
+
+    def present_value(self, value: OptionalValue) -> Repr:
+        """Return an optional's value; for a string, the empty string where it is None."""
+        if isinstance(value.value, StrValue):
+            return select_string(self.builder, value.valid, value.value, empty_string(self.builder))
+        return value.value
 
     def emit_is_none(self, op: py.IsNoneOp) -> None:
         value = self.values[op.input]
@@ -315,6 +380,8 @@ class RowEmitter:
         builder = self.builder
         if isinstance(value, NoneValue):
             return FALSE
+        if isinstance(value, StrValue):
+            return builder.icmp_signed("!=", value.length, i64(0))
         if isinstance(value, OptionalValue):
             assert isinstance(type_, OptionalType)
             return builder.and_(value.valid, self.truth(value.value, type_.element_type))
@@ -525,7 +592,7 @@ class RowEmitter:
 
     def emit_column_value(self, op: py.ColumnValueOp) -> None:
         column_type = op.result.type.element_type
-        outputs: dict[Attribute, type] = {I1_TYPE: bool, I64_TYPE: int, F64_TYPE: float}
+        outputs: dict[Attribute, type] = {I1_TYPE: bool, I64_TYPE: int, F64_TYPE: float, str_type: str}
         output = outputs[column_type]
         value, present, bad = convert_output(self.builder, self.values[op.input], op.input.type, output)
         if output is bool:
@@ -607,3 +674,6 @@ LOWERINGS: dict[type[Operation], Callable[[RowEmitter, Operation], None]] = {
     **{op: RowEmitter.emit_binary for op in BINARY_SEMANTICS},
     **{op: RowEmitter.emit_unary for op in UNARY_SEMANTICS},
 }
+
+# The string ops register their lowerings in LOWERINGS when imported.
+from featurejit.codegen import strings as _string_lowerings  # noqa: E402, F401

@@ -14,14 +14,15 @@ from featurejit.errors import CompileError
 if TYPE_CHECKING:
     from xdsl.ir import Attribute
 
-SUPPORTED_TYPES: tuple[type, ...] = (bool, int, float)
-SUPPORTED_SPELLING = "int, float, bool, or one of them | None"
+SUPPORTED_TYPES: tuple[type, ...] = (bool, int, float, str)
+SUPPORTED_SPELLING = "int, float, bool, str, or one of them | None"
 
 # Python types a parameter annotated with the key accepts, as in the numeric tower.
 ACCEPTED_TYPES: dict[type, tuple[type, ...]] = {
     float: (float, int, bool),
     int: (int, bool),
     bool: (bool,),
+    str: (str,),
 }
 
 
@@ -36,7 +37,9 @@ class ValueSpec:
         """Return the IR type of a present value of this spec."""
         from xdsl.dialects.builtin import f64, i1, i64  # imported late: xDSL takes 0.1 s to import
 
-        return {bool: i1, int: i64, float: f64}[self.python_type]
+        from featurejit.ir.dialect import str_type
+
+        return {bool: i1, int: i64, float: f64, str: str_type}[self.python_type]
 
     def __str__(self) -> str:
         name = self.python_type.__name__

@@ -14,9 +14,10 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from featurejit.frontend.captures import MISSING, Capture, resolve_name
 from featurejit.frontend.source import FunctionSource, read_function_source
-from featurejit.frontend.types import join_types
+from featurejit.frontend.types import TypeJoinError, join_types
 from featurejit.ir import dialect as py
-from featurejit.ir.dialect import OptionalType, none_type
+from featurejit.ir.dialect import OptionalType, none_type, str_type
+from featurejit.ir.strings import StrConstantOp
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -89,6 +90,19 @@ class LoweringBase:
         self.inline_stack: list[Callable[..., Any]] = [function]
         self.inlined: list[Callable[..., Any]] = []
         self.lowered_statements = 0
+        # The statement being lowered, where errors found while merging paths are reported.
+        self.current_node: ast.AST = self.scope.source.node
+
+    def join(self, first: Attribute, second: Attribute) -> Attribute:
+        """Join two types where paths merge; a str with another type is a compile error."""
+        try:
+            return join_types(first, second)
+        except TypeJoinError as error:
+            raise self.unsupported(
+                self.current_node,
+                str(error),
+                hint="Give the variable one type on every path, for example with str() or a separate name.",
+            ) from None
 
     def unsupported(self, node: ast.AST, message: str, hint: str | None = None) -> UnsupportedConstruct:
         return UnsupportedConstruct(node, message, hint)
@@ -128,6 +142,8 @@ class LoweringBase:
             return self.constant(0)
         if type_ == f64:
             return self.constant(0.0)
+        if type_ == str_type:
+            return self.emit_value(StrConstantOp(""))
         none = self.emit_value(py.NoneOp())
         return none if type_ == none_type else self.emit_value(py.WrapOp(none, type_))
 
@@ -163,7 +179,7 @@ class LoweringBase:
                 block.add_op(scf.YieldOp())
             self.emit(scf.IfOp(condition, [], Region(then_block), Region(else_block)))
             return None
-        result_type = values[0].type if len(values) == 1 else join_types(values[0].type, values[1].type)
+        result_type = values[0].type if len(values) == 1 else self.join(values[0].type, values[1].type)
         for block, value in ((then_block, then_value), (else_block, else_value)):
             with self.inserting_into(block):
                 yielded = self.placeholder(result_type) if value is None else self.coerce(value, result_type)
@@ -192,6 +208,8 @@ class LoweringBase:
             raise self.unsupported(node, f"the integer {value} does not fit in 64 bits")
         if isinstance(value, bool | int | float):
             return self.constant(value)
+        if isinstance(value, str):
+            return self.emit_value(StrConstantOp(value))
         kind = type(value).__name__
         raise self.unsupported(
             node,

@@ -12,9 +12,11 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from xdsl.dialects.builtin import f64, i1, i64
-from xdsl.ir import SSAValue
+from xdsl.ir import Attribute, SSAValue
 
+from featurejit.frontend.strings import is_str
 from featurejit.ir import dialect as py
+from featurejit.ir import strings as strops
 from featurejit.ir.dialect import OptionalType, dyn
 
 if TYPE_CHECKING:
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 Handler = Callable[["Lowering", ast.Call, "Env"], SSAValue]
 
 SUPPORTED_CALLS_HINT = (
-    "featurejit compiles calls to abs, min, max, round, int, float, bool, other @jit_resolver "
+    "featurejit compiles calls to abs, min, max, round, int, float, bool, str, len, other @jit_resolver "
     "functions, and math.sqrt, exp, expm1, log, log1p, log2, log10, pow, sin, cos, tan, asin, acos, "
     "atan, atan2, sinh, cosh, tanh, floor, ceil, trunc, fabs, isnan, isinf, isfinite, copysign and hypot."
 )
@@ -122,6 +124,31 @@ def literal_text(node: ast.Call) -> str | None:
     return None
 
 
+def lower_len(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    (value,) = positional_arguments(lowering, node, env, 1, 1)
+    if not is_str(value):
+        raise lowering.unsupported(node, "len() is compiled only for str values", hint="Lists are not compiled yet.")
+    text = lowering.string_operand(value)
+    if text is None:
+        return lowering.raise_type_error(i64)
+    return lowering.emit_value(strops.StrLenOp(text))
+
+
+def lower_str(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    if not node.args and not node.keywords:
+        return lowering.emit_value(strops.StrConstantOp(""))
+    (value,) = positional_arguments(lowering, node, env, 1, 1)
+    return lowering.to_str(node, value)
+
+
+def parse_string(lowering: Lowering, value: SSAValue, result_type: Attribute) -> SSAValue:
+    """Lower int(s) or float(s) of a str: text the fast path cannot parse flags the row."""
+    text = lowering.string_operand(value)
+    if text is None:
+        return lowering.raise_type_error(result_type)
+    return lowering.emit_value(strops.StrParseOp(text, result_type))
+
+
 def lower_int(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
     if not node.args and not node.keywords:
         return lowering.constant(0)
@@ -133,6 +160,8 @@ def lower_int(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
             lowering.emit(py.RaiseOp("ValueError"))
             return lowering.placeholder(i64)
     (value,) = positional_arguments(lowering, node, env, 1, 1)
+    if is_str(value):
+        return parse_string(lowering, value, i64)
     if value.type == py.none_type:
         lowering.emit(py.RaiseOp("TypeError"))
         return lowering.placeholder(i64)
@@ -152,6 +181,8 @@ def lower_float(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
             lowering.emit(py.RaiseOp("ValueError"))
             return lowering.placeholder(f64)
     (value,) = positional_arguments(lowering, node, env, 1, 1)
+    if is_str(value):
+        return parse_string(lowering, value, f64)
     if value.type == py.none_type:
         lowering.emit(py.RaiseOp("TypeError"))
         return lowering.placeholder(f64)
@@ -209,6 +240,8 @@ HANDLERS: list[tuple[Any, Handler]] = [
     (int, lower_int),
     (float, lower_float),
     (bool, lower_bool),
+    (len, lower_len),
+    (str, lower_str),
     (math.log, lower_math_log),
     (math.floor, math_rounding("floor")),
     (math.ceil, math_rounding("ceil")),

@@ -8,13 +8,14 @@ from collections.abc import Callable, Sequence
 from xdsl.dialects.builtin import f64, i1, i64
 from xdsl.ir import Operation, SSAValue
 
-from featurejit.frontend.building import Env, LoweringBase, attribute_path, constant_value
+from featurejit.frontend.building import Env, attribute_path, constant_value
 from featurejit.frontend.narrowing import narrowing
+from featurejit.frontend.strings import StringLowering, is_str
 from featurejit.ir import dialect as py
 from featurejit.ir.dialect import OptionalType, dyn, none_type
 
 
-class ExpressionLowering(LoweringBase):
+class ExpressionLowering(StringLowering):
     """Lowers expressions; each AST node type has one method, found through # The method that lowers each expression node type; calls are lowered by the subclass.
 EXPRESSION_HANDLERS."""
 
@@ -58,6 +59,12 @@ EXPRESSION_HANDLERS."""
         return self.arithmetic(node, node.op, left, right)
 
     def arithmetic(self, node: ast.AST, operator: ast.operator, left: SSAValue, right: SSAValue) -> SSAValue:
+        if is_str(left) or is_str(right):
+            if isinstance(operator, ast.Add):
+                return self.concatenate(left, right)
+            if isinstance(operator, ast.Mult):
+                raise self.unsupported(node, "repeating a str with * is not compiled yet")
+            return self.raise_type_error(left.type if is_str(left) else right.type)
         op_class = BINARY_OPS.get(type(operator))
         if op_class is None:
             symbol = OPERATOR_SYMBOLS.get(type(operator), type(operator).__name__)
@@ -224,6 +231,8 @@ EXPRESSION_HANDLERS."""
         if isinstance(operator, ast.Is | ast.IsNot):
             return self.identity(node, operator, left, right)
         predicate = COMPARISON_PREDICATES[type(operator)]
+        if is_str(left) or is_str(right):
+            return self.compare_strings(predicate, left, right)
         if predicate in ("eq", "ne"):
             nullable = any(
                 value.type in (none_type, dyn) or isinstance(value.type, OptionalType) for value in (left, right)
@@ -257,6 +266,10 @@ EXPRESSION_HANDLERS."""
     def membership(self, container: ast.expr, operator: ast.cmpop, left: SSAValue, env: Env) -> SSAValue:
         """Lower `x in (1, 2, 3)` for a literal tuple, list or set as a chain of ==."""
         if not isinstance(container, ast.Tuple | ast.List | ast.Set):
+            value = self.lower_expression(container, env)
+            if is_str(value):
+                found = self.contains(value, left)
+                return found if isinstance(operator, ast.In) else self.emit_value(py.NotOp(found))
             raise self.unsupported(
                 container,
                 "'in' is compiled only with a literal tuple, list or set",
@@ -280,6 +293,8 @@ EXPRESSION_HANDLERS: dict[type[ast.expr], str] = {
     ast.IfExp: "lower_if_expression",
     ast.Compare: "lower_compare",
     ast.Call: "lower_call",
+    ast.Subscript: "lower_subscript",
+    ast.JoinedStr: "lower_fstring",
 }
 
 BINARY_OPS: dict[type[ast.operator], Callable[[SSAValue, SSAValue], Operation]] = {
@@ -317,8 +332,6 @@ def describe_unsupported_expression(node: ast.expr) -> tuple[str, str]:
         ast.DictComp: "dict comprehensions",
         ast.GeneratorExp: "generator expressions",
         ast.Lambda: "lambdas",
-        ast.JoinedStr: "f-strings",
-        ast.Subscript: "subscripts",
         ast.List: "lists",
         ast.Tuple: "tuples",
         ast.Dict: "dicts",

@@ -34,12 +34,12 @@ from featurejit.frontend.building import (
     Returns,
     Unbound,
     UnsupportedConstruct,
+    attribute_path,
     is_resolver,
 )
 from featurejit.frontend.expressions import ExpressionLowering
 from featurejit.frontend.narrowing import narrowing, undo_narrowing
 from featurejit.frontend.source import read_function_source
-from featurejit.frontend.types import join_types
 from featurejit.ir import dialect as py
 from featurejit.ir.dialect import OptionalType, dyn, none_type
 
@@ -99,6 +99,7 @@ class Lowering(ExpressionLowering):
     def lower_block(self, statements: Sequence[ast.stmt], env: Env) -> Outcome:
         env = dict(env)
         for index, statement in enumerate(statements):
+            self.current_node = statement
             self.lowered_statements += 1
             if self.lowered_statements > MAX_LOWERED_STATEMENTS:
                 raise self.unsupported(
@@ -226,7 +227,7 @@ class Lowering(ExpressionLowering):
                 continue
             result_type = values[0].type  # type: ignore[union-attr]
             for value in values[1:]:
-                result_type = join_types(result_type, value.type)  # type: ignore[union-attr]
+                result_type = self.join(result_type, value.type)  # type: ignore[union-attr]
             changed.append((name, result_type))
 
         for block, outcome in branches:
@@ -271,10 +272,23 @@ class Lowering(ExpressionLowering):
     def lower_call(self, node: ast.Call, env: Env) -> SSAValue:
         from featurejit.frontend.builtins import lower_builtin_call
 
+        if isinstance(node.func, ast.Attribute) and self.is_method_call(node.func, env):
+            return self.lower_method_call(node, node.func.value, node.func.attr, env)
         callee = self.resolve_static(node.func, env)
         if is_resolver(callee):
             return self.inline_call(node, callee, env)
         return lower_builtin_call(self, node, callee, env)
+
+    def is_method_call(self, function: ast.Attribute, env: Env) -> bool:
+        """Return whether `x.name(...)` calls a method of a value rather than a module's function.
+
+        It is a method call when x is a local, an expression, or a module constant that is a str.
+        """
+        path = attribute_path(function.value)
+        if path is None or path[0] in env:
+            return True
+        base = self.resolve_static(function.value, env)
+        return isinstance(base, str)
 
     def inline_call(self, node: ast.Call, callee: Any, env: Env) -> SSAValue:
         """Inline a call to another jit_resolver, lowered for the argument types of this call."""

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from xdsl.ir import Attribute
 
-from featurejit.ir.dialect import DynType, NoneType, OptionalType, dyn, is_scalar_type, none_type
+from featurejit.ir.dialect import (
+    DynType,
+    NoneType,
+    OptionalType,
+    dyn,
+    is_scalar_type,
+    none_type,
+    python_name,
+    str_type,
+)
 
 
 def split_nullable(type_: Attribute) -> tuple[Attribute | None, bool]:
@@ -16,6 +25,10 @@ def split_nullable(type_: Attribute) -> tuple[Attribute | None, bool]:
     return type_, False
 
 
+class TypeJoinError(Exception):
+    """Two paths give a variable types that no IR type holds together, such as str and int."""
+
+
 def join_types(first: Attribute, second: Attribute) -> Attribute:
     """Return the narrowest IR type that contains values of both types.
 
@@ -25,15 +38,19 @@ def join_types(first: Attribute, second: Attribute) -> Attribute:
     """
     if first == second:
         return first
-    if isinstance(first, DynType) or isinstance(second, DynType):
-        return dyn
     first_base, first_nullable = split_nullable(first)
     second_base, second_nullable = split_nullable(second)
     bases = {base for base in (first_base, second_base) if base is not None}
+    if str_type in bases and len(bases) > 1:
+        raise TypeJoinError(
+            f"a value is a {python_name(first)} on one path and a {python_name(second)} on another"
+        )
+    if isinstance(first, DynType) or isinstance(second, DynType):
+        return dyn
     if not bases:
         return none_type
     if len(bases) > 1:
         return dyn
     (base,) = bases
-    assert is_scalar_type(base)
+    assert is_scalar_type(base) or base == str_type
     return OptionalType(base) if first_nullable or second_nullable else base

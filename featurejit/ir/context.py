@@ -8,12 +8,16 @@ from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, ModuleOp
 from xdsl.dialects.func import Func
 from xdsl.dialects.scf import Scf
+from xdsl.ir import Dialect
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
 from xdsl.utils.lexer import Input, Span
 
-from featurejit.ir.dialect import Py
+from featurejit.ir.dialect import SCALAR_OPS, TYPES
+from featurejit.ir.strings import STRING_OPS
+
+Py = Dialect("py", [*SCALAR_OPS, *STRING_OPS], TYPES)
 
 
 def make_context() -> Context:

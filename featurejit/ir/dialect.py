@@ -29,7 +29,7 @@ from xdsl.dialects.builtin import (
     i1,
     i64,
 )
-from xdsl.ir import Attribute, Dialect, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
+from xdsl.ir import Attribute, Operation, ParametrizedAttribute, SSAValue, TypeAttribute
 from xdsl.irdl import (
     AnyAttr,
     IRDLOperation,
@@ -71,9 +71,9 @@ class OptionalType(ParametrizedAttribute, TypeAttribute):
         return (element,)
 
     def verify(self) -> None:
-        if not is_scalar_type(self.element_type):
+        if not is_scalar_type(self.element_type) and not isinstance(self.element_type, StrType):
             raise VerifyException(
-                f"expected !py.optional of i1, i64 or f64, but got {self.element_type}"
+                f"expected !py.optional of i1, i64, f64 or !py.str, but got {self.element_type}"
             )
 
 
@@ -85,6 +85,13 @@ class NoneType(ParametrizedAttribute, TypeAttribute):
 
 
 @irdl_attr_definition
+class StrType(ParametrizedAttribute, TypeAttribute):
+    """`!py.str`: a str, held as UTF-8 bytes."""
+
+    name = "py.str"
+
+
+@irdl_attr_definition
 class DynType(ParametrizedAttribute, TypeAttribute):
     """`!py.dyn`: None, a bool, an int or a float, chosen per row."""
 
@@ -93,6 +100,7 @@ class DynType(ParametrizedAttribute, TypeAttribute):
 
 none_type = NoneType()
 dyn = DynType()
+str_type = StrType()
 
 
 def is_scalar_type(type_: Attribute) -> bool:
@@ -102,7 +110,7 @@ def is_scalar_type(type_: Attribute) -> bool:
 
 def is_value_type(type_: Attribute) -> bool:
     """Return whether `type_` is a type of resolver values: a scalar, optional, None or dynamic."""
-    return is_scalar_type(type_) or isinstance(type_, OptionalType | NoneType | DynType)
+    return is_scalar_type(type_) or isinstance(type_, OptionalType | NoneType | DynType | StrType)
 
 
 def is_numeric_type(type_: Attribute) -> bool:
@@ -112,7 +120,7 @@ def is_numeric_type(type_: Attribute) -> bool:
 
 def python_name(type_: Attribute) -> str:
     """Return the Python spelling of an IR type, for messages."""
-    names = {i1: "bool", i64: "int", f64: "float", none_type: "None", dyn: "int | float"}
+    names = {i1: "bool", i64: "int", f64: "float", none_type: "None", dyn: "int | float", str_type: "str"}
     if type_ in names:
         return names[type_]
     if isinstance(type_, OptionalType):
@@ -740,38 +748,36 @@ class RaiseOp(IRDLOperation):
         super().__init__(properties={"exception": StringAttr(exception)})
 
 
-Py = Dialect(
-    "py",
-    [
-        ConstantOp,
-        NoneOp,
-        WrapOp,
-        UnwrapOp,
-        NarrowOp,
-        IsNoneOp,
-        TruthOp,
-        ToIntOp,
-        ToFloatOp,
-        AddOp,
-        SubOp,
-        MulOp,
-        TrueDivOp,
-        FloorDivOp,
-        ModOp,
-        PowOp,
-        MinOp,
-        MaxOp,
-        NegOp,
-        InvertOp,
-        AbsOp,
-        NotOp,
-        CmpOp,
-        RoundOp,
-        RoundDigitsOp,
-        MathCallOp,
-        ColumnValueOp,
-        SelectOp,
-        RaiseOp,
-    ],
-    [OptionalType, NoneType, DynType],
-)
+SCALAR_OPS: list[type[IRDLOperation]] = [
+    ConstantOp,
+    NoneOp,
+    WrapOp,
+    UnwrapOp,
+    NarrowOp,
+    IsNoneOp,
+    TruthOp,
+    ToIntOp,
+    ToFloatOp,
+    AddOp,
+    SubOp,
+    MulOp,
+    TrueDivOp,
+    FloorDivOp,
+    ModOp,
+    PowOp,
+    MinOp,
+    MaxOp,
+    NegOp,
+    InvertOp,
+    AbsOp,
+    NotOp,
+    CmpOp,
+    RoundOp,
+    RoundDigitsOp,
+    MathCallOp,
+    ColumnValueOp,
+    SelectOp,
+    RaiseOp,
+]
+
+TYPES: list[type[Attribute]] = [OptionalType, NoneType, DynType, StrType]

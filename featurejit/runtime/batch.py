@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featurejit.codegen.kernel import FIELDS_PER_COLUMN, ColumnLayout
-from featurejit.runtime.inputs import ARROW_TYPE_OF, ARROW_TYPES, Argument, BoundCall
+from featurejit.codegen.kernel import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
+from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
 from featurejit.runtime.slow_path import RowResults, gather_values
+from featurejit.runtime.string_output import StringOutput
 from featurejit.settings import settings
 
 OUTPUT_DTYPES: dict[type, np.dtype] = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.uint64)}
@@ -22,7 +23,7 @@ ITEM_SIZES: dict[str, int] = {
     "float32": 4, "float64": 8,
 }
 
-KernelFunction = Callable[[int, int, int, int], int]
+KernelFunction = Callable[[int, int, int, int, int], int]
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,9 @@ def slice_argument(argument: Argument, start: int, stop: int) -> SegmentInput:
         chunks = [chunk for chunk in piece.chunks if len(chunk)]
         assert len(chunks) == 1, "segments lie within one chunk"
         piece = chunks[0]
-    return SegmentInput(argument, piece, False, ARROW_TYPES[piece.type][1])
+    info = arrow_info(piece.type)
+    assert info is not None, "arrays are checked when bound"
+    return SegmentInput(argument, piece, False, info[1])
 
 
 class AllValidBitmap:
@@ -112,35 +115,70 @@ ALL_VALID = AllValidBitmap()
 
 
 def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, list[int]]:
-    """Return the kernel layout and the five kernel fields of one input (see codegen/kernel.py).
+    """Return the kernel layout and the FIELDS_PER_COLUMN kernel fields of one input.
 
-    Raises ValueError if a buffer is smaller than the rows the kernel would read, which only a
-    malformed array (one built with pa.Array.from_buffers, say) can cause.
+    The fields are described in featurejit/codegen/kernel.py. Raises ValueError if a buffer is
+    smaller than the rows the kernel would read, which only a malformed array (one built with
+    pa.Array.from_buffers, say) can cause.
     """
     array = segment.array
-    physical = ARROW_TYPES[array.type][0]
-    validity, data = array.buffers()[:2]
+    info = arrow_info(array.type)
+    assert info is not None, "arrays are checked when bound"
+    physical = info[0]
+    kind = PHYSICAL_TYPES[physical][1]
+    buffers = array.buffers()
+    validity = buffers[0]
     elements = array.offset + (1 if segment.broadcast else rows)
-    needed = (elements + 7) // 8 if physical == "bool" else elements * ITEM_SIZES[physical]
-    if data is None or data.size < needed:
-        raise ValueError(
-            f"the Arrow array for parameter {segment.argument.name!r} is malformed: its data buffer has "
-            f"{0 if data is None else data.size} bytes, but offset {array.offset} and length {len(array)} need {needed}"
-        )
+    extra = [0, 0, 0, 0, 0]
+    if kind == "string":
+        offsets, data = buffers[1], buffers[2]
+        check_size(segment, "offsets buffer", offsets, (elements + 1) * (4 if physical == "utf8" else 8))
+        primary = offsets
+        extra[:2] = [data.address if data is not None else EMPTY_ADDRESS, data.size if data is not None else 0]
+    elif kind == "dictionary":
+        primary = buffers[1]
+        check_size(segment, "index buffer", primary, elements * array.type.index_type.bit_width // 8)
+        extra = dictionary_fields(segment, array.dictionary)
+    else:
+        primary = buffers[1]
+        check_size(segment, "data buffer", primary, (elements + 7) // 8 if physical == "bool" else elements * ITEM_SIZES[physical])
     has_nulls = validity is not None and array.null_count > 0
-    if has_nulls and validity.size < (elements + 7) // 8:
-        raise ValueError(
-            f"the Arrow array for parameter {segment.argument.name!r} is malformed: its validity bitmap has "
-            f"{validity.size} bytes, but offset {array.offset} and length {len(array)} need {(elements + 7) // 8}"
-        )
     if has_nulls:
+        check_size(segment, "validity bitmap", validity, (elements + 7) // 8)
         validity_address, validity_size = validity.address, validity.size
     elif segment.argument.spec.optional:
         validity_address, validity_size = ALL_VALID.get(elements)
     else:
         validity_address, validity_size = 0, 0
+    assert primary is not None
     layout = ColumnLayout(physical, has_nulls or segment.argument.spec.optional, segment.broadcast)
-    return layout, [data.address, validity_address, array.offset, data.size, validity_size]
+    fields = [primary.address, validity_address, array.offset, primary.size, validity_size, *extra]
+    assert len(fields) == FIELDS_PER_COLUMN
+    return layout, fields
+
+
+def check_size(segment: SegmentInput, what: str, buffer: pa.Buffer | None, needed: int) -> None:
+    size = 0 if buffer is None else buffer.size
+    if size < needed:
+        array = segment.array
+        raise ValueError(
+            f"the Arrow array for parameter {segment.argument.name!r} is malformed: its {what} has "
+            f"{size} bytes, but offset {array.offset} and length {len(array)} need {needed}"
+        )
+
+
+def dictionary_fields(segment: SegmentInput, dictionary: pa.Array) -> list[int]:
+    """Return the dictionary's offsets and data addresses, data size, length and offset."""
+    _, offsets, data = dictionary.buffers()[:3]
+    check_size(segment, "dictionary offsets buffer", offsets, (dictionary.offset + len(dictionary) + 1) * 4)
+    assert offsets is not None
+    data_address = data.address if data is not None else EMPTY_ADDRESS
+    return [offsets.address, data_address, data.size if data is not None else 0, len(dictionary), dictionary.offset]
+
+
+# An address to stand for the data of strings that are all empty, which Arrow may leave unallocated.
+_EMPTY_BYTES = np.zeros(8, dtype=np.uint8)
+EMPTY_ADDRESS = int(_EMPTY_BYTES.ctypes.data)
 
 
 def word_count(rows: int) -> int:
@@ -192,7 +230,9 @@ class OutputBuffers:
     valid: np.ndarray
 
     @classmethod
-    def allocate(cls, output: type, rows: int) -> OutputBuffers:
+    def allocate(cls, output: type, rows: int) -> OutputBuffers | StringOutput:
+        if output is str:
+            return StringOutput.allocate(rows)
         if output is bool:
             data = np.zeros(word_count(rows), dtype=np.uint64)
         else:
@@ -200,9 +240,9 @@ class OutputBuffers:
         return cls(output, rows, data, np.zeros(word_count(rows), dtype=np.uint64))
 
     def addresses(self, first_row: int) -> list[int]:
-        """Return the kernel's two output fields for rows from `first_row`, a multiple of 64."""
+        """Return the kernel's three output fields for rows from `first_row`, a multiple of 64."""
         data_offset = first_row // 64 * 8 if self.output is bool else first_row * self.data.itemsize
-        return [self.data.ctypes.data + data_offset, self.valid.ctypes.data + first_row // 64 * 8]
+        return [self.data.ctypes.data + data_offset, self.valid.ctypes.data + first_row // 64 * 8, 0]
 
     def store(self, rows: np.ndarray, values: list[Any], present: list[bool]) -> None:
         """Write the interpreter's results over the kernel's for the slow-path rows."""
@@ -276,7 +316,9 @@ class BatchRunner:
                 buffer.store(slow_rows, results.values, results.present)
         return [buffer.to_array() for buffer in buffers]
 
-    def run_kernel(self, inputs: list[SegmentInput], rows: int, buffers: list[OutputBuffers]) -> np.ndarray | None:
+    def run_kernel(
+        self, inputs: list[SegmentInput], rows: int, buffers: list[OutputBuffers | StringOutput]
+    ) -> np.ndarray | None:
         """Call the kernel on one segment; return the local indices of the flagged rows.
 
         Returns None when no kernel could be compiled for these inputs.
@@ -316,17 +358,20 @@ def run_morsels(
     rows: int,
     fields: list[int],
     inputs: list[SegmentInput],
-    buffers: list[OutputBuffers],
+    buffers: list[OutputBuffers | StringOutput],
     flags: np.ndarray,
 ) -> int:
     """Run the kernel over the rows, split into morsels across threads; return the flagged count.
 
     Morsels start at multiples of 64 rows, so that each writes whole bitmap words, and the
-    kernel runs with the GIL released. Results do not depend on the thread count.
+    kernel runs with the GIL released. Results do not depend on the thread count. A kernel
+    with a str output runs as one morsel, because its strings go to one growing buffer.
     """
     # A few morsels per thread balance the load; more would only add dispatch overhead.
     wanted = max(settings.morsel_rows, -(-rows // (4 * settings.threads)))
     morsel = max(64, (wanted + 63) // 64 * 64)
+    if any(isinstance(buffer, StringOutput) for buffer in buffers):
+        morsel = max(rows, 64)
     starts = list(range(0, rows, morsel))
 
     def run(start: int) -> int:
@@ -336,9 +381,30 @@ def run_morsels(
                 shifted[FIELDS_PER_COLUMN * index + 2] += start  # the offset field
         columns = np.array(shifted or [0], dtype=np.int64)
         outputs = np.array([address for buffer in buffers for address in buffer.addresses(start)], dtype=np.int64)
+        scratch = Scratch()
         count = min(morsel, rows - start)
-        return int(kernel(count, columns.ctypes.data, outputs.ctypes.data, flags.ctypes.data + start // 64 * 8))
+        flags_address = flags.ctypes.data + start // 64 * 8
+        return int(kernel(count, columns.ctypes.data, outputs.ctypes.data, flags_address, scratch.address))
 
     if settings.threads == 1 or len(starts) == 1:
         return sum(run(start) for start in starts)
     return sum(thread_pool().map(run, starts))
+
+
+SCRATCH_BYTES = 1 << 20
+
+
+class Scratch:
+    """A kernel call's scratch memory for new strings, and the context struct that describes it.
+
+    The context is {base address, capacity, used} as three int64. A row that needs more than
+    SCRATCH_BYTES for the strings it builds takes the slow path.
+    """
+
+    def __init__(self) -> None:
+        self.memory = np.empty(SCRATCH_BYTES, dtype=np.uint8)  # pages are touched only if used
+        self.context = np.array([self.memory.ctypes.data, SCRATCH_BYTES, 0], dtype=np.int64)
+
+    @property
+    def address(self) -> int:
+        return int(self.context.ctypes.data)

@@ -32,10 +32,33 @@ ARROW_TYPES: dict[pa.DataType, tuple[str, type]] = {
     pa.uint64(): ("uint64", int),
     pa.float32(): ("float32", float),
     pa.float64(): ("float64", float),
+    pa.string(): ("utf8", str),
+    pa.large_string(): ("large_utf8", str),
+}
+
+DICTIONARY_INDEX_LAYOUTS: dict[pa.DataType, str] = {
+    pa.int8(): "dict8_utf8",
+    pa.int16(): "dict16_utf8",
+    pa.int32(): "dict32_utf8",
+    pa.int64(): "dict64_utf8",
 }
 
 
-ARROW_TYPE_OF: dict[type, pa.DataType] = {bool: pa.bool_(), int: pa.int64(), float: pa.float64()}
+def arrow_info(arrow_type: pa.DataType) -> tuple[str, type] | None:
+    """Return (the kernel's physical layout, the Python type of the values) for an Arrow type.
+
+    Dictionary-encoded strings with signed integer indices are read through their dictionary.
+    Returns None for a type that featurejit does not read.
+    """
+    if pa.types.is_dictionary(arrow_type):
+        layout = DICTIONARY_INDEX_LAYOUTS.get(arrow_type.index_type)
+        if layout is not None and arrow_type.value_type == pa.string():
+            return layout, str
+        return None
+    return ARROW_TYPES.get(arrow_type)
+
+
+ARROW_TYPE_OF: dict[type, pa.DataType] = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
 
 
 @dataclass(frozen=True)
@@ -58,7 +81,9 @@ class Argument:
             return None if self.scalar is None else type(self.scalar)
         if pa.types.is_null(self.array.type):
             return None
-        return ARROW_TYPES[self.array.type][1]
+        info = arrow_info(self.array.type)
+        assert info is not None, "arrays are checked when bound"
+        return info[1]
 
 
 @dataclass(frozen=True)
@@ -141,12 +166,13 @@ def to_arrow(resolver_name: str, name: str, value: Any) -> pa.Array | pa.Chunked
 def check_array(resolver_name: str, name: str, spec: ValueSpec, array: pa.Array | pa.ChunkedArray) -> None:
     if pa.types.is_null(array.type):
         return
-    entry = ARROW_TYPES.get(array.type)
+    entry = arrow_info(array.type)
     if entry is None or entry[1] not in ACCEPTED_TYPES[spec.python_type]:
         accepted = {
             float: "float64, float32, integer or bool",
             int: "integer or bool",
             bool: "bool",
+            str: "string, large_string or dictionary-encoded string",
         }[spec.python_type]
         raise TypeError(
             f"{resolver_name}(): parameter {name!r} expects {spec}, but got an Arrow array of type {array.type}; "

@@ -39,6 +39,8 @@ def gather_values(source: pa.Array, broadcast: bool, rows: np.ndarray) -> list[A
     """
     if broadcast:
         return [source[0].as_py()] * len(rows)
+    if source.type not in NUMPY_TYPES and not pa.types.is_boolean(source.type):  # strings
+        return [source[row].as_py() for row in rows.tolist()]
     validity, data = source.buffers()[:2]
     positions = rows.astype(np.int64) + source.offset
     if pa.types.is_boolean(source.type):
@@ -86,6 +88,9 @@ def convert_result(value: Any, output: type) -> tuple[Any, bool]:
             if not INT64_MIN <= value <= INT64_MAX:
                 raise OverflowError(f"the result {value} does not fit in int64, the output column's type")
             return int(value), True
+    elif output is str:
+        if type(value) is str:
+            return value, True
     elif type(value) is bool:
         return value, True
     raise OutputTypeError(

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("featurejit")
 
-DEFAULT_PHYSICAL = {bool: "bool", int: "int64", float: "float64"}
+DEFAULT_PHYSICAL = {bool: "bool", int: "int64", float: "float64", str: "utf8"}
 ScalarKey = tuple[type, ...]
 
 FAST_CALL_STATS = CallStats(rows=1, native=True)
@@ -233,7 +233,8 @@ class ResolverState:
     def call_scalar(self, values: list[Any]) -> Any:
         """Run a scalar call that did not match a native entry, compiling a kernel for its types if it can."""
         signature = self.signature()
-        native = not settings.disable_jit and all(fits_int64(value) for value in values)
+        # NOTE: scalar calls with str arguments run in the interpreter; only batch kernels read strings.
+        native = not settings.disable_jit and all(fits_int64(value) and not isinstance(value, str) for value in values)
         native = native and all(
             value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
         )

@@ -1,0 +1,227 @@
+"""Differential tests of str resolvers against CPython, on text in several scripts and edge cases."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from types import ModuleType
+
+import pyarrow as pa
+import pytest
+
+from featurejit import jit_resolver
+from tests.differential import EDGE_STRINGS, check_resolver
+
+SECOND = ["", "a", "b,", ",", "é", "aa", "日", "x", "ß"]
+SMALL_INTS = [0, 1, 2, -1, -3, 5, 100, -100]
+
+# Each entry: a resolver name, its parameters, its return annotation and its expression.
+STRING_EXPRESSIONS: list[tuple[str, str, str, str]] = [
+    ("length", "s: str", "int", "len(s)"),
+    ("truthiness", "s: str", "bool", "not s"),
+    ("either", "s: str, t: str", "str", "s or t"),
+    ("equal", "s: str, t: str", "bool", "s == t"),
+    ("not_equal", "s: str, t: str", "bool", "s != t"),
+    ("less", "s: str, t: str", "bool", "s < t"),
+    ("less_equal", "s: str, t: str", "bool", "s <= t"),
+    ("greater", "s: str, t: str", "bool", "s > t"),
+    ("greater_equal", "s: str, t: str", "bool", "s >= t"),
+    ("contains", "s: str, t: str", "bool", "t in s"),
+    ("not_contains", "s: str, t: str", "bool", "t not in s"),
+    ("member", "s: str", "bool", "s in ('a', 'héllo', '', '日本語')"),
+    ("starts", "s: str, t: str", "bool", "s.startswith(t)"),
+    ("ends", "s: str, t: str", "bool", "s.endswith(t)"),
+    ("starts_any", "s: str", "bool", "s.startswith(('a', 'é', 'H'))"),
+    ("find", "s: str, t: str", "int", "s.find(t)"),
+    ("rfind", "s: str, t: str", "int", "s.rfind(t)"),
+    ("count", "s: str, t: str", "int", "s.count(t)"),
+    ("lower", "s: str", "str", "s.lower()"),
+    ("upper", "s: str", "str", "s.upper()"),
+    ("strip", "s: str", "str", "s.strip()"),
+    ("lstrip", "s: str", "str", "s.lstrip()"),
+    ("rstrip", "s: str", "str", "s.rstrip()"),
+    ("strip_chars", "s: str, t: str", "str", "s.strip(t)"),
+    ("strip_ascii_chars", "s: str", "str", "s.strip('a ,x')"),
+    ("replace", "s: str, t: str", "str", "s.replace(t, '-')"),
+    ("replace_with", "s: str, t: str", "str", "s.replace('a', t)"),
+    ("split_first", "s: str, t: str", "str", "s.split(t)[0]"),
+    ("split_last", "s: str, t: str", "str", "s.split(t)[-1]"),
+    ("split_second", "s: str", "str", "s.split(',')[1]"),
+    ("rsplit_first", "s: str, t: str", "str", "s.rsplit(t)[0]"),
+    ("rsplit_second_last", "s: str", "str", "s.rsplit('a')[-2]"),
+    ("remove_prefix", "s: str, t: str", "str", "s.removeprefix(t)"),
+    ("remove_suffix", "s: str, t: str", "str", "s.removesuffix(t)"),
+    ("concat", "s: str, t: str", "str", "s + '|' + t"),
+    ("fstring", "s: str, n: int", "str", "f'<{s}:{n}:{n > 0}>'"),
+    ("int_text", "n: int", "str", "str(n)"),
+    ("float_text", "x: float", "str", "str(x)"),
+    ("slice", "s: str, n: int", "str", "s[n:]"),
+    ("slice_both", "s: str, n: int", "str", "s[1:n]"),
+    ("slice_end", "s: str", "str", "s[-3:]"),
+    ("index", "s: str, n: int", "str", "s[n]"),
+    ("isdigit", "s: str", "bool", "s.isdigit()"),
+    ("isalpha", "s: str", "bool", "s.isalpha()"),
+    ("isspace", "s: str", "bool", "s.isspace()"),
+    ("isupper", "s: str", "bool", "s.isupper()"),
+    ("islower", "s: str", "bool", "s.islower()"),
+    ("isalnum", "s: str", "bool", "s.isalnum()"),
+    ("parse_int", "s: str", "int", "int(s)"),
+    ("parse_float", "s: str", "float", "float(s)"),
+    ("pick", "s: str, t: str", "str", "s if len(s) > len(t) else t.upper()"),
+]
+
+
+def parameter_types(parameters: str) -> tuple[type, ...]:
+    names = {"str": str, "int": int, "float": float}
+    return tuple(names[part.split(":")[1].strip()] for part in parameters.split(","))
+
+
+@pytest.fixture(scope="module")
+def string_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
+    lines = ["from featurejit import jit_resolver", ""]
+    for name, parameters, result, expression in STRING_EXPRESSIONS:
+        lines += ["@jit_resolver", f"def {name}({parameters}) -> {result}:", f"    return {expression}", ""]
+    path = tmp_path_factory.mktemp("generated") / "string_resolvers.py"
+    path.write_text("\n".join(lines))
+    spec = importlib.util.spec_from_file_location("generated_string_resolvers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def rows_for(types: tuple[type, ...]) -> list[tuple]:
+    pools = {str: EDGE_STRINGS, int: SMALL_INTS, float: [0.5, -0.0, 1e16, float("nan")]}
+    if types == (str, str):
+        return [(s, t) for s in EDGE_STRINGS for t in SECOND]
+    if types == (str, int):
+        return [(s, n) for s in EDGE_STRINGS for n in SMALL_INTS]
+    return [(value,) for value in pools[types[0]]]
+
+
+@pytest.mark.parametrize("entry", STRING_EXPRESSIONS, ids=[entry[0] for entry in STRING_EXPRESSIONS])
+def test_string_expression_matches_python(string_module: ModuleType, entry: tuple[str, str, str, str]) -> None:
+    name, parameters, _, _ = entry
+    types = parameter_types(parameters)
+    check_resolver(getattr(string_module, name), rows_for(types), types)
+
+
+@jit_resolver
+def domain(email: str | None) -> str | None:
+    if email is None or "@" not in email:
+        return None
+    return email.split("@")[1].lower()
+
+
+@jit_resolver
+def label(name: str | None, count: int | None) -> str:
+    if name is None:
+        return "unknown"
+    return f"{name.strip().title() if False else name.strip()} ({count})"
+
+
+EMAILS = ["Bob@Example.COM", None, "no-at-sign", "x@y", "héllo@Dömain.de", "", "a@b@c", "@", "ß@STRASSE.de"]
+
+
+def expected(resolver, *columns: list) -> list:
+    return [resolver.function(*row) for row in zip(*columns, strict=True)]
+
+
+def test_none_in_every_position() -> None:
+    assert domain(pa.array(EMAILS)).to_pylist() == expected(domain, EMAILS)
+    names = [None, " ann ", "bö", None]
+    counts = [1, None, None, 4]
+    assert label(pa.array(names), pa.array(counts)).to_pylist() == expected(label, names, counts)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda values: pa.array(values, pa.large_string()),
+        lambda values: pa.array(values).dictionary_encode(),
+        lambda values: pa.array(values, pa.string()).slice(0),
+        lambda values: pa.chunked_array([values[:3], values[3:]]),
+    ],
+    ids=["large_string", "dictionary", "string", "chunked"],
+)
+def test_string_layouts(make) -> None:
+    result = domain(make(EMAILS))
+    assert result.to_pylist() == expected(domain, EMAILS)
+
+
+@pytest.mark.parametrize("offset", [1, 2, 5])
+def test_sliced_string_arrays(offset: int) -> None:
+    array = pa.array(EMAILS * 3).slice(offset, 11)
+    assert domain(array).to_pylist() == expected(domain, array.to_pylist())
+
+
+def test_dictionary_with_int8_indices_and_nulls() -> None:
+    array = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 0, 2], pa.int8()), pa.array(["a@b", "c@D", "none"]))
+    assert domain(array).to_pylist() == expected(domain, array.to_pylist())
+
+
+def test_empty_and_all_null_string_arrays() -> None:
+    assert domain(pa.array([], pa.string())).to_pylist() == []
+    assert domain(pa.array([None, None], pa.string())).to_pylist() == [None, None]
+    assert domain(pa.nulls(3, pa.string())).to_pylist() == [None, None, None]
+
+
+def test_scalar_calls_match_python() -> None:
+    for value in EMAILS:
+        assert domain(value) == domain.function(value)
+
+
+def test_non_ascii_takes_slow_path_and_stays_exact() -> None:
+    @jit_resolver
+    def shout(s: str) -> str:
+        return s.upper()
+
+    assert shout(pa.array(["straße", "abc", "ǆ"])).to_pylist() == ["STRASSE", "ABC", "Ǆ"]
+    assert shout.explain(show=False).last_slow_path_rows == 2
+
+
+def test_long_strings_and_large_results() -> None:
+    @jit_resolver
+    def doubled(s: str) -> str:
+        return s + s
+
+    values = ["x" * 300_000, "y" * 10, "z" * 600_000]
+    assert doubled(pa.array(values)).to_pylist() == [value + value for value in values]
+
+
+def test_string_result_beyond_int32_offsets_is_not_built_in_tests() -> None:
+    from featurejit.runtime.string_output import INT32_LIMIT
+
+    assert INT32_LIMIT == 2**31 - 1
+
+
+def test_int_and_str_mixed_in_branches_is_rejected_with_location() -> None:
+    @jit_resolver
+    def mixed(flag: bool) -> str:
+        value = "yes" if flag else 1  # type: ignore[assignment]
+        return str(value)
+
+    assert mixed(True) == "yes"
+    explanation = mixed.explain(show=False)
+    assert not explanation.native
+    assert "a value is a str on one path and a int on another" in explanation.reason
+
+
+def test_str_comparison_with_number_is_false_and_ordering_raises() -> None:
+    @jit_resolver
+    def equals_one(s: str) -> bool:
+        return s == 1  # type: ignore[comparison-overlap]
+
+    @jit_resolver
+    def below_one(s: str) -> bool:
+        return s < 1  # type: ignore[operator]
+
+    assert equals_one(pa.array(["1", "a"])).to_pylist() == [False, False]
+    with pytest.raises(TypeError, match="row 0 "):
+        below_one(pa.array(["1"]))
+
+
+def test_invalid_utf8_binary_column_is_rejected() -> None:
+    with pytest.raises(TypeError, match=r"expects str \| None, but got an Arrow array of type binary"):
+        domain(pa.array([b"\xff\xfe"], pa.binary()))
