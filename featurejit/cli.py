@@ -1,6 +1,7 @@
 """The `featurejit` command line.
 
     featurejit run FILE.py [--data PATH] [--output PATH] [--rows N] [--preview N]
+    featurejit graph FILE.py[:NAME] [--format text|dot|svg] [--output PATH]
     featurejit explain FILE.py[:NAME]
     featurejit dump FILE.py:NAME [--stage ir|optimized|llvm|asm] [--print-after-all]
                    [--print-after PASS] [--time-passes]
@@ -176,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_opt_command(commands, common)
     add_cache_command(commands, common)
     add_bench_command(commands, common)
+    from featurejit.graph.commands import add_graph_command  # imported late: it needs this module
+
+    add_graph_command(commands, common)
     return parser
 
 
@@ -754,6 +758,11 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     path = Path(args.file)
     with importable_folder(path.resolve().parent):
         module = import_resolver_file(path)
+        from featurejit.graph.commands import find_graphs, run_graph_file
+
+        graphs = find_graphs(module)
+        if graphs:
+            return run_graph_file(args, path, graphs, out)
         resolvers = find_resolvers(module, path)
         output_path = None if args.output is None else check_output_path(args.output, args.data)
 

@@ -38,6 +38,10 @@ class ResolverNode:
     def function(self) -> Callable[..., Any]:
         return self.resolver.function
 
+    @property
+    def parameters(self) -> list[inspect.Parameter]:
+        return list(self.resolver.python_signature.parameters.values())
+
     def __repr__(self) -> str:
         return f"<resolver {self.name}: {', '.join(map(repr, self.outputs))}>"
 

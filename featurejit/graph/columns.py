@@ -8,6 +8,7 @@ mask, and Python lists (None for null) for str and datetime values.
 from __future__ import annotations
 
 import datetime
+import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,10 @@ NUMPY_BY_ARROW_NAME: dict[str, np.dtype] = {
 } | {"float": np.dtype(np.float32), "double": np.dtype(np.float64)}
 
 
+EPOCH = datetime.datetime(1970, 1, 1)
+MICROSECONDS_PER_UNIT = {"s": 1_000_000, "ms": 1_000, "us": 1}
+
+
 def is_numeric(python_type: type) -> bool:
     return python_type in NUMPY_DTYPES
 
@@ -56,7 +61,7 @@ def numpy_values(array: pa.Array, python_type: type) -> tuple[np.ndarray, np.nda
     elif pa.types.is_null(array.type):
         values = np.zeros(length, dtype=NUMPY_DTYPES[python_type])
     else:
-        dtype = NUMPY_BY_ARROW_NAME[str(array.type)]
+        dtype = np.dtype(np.int64) if pa.types.is_timestamp(array.type) else NUMPY_BY_ARROW_NAME[str(array.type)]
         values = np.frombuffer(data, dtype=dtype, count=array.offset + length)[array.offset :]
     if validity is None or array.null_count == 0:
         valid = np.ones(length, dtype=bool)
@@ -66,6 +71,27 @@ def numpy_values(array: pa.Array, python_type: type) -> tuple[np.ndarray, np.nda
     if not valid.all():
         values = np.where(valid, values, np.zeros(1, dtype=values.dtype))
     return values, valid
+
+
+def python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """Return an array's values as Python objects, as `to_pylist()` does.
+
+    Timestamps without a time zone or in UTC, in s, ms or us, are converted here instead,
+    because to_pylist() takes about 3 us per value for them (pyarrow 26).
+    """
+    kind = array.type
+    if not (pa.types.is_timestamp(kind) and kind.unit in MICROSECONDS_PER_UNIT and kind.tz in (None, "UTC")):
+        return array.to_pylist()
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    values, valid = numpy_values(array, int)
+    start = EPOCH if kind.tz is None else EPOCH.replace(tzinfo=zoneinfo.ZoneInfo("UTC"))
+    scale = MICROSECONDS_PER_UNIT[kind.unit]
+    delta = datetime.timedelta
+    return [
+        start + delta(microseconds=value * scale) if present else None
+        for value, present in zip(values.tolist(), valid.tolist(), strict=True)
+    ]
 
 
 @dataclass
@@ -98,7 +124,7 @@ class Column:
         if isinstance(array, pa.ChunkedArray):
             array = array.combine_chunks()
         if not is_numeric(type.python_type):
-            return cls(type, array.to_pylist(), None, array.type)
+            return cls(type, python_values(array), None, array.type)
         values, valid = numpy_values(array, type.python_type)
         return cls(type, values, valid)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from featurejit.graph.errors import GraphError
 from featurejit.graph.offline import OfflineTrace
 from featurejit.graph.online import OnlineTrace, StageTrace
 from featurejit.graph.planner import Plan, Stage
@@ -98,20 +99,12 @@ def scan_lines(plan: Plan, source: Source, estimated: Any, stats: ScanStats | No
     return lines
 
 
-def explain_offline(graph: Graph, outputs: Any, filters: Filter, analyze: bool) -> str:
-    features = graph.resolve_outputs(outputs)
-    expression = filter_expression(filters)
-    plan = graph.plan(features, (), expression)
+def describe_offline(graph: Graph, plan: Plan, trace: OfflineTrace | None, seconds: float) -> str:
+    """Return the text of an offline plan, with the rows and times of a run if `trace` is given."""
     source = graph.dag.source_of(plan.entity)
-    trace = OfflineTrace() if analyze else None
-    seconds = 0.0
-    if trace is not None:
-        start = time.perf_counter()
-        graph.run_table_query(outputs, None, filters, trace)
-        seconds = time.perf_counter() - start
     where = f"a scan of {source.description}" if source is not None else "no source"
     lines = [f"plan of {plan.entity.name}: {names(plan.outputs)} (offline, {where})"]
-    estimated = source.estimate(expression) if source is not None else None
+    estimated = source.estimate(plan.filter) if source is not None else None
     if source is not None and estimated is not None:
         lines += scan_lines(plan, source, estimated, trace.scan if trace is not None else None)
     traces = {stage_trace.stage: stage_trace for stage_trace in trace.stages} if trace is not None else {}
@@ -121,23 +114,25 @@ def explain_offline(graph: Graph, outputs: Any, filters: Filter, analyze: bool) 
     return "\n".join(lines)
 
 
-def explain_online(graph: Graph, outputs: Any, inputs: Any, analyze: bool) -> str:
-    features = graph.resolve_outputs(outputs)
-    request, rows = graph.request_columns(inputs)
-    plan = graph.plan(features, tuple(request), None)
-    trace = OnlineTrace() if analyze else None
-    seconds = 0.0
-    if trace is not None:
-        start = time.perf_counter()
-        graph.run_query(outputs, inputs, trace)
-        seconds = time.perf_counter() - start
+def explain_offline(graph: Graph, outputs: Any, filters: Filter, analyze: bool) -> str:
+    plan = graph.plan(graph.resolve_outputs(outputs), (), filter_expression(filters))
+    if not analyze:
+        return describe_offline(graph, plan, None, 0.0)
+    trace = OfflineTrace()
+    start = time.perf_counter()
+    graph.run_table_query(outputs, None, filters, trace)
+    return describe_offline(graph, plan, trace, time.perf_counter() - start)
+
+
+def describe_online(graph: Graph, plan: Plan, rows: int, trace: OnlineTrace | None, seconds: float) -> str:
+    """Return the text of an online plan, with the rows and times of a run if `trace` is given."""
     lines = [f"plan of {plan.entity.name}: {names(plan.outputs)} (online, {rows:,} request rows)"]
-    if request:
-        lines.append(f"  request gives {names(request)}")
+    if plan.request:
+        lines.append(f"  request gives {names(plan.request)}")
     source = graph.dag.source_of(plan.entity)
     if plan.reads_source and source is not None:
         key = plan.entity.key
-        assert key is not None
+        assert key is not None, "every entity has a primary key"
         lines.append(f"  lookup by {key!r} in {source.description}")
         lines.append(f"    columns read: {names(plan.source_reads)}")
         if trace is not None:
@@ -149,11 +144,20 @@ def explain_online(graph: Graph, outputs: Any, inputs: Any, analyze: bool) -> st
     return "\n".join(lines)
 
 
+def explain_online(graph: Graph, outputs: Any, inputs: Any, analyze: bool) -> str:
+    request, rows = graph.request_columns(inputs)
+    plan = graph.plan(graph.resolve_outputs(outputs), tuple(request), None)
+    if not analyze:
+        return describe_online(graph, plan, rows, None, 0.0)
+    trace = OnlineTrace()
+    start = time.perf_counter()
+    graph.run_query(outputs, inputs, trace)
+    return describe_online(graph, plan, rows, trace, time.perf_counter() - start)
+
+
 def explain_query(graph: Graph, outputs: Any, inputs: Any, filters: Filter, analyze: bool) -> str:
     if inputs is not None:
         if filters is not None:
-            from featurejit.graph.errors import GraphError
-
             raise GraphError("filters apply to offline queries over a source; an online query takes no filters")
         return explain_online(graph, outputs, inputs, analyze)
     return explain_offline(graph, outputs, filters, analyze)

@@ -67,20 +67,22 @@ def split_results(node: ResolverNode, result: Any) -> list[Any]:
     return [convert_value(value, feature) for value, feature in zip(result, node.outputs, strict=True)]
 
 
-def run_rows(node: ResolverNode, arguments: dict[str, list[Any]], first_row: int) -> InterpretedResult:
-    """Call the resolver's function on each row of `arguments`, one list of values per parameter."""
+def run_rows(node: ResolverNode, arguments: dict[str, list[Any]], rows: int, first_row: int) -> InterpretedResult:
+    """Call the resolver's function on each of `rows` rows of `arguments`, one list of values per parameter."""
     names = list(arguments)
-    columns = list(arguments.values())
-    length = len(columns[0]) if columns else 0
+    function = node.function
     outputs: list[list[Any]] = [[] for _ in node.outputs]
     errors = 0
-    for row in range(length):
-        values = [column[row] for column in columns]
+    # Parameters are passed by position, which is faster than by keyword, unless some are keyword-only.
+    by_position = all(parameter.kind == parameter.POSITIONAL_OR_KEYWORD for parameter in node.parameters)
+    rows_of_values = zip(*arguments.values(), strict=True) if arguments else itertools.repeat((), rows)
+    for row, values in enumerate(rows_of_values):
         try:
-            results = split_results(node, node.function(**dict(zip(names, values, strict=True))))
+            result = function(*values) if by_position else function(**dict(zip(names, values, strict=True)))
+            results = split_results(node, result)
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if node.resolver.on_error == "raise":
-                raise located_error(error, node.name, first_row + row, names, values) from error
+                raise located_error(error, node.name, first_row + row, names, list(values)) from error
             errors += 1
             results = [None] * len(node.outputs)
         for output, value in zip(outputs, results, strict=True):
@@ -90,7 +92,8 @@ def run_rows(node: ResolverNode, arguments: dict[str, list[Any]], first_row: int
 
 def run_pool_chunk(run_number: int, arguments: dict[str, list[Any]], first_row: int) -> InterpretedResult:
     """Run one chunk in a worker process, finding the resolver in the inherited RUNNING dict."""
-    return run_rows(RUNNING[run_number], arguments, first_row)
+    rows = len(next(iter(arguments.values())))
+    return run_rows(RUNNING[run_number], arguments, rows, first_row)
 
 
 def uses_pool(rows: int) -> bool:
@@ -101,8 +104,8 @@ def uses_pool(rows: int) -> bool:
 
 def run_interpreted(node: ResolverNode, arguments: dict[str, list[Any]], rows: int) -> InterpretedResult:
     """Run the resolver on every row, in a process pool for large batches, else in this process."""
-    if not uses_pool(rows):
-        return run_rows(node, arguments, 0)
+    if not uses_pool(rows) or not arguments:
+        return run_rows(node, arguments, rows, 0)
     chunk = -(-rows // (4 * settings.threads))
     starts = list(range(0, rows, chunk))
     run_number = next(run_numbers)

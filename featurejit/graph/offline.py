@@ -17,9 +17,9 @@ from typing import TypeAlias
 import numpy as np
 import pyarrow as pa
 
-from featurejit.graph.columns import ARROW_TYPES
+from featurejit.graph.columns import ARROW_TYPES, python_values
 from featurejit.graph.entities import Feature
-from featurejit.graph.interpreted import run_interpreted
+from featurejit.graph.interpreted import run_interpreted, uses_pool
 from featurejit.graph.online import StageTrace
 from featurejit.graph.planner import Plan, Stage
 from featurejit.graph.sources import ScanStats
@@ -58,7 +58,7 @@ def run_arrow_stage(stage: Stage, columns: dict[Feature, ArrowColumn], rows: int
         result = stage.fused(table)
         return {feature: result.column(feature.name) for feature in stage.writes}
     (node,) = stage.nodes
-    arguments = {parameter: columns[feature].to_pylist() for parameter, feature in node.inputs.items()}
+    arguments = {parameter: python_values(columns[feature]) for parameter, feature in node.inputs.items()}
     outcome = run_interpreted(node, arguments, rows)
     written = {}
     for feature, values in zip(node.outputs, outcome.columns, strict=True):
@@ -74,7 +74,15 @@ def timed_stage(stage: Stage, columns: dict[Feature, ArrowColumn], rows: int) ->
 
 
 def runs_in_parallel(wave: tuple[Stage, ...], rows: int) -> bool:
-    return len(wave) > 1 and settings.threads > 1 and rows >= settings.morsel_rows
+    """Return whether the stages of a wave run on threads of their own.
+
+    Only stages that leave the GIL free gain from it: a fused kernel, which releases it while
+    it runs, and interpreted stages that wait on a process pool. An interpreted stage that
+    runs in this process holds the GIL, and would slow the others down instead.
+    """
+    if len(wave) < 2 or settings.threads < 2 or rows < settings.morsel_rows:
+        return False
+    return all(stage.fused is not None or uses_pool(rows) for stage in wave)
 
 
 def run_arrow_stages(plan: Plan, columns: dict[Feature, ArrowColumn], rows: int, trace: OfflineTrace | None) -> None:
