@@ -59,7 +59,13 @@ def read_annotations(resolver: JitResolver) -> dict[str, Any]:
     try:
         return inspect.get_annotations(resolver.function, eval_str=True)
     except Exception as error:  # noqa: BLE001 - any failure to evaluate a string annotation
-        raise GraphError(f"the annotations of {resolver.name} could not be evaluated: {error}") from None
+        hint = ""
+        if isinstance(error, NameError):
+            hint = (
+                "; annotations written as strings, as `from __future__ import annotations` makes them, are "
+                "evaluated in the module's globals, so declare entities at module level"
+            )
+        raise GraphError(f"the annotations of {resolver.name} could not be evaluated: {error}{hint}") from None
 
 
 def written_features(resolver: JitResolver, annotation: Any) -> tuple[tuple[Feature, ...], bool]:

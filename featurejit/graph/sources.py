@@ -91,8 +91,10 @@ class Source:
         try:
             self.dataset.scanner(columns=[], filter=expression)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
+            # Arrow's message for an unknown column goes on to print the whole schema.
+            reason = str(error).splitlines()[0].split(" in ")[0]
             raise GraphError(
-                f"the filter {expression} does not apply to the source {self.description}: {error}; "
+                f"the filter {expression} does not apply to the source {self.description}: {reason}; "
                 f"filters are pushed into the scan, so they may name only the source's columns: "
                 f"{', '.join(self.schema.names)}"
             ) from None
@@ -143,7 +145,8 @@ class TableSource(Source):
     """An Arrow table in memory."""
 
     def __init__(self, table: pa.Table, description: str | None = None):
-        super().__init__(ds.dataset(table), description or f"an Arrow table of {table.num_rows:,} rows")
+        rows = f"{table.num_rows:,} row{'' if table.num_rows == 1 else 's'}"
+        super().__init__(ds.dataset(table), description or f"an Arrow table of {rows}")
         self.table = table
 
     def count_rows(self) -> int:

@@ -1,0 +1,130 @@
+"""The `featurejit graph` command and `featurejit run` on a graph file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from featurejit.cli import main
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "flights_graph.py"
+
+GRAPH_FILE = '''
+import pyarrow as pa
+import featurejit as fj
+
+
+@fj.features
+class Item:
+    id: int
+    price: float | None
+    count: int
+    total: float | None
+    label: str
+
+
+@fj.jit_resolver
+def total(price: Item.price, count: Item.count) -> Item.total:
+    return None if price is None else price * count
+
+
+@fj.jit_resolver
+def label(total: Item.total) -> Item.label:
+    return "none" if total is None else f"{total:.1f}"
+
+
+items = pa.table({"id": [1, 2, 3], "price": [2.5, None, 4.0], "count": [2, 3, 0]})
+graph = fj.Graph([total, label], sources={Item: items}, outputs=[Item.total, Item.label])
+'''
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def graph_file(tmp_path: Path) -> Path:
+    path = tmp_path / "items_graph.py"
+    path.write_text(GRAPH_FILE)
+    return path
+
+
+def test_graph_command_text(graph_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "graph", str(graph_file))
+    assert code == 0, err
+    assert "Item (key id; source: an Arrow table of 3 rows)" in out
+    assert "total: reads price, count; writes total" in out
+    assert "outputs: Item.total, Item.label" in out
+
+
+def test_graph_command_dot_and_svg(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_main(capsys, "graph", f"{graph_file}:graph", "--format", "dot")
+    assert code == 0
+    assert '"Item.total" -> "resolver label";' in out
+    svg = tmp_path / "items.svg"
+    code, out, _ = run_main(capsys, "graph", str(graph_file), "--format", "svg", "--output", str(svg))
+    assert code == 0
+    assert svg.read_text().startswith("<svg")
+    assert f"wrote {svg}" in out
+
+
+def test_graph_command_errors(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "graph", f"{graph_file}:other")
+    assert code == 2
+    assert "defines no graph named 'other'; its graphs are: graph" in err
+    plain = tmp_path / "plain.py"
+    plain.write_text("x = 1\n")
+    code, _, err = run_main(capsys, "graph", str(plain))
+    assert code == 2
+    assert "defines no featurejit.Graph at its top level" in err
+    code, _, err = run_main(capsys, "graph", str(graph_file), "--format", "png")
+    assert code == 2
+    broken = tmp_path / "cycle_graph.py"
+    broken.write_text(GRAPH_FILE.replace("def total(price: Item.price", "def total(label: Item.label, price: Item.price"))
+    code, _, err = run_main(capsys, "graph", str(broken))
+    assert code == 2
+    assert "GraphError: the resolvers form a cycle" in err
+
+
+def test_run_graph_file(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "out.parquet"
+    code, out, err = run_main(capsys, "run", str(graph_file), "--output", str(output))
+    assert code == 0, err
+    assert "plan of Item: total, label (offline, a scan of an Arrow table of 3 rows)" in out
+    assert "stage 1: fused kernel [total], native" in out
+    assert "stage 2: interpreted [label]" in out
+    assert "actual rows: 3" in out
+    assert pq.read_table(output).to_pydict() == {"total": [5.0, None, 0.0], "label": ["5.0", "none", "0.0"]}
+
+
+def test_run_graph_file_with_data_and_rows(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import pyarrow as pa
+
+    data = tmp_path / "items.parquet"
+    pq.write_table(pa.table({"id": [7, 8, 9], "price": [1.0, 2.0, 3.0], "count": [1, 1, 1]}), data)
+    code, out, err = run_main(capsys, "run", str(graph_file), "--data", str(data), "--rows", "2", "--preview", "5")
+    assert code == 0, err
+    assert "the first 2 rows of" in out
+    assert "actual rows: 2" in out
+
+
+def test_run_graph_file_row_error(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    failing = tmp_path / "failing_graph.py"
+    failing.write_text(GRAPH_FILE.replace('f"{total:.1f}"', "f\"{1 / (total - 5.0):.1f}\""))
+    code, _, err = run_main(capsys, "run", str(failing))
+    assert code == 1
+    assert "ZeroDivisionError" in err
+    assert "row 0 of label" in err
+
+
+def test_run_example_graph(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "2000", "--preview", "3")
+    assert code == 0, err
+    assert "stage 1: fused kernel [speed, fast, delayed, made_up_time, departure_period, scheduled_minutes, " in out
+    assert "stage 2: interpreted [route]" in out
+    assert "stage 3: interpreted [calendar]" in out
+    assert out.count("actual rows: 2,000") == 4

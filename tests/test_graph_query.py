@@ -1,0 +1,219 @@
+"""Feature graph queries: results equal the plain Python functions applied row by row, online and offline."""
+
+from __future__ import annotations
+
+import datetime
+import math
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import featurejit as fj
+from featurejit.graph.errors import GraphError
+from featurejit.settings import settings
+from tests.graph_models import COMPUTED, RESOLVERS, Trip, plain_rows, trips
+
+ROWS = 3000
+
+
+@pytest.fixture(scope="module")
+def table() -> pa.Table:
+    return trips(ROWS)
+
+
+@pytest.fixture(scope="module")
+def graph(table: pa.Table) -> Any:
+    return fj.Graph(RESOLVERS, sources={Trip: table})
+
+
+@pytest.fixture(scope="module")
+def expected(table: pa.Table) -> list[dict[str, Any]]:
+    return plain_rows(table)
+
+
+def same(actual: Any, wanted: Any) -> bool:
+    if isinstance(actual, float) and isinstance(wanted, float):
+        return actual == wanted or (math.isnan(actual) and math.isnan(wanted))
+    return actual == wanted and type(actual) is type(wanted)
+
+
+def assert_rows_equal(actual: dict[str, list[Any]], expected: list[dict[str, Any]], names: list[str]) -> None:
+    for name in names:
+        column = actual[name]
+        assert len(column) == len(expected), name
+        for row, (value, wanted) in enumerate(zip(column, (row[name] for row in expected), strict=True)):
+            assert same(value, wanted), f"{name} row {row}: {value!r}, CPython gives {wanted!r}"
+
+
+def test_offline_equals_plain_python(graph: Any, expected: list[dict[str, Any]]) -> None:
+    result = graph.query_table([getattr(Trip, name) for name in COMPUTED])
+    assert result.column_names == COMPUTED
+    assert_rows_equal(result.to_pydict(), expected, COMPUTED)
+
+
+def test_online_equals_plain_python(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
+    rows = [5, 0, 2999, 17, 1234, 640, 2]
+    keys = [table.column("id")[row].as_py() for row in rows]
+    result = graph.query(COMPUTED, {Trip.id: keys})
+    assert_rows_equal(dict(result), [expected[row] for row in rows], COMPUTED)
+
+
+def test_online_one_key_at_a_time(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
+    for row in range(0, ROWS, 97):
+        key = table.column("id")[row].as_py()
+        result = graph.query([Trip.speed, Trip.cost_per_mile, Trip.city_code, Trip.is_weekend], {Trip.id: key})
+        for name in ("speed", "cost_per_mile", "city_code", "is_weekend"):
+            assert same(result[name][0], expected[row][name]), (name, row)
+
+
+def test_online_equals_offline_over_many_keys(graph: Any, table: pa.Table) -> None:
+    keys = table.column("id").to_pylist()[::-1]
+    online = graph.query(COMPUTED, {Trip.id: keys})
+    offline = graph.query_table(COMPUTED, pa.table({"id": keys}))
+    assert online.to_arrow().to_pylist() == offline.to_pylist()
+
+
+def test_results_equal_for_one_and_many_threads(table: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    big = pa.concat_tables([table] * 30)
+    big = big.set_column(0, "id", pa.array(range(big.num_rows), type=pa.int64()))
+    graph = fj.Graph(RESOLVERS, sources={Trip: big})
+    monkeypatch.setattr(settings, "threads", 1)
+    single = graph.query_table(COMPUTED)
+    monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "morsel_rows", 4096)
+    monkeypatch.setattr(settings, "pool_rows", 10_000)
+    many = graph.query_table(COMPUTED)
+    assert many.equals(single)
+    assert "waves run in parallel: 1" in graph.explain(COMPUTED, analyze=True, show=False)
+
+
+def test_process_pool_equals_in_process(table: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: table})
+    monkeypatch.setattr(settings, "pool_rows", 10**9)
+    in_process = graph.query_table(COMPUTED)
+    monkeypatch.setattr(settings, "threads", 3)
+    monkeypatch.setattr(settings, "pool_rows", 100)
+    pooled = graph.query_table(COMPUTED)
+    assert pooled.equals(in_process)
+
+
+def test_unknown_key_gives_nulls(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
+    result = graph.query([Trip.speed, Trip.distance, Trip.city_code], {Trip.id: [1, 3, 10**12]})
+    assert result["speed"][0] is None
+    assert result["distance"] == [None, table.column("distance")[1].as_py(), None]
+    assert same(result["speed"][1], expected[1]["speed"])
+    assert result["city_code"][2] is None
+
+
+def test_unknown_key_alone_gives_nulls(graph: Any) -> None:
+    result = graph.query(COMPUTED, {Trip.id: -5})
+    assert all(result[name] == [None] for name in COMPUTED)
+
+
+def test_request_values_override_source(graph: Any, table: pa.Table) -> None:
+    key = table.column("id")[10].as_py()
+    result = graph.query([Trip.speed, Trip.distance], {Trip.id: key, Trip.distance: 30, Trip.minutes: 60})
+    assert result["speed"] == [30.0]
+    assert result["distance"] == [30]
+
+
+def test_request_values_override_resolvers(graph: Any, table: pa.Table) -> None:
+    key = table.column("id")[10].as_py()
+    result = graph.query([Trip.is_fast], {Trip.id: key, Trip.speed: 99.5})
+    assert result["is_fast"] == [True]
+
+
+def test_whole_rows_without_keys(graph: Any) -> None:
+    rows = [
+        {"distance": 10, "minutes": 30, "fare": 5.0, "paid": True, "city": "Rome", "started": datetime.datetime(2024, 3, 2, 14)},
+        {"distance": 0, "minutes": None, "fare": 3.0, "paid": None, "city": None, "started": None},
+    ]
+    result = graph.query(COMPUTED, rows)
+    assert result.to_pylist() == [
+        {"speed": 20.0, "is_fast": False, "cost_per_mile": 0.5, "log_fare": math.log1p(5.0), "city_code": "ROM",
+         "start_hour": 14, "hour_of_week": 134, "is_weekend": True},
+        {"speed": None, "is_fast": None, "cost_per_mile": None, "log_fare": None, "city_code": None,
+         "start_hour": None, "hour_of_week": None, "is_weekend": None},
+    ]
+
+
+def test_given_table_joins_source_by_key(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
+    request = pa.table({"id": [table.column("id")[4].as_py(), None, 7], "fare": [100.0, 1.0, 2.0]})
+    result = graph.query_table(["log_fare", "cost_per_mile", "distance"], request)
+    wanted_log = math.log1p(100.0) if expected[4]["paid"] else None
+    assert result.column("log_fare").to_pylist() == [wanted_log, None, None]
+    assert result.column("distance").to_pylist() == [expected[4]["distance"], None, None]
+
+
+def test_row_error_names_resolver_and_row() -> None:
+    @fj.jit_resolver
+    def strict_ratio(fare: Trip.fare, distance: Trip.distance) -> Trip.cost_per_mile:
+        return fare / distance  # type: ignore[operator]
+
+    table = pa.table({"id": [1, 2, 3], "fare": [1.0, 2.0, 3.0], "distance": [1, 0, 2]})
+    graph = fj.Graph([strict_ratio], sources={Trip: table})
+    with pytest.raises(ZeroDivisionError, match="row 1 of .*strict_ratio"):
+        graph.query_table([Trip.cost_per_mile])
+    with pytest.raises(ZeroDivisionError, match="strict_ratio"):
+        graph.query([Trip.cost_per_mile], {Trip.id: 2})
+
+
+def test_interpreted_row_error_names_row() -> None:
+    @fj.jit_resolver
+    def first_letter(city: Trip.city) -> Trip.city_code:
+        return city[0]  # type: ignore[index]
+
+    graph = fj.Graph([first_letter], sources={Trip: pa.table({"id": [1, 2], "city": ["Oslo", None]})})
+    with pytest.raises(TypeError, match=r"row 1 of .*first_letter: city=None"):
+        graph.query_table([Trip.city_code])
+
+
+def test_result_of_wrong_type_is_rejected() -> None:
+    @fj.jit_resolver
+    def bad_code(city: Trip.city) -> Trip.city_code:
+        return len(city or "")  # type: ignore[return-value]
+
+    graph = fj.Graph([bad_code], sources={Trip: pa.table({"id": [1], "city": ["Oslo"]})})
+    with pytest.raises(TypeError, match=r"does not fit Trip.city_code, declared str \| None"):
+        graph.query([Trip.city_code], {Trip.id: 1})
+
+
+def test_tuple_of_wrong_length_is_rejected() -> None:
+    @fj.jit_resolver
+    def halves(distance: Trip.distance) -> tuple[Trip.speed, Trip.fare]:
+        return (distance / 2,)  # type: ignore[return-value]
+
+    graph = fj.Graph([halves])
+    with pytest.raises(TypeError, match="not a tuple of 2 values, one for each of Trip.speed, Trip.fare"):
+        graph.query([Trip.speed], {Trip.distance: 4})
+
+
+def test_request_errors(graph: Any) -> None:
+    with pytest.raises(GraphError, match=r"Trip.distance is declared int, but the request gives 'far' \(str\) in row 0"):
+        graph.query([Trip.speed], {Trip.id: 3, Trip.distance: "far"})
+    with pytest.raises(GraphError, match="different numbers of values"):
+        graph.query([Trip.speed], {Trip.distance: [1, 2], Trip.minutes: [1]})
+    with pytest.raises(GraphError, match="must give Trip.id, the primary key"):
+        graph.query([Trip.speed], {Trip.minutes: 4})
+    with pytest.raises(GraphError, match="no feature 'Trip.nope'"):
+        graph.query(["Trip.nope"], {Trip.id: 1})
+    with pytest.raises(TypeError, match="takes inputs as a dict"):
+        graph.query([Trip.speed], 42)
+
+
+def test_string_names_of_features(graph: Any, table: pa.Table) -> None:
+    key = table.column("id")[1].as_py()
+    by_reference = graph.query([Trip.speed], {Trip.id: key})
+    by_name = graph.query(["speed"], {"id": key})
+    by_qualified_name = graph.query("Trip.speed", {"Trip.id": key})
+    assert by_reference["speed"] == by_name["speed"] == by_qualified_name["speed"]
+
+
+def test_plain_functions_are_wrapped() -> None:
+    def double(distance: Trip.distance) -> Trip.speed:
+        return distance * 2.0
+
+    graph = fj.Graph([double])
+    assert graph.query([Trip.speed], {Trip.distance: [1, 2]})["speed"] == [2.0, 4.0]
+    assert isinstance(graph.resolvers[0], fj.JitResolver)

@@ -1,0 +1,192 @@
+"""Sources: Parquet scans read only the needed columns and row groups, CSV files and key lookups."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import featurejit as fj
+from featurejit.graph.errors import GraphError
+from featurejit.graph.keys import KeyIndex
+from featurejit.graph.offline import OfflineTrace
+from featurejit.graph.sources import ParquetSource, make_source
+from tests.graph_models import RESOLVERS, Trip, plain_rows, trips
+
+ROWS = 1000
+GROUP_ROWS = 100
+
+
+@pytest.fixture(scope="module")
+def table() -> pa.Table:
+    return trips(ROWS)
+
+
+@pytest.fixture(scope="module")
+def parquet_path(table: pa.Table, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Write the trips, sorted by id, as ten row groups, so that a filter on id can skip most of them."""
+    path = tmp_path_factory.mktemp("sources") / "trips.parquet"
+    pq.write_table(table, path, row_group_size=GROUP_ROWS)
+    return path
+
+
+def scan_trace(graph: Any, outputs: list[Any], filters: Any = None) -> tuple[pa.Table, OfflineTrace]:
+    trace = OfflineTrace()
+    result, _, _ = graph.run_table_query(outputs, None, filters, trace)
+    return result, trace
+
+
+def test_parquet_scan_reads_only_needed_columns(parquet_path: Path) -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
+    _, trace = scan_trace(graph, [Trip.is_fast])
+    stats = trace.scan
+    assert stats is not None
+    assert stats.columns == ["distance", "minutes"]
+    assert stats.row_groups_total == stats.row_groups_read == ROWS // GROUP_ROWS
+    metadata = pq.ParquetFile(parquet_path).metadata
+    expected = sum(
+        metadata.row_group(group).column(column).total_compressed_size
+        for group in range(metadata.num_row_groups)
+        for column in (1, 2)  # distance and minutes
+    )
+    assert stats.bytes_read == expected
+    assert stats.bytes_total is not None and stats.bytes_read < stats.bytes_total / 2
+
+
+def test_parquet_filter_prunes_row_groups(parquet_path: Path, table: pa.Table) -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
+    # ids are 3 * row, so id < 450 is rows 0 to 149: the first two row groups
+    result, trace = scan_trace(graph, [Trip.id, Trip.speed], pc.field("id") < 450)
+    stats = trace.scan
+    assert stats is not None
+    assert (stats.row_groups_read, stats.row_groups_total) == (2, 10)
+    assert stats.rows == 150
+    assert stats.columns == ["id", "distance", "minutes"]
+    expected = [row["speed"] for row in plain_rows(table.slice(0, 150))]
+    assert result.column("speed").to_pylist() == expected
+    assert result.column("id").to_pylist() == list(range(0, 450, 3))
+
+
+def test_dnf_filters_and_explain(parquet_path: Path) -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
+    filters = [("id", ">=", 2700), ("distance", ">", 10)]
+    result = graph.query_table([Trip.id, Trip.distance], filters=filters)
+    assert result.num_rows > 0
+    assert min(result.column("id").to_pylist()) >= 2700
+    assert min(result.column("distance").to_pylist()) > 10
+    text = graph.explain([Trip.speed], filters=filters, analyze=True, show=False)
+    assert "filter pushed into the scan: ((id >= 2700) and (distance > 10))" in text
+    assert "row groups: 1 of 10 may match, by their statistics" in text
+    assert "estimated rows: 100" in text
+    assert "read 1 of 10 row groups" in text
+
+
+def test_filter_on_unknown_column_is_rejected(parquet_path: Path) -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
+    with pytest.raises(GraphError, match="the filter .*speed.* does not apply to the source .*only the source's columns"):
+        graph.query_table([Trip.speed], filters=pc.field("speed") > 3)
+    with pytest.raises(GraphError, match="invalid filters"):
+        graph.query_table([Trip.speed], filters=[("id", "~", 3)])
+    with pytest.raises(GraphError, match="filter the table before passing it"):
+        graph.query_table([Trip.speed], pa.table({"id": [3]}), filters=pc.field("id") > 1)
+    with pytest.raises(GraphError, match="an online query takes no filters"):
+        graph.explain([Trip.speed], {Trip.id: 3}, filters=pc.field("id") > 1, show=False)
+
+
+def test_parquet_source_online_equals_table_source(parquet_path: Path, table: pa.Table) -> None:
+    from_parquet = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
+    from_table = fj.Graph(RESOLVERS, sources={Trip: table})
+    keys = [0, 3, 2997, 1500, 7]
+    outputs = [Trip.speed, Trip.city_code, Trip.hour_of_week, Trip.started]
+    assert from_parquet.query(outputs, {Trip.id: keys}).to_pylist() == from_table.query(outputs, {Trip.id: keys}).to_pylist()
+
+
+def test_parquet_folder_source(table: pa.Table, tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(table.slice(0, 400), folder / "a.parquet")
+    pq.write_table(table.slice(400), folder / "b.parquet")
+    graph = fj.Graph(RESOLVERS, sources={Trip: folder})
+    assert isinstance(graph.sources[graph.entities[0]], ParquetSource)
+    _, trace = scan_trace(graph, [Trip.speed], pc.field("id") >= 1500)
+    assert trace.scan is not None
+    assert trace.scan.files == 2
+    assert trace.scan.rows == ROWS - 500
+
+
+def test_csv_source(tmp_path: Path) -> None:
+    path = tmp_path / "trips.csv.gz"
+    with gzip.open(path, "wt") as file:
+        file.write("id,distance,minutes,city\n1,10,30,Oslo\n2,5,,NA\n3,8,0,\n")
+    graph = fj.Graph(RESOLVERS, sources={Trip: str(path)})
+    result = graph.query_table([Trip.id, Trip.speed, Trip.city_code])
+    assert result.to_pydict() == {"id": [1, 2, 3], "speed": [20.0, None, None], "city_code": ["OSL", None, None]}
+    assert graph.query([Trip.speed], {Trip.id: [3, 1]})["speed"] == [None, 20.0]
+
+
+def test_source_errors(tmp_path: Path) -> None:
+    with pytest.raises(GraphError, match="was not found"):
+        make_source(tmp_path / "missing.parquet")
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(GraphError, match="neither a Parquet file or folder nor a CSV file"):
+        make_source(tmp_path / "notes.txt")
+    (tmp_path / "broken.parquet").write_text("not parquet")
+    with pytest.raises(GraphError, match="could not be read as Parquet"):
+        make_source(tmp_path / "broken.parquet")
+
+
+def test_duplicate_keys_are_rejected_when_looked_up() -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: pa.table({"id": [1, 2, 1], "distance": [1, 2, 3], "minutes": [1, 1, 1]})})
+    with pytest.raises(GraphError, match="the key id = 1 is on rows 0 and 2 of the source; a primary key must be unique"):
+        graph.query([Trip.speed], {Trip.id: 1})
+
+
+def test_source_without_key_column_cannot_be_looked_up() -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: pa.table({"distance": [1], "minutes": [1]})})
+    assert graph.query_table([Trip.speed]).column("speed").to_pylist() == [60.0]
+    with pytest.raises(GraphError, match="has no column id, the primary key of Trip"):
+        graph.query([Trip.speed], {Trip.id: 1})
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [pa.array([5, None, 1, 9, 2**40], type=pa.int64()), pa.array([5, None, 1, 9, 7], type=pa.int32())],
+)
+def test_integer_key_index(keys: pa.Array) -> None:
+    index = KeyIndex("id", pa.chunked_array([[9, 1], [None, 5]], type=pa.int64()))
+    assert index.lookup_one(5) == 3
+    assert index.lookup_one(1) == 1
+    assert index.lookup_one(4) == -1
+    assert index.lookup_one("5") == -1
+    assert index.lookup_one(2**70) == -1
+    assert index.lookup([9, 4]).tolist() == [0, -1]
+    assert index.lookup_arrow(keys).tolist() == [3, -1, 1, 0, -1]
+
+
+def test_string_key_index() -> None:
+    index = KeyIndex("code", pa.array(["b", None, "a"]))
+    assert index.lookup(["a", "c", None, 3]).tolist() == [2, -1, -1, -1]
+    assert index.lookup_arrow(pa.array(["b", None])).tolist() == [0, -1]
+    with pytest.raises(GraphError, match="keys must be integers or strings"):
+        KeyIndex("when", pa.array([1.5]))
+
+
+def test_string_primary_key() -> None:
+    @fj.jit_resolver
+    def doubled(visits: Store.visits) -> Store.twice:
+        return None if visits is None else visits * 2
+
+    graph = fj.Graph([doubled], sources={Store: pa.table({"code": ["x", "y"], "visits": [1, None]})})
+    assert graph.query([Store.twice], {Store.code: ["y", "x", "z"]})["twice"] == [None, 2, None]
+
+
+@fj.features
+class Store:
+    code: str = fj.primary_key()
+    visits: int | None
+    twice: int | None
