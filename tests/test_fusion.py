@@ -252,3 +252,88 @@ def test_member_with_unbound_parameter_is_rejected() -> None:
         fj.FusedResolvers([FusedMember(speed, "fast", {"distance": "miles"})])
     with pytest.raises(ValueError, match="speed has no parameter 'hours'"):
         fj.FusedResolvers([FusedMember(speed, "fast", {"distance": "a", "air_time": "b", "hours": "c"})])
+
+
+@jit_resolver(on_error="null")
+def quotient(distance: int, air_time: int | None) -> int:
+    return distance // air_time  # type: ignore[operator]
+
+
+@jit_resolver(on_error="null")
+def quotient_plus_one(distance: int, air_time: int | None) -> int:
+    return distance // air_time + 1  # type: ignore[operator]
+
+
+def record_interpreted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """Record (output, row) for each resolver call that the fused slow path makes."""
+    from featurejit.runtime.fused import FusedState
+
+    calls: list[tuple[str, int]] = []
+    original = FusedState.run_member
+
+    def run_member(self, member, columns, positions, rows, first_row):  # type: ignore[no-untyped-def]
+        calls.extend((member.output, first_row + int(rows[position])) for position in positions)
+        return original(self, member, columns, positions, rows, first_row)
+
+    monkeypatch.setattr(FusedState, "run_member", run_member)
+    return calls
+
+
+def test_slow_row_reruns_spoiled_resolvers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_interpreted(monkeypatch)
+    table = pa.table({"distance": [600, 0, 300, 120], "air_time": [120, 30, 90, 60]})
+    result = fj.fuse(speed, is_fast, hours, per_hour)(table)
+    assert result.column("per_hour").to_pylist() == [300.0, None, 300.0, 120.0]  # row 1 divides by 30 // 60
+    assert result.column("hours").to_pylist() == [2, 0, 1, 1]
+    assert calls == [("per_hour", 1)]
+
+
+def test_slow_row_reruns_resolvers_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_interpreted(monkeypatch)
+    table = pa.table({"distance": [600, 0, 300], "air_time": [120, 30, 90]})
+    result = fj.fuse(speed, is_fast, slowness)(table)
+    assert result.column("slowness").to_pylist() == [2.0, None, 1.5]  # row 1 divides 0 by a speed of 0.0
+    assert result.column("is_fast").to_pylist() == [False, False, False]
+    assert calls == [("speed", 1), ("slowness", 1)]
+
+
+def test_shared_operation_spoils_every_output_that_uses_it() -> None:
+    table = pa.table({"distance": [7, 8, 9, -9], "air_time": [2, 0, None, 4]})
+    fused = fj.fuse(quotient, quotient_plus_one)
+    assert fused.dump("optimized").count("py.floordiv") == 1
+    result = fused(table)
+    assert result.column("quotient").to_pylist() == [3, None, None, -3]
+    assert result.column("quotient_plus_one").to_pylist() == [4, None, None, -2]
+
+
+@pytest.mark.parametrize("outputs", [["quotient", "hours"], ["hours", "quotient"]])
+def test_per_output_flags_with_bool_and_int_outputs(outputs: list[str]) -> None:
+    table = flights_table(5000, seed=9)
+    fused = fj.fuse(quotient, hours, is_fast, speed, outputs=[*outputs, "is_fast"])
+    expected = separately([quotient, hours, speed, is_fast], table)
+    result = fused(table)
+    for name in result.column_names:
+        assert result.column(name).to_pylist() == expected[name], name
+
+
+@jit_resolver(on_error="null")
+def route_label(origin: str, distance: int) -> str:
+    return origin.upper() + "-" + str(100 // distance)
+
+
+@jit_resolver(on_error="null")
+def origin_share(origin: str, distance: int) -> float:
+    return len(origin) / (distance - 5)
+
+
+def test_str_output_beside_flagged_output() -> None:
+    origins = ["jfk", "lga", "", "ewr", "sfo", "bos"]
+    table = pa.table({"origin": origins, "distance": [5, 0, 7, 5, 200, -3]})
+    fused = fj.fuse(route_label, origin_share)
+    result = fused(table)
+    assert "compiled to one native kernel" in fused.explain(show=False)
+    expected = separately([route_label, origin_share], table)
+    assert result.column("route_label").to_pylist() == expected["route_label"]
+    assert result.column("origin_share").to_pylist() == expected["origin_share"]
+    assert expected["route_label"][1] is None  # 100 // 0
+    assert expected["origin_share"][0] is None  # 3 / 0

@@ -2,18 +2,23 @@
 
 Batch kernel ABI, for n rows:
 
-    i64 kernel(i64 n, i64* columns, i64* outputs, i64* flags)
+    i64 kernel(i64 n, i64* columns, i64* outputs, i64* flags, i8* context)
 
-`columns` contains five i64 per parameter: the address of the Arrow data buffer, the address
-of its validity bitmap (read only if the layout has one), the array offset, and the sizes in
-bytes of the data buffer and of the bitmap. A broadcast parameter reads element `offset` on
-every row. `outputs` contains two addresses per output column: its data and its validity
-bitmap. The kernel runs in blocks of 64 rows. For each output it writes one element per row,
-or one bit for a bool column, and a validity bit; for the row it writes a slow-path flag bit.
-Bitmaps are LSB-first arrays of 64-bit words, the layout Arrow uses. The kernel returns the
-number of flagged rows. Elements are read only in offset to offset + n - 1 (offset alone
-when broadcast), which the runtime checks against the buffer sizes before the call, and
-bitmap bytes only below the sizes given.
+`columns` contains FIELDS_PER_COLUMN i64 per parameter. The first five are the address of
+the Arrow data buffer (the offsets of a string column, the indices of a dictionary one),
+the address of its validity bitmap (read only if the layout has one), the array offset, and
+the sizes in bytes of the data buffer and of the bitmap. The rest are the string data and
+its size, or the dictionary's offsets, data, data size, length and offset. A broadcast parameter reads element `offset`
+on every row. `outputs` contains FIELDS_PER_OUTPUT i64 per output column: its data, its
+validity bitmap, the int64 offsets of a str column, and a bitmap of the rows whose value of
+this output the kernel could not compute (written only when there are several outputs).
+The kernel runs in blocks of 64 rows. For each output it writes one element per row, or one
+bit for a bool column, and a validity bit; `flags` gets each row's slow-path bit, set if
+any output of the row needs the interpreter. Bitmaps are LSB-first arrays of 64-bit words,
+the layout Arrow uses. The kernel returns the number of flagged rows. Elements are read
+only in offset to offset + n - 1 (offset alone when broadcast), which the runtime checks
+against the buffer sizes before the call, and bitmap bytes only below the sizes given.
+`context` is the scratch memory for new strings (see featurejit.codegen.strhelpers).
 
 Scalar entry ABI:
 
@@ -34,7 +39,7 @@ from llvmlite import ir
 from xdsl.dialects import func
 from xdsl.dialects.builtin import f64 as F64_TYPE
 from xdsl.dialects.builtin import i1 as I1_TYPE
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, Operation, SSAValue
 
 from featurejit.codegen import strhelpers
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
@@ -44,6 +49,7 @@ from featurejit.codegen.row import (
     OptionalValue,
     Repr,
     RowEmitter,
+    Scope,
     StrValue,
     convert_output,
     empty_string,
@@ -93,7 +99,7 @@ def find_function(module_op: object) -> func.FuncOp:
 
 
 FIELDS_PER_COLUMN = 10
-FIELDS_PER_OUTPUT = 3
+FIELDS_PER_OUTPUT = 4
 BLOCK_ROWS = 64
 
 
@@ -229,6 +235,44 @@ def column_argument(
     return value, builder.or_(flag, builder.not_(present))
 
 
+def output_scopes(function_op: func.FuncOp) -> dict[Operation, Scope]:
+    """Map each top-level op of the function to the results whose values depend on it.
+
+    A row that an op flags needs the interpreter only for the results in the op's scope; the
+    others are exact. An op with regions counts as one op together with everything nested
+    in it. An op that no result depends on spoils every result (scope None), because it may
+    be the one that raises in CPython.
+    """
+    entry = function_op.body.blocks.first
+    assert entry is not None
+    top_level = list(entry.ops)
+    position = {op: index for index, op in enumerate(top_level)}
+    scopes: dict[Operation, set[int]] = {op: set() for op in top_level}
+
+    def top_level_owner(value: SSAValue) -> Operation | None:
+        """Return the top-level op that defines `value` or contains its definition; None for an argument."""
+        owner = value.owner
+        if owner is entry:
+            return None
+        op = owner if isinstance(owner, Operation) else owner.parent_op()
+        while op is not None and op not in position:
+            op = op.parent_op()
+        return op
+
+    returned = top_level[-1]
+    assert isinstance(returned, func.ReturnOp), "a func.func body ends with func.return"
+    for index, operand in enumerate(returned.operands):
+        pending = [operand]
+        while pending:
+            op = top_level_owner(pending.pop())
+            if op is None or index in scopes[op]:
+                continue
+            scopes[op].add(index)
+            for nested in op.walk():
+                pending.extend(nested.operands)
+    return {op: frozenset(outputs) if outputs else None for op, outputs in scopes.items()}
+
+
 def build_batch_kernel(
     module: ir.Module, function_op: func.FuncOp, layouts: list[ColumnLayout], outputs: list[type], name: str
 ) -> None:
@@ -250,7 +294,8 @@ def build_batch_kernel(
     result_types = list(function_op.function_type.outputs.data)
     assert len(result_types) == len(outputs), "one function result per output column"
     columns = read_columns(builder, columns_pointer, layouts, argument_types)
-    data_pointers, valid_pointers, offset_pointers = [], [], []
+    data_pointers, valid_pointers, offset_pointers, flag_pointers = [], [], [], []
+    split_flags = len(outputs) > 1  # write a flag bitmap per output
     for index, output in enumerate(outputs):
 
         def output_field(position: int, index: int = index) -> ir.Value:
@@ -263,6 +308,7 @@ def build_batch_kernel(
             data_pointers.append(builder.inttoptr(output_field(0), element.as_pointer()))
         valid_pointers.append(builder.inttoptr(output_field(1), word_pointer))
         offset_pointers.append(builder.inttoptr(output_field(2), word_pointer))
+        flag_pointers.append(builder.inttoptr(output_field(3), word_pointer))
     context = builder.bitcast(context_address, CONTEXT)
     uses_scratch = any(isinstance(op, SCRATCH_OPS) for op in function_op.walk())
     broadcast = load_broadcast_columns(builder, columns)
@@ -291,6 +337,7 @@ def build_batch_kernel(
     builder.position_at_end(inner)
     lane = builder.phi(I64, "lane")
     flag_word = builder.phi(I64, "flag_word")
+    output_flag_words = [builder.phi(I64, f"flag_word_{index}") for index in range(len(outputs) if split_flags else 0)]
     valid_words = [builder.phi(I64, f"valid_word_{index}") for index in range(len(outputs))]
     bool_words = [builder.phi(I64, f"bool_word_{index}") for index in range(len(outputs))]
     row = builder.add(base, lane)
@@ -312,31 +359,38 @@ def build_batch_kernel(
         flag = builder.or_(flag, bad)
         argument, flag = column_argument(builder, column, value, present, flag)
         arguments.append(argument)
-    emitter = RowEmitter(builder)
+    emitter = RowEmitter(builder, output_scopes(function_op) if split_flags else None)
     emitter.flag = flag
     emitter.context = context
-    results, flag = emitter.emit_function_results(function_op, arguments)
-    converted = []
-    for result, result_type, output in zip(results, result_types, outputs, strict=True):
+    results, _ = emitter.emit_function_results(function_op, arguments)
+    converted, output_flags = [], []
+    for index, (result, result_type, output) in enumerate(zip(results, result_types, outputs, strict=True)):
         value, present, bad = convert_output(builder, result, result_type, output)
-        flag = builder.or_(flag, bad)
+        output_flags.append(builder.or_(emitter.output_flag(index), bad))
         converted.append((value, present))
+    flag = emitter.combine(output_flags)
     next_valid_words, next_bool_words = [], []
     for index, ((value, present), output) in enumerate(zip(converted, outputs, strict=True)):
         if output is bool:
             next_bool_words.append(builder.or_(bool_words[index], builder.shl(builder.zext(value, I64), lane)))
         elif output is str:
-            store_string(builder, data_pointers[index], offset_pointers[index], row, value, builder.and_(present, builder.not_(flag)))
+            keep = builder.and_(present, builder.not_(output_flags[index]))
+            store_string(builder, data_pointers[index], offset_pointers[index], row, value, keep)
             next_bool_words.append(bool_words[index])
         else:
             builder.store(value, builder.gep(data_pointers[index], [row], inbounds=True))
             next_bool_words.append(bool_words[index])
         next_valid_words.append(builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane)))
     next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
+    next_output_flag_words = [
+        builder.or_(word, builder.shl(builder.zext(output_flag, I64), lane))
+        for word, output_flag in zip(output_flag_words, output_flags, strict=False)
+    ]
     next_lane = builder.add(lane, i64(1))
     builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, block_tail)
     row_latch = builder.block  # the row's code may have added blocks after `row`
     phis = [(lane, next_lane), (flag_word, next_flag_word)]
+    phis += list(zip(output_flag_words, next_output_flag_words, strict=True))
     phis += list(zip(valid_words, next_valid_words, strict=True)) + list(zip(bool_words, next_bool_words, strict=True))
     for phi, following in phis:
         phi.add_incoming(i64(0), block_head)
@@ -348,6 +402,8 @@ def build_batch_kernel(
         builder.store(next_valid_words[index], builder.gep(valid_pointers[index], [block], inbounds=True))
         if output is bool:
             builder.store(next_bool_words[index], builder.gep(data_pointers[index], [block], inbounds=True))
+        if split_flags:
+            builder.store(next_output_flag_words[index], builder.gep(flag_pointers[index], [block], inbounds=True))
     builder.store(next_flag_word, builder.gep(flags, [block], inbounds=True))
     popcount = intrinsic(builder, "llvm.ctpop.i64", I64, [next_flag_word])
     flagged_after = builder.add(flagged_before, popcount)

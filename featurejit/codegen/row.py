@@ -26,6 +26,9 @@ from featurejit.ir.dialect import DynType, NoneType, OptionalType, StrType, str_
 
 KIND_NONE, KIND_BOOL, KIND_INT, KIND_FLOAT = 0, 1, 2, 3
 
+# The outputs of a function whose values an op flows into (see output_scopes); None for all.
+Scope: TypeAlias = frozenset[int] | None
+
 
 def kind(value: int) -> ir.Constant:
     return ir.Constant(I8, value)
@@ -218,10 +221,15 @@ def convert_dyn_output(
 class RowEmitter:
     """Writes the LLVM IR of one resolver call at a builder's position."""
 
-    def __init__(self, builder: ir.IRBuilder):
+    def __init__(self, builder: ir.IRBuilder, op_scopes: dict[Operation, Scope] | None = None):
         self.builder = builder
         self.values: dict[SSAValue, Repr] = {}
-        self.flag: ir.Value = FALSE
+        # The row's slow-path flag, split by the scope of the ops that set it, so that a kernel
+        # with several outputs can tell which outputs a flagged row spoils. `op_scopes` gives
+        # the scope of the function's top-level ops; nested ops share their parent's.
+        self.op_scopes = op_scopes or {}
+        self.scope_flags: dict[Scope, ir.Value] = {}
+        self.scope: Scope = None
         self.returned: list[Repr] | None = None
         # The row's scratch memory for new strings ({i8* base, i64 capacity, i64 used}), if any.
         self.context: ir.Value | None = None
@@ -252,11 +260,34 @@ class RowEmitter:
                 return []
             lowering = LOWERINGS.get(type(op))
             assert lowering is not None, f"no LLVM lowering for {op.name}"
+            if op in self.op_scopes:
+                self.scope = self.op_scopes[op]
             lowering(self, op)
         return []
 
+    @property
+    def flag(self) -> ir.Value:
+        """The row's flag: set if any op flagged it."""
+        return self.combine(list(self.scope_flags.values()))
+
+    @flag.setter
+    def flag(self, value: ir.Value) -> None:
+        """Set the flag that spoils every output, such as a bad input's."""
+        self.scope_flags[None] = value
+
+    def output_flag(self, output: int) -> ir.Value:
+        """Return the flag of the rows whose value of result `output` the kernel cannot compute."""
+        return self.combine([flag for scope, flag in self.scope_flags.items() if scope is None or output in scope])
+
+    def combine(self, flags: list[ir.Value]) -> ir.Value:
+        combined: ir.Value = FALSE
+        for value in flags:
+            combined = value if combined is FALSE else self.builder.or_(combined, value)
+        return combined
+
     def flag_if(self, condition: ir.Value) -> None:
-        self.flag = self.builder.or_(self.flag, condition)
+        current = self.scope_flags.get(self.scope, FALSE)
+        self.scope_flags[self.scope] = self.builder.or_(current, condition)
 
     def define(self, op: Operation, value: Repr) -> None:
         self.values[op.results[0]] = value
@@ -279,20 +310,26 @@ class RowEmitter:
         else_block = function.append_basic_block("else")
         merge_block = function.append_basic_block("merge")
         builder.cbranch(condition, then_block, else_block)
-        flag_before = self.flag
+
+        # Each branch starts from the flags before the `if`; the merge block takes a phi of each.
+        flags_before = dict(self.scope_flags)
         incoming = []
         for llvm_block, region in ((then_block, op.true_region), (else_block, op.false_region)):
             builder.position_at_end(llvm_block)
-            self.flag = flag_before
+            self.scope_flags = dict(flags_before)
             region_block = region.blocks.first
             yielded = self.emit_block(region_block) if region_block is not None else []
-            incoming.append(([flatten(value) for value in yielded], self.flag, builder.block))
+            incoming.append(([flatten(value) for value in yielded], self.scope_flags, builder.block))
             builder.branch(merge_block)
+
         builder.position_at_end(merge_block)
-        flag_phi = builder.phi(I1)
-        for _, flag, block in incoming:
-            flag_phi.add_incoming(flag, block)
-        self.flag = flag_phi
+        merged_flags: dict[Scope, ir.Value] = {}
+        for scope in dict.fromkeys(scope for _, flags, _ in incoming for scope in flags):
+            flag_phi = builder.phi(I1)
+            for _, flags, block in incoming:
+                flag_phi.add_incoming(flags.get(scope, FALSE), block)
+            merged_flags[scope] = flag_phi
+        self.scope_flags = merged_flags
         for index, result in enumerate(op.results):
             merged = []
             for position, llvm_type_ in enumerate(components(result.type)):

@@ -41,7 +41,7 @@ from featurejit.frontend.expressions import ExpressionLowering
 from featurejit.frontend.narrowing import narrowing, undo_narrowing
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
-from featurejit.ir.dialect import OptionalType, dyn, none_type
+from featurejit.ir.dialect import OptionalType, dyn, none_type, str_type
 
 # Tail duplication copies the statements after a returning `if` into both branches, so long
 # chains of such ifs grow the IR. This caps the statements lowered per resolver.
@@ -368,7 +368,7 @@ class Lowering(ExpressionLowering):
                 raise self.unsupported(
                     node, f"argument {name!r} of {callee.name} has a type that differs between rows"
                 )
-            python_types: dict[Attribute, type] = {i1: bool, i64: int, f64: float}
+            python_types: dict[Attribute, type] = {i1: bool, i64: int, f64: float, str_type: str}
             python_type = python_types[base]
             if python_type not in ACCEPTED_TYPES[specs[name].python_type]:
                 return False

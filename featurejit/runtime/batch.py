@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from featurejit.codegen.kernel import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
-from featurejit.runtime.slow_path import RowResults, gather_values
+from featurejit.runtime.slow_path import RowResults, gather_values, read_bits
 from featurejit.runtime.string_output import StringOutput
 from featurejit.settings import settings
 
@@ -240,7 +240,7 @@ class OutputBuffers:
         return cls(output, rows, data, np.zeros(word_count(rows), dtype=np.uint64))
 
     def addresses(self, first_row: int) -> list[int]:
-        """Return the kernel's three output fields for rows from `first_row`, a multiple of 64."""
+        """Return the first three kernel output fields (see kernel.py) for rows from `first_row`, a multiple of 64."""
         data_offset = first_row // 64 * 8 if self.output is bool else first_row * self.data.itemsize
         return [self.data.ctypes.data + data_offset, self.valid.ctypes.data + first_row // 64 * 8, 0]
 
@@ -258,8 +258,24 @@ class OutputBuffers:
 
 
 # Runs the slow-path rows in the interpreter: (argument names, each argument's values at the rows,
-# the rows, the index of the segment's first row in the call) -> one RowResults per output.
-SlowPath = Callable[[list[str], list[list[Any]], np.ndarray, int], list[RowResults]]
+# the rows, the index of the segment's first row in the call, and for each output a boolean mask
+# of the rows whose value of that output is needed) -> one RowResults per output, with the
+# output's values at its needed rows.
+SlowPath = Callable[[list[str], list[list[Any]], np.ndarray, int, list[np.ndarray]], list[RowResults]]
+
+
+def output_flag_arrays(outputs: list[type], rows: int) -> list[np.ndarray] | None:
+    """Return a flag bitmap per output for a kernel with several outputs, or None for one output."""
+    if len(outputs) < 2:
+        return None
+    return [np.zeros(word_count(rows), dtype=np.uint64) for _ in outputs]
+
+
+def needed_masks(output_flags: list[np.ndarray] | None, outputs: int, slow_rows: np.ndarray) -> list[np.ndarray]:
+    """Return, for each output, which of the slow-path rows its kernel value cannot stand for."""
+    if output_flags is None:
+        return [np.ones(len(slow_rows), dtype=bool) for _ in range(outputs)]
+    return [read_bits(pa.py_buffer(flags), slow_rows) for flags in output_flags]
 
 
 class BatchRunner:
@@ -301,23 +317,29 @@ class BatchRunner:
         rows = stop - start
         inputs = [slice_argument(argument, start, stop) for argument in bound.arguments]
         buffers = [OutputBuffers.allocate(output, rows) for output in self.outputs]
+        output_flags = output_flag_arrays(self.outputs, rows)
         slow_rows = None
         if self.get_kernel is not None:
-            slow_rows = self.run_kernel(inputs, rows, buffers)
+            slow_rows = self.run_kernel(inputs, rows, buffers, output_flags)
         if slow_rows is None:  # no kernel: every row runs in the interpreter
             stats.native = False
             slow_rows = np.arange(rows, dtype=np.int64)
+            output_flags = None
         stats.slow_path_rows += len(slow_rows)
         if len(slow_rows):
             names = [segment.argument.name for segment in inputs]
             values = [segment.values_at(slow_rows) for segment in inputs]
-            for buffer, results in zip(buffers, self.slow_path(names, values, slow_rows, start), strict=True):
-                stats.error_rows += results.errors
-                buffer.store(slow_rows, results.values, results.present)
+            needed = needed_masks(output_flags, len(self.outputs), slow_rows)
+            results = self.slow_path(names, values, slow_rows, start, needed)
+            store_results(buffers, results, slow_rows, needed, stats)
         return [buffer.to_array() for buffer in buffers]
 
     def run_kernel(
-        self, inputs: list[SegmentInput], rows: int, buffers: list[OutputBuffers | StringOutput]
+        self,
+        inputs: list[SegmentInput],
+        rows: int,
+        buffers: list[OutputBuffers | StringOutput],
+        output_flags: list[np.ndarray] | None,
     ) -> np.ndarray | None:
         """Call the kernel on one segment; return the local indices of the flagged rows.
 
@@ -334,10 +356,23 @@ class BatchRunner:
         if kernel is None:
             return None
         flags = np.zeros(word_count(rows), dtype=np.uint64)
-        flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags)
+        flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags, output_flags)
         slow_rows = flagged_rows(flags)
         assert len(slow_rows) == flagged, "the kernel's count matches its flag bitmap"
         return slow_rows
+
+
+def store_results(
+    buffers: list[OutputBuffers] | list[OutputBuffers | StringOutput],
+    results: list[RowResults],
+    slow_rows: np.ndarray,
+    needed: list[np.ndarray],
+    stats: CallStats,
+) -> None:
+    """Write the interpreter's results over the kernel's, for the rows each output needs."""
+    for buffer, result, mask in zip(buffers, results, needed, strict=True):
+        stats.error_rows += result.errors
+        buffer.store(slow_rows[mask], result.values, result.present)
 
 
 _pool: ThreadPoolExecutor | None = None
@@ -360,6 +395,7 @@ def run_morsels(
     inputs: list[SegmentInput],
     buffers: list[OutputBuffers | StringOutput],
     flags: np.ndarray,
+    output_flags: list[np.ndarray] | None = None,
 ) -> int:
     """Run the kernel over the rows, split into morsels across threads; return the flagged count.
 
@@ -380,10 +416,15 @@ def run_morsels(
             if not segment.broadcast:
                 shifted[FIELDS_PER_COLUMN * index + 2] += start  # the offset field
         columns = np.array(shifted or [0], dtype=np.int64)
-        outputs = np.array([address for buffer in buffers for address in buffer.addresses(start)], dtype=np.int64)
+        words = start // 64 * 8
+        addresses = []
+        for index, buffer in enumerate(buffers):
+            addresses += buffer.addresses(start)
+            addresses.append(0 if output_flags is None else int(output_flags[index].ctypes.data) + words)
+        outputs = np.array(addresses, dtype=np.int64)
         scratch = Scratch()
         count = min(morsel, rows - start)
-        flags_address = flags.ctypes.data + start // 64 * 8
+        flags_address = flags.ctypes.data + words
         return int(kernel(count, columns.ctypes.data, outputs.ctypes.data, flags_address, scratch.address))
 
     if settings.threads == 1 or len(starts) == 1:

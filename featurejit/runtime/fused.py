@@ -52,6 +52,7 @@ class FusedState:
         self.stats = CallStats(native=False)
         self.specs = {name: self.column_spec(name, readers) for name, readers in fused.inputs.items()}
         self.output_specs = {member.output: member.resolver.signature().result for member in fused.members}
+        self.readers: dict[str, list[str]] = {}  # see readers_of
         self.thread_buffers = threading.local()  # buffers of small calls, see featurejit.runtime.fused_rows
 
     @staticmethod
@@ -83,33 +84,80 @@ class FusedState:
             log_null_rows(self, self.name, stats)
         return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
 
-    def slow_path(self, names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int) -> list[RowResults]:
-        """Run the resolvers in dependency order on each row, as separate calls over the table would."""
-        fused = self.fused
-        results = {name: RowResults([], [], 0) for name in fused.outputs}
-        for position, row in enumerate(rows.tolist()):
-            row_values = {name: column[position] for name, column in zip(names, values, strict=True)}
-            for member in fused.members:
-                feature = member.output
-                stored, present, failed = self.run_member(member, row_values, first_row + row)
-                row_values[feature] = stored if present else None
-                if feature in results:
-                    results[feature].values.append(stored)
-                    results[feature].present.append(present)
-                    results[feature].errors += failed
-        return [results[name] for name in fused.outputs]
+    def slow_path(
+        self, names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
+    ) -> list[RowResults]:
+        """Run the resolvers on the rows, one resolver after another, as separate calls over the table would.
 
-    def run_member(self, member: FusedMember, row_values: dict[str, Any], row: int) -> tuple[Any, bool, int]:
-        """Run one resolver on one row: (the value its column stores, whether present, 1 if it raised)."""
+        `needed` gives, for each output, the rows whose value of it the kernel could not
+        compute. A resolver runs on the rows where its output is needed, or where a needed
+        output reads it. Each RowResults holds the output's values at its needed rows only.
+        """
+        fused = self.fused
+        needed_rows = dict(zip(fused.outputs, needed, strict=True))
+        columns: dict[str, list[Any]] = dict(zip(names, values, strict=True))
+        results: dict[str, RowResults] = {}
+        for member in fused.members:
+            runs = self.member_mask(member, needed_rows)
+            if runs is None or not runs.any():
+                continue
+            computed, failed = self.run_member(member, columns, np.flatnonzero(runs), rows, first_row)
+            columns[member.output] = computed
+            mask = needed_rows.get(member.output)
+            if mask is not None:
+                kept = [computed[position] for position in np.flatnonzero(mask).tolist()]
+                stored = [0 if value is None else value for value in kept]
+                errors = int(np.count_nonzero(failed & mask))
+                results[member.output] = RowResults(stored, [value is not None for value in kept], errors)
+        return [results.get(name, RowResults([], [], 0)) for name in fused.outputs]
+
+    def member_mask(self, member: FusedMember, needed_rows: dict[str, np.ndarray]) -> np.ndarray | None:
+        """Return the rows on which a member must run: those where it or an output that reads it is needed."""
+        mask: np.ndarray | None = None
+        for output in self.readers_of(member.output):
+            if output in needed_rows:
+                mask = needed_rows[output] if mask is None else mask | needed_rows[output]
+        return mask
+
+    def readers_of(self, feature: str) -> list[str]:
+        """Return `feature` and the members that read it, directly or through other members."""
+        cached = self.readers.get(feature)
+        if cached is None:
+            cached = [feature]
+            for member in self.fused.members:  # in dependency order, so readers of readers follow
+                if any(column in cached for column in member.columns.values()):
+                    cached.append(member.output)
+            self.readers[feature] = cached
+        return cached
+
+    def run_member(
+        self, member: FusedMember, columns: dict[str, list[Any]], positions: np.ndarray, rows: np.ndarray, first_row: int
+    ) -> tuple[list[Any], np.ndarray]:
+        """Run one resolver at `positions` of the slow-path rows.
+
+        Returns the value to store for every slow-path row (None where the resolver did not
+        run, returned None, or raised with on_error="null") and a mask of the rows that raised.
+        """
         resolver = member.resolver
-        arguments = {parameter: row_values[column] for parameter, column in member.columns.items() if column in row_values}
-        try:
-            stored, present = convert_result(resolver.function(**arguments), resolver.signature().result.python_type)
-        except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
-            if resolver.on_error == "raise":
-                raise located_error(error, resolver.name, row, list(arguments), list(arguments.values())) from error
-            return 0, False, 1
-        return stored, present, 0
+        names = resolver.signature().names
+        arguments = [columns[member.columns[name]] for name in names]
+        output = resolver.signature().result.python_type
+        function = resolver.function
+        computed: list[Any] = [None] * len(rows)
+        failed = np.zeros(len(rows), dtype=bool)
+        for position in positions.tolist():
+            row_arguments = [argument[position] for argument in arguments]
+            try:
+                stored, present = convert_result(function(*row_arguments), output)
+            except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
+                if resolver.on_error == "raise":
+                    row = first_row + int(rows[position])
+                    raise located_error(error, resolver.name, row, names, row_arguments) from error
+                failed[position] = True
+                continue
+            if present:
+                computed[position] = stored
+        return computed, failed
 
     # ----------------------------------------------------------------------------------
     # Kernels

@@ -22,7 +22,10 @@ from featurejit.runtime.batch import (
     OutputBuffers,
     ParameterKey,
     flagged_rows,
+    needed_masks,
+    output_flag_arrays,
     run_morsels,
+    store_results,
     word_count,
 )
 from featurejit.runtime.state import log_null_rows
@@ -59,6 +62,7 @@ class CallBuffers:
         self.valid = [np.zeros(words * 8, dtype=np.uint8) for _ in input_types]
         self.outputs = [cast(OutputBuffers, OutputBuffers.allocate(kind, capacity)) for kind in output_types]
         self.flags = np.zeros(words, dtype=np.uint64)
+        self.output_flags = output_flag_arrays(output_types, capacity)
         # Numeric columns use the first five fields (data, validity, offset and both sizes); the rest stay 0.
         self.fields: list[int] = []
         for data, valid in zip(self.data, self.valid, strict=True):
@@ -121,19 +125,20 @@ def run_fused_rows(state: FusedState, columns: list[NumericColumn]) -> list[Nume
     kernel = None if settings.disable_jit else state.kernel(parameter_keys(state, columns, input_types))
     buffers = thread_buffers(state, input_types, output_types, rows)
     buffers.load(columns, rows)
+    output_flags = buffers.output_flags
     if kernel is not None and rows:
         inputs: Any = buffers.inputs
-        flagged = run_morsels(kernel, rows, buffers.fields, inputs, list(buffers.outputs), buffers.flags)
+        flagged = run_morsels(kernel, rows, buffers.fields, inputs, list(buffers.outputs), buffers.flags, output_flags)
         slow_rows = flagged_rows(buffers.flags[: word_count(rows)]) if flagged else np.zeros(0, dtype=np.int64)
     else:
         slow_rows = np.arange(rows, dtype=np.int64)
+        output_flags = None
     stats = CallStats(rows=rows, slow_path_rows=len(slow_rows), native=kernel is not None)
     if len(slow_rows):
         values = [python_values(column, slow_rows) for column in columns]
-        results = state.slow_path(list(fused.inputs), values, slow_rows, 0)
-        for buffer, result in zip(buffers.outputs, results, strict=True):
-            stats.error_rows += result.errors
-            buffer.store(slow_rows, result.values, result.present)
+        needed = needed_masks(output_flags, len(buffers.outputs), slow_rows)
+        results = state.slow_path(list(fused.inputs), values, slow_rows, 0, needed)
+        store_results(buffers.outputs, results, slow_rows, needed, stats)
     state.stats = stats
     if stats.error_rows:
         log_null_rows(state, state.name, stats)

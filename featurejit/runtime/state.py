@@ -214,7 +214,9 @@ class ResolverState:
         get_kernel = None if settings.disable_jit else self.batch_kernel
         output = signature.result.python_type
 
-        def slow_path(names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int) -> list[RowResults]:
+        def slow_path(
+            names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
+        ) -> list[RowResults]:
             return [run_rows(self.function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
 
         (result,) = BatchRunner([output], slow_path, get_kernel).run(bound, stats)
