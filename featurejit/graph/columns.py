@@ -143,9 +143,10 @@ class Column:
         if self.valid is None:
             return list(self.values)
         values = self.values.tolist()
-        if self.valid.all():
+        present = self.valid.tolist()
+        if all(present):
             return values
-        return [value if present else None for value, present in zip(values, self.valid.tolist(), strict=True)]
+        return [value if valid else None for value, valid in zip(values, present, strict=True)]
 
     def to_arrow(self) -> pa.Array:
         arrow_type = self.arrow_type or ARROW_TYPES[self.type.python_type]

@@ -23,7 +23,7 @@ from featurejit.graph.dag import COLUMN_TYPE_CHECKS, FeatureDag
 from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.offline import ArrowColumn, OfflineTrace, run_offline
-from featurejit.graph.online import OnlineTrace, StoredColumn, request_column, run_online
+from featurejit.graph.online import OnlineStore, OnlineTrace, request_column, run_online
 from featurejit.graph.planner import Plan, Planner
 from featurejit.graph.results import QueryResult
 from featurejit.graph.sources import Filter, Source, filter_expression
@@ -51,7 +51,7 @@ class Graph:
         self.planner = Planner(self.dag)
         self.plans: dict[Any, Plan] = {}
         self.lock = threading.Lock()
-        self.stored: dict[Feature, StoredColumn] = {}
+        self.stores = {entity: OnlineStore(entity, self.dag.source_of(entity)) for entity in self.dag.entities}
         self.resolved_outputs: dict[Any, tuple[Feature, ...]] = {}
         self.outputs: tuple[Feature, ...] = () if outputs is None else self.resolve_outputs(list(outputs))
         if self.outputs:
@@ -145,20 +145,8 @@ class Graph:
         features = self.resolve_outputs(outputs)
         request, rows = self.request_columns(inputs)
         plan = self.plan(features, tuple(request), None)
-        source = self.dag.source_of(plan.entity)
-        columns = run_online(plan, request, rows, source, self.stored_column, trace)
+        columns = run_online(plan, request, rows, self.stores[plan.entity], trace)
         return QueryResult({feature.name: columns[feature] for feature in features}, rows), plan
-
-    def stored_column(self, feature: Feature) -> StoredColumn:
-        """Return the whole source column of a feature, kept in memory for lookups."""
-        stored = self.stored.get(feature)
-        if stored is None:
-            source = self.dag.source_of(feature.entity)
-            assert source is not None, "plans read only features of entities with a source"
-            stored = StoredColumn(source.column(feature.name), feature.type)
-            with self.lock:
-                stored = self.stored.setdefault(feature, stored)
-        return stored
 
     def request_columns(self, inputs: Any) -> tuple[dict[Feature, Column], int]:
         """Check the request's values and return a column per feature, and the number of rows."""

@@ -8,18 +8,19 @@ that the request does not give, and no resolver runs on it.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from featurejit.graph.columns import Column, is_numeric, numpy_values
-from featurejit.graph.entities import Feature, FeatureType
+from featurejit.graph.columns import Column, is_numeric, numpy_values, python_values
+from featurejit.graph.entities import Entity, Feature, FeatureType
 from featurejit.graph.errors import GraphError
 from featurejit.graph.interpreted import run_interpreted
+from featurejit.graph.keys import KeyIndex
 from featurejit.graph.planner import Plan, Stage
 from featurejit.graph.sources import Source
 from featurejit.runtime.fused import fused_state
@@ -37,23 +38,55 @@ class StoredColumn:
         if is_numeric(type.python_type):
             self.values, self.valid = numpy_values(array, type.python_type)
 
-    def take(self, rows: np.ndarray) -> Column:
-        """Return the values at `rows`; a row of -1 gives null."""
-        missing = rows < 0
-        any_missing = bool(missing.any())
+    def take(self, rows: np.ndarray, missing: np.ndarray | None) -> Column:
+        """Return the values at `rows`. `missing` marks the rows of -1, which give null; None means there are none."""
         if self.values is None or self.valid is None:
             if len(rows) > 64:
                 indices = pa.array(rows, mask=missing)
-                return Column(self.type, self.array.take(indices).to_pylist(), None, self.array.type)
+                return Column(self.type, python_values(self.array.take(indices)), None, self.array.type)
             values = [None if row < 0 else self.array[row].as_py() for row in rows.tolist()]
             return Column(self.type, values, None, self.array.type)
-        safe = np.where(missing, 0, rows) if any_missing else rows
+        if missing is None:
+            return Column(self.type, self.values[rows], self.valid[rows])
         if len(self.values) == 0:
             return Column.nulls(len(rows), self.type)
-        valid = self.valid[safe]
-        if any_missing:
-            valid = valid & ~missing
-        return Column(self.type, self.values[safe], valid)
+        safe = np.where(missing, 0, rows)
+        return Column(self.type, self.values[safe], self.valid[safe] & ~missing)
+
+
+class OnlineStore:
+    """An entity's source as online queries read it: its key index, and whole columns kept in memory."""
+
+    def __init__(self, entity: Entity, source: Source | None):
+        self.entity = entity
+        self.source = source
+        self.columns: dict[Feature, StoredColumn] = {}
+        self.index: KeyIndex | None = None
+        self.lock = threading.Lock()
+
+    def key_index(self) -> KeyIndex:
+        """Return the index of the primary key column, built on first use."""
+        if self.index is not None:
+            return self.index
+        key = self.entity.key
+        assert key is not None, "every entity has a primary key"
+        source = self.source
+        if source is None:
+            raise GraphError(f"{self.entity.name} has no source to look keys up in")
+        if not source.has_column(key.name):
+            raise GraphError(f"the source {source.description} has no column {key.name}, the primary key of {self.entity.name}")
+        self.index = source.key_index(key.name)
+        return self.index
+
+    def column(self, feature: Feature) -> StoredColumn:
+        """Return a feature's whole source column, read on first use."""
+        stored = self.columns.get(feature)
+        if stored is None:
+            assert self.source is not None, "plans read only features of entities with a source"
+            stored = StoredColumn(self.source.column(feature.name), feature.type)
+            with self.lock:
+                stored = self.columns.setdefault(feature, stored)
+        return stored
 
 
 @dataclass
@@ -75,22 +108,18 @@ class OnlineTrace:
     stages: list[StageTrace] = field(default_factory=list)
 
 
-def lookup_rows(plan: Plan, source: Source | None, request: dict[Feature, Column]) -> np.ndarray:
+def lookup_rows(plan: Plan, store: OnlineStore, request: dict[Feature, Column]) -> np.ndarray:
     """Return the source row of each request row, -1 for keys the source does not contain."""
-    entity = plan.entity
-    key = entity.key
+    key = plan.entity.key
     assert key is not None, "every entity has a primary key"
-    if source is None:
-        raise GraphError(f"{entity.name} has no source to read {', '.join(map(repr, plan.source_reads))} from")
-    if key not in request:
+    column = request.get(key)
+    if column is None:
         raise GraphError(
-            f"the query reads {', '.join(map(repr, plan.source_reads))} from the source of {entity.name}, so the "
+            f"the query reads {', '.join(map(repr, plan.source_reads))} from the source of {plan.entity.name}, so the "
             f"request must give {key!r}, the primary key, to look the rows up"
         )
-    if not source.has_column(key.name):
-        raise GraphError(f"the source {source.description} has no column {key.name}, the primary key of {entity.name}")
-    index = source.key_index(key.name)
-    keys = request[key].to_pylist()
+    index = store.key_index()
+    keys = column.to_pylist()
     if len(keys) == 1:
         return np.array([index.lookup_one(keys[0])], dtype=np.int64)
     return index.lookup(keys)
@@ -114,33 +143,32 @@ def run_stage(stage: Stage, columns: dict[Feature, Column], rows: int) -> None:
 
 def run_stages(plan: Plan, columns: dict[Feature, Column], rows: int, trace: OnlineTrace | None) -> None:
     for stage in plan.stages:
+        if trace is None:
+            run_stage(stage, columns, rows)
+            continue
         start = time.perf_counter()
         run_stage(stage, columns, rows)
-        if trace is not None:
-            trace.stages.append(StageTrace(stage, rows, time.perf_counter() - start))
+        trace.stages.append(StageTrace(stage, rows, time.perf_counter() - start))
 
 
 def run_online(
-    plan: Plan,
-    request: dict[Feature, Column],
-    rows: int,
-    source: Source | None,
-    stored_column: Callable[[Feature], StoredColumn],
-    trace: OnlineTrace | None = None,
+    plan: Plan, request: dict[Feature, Column], rows: int, store: OnlineStore, trace: OnlineTrace | None = None
 ) -> dict[Feature, Column]:
     """Run a plan over request rows; return the columns of every feature read or written."""
     columns = dict(request)
     if not plan.reads_source:
         run_stages(plan, columns, rows, trace)
         return columns
-    start = time.perf_counter()
-    source_rows = lookup_rows(plan, source, request)
-    for feature in plan.source_reads:
-        columns[feature] = stored_column(feature).take(source_rows)
+    start = time.perf_counter() if trace is not None else 0.0
+    source_rows = lookup_rows(plan, store, request)
     found = source_rows >= 0
+    all_found = bool(found.all())
+    missing = None if all_found else ~found
+    for feature in plan.source_reads:
+        columns[feature] = store.column(feature).take(source_rows, missing)
     if trace is not None:
         trace.keys, trace.found, trace.lookup_seconds = rows, int(found.sum()), time.perf_counter() - start
-    if found.all():
+    if all_found:
         run_stages(plan, columns, rows, trace)
         return columns
     return run_found_rows(plan, columns, found, trace)
