@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
@@ -261,7 +261,35 @@ class OutputBuffers:
 # the rows, the index of the segment's first row in the call, and for each output a boolean mask
 # of the rows whose value of that output is needed) -> one RowResults per output, with the
 # output's values at its needed rows.
-SlowPath = Callable[[list[str], list[list[Any]], np.ndarray, int, list[np.ndarray]], list[RowResults]]
+SlowPath = Callable[[list[str], Sequence[list[Any]], np.ndarray, int, list[np.ndarray]], list[RowResults]]
+
+
+class GatheredValues(Sequence[list[Any]]):
+    """Each input's Python values at the slow-path rows, gathered when first read.
+
+    A fused slow path that re-runs one resolver reads only that resolver's inputs.
+    """
+
+    def __init__(self, inputs: list[SegmentInput], rows: np.ndarray):
+        self.inputs = inputs
+        self.rows = rows
+        self.gathered: dict[int, list[Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    @overload
+    def __getitem__(self, index: int) -> list[Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[list[Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> list[Any] | Sequence[list[Any]]:
+        if isinstance(index, slice):
+            return [self[position] for position in range(len(self))[index]]
+        if index not in self.gathered:
+            self.gathered[index] = self.inputs[index].values_at(self.rows)
+        return self.gathered[index]
 
 
 def output_flag_arrays(outputs: list[type], rows: int) -> list[np.ndarray] | None:
@@ -328,7 +356,7 @@ class BatchRunner:
         stats.slow_path_rows += len(slow_rows)
         if len(slow_rows):
             names = [segment.argument.name for segment in inputs]
-            values = [segment.values_at(slow_rows) for segment in inputs]
+            values = GatheredValues(inputs, slow_rows)
             needed = needed_masks(output_flags, len(self.outputs), slow_rows)
             results = self.slow_path(names, values, slow_rows, start, needed)
             store_results(buffers, results, slow_rows, needed, stats)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -38,6 +39,26 @@ def fused_state(fused: FusedResolvers) -> FusedState:
 
 def run_fused(fused: FusedResolvers, columns: list[pa.Array | pa.ChunkedArray]) -> pa.Table:
     return fused_state(fused).run(columns)
+
+
+class ColumnValues:
+    """The Python values of the input columns and of the members computed so far, at the slow-path rows.
+
+    An input column's values are read from `values` only when a member that runs reads them.
+    """
+
+    def __init__(self, names: list[str], values: Sequence[list[Any]]):
+        self.positions = {name: index for index, name in enumerate(names)}
+        self.values = values
+        self.computed: dict[str, list[Any]] = {}
+
+    def __getitem__(self, name: str) -> list[Any]:
+        if name in self.computed:
+            return self.computed[name]
+        return self.values[self.positions[name]]
+
+    def __setitem__(self, name: str, values: list[Any]) -> None:
+        self.computed[name] = values
 
 
 class FusedState:
@@ -85,7 +106,7 @@ class FusedState:
         return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
 
     def slow_path(
-        self, names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
+        self, names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
     ) -> list[RowResults]:
         """Run the resolvers on the rows, one resolver after another, as separate calls over the table would.
 
@@ -95,7 +116,7 @@ class FusedState:
         """
         fused = self.fused
         needed_rows = dict(zip(fused.outputs, needed, strict=True))
-        columns: dict[str, list[Any]] = dict(zip(names, values, strict=True))
+        columns = ColumnValues(names, values)
         results: dict[str, RowResults] = {}
         for member in fused.members:
             runs = self.member_mask(member, needed_rows)
@@ -131,7 +152,7 @@ class FusedState:
         return cached
 
     def run_member(
-        self, member: FusedMember, columns: dict[str, list[Any]], positions: np.ndarray, rows: np.ndarray, first_row: int
+        self, member: FusedMember, columns: ColumnValues, positions: np.ndarray, rows: np.ndarray, first_row: int
     ) -> tuple[list[Any], np.ndarray]:
         """Run one resolver at `positions` of the slow-path rows.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -215,7 +215,7 @@ class ResolverState:
         output = signature.result.python_type
 
         def slow_path(
-            names: list[str], values: list[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
+            names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
         ) -> list[RowResults]:
             return [run_rows(self.function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
 
