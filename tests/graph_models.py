@@ -18,6 +18,8 @@ import pyarrow as pa
 
 import featurejit as fj
 
+FAST_SPEED = 30.0  # miles per hour; a module constant, which compiled kernels capture
+
 
 @fj.features
 class Trip:
@@ -50,7 +52,7 @@ def speed(distance: Trip.distance, minutes: Trip.minutes) -> Trip.speed:
 def is_fast(speed: Trip.speed) -> Trip.is_fast:
     if speed is None:
         return None
-    return speed > 30.0
+    return speed > FAST_SPEED
 
 
 @fj.jit_resolver(on_error="null")

@@ -202,3 +202,17 @@ def test_graph_rejects_things_that_are_not_resolvers() -> None:
 def test_same_resolver_twice_counts_once() -> None:
     graph = fj.Graph([speed, speed])
     assert len(graph.resolvers) == 1
+
+
+def test_local_entity_in_string_annotation_is_explained() -> None:
+    @fj.features
+    class Local:
+        id: int
+        size: float
+
+    def size(id: Local.id) -> Local.size:
+        return 1.0
+
+    size.__annotations__ = {"id": "Local.id", "return": "Local.size"}
+    with pytest.raises(GraphError, match="name 'Local' is not defined; .* declare entities at module level"):
+        fj.Graph([size])

@@ -217,3 +217,41 @@ def test_plain_functions_are_wrapped() -> None:
     graph = fj.Graph([double])
     assert graph.query([Trip.speed], {Trip.distance: [1, 2]})["speed"] == [2.0, 4.0]
     assert isinstance(graph.resolvers[0], fj.JitResolver)
+
+
+def test_rows_may_name_features_either_way(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
+    keys = [table.column("id")[row].as_py() for row in (3, 8)]
+    result = graph.query([Trip.speed], [{Trip.id: keys[0]}, {"id": keys[1]}, {"Trip.id": keys[0]}])
+    assert result["speed"] == [expected[3]["speed"], expected[8]["speed"], expected[3]["speed"]]
+    with pytest.raises(GraphError, match="the request gives Trip.id twice"):
+        graph.query([Trip.speed], {Trip.id: 1, "id": 1})
+
+
+def test_concurrent_online_queries(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ids = table.column("id").to_pylist()
+
+    def ask(row: int) -> tuple[int, list[Any]]:
+        result = graph.query([Trip.speed, Trip.log_fare, Trip.city_code], {Trip.id: ids[row]})
+        return row, [result["speed"][0], result["log_fare"][0], result["city_code"][0]]
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(ask, range(0, ROWS, 7)))
+    for row, values in answers:
+        assert values == [expected[row]["speed"], expected[row]["log_fare"], expected[row]["city_code"]], row
+
+
+def test_module_constant_change_is_seen_online() -> None:
+    import tests.graph_models as models
+
+    graph = fj.Graph(RESOLVERS, sources={Trip: trips(10)})
+    request = {Trip.distance: 40, Trip.minutes: 60}
+    assert graph.query([Trip.is_fast], request)["is_fast"] == [True]
+    saved = models.FAST_SPEED
+    models.FAST_SPEED = 50.0
+    try:
+        assert graph.query([Trip.is_fast], request)["is_fast"] == [False]
+        assert graph.query_table([Trip.is_fast], pa.table({"distance": [40], "minutes": [60]})).column(0).to_pylist() == [False]
+    finally:
+        models.FAST_SPEED = saved

@@ -71,7 +71,9 @@ class Graph:
 
     def __repr__(self) -> str:
         names = ", ".join(entity.name for entity in self.dag.entities)
-        return f"<feature graph of {names}: {len(self.dag.nodes)} resolvers, {len(self.dag.sources)} sources>"
+        resolvers, sources = len(self.dag.nodes), len(self.dag.sources)
+        counts = f"{resolvers} resolver{'s' * (resolvers != 1)}, {sources} source{'s' * (sources != 1)}"
+        return f"<feature graph of {names}: {counts}>"
 
     # ----------------------------------------------------------------------------------
     # Names and plans
@@ -151,26 +153,38 @@ class Graph:
     def request_columns(self, inputs: Any) -> tuple[dict[Feature, Column], int]:
         """Check the request's values and return a column per feature, and the number of rows."""
         if isinstance(inputs, Sequence) and not isinstance(inputs, str) and all(isinstance(row, Mapping) for row in inputs):
-            names = list(dict.fromkeys(name for row in inputs for name in row))
-            inputs = {name: [row.get(name) for row in inputs] for name in names}
+            return self.request_rows(inputs)
         if not isinstance(inputs, Mapping):
             raise TypeError(
                 f"query() takes inputs as a dict of features to values, or a list of such dicts, "
                 f"but got {type(inputs).__name__}"
             )
-        pairs = [(self.feature(name), value) for name, value in inputs.items()]
-        lists = [request_values(value) for _, value in pairs]
-        lengths = {len(values) for values in lists if values is not None}
+        pairs: dict[Feature, Any] = {}
+        for name, value in inputs.items():
+            feature = self.feature(name)
+            if feature in pairs:
+                raise GraphError(f"the request gives {feature!r} twice; give each feature once")
+            pairs[feature] = value
+        lists = {feature: request_values(value) for feature, value in pairs.items()}
+        lengths = {len(values) for values in lists.values() if values is not None}
         if len(lengths) > 1:
-            shown = ", ".join(f"{feature!r}: {len(values)}" for (feature, _), values in zip(pairs, lists, strict=True) if values is not None)
+            shown = ", ".join(f"{feature!r}: {len(values)}" for feature, values in lists.items() if values is not None)
             raise GraphError(f"the request's features have different numbers of values ({shown}); give one per row")
         rows = lengths.pop() if lengths else 1
         columns = {}
-        for (feature, value), values in zip(pairs, lists, strict=True):
+        for feature, values in lists.items():
             if values is None:
+                value = pairs[feature]
                 values = [value.item() if isinstance(value, np.generic) else value] * rows
             columns[feature] = request_column(feature, values)
         return columns, rows
+
+    def request_rows(self, rows: Sequence[Mapping[Any, Any]]) -> tuple[dict[Feature, Column], int]:
+        """Check a request given as one mapping per row; a feature that a row leaves out is None there."""
+        by_row = [{self.feature(name): value for name, value in row.items()} for row in rows]
+        features = list(dict.fromkeys(feature for row in by_row for feature in row))
+        values = {feature: [row.get(feature) for row in by_row] for feature in features}
+        return self.request_columns(values) if values else ({}, len(rows))
 
     # ----------------------------------------------------------------------------------
     # Offline queries
