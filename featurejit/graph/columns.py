@@ -1,8 +1,8 @@
 """Columns of a batch of rows on the online path: numpy arrays for numbers, Python lists otherwise.
 
 Online queries carry a few rows, for which building Arrow arrays costs more than the work
-itself, so their columns are numpy arrays of int64, float64 or bool values with a validity
-mask, and Python lists (None for null) for str and datetime values.
+itself. Their columns are therefore numpy arrays of int64, float64 or bool values with a
+validity mask, and Python lists (None for null) for str and datetime values.
 """
 
 from __future__ import annotations

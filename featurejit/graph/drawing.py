@@ -1,7 +1,7 @@
 """Drawings of a feature graph: indented text, Graphviz DOT, or SVG laid out without Graphviz.
 
-Features are boxes and resolvers ellipses; an edge runs from each feature to the resolvers
-that read it and from each resolver to the features it writes. The SVG puts each node in a
+Features are boxes and resolvers are ellipses. An edge runs from each feature to the
+resolvers that read it, and from each resolver to the features it writes. The SVG puts each node in a
 column by its topological generation, so edges run left to right.
 """
 

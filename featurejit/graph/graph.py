@@ -1,4 +1,4 @@
-"""The feature graph: resolvers and sources of entities, answering online and offline queries.
+"""The feature graph: resolvers and sources of entities, which runs online and offline queries.
 
     graph = featurejit.Graph([speed, is_delayed], sources={Flight: flights_table})
     graph.query([Flight.speed_mph], {Flight.id: [17, 42]})        # online: a QueryResult

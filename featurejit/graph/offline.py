@@ -42,7 +42,7 @@ def stage_pool() -> ThreadPoolExecutor:
 
 @dataclass
 class OfflineTrace:
-    """What an offline query did: its scan, its key lookups, and each stage's rows and time."""
+    """The record of an offline query: its scan, its key lookups, and each stage's rows and time."""
 
     scan: ScanStats | None = None
     keys: int = 0

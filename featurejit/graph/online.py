@@ -100,7 +100,7 @@ class StageTrace:
 
 @dataclass
 class OnlineTrace:
-    """What an online query did: keys looked up and found, and each stage's rows and time."""
+    """The record of an online query: keys looked up and found, and each stage's rows and time."""
 
     keys: int = 0
     found: int = 0

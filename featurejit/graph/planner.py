@@ -2,7 +2,7 @@
 
 The planner walks back from the requested outputs. A feature comes from the request if the
 request gives it, else from the resolver that writes it, else from the entity's source. Then
-it groups the needed resolvers into waves. A wave holds one fused kernel, made of every
+it groups the needed resolvers into waves. A wave has one fused kernel, made of every
 compiled resolver whose inputs are ready, and one interpreted stage per other ready resolver.
 The stages of a wave do not depend on each other, so they may run in parallel.
 """
@@ -49,7 +49,7 @@ class Stage:
 
 @dataclass(eq=False)
 class Plan:
-    """How one query runs: what it reads, and its stages in waves of independent stages."""
+    """The plan of one query: what it reads, and its stages in waves of independent stages."""
 
     entity: Entity
     outputs: tuple[Feature, ...]

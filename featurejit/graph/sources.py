@@ -30,7 +30,7 @@ Filter: TypeAlias = pc.Expression | Sequence[Any] | None
 
 @dataclass
 class ScanStats:
-    """What one scan of a source read. Row group and byte counts are known for Parquet only."""
+    """The statistics of one scan of a source. Row group and byte counts are known for Parquet only."""
 
     source: str
     columns: list[str]
