@@ -136,7 +136,7 @@ def recovered(dep_delay: Flight.dep_delay, arr_delay: Flight.arr_delay) -> Fligh
 
 @fj.jit_resolver
 def route(origin: Flight.origin, dest: Flight.dest) -> Flight.route:
-    """Name the route as ORIGIN-DEST. Strings are not compiled yet, so this runs in the interpreter."""
+    """Name the route as ORIGIN-DEST."""
     return f"{origin}-{dest}"
 
 

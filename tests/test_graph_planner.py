@@ -54,15 +54,22 @@ def test_intermediate_feature_stays_in_the_kernel(graph: Any) -> None:
 
 def test_interpreted_resolvers_get_own_stages_in_order(graph: Any) -> None:
     plan = graph.plan((Trip.hour_of_week, Trip.speed, Trip.city_code), (), None)
-    assert stage_names(plan) == [[["speed"], ["start_hour"], ["city_code"]], [["week"]]]
+    assert stage_names(plan) == [[["speed", "city_code"], ["start_hour"]], [["week"]]]
     kinds = [stage.kind for stage in plan.stages]
-    assert kinds == ["fused kernel", "interpreted", "interpreted", "interpreted"]
-    assert "datetime feature" in plan.stages[1].reason
-    assert "str feature" in plan.stages[2].reason
-    assert "writes 2 features as a tuple" in plan.stages[3].reason
+    assert kinds == ["fused kernel", "interpreted", "interpreted"]
+    assert "Trip.started is a datetime feature, which is not compiled yet" in plan.stages[1].reason
+    assert "writes 2 features as a tuple" in plan.stages[2].reason
     # week reads start_hour, which an earlier stage must keep for it
     assert Trip.start_hour in plan.stages[1].writes
-    assert Trip.is_weekend not in plan.stages[3].writes
+    assert Trip.is_weekend not in plan.stages[2].writes
+
+
+def test_str_features_fuse_with_numbers(graph: Any) -> None:
+    (stage,) = graph.plan((Trip.city_code, Trip.is_fast), (Trip.id,), None).stages
+    assert stage.kind == "fused kernel"
+    assert not stage.numeric
+    (numeric,) = graph.plan((Trip.is_fast,), (Trip.id,), None).stages
+    assert numeric.numeric
 
 
 def test_compiled_resolver_after_interpreted_one_gets_second_kernel() -> None:
@@ -150,17 +157,18 @@ def test_query_without_outputs_is_rejected(graph: Any) -> None:
 
 
 def test_explain_lists_stages_columns_and_estimates(graph: Any) -> None:
-    text = graph.explain([Trip.is_fast, Trip.city_code], show=False)
-    assert "plan of Trip: is_fast, city_code (offline" in text
-    assert "columns read: distance, minutes, city (3 of 7)" in text
+    text = graph.explain([Trip.is_fast, Trip.start_hour], show=False)
+    assert "plan of Trip: is_fast, start_hour (offline" in text
+    assert "columns read: distance, minutes, started (3 of 7)" in text
     assert "stage 1: fused kernel [speed, is_fast], native" in text
-    assert "stage 2: interpreted [city_code]" in text
+    assert "stage 2: interpreted [start_hour]" in text
+    assert "runs in the interpreter because Trip.started is a datetime feature" in text
     assert "estimated rows: 200" in text
     assert "actual rows" not in text
 
 
 def test_explain_analyze_adds_rows_and_times(graph: Any) -> None:
-    text = graph.explain([Trip.is_fast, Trip.city_code], analyze=True, show=False)
+    text = graph.explain([Trip.is_fast, Trip.start_hour], analyze=True, show=False)
     assert text.count("actual rows: 200, time: ") == 3
     assert "total time:" in text
 

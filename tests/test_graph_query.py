@@ -161,22 +161,31 @@ def test_row_error_names_resolver_and_row() -> None:
 
 def test_interpreted_row_error_names_row() -> None:
     @fj.jit_resolver
-    def first_letter(city: Trip.city) -> Trip.city_code:
+    def first_letter(city: Trip.city, started: Trip.started) -> Trip.city_code:
         return city[0]  # type: ignore[index]
 
-    graph = fj.Graph([first_letter], sources={Trip: pa.table({"id": [1, 2], "city": ["Oslo", None]})})
-    with pytest.raises(TypeError, match=r"row 1 of .*first_letter: city=None"):
+    table = pa.table({"id": [1, 2], "city": ["Oslo", None], "started": pa.array([None, None], pa.timestamp("us"))})
+    graph = fj.Graph([first_letter], sources={Trip: table})
+    with pytest.raises(TypeError, match=r"row 1 of .*first_letter: city=None, started=None"):
         graph.query_table([Trip.city_code])
 
 
 def test_result_of_wrong_type_is_rejected() -> None:
     @fj.jit_resolver
-    def bad_code(city: Trip.city) -> Trip.city_code:
+    def bad_code(started: Trip.started) -> Trip.city_code:
+        return 4  # type: ignore[return-value]
+
+    @fj.jit_resolver
+    def bad_length(city: Trip.city) -> Trip.city_code:
         return len(city or "")  # type: ignore[return-value]
 
-    graph = fj.Graph([bad_code], sources={Trip: pa.table({"id": [1], "city": ["Oslo"]})})
-    with pytest.raises(TypeError, match=r"does not fit Trip.city_code, declared str \| None"):
-        graph.query([Trip.city_code], {Trip.id: 1})
+    table = pa.table({"id": [1], "city": ["Oslo"], "started": [datetime.datetime(2024, 1, 1)]})
+    interpreted = fj.Graph([bad_code], sources={Trip: table})
+    with pytest.raises(TypeError, match=r"the result 4 \(int\) does not fit Trip.city_code, declared str \| None"):
+        interpreted.query([Trip.city_code], {Trip.id: 1})
+    compiled = fj.Graph([bad_length], sources={Trip: table})
+    with pytest.raises(TypeError, match=r"the result 4 \(int\) does not match the return annotation str"):
+        compiled.query([Trip.city_code], {Trip.id: 1})
 
 
 def test_tuple_of_wrong_length_is_rejected() -> None:

@@ -127,11 +127,18 @@ def lookup_rows(plan: Plan, store: OnlineStore, request: dict[Feature, Column]) 
 
 def run_stage(stage: Stage, columns: dict[Feature, Column], rows: int) -> None:
     """Run one stage over the columns and add the features it writes."""
-    if stage.fused is not None:
+    if stage.fused is not None and stage.numeric:
         inputs = [columns[feature].numeric() for feature in stage.fused_inputs]
         results = run_fused_rows(fused_state(stage.fused), inputs)
         for feature, (values, valid) in zip(stage.writes, results, strict=True):
             columns[feature] = Column(feature.type, values, valid)
+        return
+    if stage.fused is not None:
+        # A kernel over str columns runs on Arrow arrays, because its strings live in Arrow buffers.
+        table = pa.table({feature.name: columns[feature].to_arrow() for feature in stage.fused_inputs})
+        result = stage.fused(table)
+        for feature in stage.writes:
+            columns[feature] = Column.from_arrow(result.column(feature.name), feature.type)
         return
     (node,) = stage.nodes
     arguments = {parameter: columns[feature].to_pylist() for parameter, feature in node.inputs.items()}

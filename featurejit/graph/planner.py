@@ -23,7 +23,8 @@ from featurejit.graph.errors import GraphError
 if TYPE_CHECKING:
     from featurejit.graph.dag import FeatureDag
 
-COMPILED_TYPES = (bool, int, float)
+# Feature types that fused kernels read and write.
+FUSED_TYPES = (bool, int, float, str)
 
 
 @dataclass(eq=False)
@@ -41,6 +42,12 @@ class Stage:
     @property
     def kind(self) -> str:
         return "fused kernel" if self.fused is not None else "interpreted"
+
+    @property
+    def numeric(self) -> bool:
+        """Whether every column the stage reads and writes is bool, int or float."""
+        features = (*self.reads, *self.writes)
+        return all(feature.type.python_type in (bool, int, float) for feature in features)
 
     def describe(self) -> str:
         names = ", ".join(node.name for node in self.nodes)
@@ -161,10 +168,12 @@ class Planner:
     def find_compile_reason(node: ResolverNode) -> str:
         if node.returns_tuple:
             return f"it writes {len(node.outputs)} features as a tuple, and only single results are compiled"
+        if not node.inputs:
+            return "it reads no feature, and fused kernels take their row count from their input columns"
         for feature in (*node.inputs.values(), *node.outputs):
-            if feature.type.python_type not in COMPILED_TYPES:
-                # TODO: fuse str and datetime features once fused kernels take and write them.
-                return f"{feature!r} is a {feature.type.python_type.__name__} feature, which fused kernels do not take yet"
+            if feature.type.python_type not in FUSED_TYPES:
+                # TODO: fuse datetime features once the compiler takes them.
+                return f"{feature!r} is a {feature.type.python_type.__name__} feature, which is not compiled yet"
         from featurejit.compiler import lower_resolver  # imported late: it loads xDSL
 
         try:
