@@ -264,3 +264,16 @@ def test_module_constant_change_is_seen_online() -> None:
         assert graph.query_table([Trip.is_fast], pa.table({"distance": [40], "minutes": [60]})).column(0).to_pylist() == [False]
     finally:
         models.FAST_SPEED = saved
+
+
+def test_resolver_without_inputs_runs_once_per_row(table: pa.Table) -> None:
+    @fj.jit_resolver
+    def flat_tip() -> Trip.tip:
+        return 1.5
+
+    graph = fj.Graph([flat_tip], sources={Trip: table})
+    (stage,) = graph.plan((Trip.tip,), (), None).stages
+    assert stage.kind == "interpreted"
+    assert "reads no feature" in stage.reason
+    assert graph.query_table([Trip.tip]).column("tip").to_pylist() == [1.5] * ROWS
+    assert graph.query([Trip.tip], {Trip.id: [0, 3]})["tip"] == [1.5, 1.5]
