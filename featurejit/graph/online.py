@@ -1,9 +1,10 @@
 """The online path: a few keys or request rows in, the requested features out as Python values.
 
-Rows are looked up by key in the columns each source keeps in memory. A fused kernel runs on
-numpy buffers (featurejit.runtime.fused_rows), and interpreted resolvers run in this process
-unless the batch is large. A row whose key is not in the source gets null for every feature
-that the request does not give, and no resolver runs on it.
+Rows are looked up by key in the columns each source keeps in memory. A fused kernel over
+bool, int and float columns runs on numpy buffers (featurejit.runtime.fused_rows), one with
+str columns on Arrow arrays. Interpreted resolvers run in this process unless the batch is
+large. A row whose key is not in the source gets null for every feature that the request
+does not give, and no resolver runs on it.
 """
 
 from __future__ import annotations
