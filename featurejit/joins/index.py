@@ -1,0 +1,219 @@
+"""A persistent lookup index over a table's key, built once and probed by online lookups and joins.
+
+`Index.build(table, key)` builds a direct-address array for dense integer keys, a hash table
+for sparse integer and string keys, packed 64-bit keys for keys of several integer-like
+columns (concatenated bytes when they do not pack), and a multimap when keys repeat.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.joins import operators
+from featurejit.joins.compiled import lookup_kernel
+from featurejit.joins.join import HOWS, JoinPlan, as_table, assemble, quick_stats
+from featurejit.joins.keys import (
+    KeyBuffers,
+    KeySpec,
+    check_key_types,
+    contiguous,
+    encode_keys,
+    int_part,
+    integer_view,
+    part_range,
+    plan_packing,
+)
+from featurejit.joins.planner import JoinChoice
+from featurejit.joins.stats import TableStats
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+
+class Index:
+    """A lookup structure over the key columns of one table, kept with the table."""
+
+    def __init__(self, table: pa.Table, key: list[str], spec: KeySpec, structure: operators.BuiltTable):
+        self.table = table
+        self.key = key
+        self.spec = spec
+        self.table_structure = structure
+        self.fields = np.array(structure.fields, dtype=np.int64)
+        self.scalar = None
+        if len(key) == 1:
+            self.scalar = lookup_kernel(f"lookup_one:{structure.mode}:{structure.key.kind}")
+
+    @classmethod
+    def build(cls, table: pa.Table | pa.RecordBatch, key: str | Sequence[str]) -> Index:
+        """Build the index of `table` over the key column `key`, or the columns of a list of names."""
+        table = as_table(table, "indexed")
+        names = [key] if isinstance(key, str) else list(key)
+        if not names:
+            raise ValueError("an index needs at least one key column")
+        for name in names:
+            if name not in table.column_names:
+                raise KeyError(f"the table has no column {name!r}; its columns are {', '.join(table.column_names)}")
+        table = table.combine_chunks()
+        types = [(name, table.schema.field(name).type) for name in names]
+        classes = check_key_types(types, types)
+        unsigned = [(pa.types.is_uint64(arrow_type),) * 2 for _, arrow_type in types]
+        spec = KeySpec(names, names, classes, None, unsigned)  # type: ignore[arg-type]
+        if len(names) > 1 and spec.is_integer:
+            ranges = [part_range(int_part(integer_view(contiguous(table.column(name))), name)) or (0, 0) for name in names]
+            spec.packing = plan_packing(ranges)
+        keys = encode_keys(table, names, spec, 1)
+        return cls(table, names, spec, operators.build(keys))
+
+    @property
+    def unique(self) -> bool:
+        """Whether every non-null key occurs once; a multimap otherwise."""
+        return self.table_structure.unique
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the lookup structure, not counting the table."""
+        return self.table_structure.nbytes
+
+    def describe(self) -> str:
+        structure = self.table_structure
+        return f"{structure.describe()} over {', '.join(self.key)} ({structure.valid:,} keys, {structure.distinct:,} distinct)"
+
+    def __repr__(self) -> str:
+        return f"<Index {self.describe()}>"
+
+    # ----------------------------------------------------------------------------------
+    # Probe keys
+    # ----------------------------------------------------------------------------------
+
+    def encode_probe(self, keys: pa.Table, names: Sequence[str]) -> KeyBuffers:
+        """Encode the key columns `names` of `keys` as this index encodes its own keys."""
+        types = [(name, keys.schema.field(name).type) for name in names]
+        check_key_types(types, [(name, self.table.schema.field(name).type) for name in self.key])
+        unsigned = [
+            (pa.types.is_uint64(arrow_type), pair[1]) for (_, arrow_type), pair in zip(types, self.spec.unsigned, strict=True)
+        ]
+        spec = KeySpec(list(names), self.key, self.spec.classes, self.spec.packing, unsigned)
+        return encode_keys(keys, names, spec, 0)
+
+    def key_table(self, keys: Any) -> pa.Table:
+        """Return lookup keys as a table with the index's key column names."""
+        if isinstance(keys, pa.RecordBatch):
+            keys = pa.Table.from_batches([keys])
+        if isinstance(keys, pa.Table):
+            missing = [name for name in self.key if name not in keys.column_names]
+            if missing:
+                raise KeyError(f"the keys have no column {missing[0]!r}; the index's key is {', '.join(self.key)}")
+            return keys.select(self.key)
+        if isinstance(keys, dict):
+            return self.key_table(pa.table(keys))
+        if len(self.key) == 1:
+            if isinstance(keys, str | bytes | int) or not hasattr(keys, "__len__"):
+                keys = [keys]
+            array = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else self.python_array(list(keys) if not isinstance(keys, np.ndarray) else keys, 0)
+            return pa.table({self.key[0]: array})
+        rows = list(keys)
+        columns = {name: self.python_array([row[index] for row in rows], index) for index, name in enumerate(self.key)}
+        return pa.table(columns)
+
+    def python_array(self, values: Any, part: int) -> pa.Array:
+        """Make an Arrow array of lookup values of the key part `part`, typed like the indexed column."""
+        arrow_type = self.table.schema.field(self.key[part]).type
+        if pa.types.is_dictionary(arrow_type):
+            arrow_type = arrow_type.value_type
+        try:
+            return pa.array(values, type=arrow_type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+            raise TypeError(f"the lookup keys do not fit the key column {self.key[part]!r} ({arrow_type}): {error}") from None
+
+    # ----------------------------------------------------------------------------------
+    # Lookups
+    # ----------------------------------------------------------------------------------
+
+    def get(self, key: Any) -> int:
+        """Return the row of one key of a single-column index, -1 if the table lacks it (the first row of a multimap)."""
+        scalar = self.scalar
+        if scalar is None:
+            rows = self.rows([key])
+            return int(rows[0])
+        if self.table_structure.key.kind == "int":
+            if isinstance(key, bool) or not isinstance(key, int | np.integer):
+                if not isinstance(key, bool):
+                    raise TypeError(f"the index over {self.key[0]!r} has integer keys, but got {type(key).__name__}")
+            key = int(key)
+            if self.spec.unsigned[0][1]:  # a uint64 column: its keys are stored as their 64 bits
+                if not 0 <= key < 2**64:
+                    return -1
+                key = key - 2**64 if key > INT64_MAX else key
+            elif not INT64_MIN <= key <= INT64_MAX:
+                return -1
+            return int(scalar(self.fields.ctypes.data, key))
+        if isinstance(key, str):
+            data = key.encode("utf-8", "surrogatepass")
+        elif isinstance(key, bytes):
+            data = key
+        else:
+            raise TypeError(f"the index over {self.key[0]!r} has string keys, but got {type(key).__name__}")
+        return int(scalar(self.fields.ctypes.data, data, len(data)))
+
+    def rows(self, keys: Any) -> np.ndarray:
+        """Return the row of each key as int64, -1 where the table lacks it (the first row of a multimap)."""
+        table = self.key_table(keys)
+        return operators.lookup_rows(self.table_structure, self.encode_probe(table, self.key))
+
+    def lookup(self, keys: Any, columns: Sequence[str] | None = None) -> pa.Table:
+        """Return the table's rows for `keys`, in key order, as a left join of the keys against the table.
+
+        A key that the table lacks gives one row of nulls, and a repeated key of a multimap all
+        its rows. The result starts with the key columns as given, then the table's other
+        columns, or those named in `columns`.
+        """
+        request = self.key_table(keys)
+        probe_keys = self.encode_probe(request, self.key)
+        if self.unique:
+            request_rows = np.arange(request.num_rows, dtype=np.int64)
+            table_rows = operators.lookup_rows(self.table_structure, probe_keys)
+        else:
+            request_rows, table_rows = operators.probe(self.table_structure, probe_keys, True, threads=1)
+        wanted = [name for name in (self.table.column_names if columns is None else columns) if name not in self.key]
+        return assemble(request, self.table.select([*self.key, *wanted]), request_rows, table_rows, self.key, "_right")
+
+    def join(
+        self,
+        left: pa.Table | pa.RecordBatch,
+        on: str | Sequence[str] | None = None,
+        how: str = "left",
+        *,
+        suffix: str = "_right",
+        left_stats: TableStats | None = None,
+    ) -> pa.Table:
+        """Join `left` with the indexed table through this index; `on` names the left key columns,
+        the index's own key names by default."""
+        return self.plan_join(left, on, how, suffix=suffix, left_stats=left_stats).execute()
+
+    def plan_join(
+        self,
+        left: pa.Table | pa.RecordBatch,
+        on: str | Sequence[str] | None = None,
+        how: str = "left",
+        *,
+        suffix: str = "_right",
+        left_stats: TableStats | None = None,
+    ) -> JoinPlan:
+        if how not in HOWS:
+            raise ValueError(f"invalid how={how!r}; featurejit joins support {', '.join(map(repr, HOWS))}")
+        table = as_table(left, "left")
+        names = list(self.key) if on is None else ([on] if isinstance(on, str) else list(on))
+        for name in names:
+            if name not in table.column_names:
+                raise KeyError(f"the left table has no column {name!r}; its columns are {', '.join(table.column_names)}")
+        if len(names) != len(self.key):
+            raise ValueError(f"the index's key has {len(self.key)} column(s) ({', '.join(self.key)}), but on= names {len(names)}")
+        left_types = [(name, table.schema.field(name).type) for name in names]
+        check_key_types(left_types, [(name, self.table.schema.field(name).type) for name in self.key])
+        left_stats = left_stats or quick_stats(table, names, False)
+        right_stats = TableStats(self.table.num_rows, self.table.nbytes)
+        choice = JoinChoice("index join", "right", False, [f"the right side has a lookup index: {self.describe()}"])
+        return JoinPlan(table, self.table, names, self.key, how, suffix, self.spec, left_stats, right_stats, choice, self)

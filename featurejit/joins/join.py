@@ -1,0 +1,252 @@
+"""`join` and `plan_join`: inner and left joins of two Arrow tables with compiled kernels.
+
+The output has the left table's columns, then the right table's columns other than its key
+columns, as a Polars join with `coalesce=True` has them; a right column whose name is taken
+gets `suffix`. Rows come in the order the operator produces them, which is not specified.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.joins import operators
+from featurejit.joins.filters import JoinFilter
+from featurejit.joins.keys import KeyBuffers, KeySpec, contiguous, encode_keys, key_class, key_spec
+from featurejit.joins.planner import JoinChoice, choose_join
+from featurejit.joins.stats import ColumnStats, TableStats, is_sorted, min_max
+
+if TYPE_CHECKING:
+    from featurejit.joins.index import Index
+
+HOWS = ("inner", "left")
+
+
+def as_table(data: Any, side: str) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    raise TypeError(f"the {side} side of a join must be a pyarrow Table or RecordBatch, but got {type(data).__name__}")
+
+
+def key_names(
+    left: pa.Table, right: pa.Table, on: str | Sequence[str] | None, left_on: str | Sequence[str] | None, right_on: str | Sequence[str] | None
+) -> tuple[list[str], list[str]]:
+    """Return the key columns of each side from `on`, or from `left_on` and `right_on`."""
+    def listed(value: str | Sequence[str]) -> list[str]:
+        return [value] if isinstance(value, str) else list(value)
+
+    if on is not None:
+        if left_on is not None or right_on is not None:
+            raise ValueError("give either on=, or both left_on= and right_on=, not both forms")
+        left_names = right_names = listed(on)
+    elif left_on is not None and right_on is not None:
+        left_names, right_names = listed(left_on), listed(right_on)
+    else:
+        raise ValueError("a join needs its key columns: on=NAME or on=[NAMES], or left_on= and right_on=")
+    if not left_names:
+        raise ValueError("a join needs at least one key column")
+    for table, names, side in ((left, left_names, "left"), (right, right_names, "right")):
+        for name in names:
+            if name not in table.column_names:
+                raise KeyError(f"the {side} table has no column {name!r}; its columns are {', '.join(table.column_names)}")
+    return left_names, right_names
+
+
+def quick_stats(table: pa.Table, names: list[str], sortedness: bool) -> TableStats:
+    """Return the statistics a join gathers itself: rows, bytes, and per key column nulls, range and order."""
+    columns = {}
+    for name in names:
+        column = table.column(name)
+        array = contiguous(column) if sortedness or key_class(column.type) not in ("str", "binary") else None
+        low, high = min_max(array) if array is not None else (None, None)
+        if isinstance(low, bool) and isinstance(high, bool):
+            low, high = int(low), int(high)
+        ordered = is_sorted(array) if sortedness and array is not None else None
+        columns[name] = ColumnStats(name, column.type, len(column), column.null_count, low, high, sorted=ordered)
+    return TableStats(table.num_rows, table.nbytes, columns)
+
+
+def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
+    """Return the table's rows at `rows`, with a row of nulls for -1; no copy when `rows` is every row in order."""
+    if len(rows) == table.num_rows and (len(rows) == 0 or (rows[0] == 0 and rows[-1] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)))):
+        return table
+    missing = rows < 0
+    indices = pa.array(rows, mask=missing) if missing.any() else pa.array(rows)
+    return table.take(indices)
+
+
+def assemble(left: pa.Table, right: pa.Table, left_rows: np.ndarray, right_rows: np.ndarray, right_keys: list[str], suffix: str) -> pa.Table:
+    """Return the joined table: the left columns at `left_rows`, then the right non-key columns at `right_rows`."""
+    right_kept = [name for name in right.column_names if name not in right_keys]
+    left_part = take_rows(left, left_rows)
+    right_part = take_rows(right.select(right_kept), right_rows)
+    names = list(left.column_names)
+    for name in right_kept:
+        renamed = name if name not in names else f"{name}{suffix}"
+        if renamed in names:
+            raise ValueError(f"the right column {name!r} would be named {renamed!r}, which the left table already has; pass another suffix=")
+        names.append(renamed)
+    return pa.Table.from_arrays([*left_part.columns, *right_part.columns], names=names)
+
+
+@dataclass
+class JoinPlan:
+    """A join of two tables, the operator chosen for it, and after `execute()` what it measured."""
+
+    left: pa.Table
+    right: pa.Table
+    left_on: list[str]
+    right_on: list[str]
+    how: str
+    suffix: str
+    spec: KeySpec
+    left_stats: TableStats
+    right_stats: TableStats
+    choice: JoinChoice
+    index: Index | None = None
+    actual: list[str] = field(default_factory=list)
+    rows_out: int | None = None
+    seconds: float | None = None
+    join_filter: JoinFilter | None = None
+
+    def explain(self) -> str:
+        """Describe the operator, the statistics that chose it, and once executed what it found."""
+        condition = " AND ".join(f"left.{a} = right.{b}" for a, b in zip(self.left_on, self.right_on, strict=True))
+        lines = [f"{self.choice.operator} ({self.how}) on {condition}, key encoded as {describe_encoding(self.spec)}"]
+        lines += [f"  {reason}" for reason in self.choice.reasons]
+        for side, stats, names in (("left", self.left_stats, self.left_on), ("right", self.right_stats, self.right_on)):
+            for name in names:
+                if name in stats.columns:
+                    lines.append(f"  {side} statistics: {stats.columns[name].describe()}")
+        lines += [f"  {fact}" for fact in self.actual]
+        if self.rows_out is not None and self.seconds is not None:
+            lines.append(f"  output: {self.rows_out:,} rows in {self.seconds * 1000:.2f} ms")
+        return "\n".join(lines)
+
+    def execute(self) -> pa.Table:
+        """Run the join and return the joined table."""
+        start = time.perf_counter()
+        self.actual = []
+        left_rows, right_rows = self.pairs()
+        result = assemble(self.left, self.right, left_rows, right_rows, self.right_on, self.suffix)
+        self.rows_out = result.num_rows
+        self.seconds = time.perf_counter() - start
+        return result
+
+    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
+        """Return matching (left row, right row) pairs, with -1 for the right row of an unmatched left row."""
+        keep_left = self.how == "left"
+        if self.choice.operator == "index join":
+            assert self.index is not None
+            probe_keys = self.index.encode_probe(self.left, self.left_on)
+            self.actual.append(f"index: {self.index.describe()}")
+            return operators.probe(self.index.table_structure, probe_keys, keep_left)
+        left_keys = encode_keys(self.left, self.left_on, self.spec, 0)
+        right_keys = encode_keys(self.right, self.right_on, self.spec, 1)
+        if self.choice.operator == "merge join":
+            return operators.merge_join(left_keys, right_keys, keep_left)
+        if self.choice.build == "left":
+            build_keys, probe_keys = left_keys, right_keys
+        else:
+            build_keys, probe_keys = right_keys, left_keys
+        table = operators.build(build_keys)
+        self.actual.append(f"after the build: {describe_build(table)}")
+        selection = self.pushdown(table, probe_keys)
+        if self.choice.build == "right":
+            return operators.probe(table, probe_keys, keep_left, selection=selection)
+        if not keep_left:
+            right_rows, left_rows = operators.probe(table, probe_keys, False, selection=selection)
+            return left_rows, right_rows
+        # A left join built on the left: probe with the right, then add the left rows nothing matched.
+        matched = np.zeros(max(build_keys.rows, 1), dtype=np.uint8)
+        right_rows, left_rows = operators.probe(table, probe_keys, False, matched=matched)
+        unmatched = np.flatnonzero(matched[: build_keys.rows] == 0)
+        self.actual.append(f"{len(unmatched):,} left rows without a match added after the probe")
+        return np.concatenate([left_rows, unmatched]), np.concatenate([right_rows, np.full(len(unmatched), -1, dtype=np.int64)])
+
+    def pushdown(self, table: operators.BuiltTable, probe_keys: KeyBuffers) -> np.ndarray | None:
+        if not self.choice.pushdown:
+            return None
+        self.join_filter = JoinFilter.from_build(table, single_column=len(self.left_on) == 1)
+        selection = self.join_filter.select(probe_keys)
+        self.actual.append(
+            f"pushdown: {self.join_filter.describe()} kept {len(selection):,} of {probe_keys.rows:,} probe rows"
+        )
+        return selection
+
+
+def describe_encoding(spec: KeySpec) -> str:
+    return {
+        "int": "int64",
+        "str": "strings",
+        "packed": "packed 64-bit integers",
+        "binary": "concatenated bytes (a part is a string, or the parts do not pack into 63 bits)",
+    }[spec.encoding]
+
+
+def describe_build(table: operators.BuiltTable) -> str:
+    facts = f"{table.valid:,} keys, {table.distinct:,} distinct"
+    if table.minimum is not None and table.valid:
+        span = table.maximum - table.minimum + 1  # type: ignore[operator]
+        facts += f", min {table.minimum:,}, max {table.maximum:,} (density {table.distinct / span:.2f})"
+    return f"{table.describe()}, chosen from {facts}"
+
+
+def plan_join(
+    left: pa.Table | pa.RecordBatch,
+    right: pa.Table | pa.RecordBatch,
+    on: str | Sequence[str] | None = None,
+    how: str = "inner",
+    *,
+    left_on: str | Sequence[str] | None = None,
+    right_on: str | Sequence[str] | None = None,
+    suffix: str = "_right",
+    left_stats: TableStats | None = None,
+    right_stats: TableStats | None = None,
+) -> JoinPlan:
+    """Check a join's inputs and choose its operator; `execute()` runs it and `explain()` describes it.
+
+    Statistics given in `left_stats` and `right_stats` (from `table_stats`, say, with the
+    key columns among its keys) replace those the join gathers itself: rows, bytes, and for
+    the key columns nulls, min, max and sortedness.
+    """
+    if how not in HOWS:
+        raise ValueError(f"invalid how={how!r}; featurejit joins support {', '.join(map(repr, HOWS))}")
+    left_table, right_table = as_table(left, "left"), as_table(right, "right")
+    left_names, right_names = key_names(left_table, right_table, on, left_on, right_on)
+    spec = key_spec(left_table, right_table, left_names, right_names)
+    sortedness = spec.encoding == "int"
+    left_stats = left_stats or quick_stats(left_table, left_names, sortedness)
+    right_stats = right_stats or quick_stats(right_table, right_names, sortedness)
+    choice = choose_join(left_stats, right_stats, left_names, right_names, how, integer_key=spec.encoding == "int")
+    return JoinPlan(left_table, right_table, left_names, right_names, how, suffix, spec, left_stats, right_stats, choice)
+
+
+def join(
+    left: pa.Table | pa.RecordBatch,
+    right: pa.Table | pa.RecordBatch,
+    on: str | Sequence[str] | None = None,
+    how: str = "inner",
+    *,
+    left_on: str | Sequence[str] | None = None,
+    right_on: str | Sequence[str] | None = None,
+    suffix: str = "_right",
+    left_stats: TableStats | None = None,
+    right_stats: TableStats | None = None,
+) -> pa.Table:
+    """Join two tables on equal keys, as `how="inner"` or `how="left"`, and return a pyarrow Table.
+
+    Null keys never match. Integer keys of different widths are compared as int64, and an
+    integer key against a string key raises KeyTypeError (a TypeError) naming both columns.
+    """
+    plan = plan_join(
+        left, right, on, how, left_on=left_on, right_on=right_on, suffix=suffix, left_stats=left_stats, right_stats=right_stats
+    )
+    return plan.execute()

@@ -1,0 +1,224 @@
+"""The join operators over kernel keys: builds, probes, merge joins and pushed-down filters.
+
+Each operator returns matching pairs of row numbers, (probe or left rows, build or right
+rows), as two int64 arrays, with -1 standing for the missing row of a left join.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from featurejit.joins.compiled import call, kernel
+from featurejit.joins.kernels import PROBE_LEFT, PROBE_UNIQUE, Fields
+from featurejit.joins.keys import KeyBuffers
+from featurejit.runtime.batch import EMPTY_ADDRESS, thread_pool
+from featurejit.settings import settings
+
+# A direct-address table is used when the key range is at most this many times the number
+# of keys (plus a small allowance), so it costs at most about as much memory as a hash table.
+ARRAY_DENSITY_LIMIT = 4
+ARRAY_SLACK = 1024
+ARRAY_MAX_SPAN = 1 << 28
+MIN_CAPACITY = 16
+PROBE_MORSEL_ROWS = 1 << 16
+
+Pairs = tuple[np.ndarray, np.ndarray]
+
+
+def address(array: np.ndarray) -> int:
+    return int(array.ctypes.data) if array.size else EMPTY_ADDRESS
+
+
+@dataclass
+class BuiltTable:
+    """A build side's lookup structure, with the facts measured while building it."""
+
+    key: KeyBuffers
+    mode: str  # "array" or "hash"
+    valid: int  # rows with a non-null key
+    distinct: int
+    minimum: int | None  # integer keys only
+    maximum: int | None
+    heads: np.ndarray  # heads per key value (array) or slots of (key, head) pairs (hash)
+    chains: np.ndarray
+    mask_or_min: int
+    span: int
+    fields: list[int] = field(default_factory=list)
+
+    @property
+    def unique(self) -> bool:
+        return self.distinct == self.valid
+
+    @property
+    def rows(self) -> int:
+        return self.key.rows
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.heads.nbytes + self.chains.nbytes)
+
+    def describe(self) -> str:
+        if self.mode == "array":
+            structure = f"direct-address array of {self.span:,} entries"
+        else:
+            structure = f"open-addressing hash table of {len(self.heads) // 2:,} slots"
+        repeated = "unique keys" if self.unique else f"a multimap ({self.valid - self.distinct:,} repeated keys)"
+        return f"{structure}, {repeated}"
+
+
+def key_range(keys: KeyBuffers) -> tuple[int, int, int]:
+    """Return (valid count, minimum, maximum) of integer keys; the bounds are meaningless when the count is 0."""
+    out = np.zeros(2, dtype=np.int64)
+    count = call("key_range", [*keys.fields, keys.rows, address(out)])
+    return count, int(out[0]), int(out[1])
+
+
+def next_power_of_two(value: int) -> int:
+    return 1 << max(0, (value - 1).bit_length())
+
+
+def choose_array(valid: int, minimum: int, maximum: int) -> bool:
+    span = maximum - minimum + 1
+    return valid > 0 and span <= min(ARRAY_MAX_SPAN, ARRAY_DENSITY_LIMIT * valid + ARRAY_SLACK)
+
+
+def build(keys: KeyBuffers, mode: str | None = None) -> BuiltTable:
+    """Build the lookup structure of a build side's keys.
+
+    For integer keys the mode comes from the actual minimum, maximum and count of the keys,
+    measured first, unless `mode` forces it. String keys always use a hash table.
+    """
+    chains = np.empty(max(keys.rows, 1), dtype=np.int64)
+    if keys.kind == "int":
+        valid, minimum, maximum = key_range(keys)
+        if mode is None:
+            mode = "array" if choose_array(valid, minimum, maximum) else "hash"
+    else:
+        valid, minimum, maximum = keys.rows - keys.null_count, None, None
+        mode = "hash"
+    if mode == "array":
+        assert minimum is not None and maximum is not None and valid > 0, "array mode needs a key range"
+        span = maximum - minimum + 1
+        heads = np.full(span, -1, dtype=np.int64)
+        fields = [*keys.fields, keys.rows, address(heads), address(chains), minimum, span]
+        distinct = call("build_array", fields)
+        table = BuiltTable(keys, mode, valid, distinct, minimum, maximum, heads, chains, minimum, span)
+    else:
+        capacity = max(MIN_CAPACITY, next_power_of_two(2 * max(valid, 1)))
+        heads = np.full(2 * capacity, -1, dtype=np.int64)
+        fields = [*keys.fields, keys.rows, address(heads), capacity - 1, address(chains)]
+        distinct = call(f"build_hash:{keys.kind}", fields)
+        table = BuiltTable(keys, mode, valid, distinct, minimum, maximum, heads, chains, capacity - 1, 0)
+    build_key = [] if keys.kind == "int" else keys.fields
+    table.fields = [address(table.heads), table.mask_or_min, table.span, address(table.chains), *build_key]
+    assert len(table.fields) == Fields.TABLE_BUILD_KEY + len(build_key)
+    return table
+
+
+def probe_kernel_name(table: BuiltTable, probe_kind: str) -> str:
+    if table.mode == "array":
+        return f"probe:array:{probe_kind}:int"
+    return f"probe:hash:{probe_kind}:{table.key.kind}"
+
+
+def check_probe_kind(table: BuiltTable, keys: KeyBuffers) -> None:
+    assert (table.key.kind == "int") == (keys.kind == "int"), "the key spec gives both sides the same encoding"
+
+
+def probe(
+    table: BuiltTable,
+    keys: KeyBuffers,
+    left: bool,
+    matched: np.ndarray | None = None,
+    selection: np.ndarray | None = None,
+    threads: int | None = None,
+    first_only: bool = False,
+) -> Pairs:
+    """Probe `keys` (or the selected rows of them) against `table`; return (probe rows, build rows).
+
+    With `left`, a probe row without a match gives one pair (row, -1). With `matched`, a
+    uint8 array over the build rows, every matched build row's entry is set to 1. With
+    `first_only`, each probe row gives only the first build row of its key. Morsels of
+    rows run on the featurejit thread pool, and pairs come out in probe row order.
+    """
+    check_probe_kind(table, keys)
+    name = probe_kernel_name(table, keys.kind)
+    rows = keys.rows if selection is None else len(selection)
+    flags = (PROBE_LEFT if left else 0) | (PROBE_UNIQUE if table.unique or first_only else 0)
+    matched_address = 0 if matched is None else address(matched)
+    selection_address = 0 if selection is None else address(selection)
+    threads = settings.threads if threads is None else threads
+    morsel = max(PROBE_MORSEL_ROWS, -(-rows // (4 * threads)))
+    starts = list(range(0, rows, morsel))
+    out_probe = np.empty(max(rows, 1), dtype=np.int64)
+    out_build = np.empty(max(rows, 1), dtype=np.int64)
+    compiled = kernel(name)
+
+    def run(start: int) -> tuple[int, int, np.ndarray | None, np.ndarray | None]:
+        stop = min(start + morsel, rows)
+        fields = np.array(
+            [*keys.fields, start, stop, selection_address, flags, matched_address,
+             address(out_probe) + 8 * start, address(out_build) + 8 * start, stop - start, *table.fields],
+            dtype=np.int64,
+        )
+        found = int(compiled(fields.ctypes.data))
+        if found <= stop - start:
+            return start, found, None, None
+        # Repeated build keys gave more pairs than rows: run again into buffers of the right size.
+        wider_probe, wider_build = np.empty(found, dtype=np.int64), np.empty(found, dtype=np.int64)
+        base = Fields.PROBE_OUT_PROBE + len(keys.fields)
+        fields[base : base + 3] = [address(wider_probe), address(wider_build), found]
+        again = int(compiled(fields.ctypes.data))
+        assert again == found, "a probe finds the same pairs twice"
+        return start, found, wider_probe, wider_build
+
+    if threads == 1 or len(starts) <= 1:
+        results = [run(start) for start in starts]
+    else:
+        futures: list[Future[Any]] = [thread_pool().submit(run, start) for start in starts]
+        results = [future.result() for future in futures]
+    return gather(results, out_probe, out_build, rows)
+
+
+def gather(results: list[tuple[int, int, np.ndarray | None, np.ndarray | None]], out_probe: np.ndarray, out_build: np.ndarray, rows: int) -> Pairs:
+    """Concatenate the morsels' pairs, in morsel order, without a copy when every row gave one pair."""
+    total = sum(found for _, found, _, _ in results)
+    if total == rows and all(wider is None for _, _, wider, _ in results):
+        return out_probe[:rows], out_build[:rows]
+    probe_parts, build_parts = [], []
+    for start, found, wider_probe, wider_build in results:
+        if wider_probe is not None and wider_build is not None:
+            probe_parts.append(wider_probe)
+            build_parts.append(wider_build)
+        else:
+            probe_parts.append(out_probe[start : start + found])
+            build_parts.append(out_build[start : start + found])
+    if not probe_parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    return np.concatenate(probe_parts), np.concatenate(build_parts)
+
+
+def lookup_rows(table: BuiltTable, keys: KeyBuffers) -> np.ndarray:
+    """Return the first build row of each key, -1 where none matches, in key order."""
+    _, rows = probe(table, keys, left=True, first_only=True, threads=1)
+    return rows
+
+
+def merge_join(left: KeyBuffers, right: KeyBuffers, keep_left: bool) -> Pairs:
+    """Join two integer key columns whose valid keys ascend; return (left rows, right rows) in left order."""
+    assert left.kind == "int" and right.kind == "int", "the merge join reads integer keys"
+    flags = PROBE_LEFT if keep_left else 0
+    base = [*left.fields, left.rows, *right.fields, right.rows, flags]
+    capacity = left.rows if keep_left else min(left.rows, right.rows)
+    out_left = np.empty(max(capacity, 1), dtype=np.int64)
+    out_right = np.empty(max(capacity, 1), dtype=np.int64)
+    found = call("merge", [*base, address(out_left), address(out_right), capacity])
+    if found > capacity:
+        out_left, out_right = np.empty(found, dtype=np.int64), np.empty(found, dtype=np.int64)
+        again = call("merge", [*base, address(out_left), address(out_right), found])
+        assert again == found, "a merge finds the same pairs twice"
+    return out_left[:found], out_right[:found]

@@ -1,0 +1,103 @@
+"""Choosing a join operator from statistics, and the pushed-down filter's estimate.
+
+The rules, in order:
+
+1. A right side with a lookup index (`Index.join`) is probed through the index.
+2. When both sides are sorted on a single integer-like key, a merge join reads each side once.
+3. Otherwise a hash join builds on the side with fewer estimated bytes, rows times the
+   average row width, and probes with the other. A left join that builds on its left side
+   records which left rows matched and adds the others after the probe. Whether the build
+   uses a direct-address array or a hash table is decided after the build starts, from the
+   actual minimum, maximum and count of the keys (featurejit.joins.operators.build).
+
+For inner joins, the build side's key range and membership (an in-list of up to
+IN_LIST_MAX keys, a Bloom filter beyond) filter the probe side before the probe when the
+statistics estimate that fewer than PUSHDOWN_MAX_MATCH of the probe rows can match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from featurejit.joins.stats import ColumnStats, TableStats
+
+PUSHDOWN_MAX_MATCH = 0.5
+IN_LIST_MAX = 16
+
+
+@dataclass
+class JoinChoice:
+    """The operator a join runs, the side it builds on, and the statistics that chose them."""
+
+    operator: str  # "hash join", "merge join" or "index join"
+    build: str | None  # "left" or "right"; None for a merge join
+    pushdown: bool
+    reasons: list[str] = field(default_factory=list)
+    estimated_match: float | None = None  # estimated fraction of probe rows with a match
+
+
+def estimated_bytes(stats: TableStats) -> float:
+    return float(stats.nbytes) if stats.nbytes is not None else float(stats.rows) * 8
+
+
+def match_fraction(probe: ColumnStats | None, build: ColumnStats | None) -> tuple[float | None, str]:
+    """Estimate the fraction of probe keys that occur among the build keys, assuming uniform keys."""
+    if probe is None or build is None:
+        return None, "no key statistics"
+    fraction = 1.0
+    reasons = []
+    if isinstance(probe.min, int) and isinstance(build.min, int) and isinstance(probe.max, int) and isinstance(build.max, int):
+        low, high = max(probe.min, build.min), min(probe.max, build.max)
+        width = probe.max - probe.min + 1
+        overlap = max(0, high - low + 1) / width
+        fraction *= overlap
+        reasons.append(f"{overlap:.0%} of the probe key range overlaps the build's")
+    if probe.distinct and build.distinct is not None:
+        share = min(1.0, build.distinct / probe.distinct)
+        fraction *= share
+        reasons.append(f"{build.distinct:,} build keys against {probe.distinct:,} distinct probe keys")
+    if not reasons:
+        return None, "no key range or distinct counts"
+    return fraction, ", ".join(reasons)
+
+
+def single_key(stats: TableStats, names: list[str]) -> ColumnStats | None:
+    return stats.columns.get(names[0]) if len(names) == 1 else None
+
+
+def choose_join(
+    left: TableStats,
+    right: TableStats,
+    left_on: list[str],
+    right_on: list[str],
+    how: str,
+    *,
+    integer_key: bool,
+    right_indexed: bool = False,
+) -> JoinChoice:
+    """Choose the operator of a join from the statistics of both sides (see the module docstring)."""
+    left_key, right_key = single_key(left, left_on), single_key(right, right_on)
+    if right_indexed:
+        choice = JoinChoice("index join", "right", False, [f"the right side has a lookup index on {', '.join(right_on)}"])
+    elif integer_key and left_key is not None and right_key is not None and left_key.sorted and right_key.sorted:
+        return JoinChoice("merge join", None, False, [f"both sides are sorted on the key ({left_on[0]}, {right_on[0]})"])
+    else:
+        left_bytes, right_bytes = estimated_bytes(left), estimated_bytes(right)
+        build = "left" if left_bytes < right_bytes else "right"
+        reason = (
+            f"build on the {build} side, which has fewer estimated bytes "
+            f"(left {left.rows:,} rows, {left_bytes / 1e6:,.1f} MB; right {right.rows:,} rows, {right_bytes / 1e6:,.1f} MB)"
+        )
+        if integer_key and len(left_on) == 1 and not (left_key and left_key.sorted and right_key and right_key.sorted):
+            reason += "; not both sorted on the key"
+        choice = JoinChoice("hash join", build, False, [reason])
+    if how == "inner":
+        probe_stats, build_stats = (right_key, left_key) if choice.build == "left" else (left_key, right_key)
+        fraction, why = match_fraction(probe_stats, build_stats)
+        choice.estimated_match = fraction
+        if fraction is not None and fraction < PUSHDOWN_MAX_MATCH:
+            choice.pushdown = True
+            choice.reasons.append(f"filter the probe side: an estimated {fraction:.0%} of its rows match ({why})")
+        elif fraction is not None:
+            choice.reasons.append(f"no pushdown: an estimated {fraction:.0%} of probe rows match ({why})")
+    return choice
