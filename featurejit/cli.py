@@ -41,7 +41,7 @@ from featurejit import __version__
 from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
 from featurejit.errors import CompileError
 from featurejit.resolver import JitResolver
-from featurejit.runtime.inputs import ACCEPTED_TYPES, ARROW_TYPES
+from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -641,7 +641,7 @@ def check_column_types(name: str, resolver: JitResolver, columns: dict[str, pa.C
         spec = specs[parameter]
         if pa.types.is_null(column.type):
             continue
-        entry = ARROW_TYPES.get(column.type)
+        entry = arrow_info(column.type)
         if entry is None or entry[1] not in ACCEPTED_TYPES[spec.python_type]:
             raise UsageError(
                 f"resolver {name} annotates {parameter!r} as {spec}, but the column {parameter!r} has Arrow type "
