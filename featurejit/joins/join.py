@@ -18,7 +18,7 @@ import pyarrow as pa
 from featurejit.joins import operators
 from featurejit.joins.filters import JoinFilter
 from featurejit.joins.keys import KeyBuffers, KeySpec, contiguous, encode_keys, key_class, key_spec
-from featurejit.joins.planner import JoinChoice, choose_join
+from featurejit.joins.planner import IN_LIST_MAX, JoinChoice, choose_join
 from featurejit.joins.stats import ColumnStats, TableStats, is_sorted, min_max
 
 if TYPE_CHECKING:
@@ -172,6 +172,13 @@ class JoinPlan:
         return np.concatenate([left_rows, unmatched]), np.concatenate([right_rows, np.full(len(unmatched), -1, dtype=np.int64)])
 
     def pushdown(self, table: operators.BuiltTable, probe_keys: KeyBuffers) -> np.ndarray | None:
+        if self.how != "inner":
+            return None  # a left join keeps every probe row, so nothing may filter them
+        if not self.choice.pushdown and 0 < table.distinct <= IN_LIST_MAX < probe_keys.rows:
+            # Statistics without distinct counts cannot tell this before the build, and an
+            # in-list of a few keys costs less than probing the table with every row.
+            self.choice.pushdown = True
+            self.actual.append(f"after the build: only {table.distinct} distinct keys, so an in-list filters the probe")
         if not self.choice.pushdown:
             return None
         self.join_filter = JoinFilter.from_build(table, single_column=len(self.left_on) == 1)

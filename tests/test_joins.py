@@ -1,0 +1,373 @@
+"""Joins against pyarrow.Table.join and DuckDB on the same data, through every operator.
+
+Each case runs as chosen by the planner and forced through each operator: hash joins built
+on either side, with and without the pushed-down filter, a merge join over the inputs
+sorted on the key, and a join through a persistent index. Each runs with direct-address
+tables and with hash tables for integer keys.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from featurejit.joins import Index, JoinChoice, KeyTypeError, join, plan_join, table_stats
+from featurejit.joins import operators as join_operators
+from featurejit.settings import settings
+from tests.join_reference import duckdb_join, normalized, output_names, pyarrow_join
+
+duckdb = pytest.importorskip("duckdb")
+
+TEXT = ["é", "日本", "ß", "a", "", "a\x00b", "🙂", "Straße", "ab", "ba", "x" * 40]
+
+
+def int_case(rng: np.random.Generator, left_keys: Any, right_keys: Any, left_type: pa.DataType, right_type: pa.DataType) -> tuple[pa.Table, pa.Table]:
+    left = pa.table({"k": pa.array(left_keys, left_type), "a": np.arange(len(left_keys)), "same": rng.integers(0, 9, len(left_keys))})
+    right = pa.table({"k": pa.array(right_keys, right_type), "b": pa.array([f"r{i}" for i in range(len(right_keys))], pa.string()), "same": rng.integers(0, 9, len(right_keys))})
+    return left, right
+
+
+def with_nulls(rng: np.random.Generator, values: list[Any], share: float) -> list[Any]:
+    return [None if rng.random() < share else value for value in values]
+
+
+def make_case(name: str) -> tuple[pa.Table, pa.Table, list[str], list[str]]:
+    """Return (left, right, left key columns, right key columns) of a named case."""
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    if name == "dense unique":
+        right_keys = rng.permutation(200).tolist()
+        left_keys = with_nulls(rng, rng.integers(-10, 220, 300).tolist(), 0.05)
+        left, right = int_case(rng, left_keys, right_keys, pa.int64(), pa.int64())
+    elif name == "sparse":
+        right_keys = rng.integers(-(2**62), 2**62, 150).tolist()
+        left_keys = [rng.choice(right_keys) if rng.random() < 0.6 else int(rng.integers(-(2**62), 2**62)) for _ in range(250)]
+        left, right = int_case(rng, [int(key) for key in left_keys], right_keys, pa.int64(), pa.int64())
+    elif name == "duplicates":
+        left, right = int_case(rng, rng.integers(0, 12, 120).tolist(), rng.integers(0, 15, 90).tolist(), pa.int64(), pa.int64())
+    elif name == "null keys":
+        left_keys = with_nulls(rng, rng.integers(0, 30, 100).tolist(), 0.3)
+        right_keys = with_nulls(rng, rng.integers(0, 30, 80).tolist(), 0.3)
+        left, right = int_case(rng, left_keys, right_keys, pa.int64(), pa.int64())
+    elif name == "all null keys":
+        left, right = int_case(rng, [None] * 20, with_nulls(rng, list(range(10)), 0.5), pa.int64(), pa.int64())
+    elif name == "integer widths":
+        left, right = int_case(rng, with_nulls(rng, rng.integers(-128, 127, 150).tolist(), 0.1), rng.integers(0, 200, 100).tolist(), pa.int8(), pa.uint32())
+    elif name == "int16 against int64":
+        left, right = int_case(rng, rng.integers(-300, 300, 150).tolist(), rng.integers(-300, 300, 100).tolist(), pa.int16(), pa.int64())
+    elif name == "uint64 against int64":
+        high = [2**63, 2**64 - 1, 2**63 + 5, 5, 7, 0]
+        left, right = int_case(rng, [high[i % 6] for i in range(30)], [-1, 5, 7, 0, -(2**63), 2**63 - 1, 7], pa.uint64(), pa.int64())
+    elif name == "strings":
+        left_keys = with_nulls(rng, [TEXT[i] for i in rng.integers(0, len(TEXT), 150)], 0.1)
+        right_keys = with_nulls(rng, [TEXT[i] for i in rng.integers(0, len(TEXT) - 2, 60)], 0.1)
+        left, right = int_case(rng, left_keys, right_keys, pa.string(), pa.large_string())
+    elif name == "dictionary strings":
+        left_keys = [TEXT[i] for i in rng.integers(0, len(TEXT), 100)]
+        right_keys = [TEXT[i] for i in range(len(TEXT) - 3)]
+        left, right = int_case(rng, left_keys, right_keys, pa.string(), pa.string())
+        left = left.set_column(0, "k", left.column("k").dictionary_encode())
+    elif name == "empty left":
+        left, right = int_case(rng, [], list(range(10)), pa.int64(), pa.int64())
+    elif name == "empty right":
+        left, right = int_case(rng, list(range(10)), [], pa.int64(), pa.int64())
+    elif name == "both empty":
+        left, right = int_case(rng, [], [], pa.string(), pa.string())
+    elif name in ("composite packed", "composite strings", "composite wide"):
+        return composite_case(rng, name)
+    elif name == "chunked and sliced":
+        left, right = int_case(rng, with_nulls(rng, rng.integers(0, 50, 400).tolist(), 0.1), rng.integers(0, 60, 200).tolist(), pa.int32(), pa.int64())
+        left = pa.concat_tables([left.slice(3, 100), left.slice(150, 200)])
+        right = right.slice(7)
+    else:
+        raise AssertionError(f"unknown case {name}")
+    return left, right, ["k"], ["k"]
+
+
+def composite_case(rng: np.random.Generator, name: str) -> tuple[pa.Table, pa.Table, list[str], list[str]]:
+    if name == "composite packed":
+        first = lambda count: with_nulls(rng, rng.integers(0, 4, count).tolist(), 0.1)  # noqa: E731
+        second = lambda count: with_nulls(rng, rng.integers(-3, 3, count).tolist(), 0.1)  # noqa: E731
+        left = pa.table({"x": pa.array(first(120), pa.int32()), "y": pa.array(second(120), pa.int64()), "a": np.arange(120)})
+        right = pa.table({"x2": pa.array(first(40), pa.int64()), "y2": pa.array(second(40), pa.int8()), "b": np.arange(40)})
+        return left, right, ["x", "y"], ["x2", "y2"]
+    if name == "composite strings":
+        hours = [datetime.datetime(2013, 1, 1, hour) for hour in range(4)]
+        origin = lambda count: with_nulls(rng, [["EWR", "JFK", "LGA", "Zürich"][i] for i in rng.integers(0, 4, count)], 0.1)  # noqa: E731
+        time_hour = lambda count: with_nulls(rng, [hours[i] for i in rng.integers(0, 4, count)], 0.1)  # noqa: E731
+        left = pa.table({"origin": origin(150), "time_hour": pa.array(time_hour(150), pa.timestamp("us")), "a": np.arange(150)})
+        right = pa.table({"origin": origin(30), "time_hour": pa.array(time_hour(30), pa.timestamp("us")), "temp": rng.random(30)})
+        return left, right, ["origin", "time_hour"], ["origin", "time_hour"]
+    wide = [-(2**63), 2**63 - 1, 0, 1, -1]
+    left = pa.table({"x": [wide[i] for i in rng.integers(0, 5, 60)], "y": rng.integers(0, 3, 60), "a": np.arange(60)})
+    right = pa.table({"x": wide * 2, "y": [0, 1, 2, 0, 1, 2, 0, 1, 2, 0], "b": np.arange(10)})
+    return left, right, ["x", "y"], ["x", "y"]
+
+
+CASES = [
+    "dense unique", "sparse", "duplicates", "null keys", "all null keys", "integer widths", "int16 against int64",
+    "uint64 against int64", "strings", "dictionary strings", "empty left", "empty right", "both empty",
+    "composite packed", "composite strings", "composite wide", "chunked and sliced",
+]
+PYARROW_UNSUPPORTED = {"uint64 against int64"}  # pyarrow's join needs equal key types, and uint64 does not widen to int64
+
+Operator = Callable[[pa.Table, pa.Table, list[str], list[str], str], pa.Table]
+
+
+def forced(operator: str, build: str | None, pushdown: bool) -> Operator:
+    def run(left: pa.Table, right: pa.Table, left_on: list[str], right_on: list[str], how: str) -> pa.Table:
+        plan = plan_join(left, right, how=how, left_on=left_on, right_on=right_on)
+        plan.choice = JoinChoice(operator, build, pushdown, ["forced by the test"])
+        return plan.execute()
+
+    return run
+
+
+def merged(left: pa.Table, right: pa.Table, left_on: list[str], right_on: list[str], how: str) -> pa.Table:
+    left = left.sort_by([(left_on[0], "ascending")])
+    right = right.sort_by([(right_on[0], "ascending")])
+    plan = plan_join(left, right, how=how, left_on=left_on, right_on=right_on)
+    assert plan.choice.operator == "merge join", plan.explain()
+    return plan.execute()
+
+
+def indexed(left: pa.Table, right: pa.Table, left_on: list[str], right_on: list[str], how: str) -> pa.Table:
+    return Index.build(right, right_on).join(left, on=left_on, how=how)
+
+
+OPERATORS: dict[str, Operator] = {
+    "planned": lambda left, right, left_on, right_on, how: join(left, right, how=how, left_on=left_on, right_on=right_on),
+    "hash, build right": forced("hash join", "right", False),
+    "hash, build left": forced("hash join", "left", False),
+    "hash, build right, pushdown": forced("hash join", "right", True),
+    "hash, build left, pushdown": forced("hash join", "left", True),
+    "index": indexed,
+}
+
+
+@pytest.fixture(params=["array", "hash"])
+def table_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Make integer builds use direct-address arrays whenever they can, or hash tables always."""
+    if request.param == "array":
+        monkeypatch.setattr(join_operators, "ARRAY_DENSITY_LIMIT", 1 << 20)
+        monkeypatch.setattr(join_operators, "ARRAY_SLACK", 1 << 20)
+    else:
+        monkeypatch.setattr(join_operators, "ARRAY_DENSITY_LIMIT", 0)
+        monkeypatch.setattr(join_operators, "ARRAY_SLACK", 0)
+    return str(request.param)
+
+
+def check_against_references(result: pa.Table, left: pa.Table, right: pa.Table, left_on: list[str], right_on: list[str], how: str, case: str) -> None:
+    names = [output for _, _, output in output_names(left, right, right_on)]
+    assert result.column_names == names
+    actual = normalized(result)
+    assert actual == duckdb_join(left, right, left_on, right_on, how)
+    if case not in PYARROW_UNSUPPORTED:
+        assert actual == pyarrow_join(left, right, left_on, right_on, how)
+
+
+@pytest.mark.parametrize("how", ["inner", "left"])
+@pytest.mark.parametrize("operator", list(OPERATORS))
+@pytest.mark.parametrize("case", CASES)
+def test_join_matches_references(case: str, operator: str, how: str, table_mode: str) -> None:
+    left, right, left_on, right_on = make_case(case)
+    result = OPERATORS[operator](left, right, left_on, right_on, how)
+    check_against_references(result, left, right, left_on, right_on, how, case)
+
+
+MERGE_CASES = [case for case in CASES if not case.startswith("composite") and case not in ("strings", "dictionary strings", "both empty")]
+
+
+@pytest.mark.parametrize("how", ["inner", "left"])
+@pytest.mark.parametrize("case", MERGE_CASES)
+def test_merge_join_matches_references(case: str, how: str) -> None:
+    left, right, left_on, right_on = make_case(case)
+    result = merged(left, right, left_on, right_on, how)
+    check_against_references(result, left, right, left_on, right_on, how, case)
+
+
+def test_merge_join_with_nulls_between_keys() -> None:
+    left = pa.table({"k": [None, 1, 1, None, 2, 4, None, 4], "a": range(8)})
+    right = pa.table({"k": [1, None, 1, 2, None, None, 4, 5], "b": range(8)})
+    plan = plan_join(left, right, on="k", how="left")
+    assert plan.choice.operator == "merge join"
+    result = plan.execute()
+    check_against_references(result, left, right, ["k"], ["k"], "left", "merge")
+
+
+def test_int_key_against_string_key_names_both() -> None:
+    left = pa.table({"tailnum_id": [1, 2]})
+    right = pa.table({"tailnum": ["N1", "N2"]})
+    with pytest.raises(KeyTypeError, match=r"'tailnum_id' \(int64\) with 'tailnum' \(string\)"):
+        join(left, right, left_on="tailnum_id", right_on="tailnum")
+    with pytest.raises(TypeError):
+        Index.build(right, "tailnum").join(left, on="tailnum_id")
+
+
+def test_float_key_rejected() -> None:
+    table = pa.table({"k": [1.5]})
+    with pytest.raises(KeyTypeError, match="'k' is double"):
+        join(table, table, on="k")
+
+
+def test_bad_arguments_raise() -> None:
+    table = pa.table({"k": [1]})
+    with pytest.raises(ValueError, match="invalid how='outer'"):
+        join(table, table, on="k", how="outer")
+    with pytest.raises(KeyError, match="no column 'missing'"):
+        join(table, table, on="missing")
+    with pytest.raises(ValueError, match="either on="):
+        join(table, table, on="k", left_on="k", right_on="k")
+    with pytest.raises(TypeError, match="pyarrow Table"):
+        join({"k": [1]}, table, on="k")  # type: ignore[arg-type]
+
+
+def test_suffix_conflict_raises() -> None:
+    left = pa.table({"k": [1], "v": [1], "v_right": [2]})
+    right = pa.table({"k": [1], "v": [3]})
+    with pytest.raises(ValueError, match="pass another suffix="):
+        join(left, right, on="k")
+    assert join(left, right, on="k", suffix="_r").column_names == ["k", "v", "v_right", "v_r"]
+
+
+def test_record_batches_accepted() -> None:
+    left = pa.record_batch({"k": [1, 2], "a": [3, 4]})
+    right = pa.record_batch({"k": [2], "b": [5]})
+    assert join(left, right, on="k").to_pylist() == [{"k": 2, "a": 4, "b": 5}]
+
+
+# --------------------------------------------------------------------------------------
+# Malformed arrays
+# --------------------------------------------------------------------------------------
+
+
+class ShortBufferArray:
+    """An int64 array of 100 rows whose data buffer holds 10, which pyarrow's constructors do not allow."""
+
+    type = pa.int64()
+    offset = 0
+    null_count = 0
+
+    def __len__(self) -> int:
+        return 100
+
+    def buffers(self) -> list[pa.Buffer | None]:
+        return [None, pa.py_buffer(bytes(80))]
+
+
+def test_short_data_buffer_rejected() -> None:
+    from featurejit.joins.keys import int64_values
+
+    with pytest.raises(ValueError, match="malformed: its data buffer has 80 bytes but needs 800"):
+        int64_values(ShortBufferArray(), "k")  # type: ignore[arg-type]
+
+
+class BadOffsetsArray:
+    """A string array of 2 rows whose offsets point past its 5 data bytes, which pyarrow would reject."""
+
+    offset = 0
+    null_count = 0
+
+    def __init__(self, offsets: list[int]):
+        self.type = pa.string()
+        self.offsets = pa.py_buffer(np.array(offsets, dtype=np.int32).tobytes())
+
+    def __len__(self) -> int:
+        return 2
+
+    def buffers(self) -> list[pa.Buffer | None]:
+        return [None, self.offsets, pa.py_buffer(b"hello")]
+
+
+def test_string_offsets_outside_data_rejected() -> None:
+    from featurejit.joins.keys import string_key
+
+    with pytest.raises(ValueError, match="offsets are not ascending within its 5 data bytes"):
+        string_key(BadOffsetsArray([0, 5, 100]), "k")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="offsets are not ascending"):
+        string_key(BadOffsetsArray([0, 4, 2]), "k")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="offsets are not ascending"):
+        string_key(BadOffsetsArray([-1, 4, 5]), "k")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------------------
+# Choice and explain
+# --------------------------------------------------------------------------------------
+
+
+def test_explain_names_operator_and_statistics() -> None:
+    left = pa.table({"k": np.random.default_rng(0).integers(0, 1000, 5000), "a": np.arange(5000)})
+    right = pa.table({"k": np.arange(1000)[::-1].copy(), "b": np.arange(1000)})
+    plan = plan_join(left, right, on="k")
+    text = plan.explain()
+    assert text.startswith("hash join (inner) on left.k = right.k")
+    assert "build on the right side, which has fewer estimated bytes" in text
+    assert "right statistics: k: 1,000 rows, 0 nulls, min 0, max 999, unsorted" in text
+    plan.execute()
+    text = plan.explain()
+    assert "after the build: direct-address array of 1,000 entries, unique keys" in text
+    assert "min 0, max 999 (density 1.00)" in text
+    assert "output: 5,000 rows" in text
+
+
+def test_sparse_keys_build_hash_table() -> None:
+    keys = np.arange(1000) * 1_000_003
+    plan = plan_join(pa.table({"k": keys[::-1].copy()}), pa.table({"k": keys[::-1].copy(), "b": keys}), on="k")
+    plan.execute()
+    assert "open-addressing hash table of 2,048 slots, unique keys" in plan.explain()
+
+
+def test_sorted_inputs_choose_merge_join() -> None:
+    left = pa.table({"k": [1, 2, 2, 5]})
+    right = pa.table({"k": [2, 3, 5], "b": [1, 2, 3]})
+    plan = plan_join(left, right, on="k")
+    assert plan.choice.operator == "merge join"
+    assert "both sides are sorted on the key (k, k)" in plan.explain()
+
+
+def test_pushdown_of_in_list_after_small_build() -> None:
+    left = pa.table({"k": np.arange(100_000)})
+    right = pa.table({"k": np.array([7, 70_000, 9, 3]), "b": [1, 2, 3, 4]})
+    plan = plan_join(left, right, on="k")
+    result = plan.execute()
+    assert sorted(result.column("k").to_pylist()) == [3, 7, 9, 70_000]
+    assert "pushdown: min/max [3, 70,000] and an in-list of 4 keys kept 4 of 100,000 probe rows" in plan.explain()
+
+
+def test_pushdown_of_bloom_filter_chosen_from_statistics() -> None:
+    rng = np.random.default_rng(3)
+    left = pa.table({"k": rng.integers(0, 1_000_000, 50_000), "a": np.arange(50_000)})
+    right = pa.table({"k": rng.permutation(1_000_000)[:2000], "b": np.arange(2000)})
+    plan = plan_join(left, right, on="k", left_stats=table_stats(left, keys=["k"]), right_stats=table_stats(right, keys=["k"]))
+    assert plan.choice.pushdown
+    assert "filter the probe side: an estimated 4% of its rows match" in plan.explain()
+    result = plan.execute()
+    assert "and a Bloom filter of 2,000 keys in 4,096 bytes kept" in plan.explain()
+    assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], "inner")
+
+
+def test_left_join_builds_on_smaller_left_side() -> None:
+    left = pa.table({"k": [1, 2, None, 9]})
+    right = pa.table({"k": np.arange(5000) % 3, "b": np.arange(5000)})
+    plan = plan_join(left, right, on="k", how="left")
+    assert plan.choice.build == "left"
+    result = plan.execute()
+    check_against_references(result, left, right, ["k"], ["k"], "left", "build left")
+    assert "2 left rows without a match added after the probe" in plan.explain()
+
+
+def test_probe_morsels_on_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(join_operators, "PROBE_MORSEL_ROWS", 64)
+    monkeypatch.setattr(settings, "threads", 2)
+    rng = np.random.default_rng(5)
+    left = pa.table({"k": with_nulls(rng, rng.integers(0, 300, 5000).tolist(), 0.1), "a": np.arange(5000)})
+    right = pa.table({"k": rng.integers(0, 200, 700), "b": np.arange(700)})
+    for how in ("inner", "left"):
+        plan = plan_join(left, right, on="k", how=how)
+        plan.choice = JoinChoice("hash join", "right", False)
+        result = plan.execute()
+        assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], how)
