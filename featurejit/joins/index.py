@@ -119,14 +119,27 @@ class Index:
         return pa.table(columns)
 
     def python_array(self, values: Any, part: int) -> pa.Array:
-        """Make an Arrow array of lookup values of the key part `part`, typed like the indexed column."""
+        """Make an Arrow array of lookup values for the key part `part`.
+
+        Integers become int64, or uint64 when they do not fit, whatever the width of the indexed
+        column, so that a key outside its range finds no row instead of raising. Other values
+        take the column's type.
+        """
         arrow_type = self.table.schema.field(self.key[part]).type
         if pa.types.is_dictionary(arrow_type):
             arrow_type = arrow_type.value_type
-        try:
-            return pa.array(values, type=arrow_type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
-            raise TypeError(f"the lookup keys do not fit the key column {self.key[part]!r} ({arrow_type}): {error}") from None
+        candidates = [arrow_type]
+        if self.spec.classes[part] == "int":
+            candidates = [pa.int64(), pa.uint64()]
+        elif self.spec.classes[part] == "str":
+            candidates = [pa.string(), pa.large_string()]
+        error: Exception | None = None
+        for candidate in candidates:
+            try:
+                return pa.array(values, type=candidate)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as failure:
+                error = failure
+        raise TypeError(f"the lookup keys do not fit the key column {self.key[part]!r} ({arrow_type}): {error}") from None
 
     # ----------------------------------------------------------------------------------
     # Lookups
