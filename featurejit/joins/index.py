@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from featurejit.joins import operators
 from featurejit.joins.compiled import lookup_kernel
-from featurejit.joins.join import HOWS, JoinPlan, as_table, assemble, quick_stats
+from featurejit.joins.plan import HOWS, JoinPlan, as_table, assemble, quick_stats
 from featurejit.joins.keys import (
     KeyBuffers,
     KeySpec,
