@@ -157,8 +157,56 @@ class KernelRequest:
         ]
         return sha256_text(json.dumps(parts))
 
+    @property
+    def roots(self) -> list[Callable[..., Any]]:
+        """Return the functions that the kernel compiles, whose sources the lookup key contains."""
+        return [self.function]
+
     def content_digest(self, optimized_ir: str, manifest: dict[str, Any]) -> str:
         return sha256_text(json.dumps([self.lookup_key, optimized_ir, manifest], sort_keys=True))
+
+
+@dataclass(frozen=True)
+class FusedKernelRequest(KernelRequest):
+    """The inputs of a fused kernel's compile: every member, its bindings, and the requested outputs.
+
+    `function` is the first member's function. `members` holds, in dependency order, each
+    member's function, output column and (parameter, column) bindings.
+    """
+
+    members: tuple[tuple[Callable[..., Any], str, tuple[tuple[str, str], ...]], ...] = ()
+    outputs: tuple[str, ...] = ()
+    output_types: tuple[type, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        return "fused"
+
+    @functools.cached_property
+    def source(self) -> str:
+        sources = [source_text(function) for function, _, _ in self.members]
+        return "" if not all(sources) else "\n".join(sources)
+
+    @property
+    def roots(self) -> list[Callable[..., Any]]:
+        return list(dict.fromkeys(function for function, _, _ in self.members))
+
+    @functools.cached_property
+    def lookup_key(self) -> str:
+        members = [
+            [function.__module__, function.__qualname__, source_text(function), output, [list(pair) for pair in columns]]
+            for function, output, columns in self.members
+        ]
+        parts = [
+            environment_key(),
+            members,
+            list(self.outputs),
+            [output.__name__ for output in self.output_types],
+            list(self.parameter_types),
+            [repr(layout) for layout in self.layouts or ()],
+            self.kind,
+        ]
+        return sha256_text(json.dumps(parts))
 
 
 # --------------------------------------------------------------------------------------
@@ -202,14 +250,17 @@ def describe_defaults(function: Callable[..., Any]) -> list[Any] | None:
 
 
 def dependency_manifest(
-    function: Callable[..., Any], captures: Sequence[Capture], inlined: Sequence[Callable[..., Any]]
+    roots: Sequence[Callable[..., Any]], captures: Sequence[Capture], inlined: Sequence[Callable[..., Any]]
 ) -> dict[str, Any] | None:
     """Describe every captured value and inlined resolver, or return None if one cannot be described.
 
-    A capture's owner is 0 for the resolver and 1 + i for inlined function i. Each inlined
-    function names the capture, `via`, whose value is its resolver object.
+    `roots` are the functions the kernel compiles: one resolver, or the members of a fused
+    group. A capture's owner is the index of its function among the roots followed by the
+    inlined functions that are not roots. Each such inlined function names the capture,
+    `via`, whose value is its resolver object.
     """
-    owners = [function, *inlined]
+    inlined = [callee for callee in inlined if callee not in roots]
+    owners = [*roots, *inlined]
     records = []
     for capture in captures:
         owner = next((index for index, candidate in enumerate(owners) if candidate is capture.function), None)
@@ -236,11 +287,11 @@ def dependency_manifest(
 
 
 def check_dependencies(
-    function: Callable[..., Any], manifest: dict[str, Any]
+    roots: Sequence[Callable[..., Any]], manifest: dict[str, Any]
 ) -> tuple[list[Capture], list[Callable[..., Any]]] | None:
     """Resolve a manifest's captures again, and return them and the inlined functions if all are unchanged."""
     callees = manifest["callees"]
-    owners: list[Callable[..., Any] | None] = [function, *([None] * len(callees))]
+    owners: list[Callable[..., Any] | None] = [*roots, *([None] * len(callees))]
     via = {callee["via"]: index for index, callee in enumerate(callees)}
     captures = []
     for index, record in enumerate(manifest["captures"]):
@@ -257,7 +308,7 @@ def check_dependencies(
             inner = current.function
             if sha256_text(source_text(inner)) != callee["source"] or describe_defaults(inner) != callee["defaults"]:
                 return None
-            owners[1 + via[index]] = inner
+            owners[len(roots) + via[index]] = inner
     if any(owner is None for owner in owners):
         return None
     return captures, [owner for owner in owners[1:] if owner is not None]
@@ -346,7 +397,7 @@ class KernelCache:
             entry = self.read(folder / name)
             if entry is None:
                 continue
-            dependencies = check_dependencies(request.function, entry.metadata["manifest"])
+            dependencies = check_dependencies(request.roots, entry.metadata["manifest"])
             if dependencies is None:
                 continue
             entry.captures, entry.inlined = dependencies
@@ -573,7 +624,7 @@ def store_kernel(request: KernelRequest, kernel: Any) -> None:
     kernel_cache = get_cache()
     if kernel_cache is None or not kernel.object_code:
         return
-    manifest = dependency_manifest(request.function, kernel.captures, kernel.inlined)
+    manifest = dependency_manifest(request.roots, kernel.captures, kernel.inlined)
     if manifest is None:
         logger.debug("kernel cache: %s captures a value without a stable description; not stored", kernel.symbol)
         return

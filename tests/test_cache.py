@@ -132,6 +132,82 @@ def test_changed_constant_makes_new_variant(cached_module: tuple[Path, Path]) ->
     assert restored["result"] == 8
 
 
+FUSED_USER = """\
+from featurejit import jit_resolver
+import cache_helper
+
+SCALE = {scale}
+
+@jit_resolver
+def doubled(x: int) -> int:
+    return cache_helper.bonus(x) * 2
+
+@jit_resolver(on_error="null")
+def scaled(doubled: int, y: float) -> float:
+    return doubled * SCALE / y
+"""
+
+# Fuses the two resolvers of FUSED_USER and runs them on a small table, then prints the
+# compile stages of the fused kernel and the result.
+FUSED_PROBE = """\
+import json
+import pyarrow as pa
+import featurejit as fj
+import cache_fused
+fused = fj.fuse(cache_fused.doubled, cache_fused.scaled, outputs={outputs})
+table = fused(pa.table({{"x": [1, 2], "y": [2.0, 0.0]}}))
+kernel = fused.state.last_kernel
+print(json.dumps({{"stages": list(kernel.stage_seconds), "result": table.to_pydict()}}))
+"""
+
+
+def run_fused_probe(folder: Path, cache_dir: Path, scale: float = 1.5, outputs: list[str] | None = None) -> dict:
+    """Write the fused module with `scale`, run the fused probe in a new process, and return its output."""
+    (folder / "cache_fused.py").write_text(FUSED_USER.format(scale=scale))
+    env = {
+        **os.environ,
+        "FEATUREJIT_CACHE": "1",
+        "FEATUREJIT_CACHE_DIR": str(cache_dir),
+        "PYTHONPATH": os.pathsep.join([str(folder), str(Path(__file__).resolve().parents[1])]),
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    probe = FUSED_PROBE.format(outputs=repr(outputs))
+    completed = subprocess.run(
+        [sys.executable, "-c", probe], cwd=folder, env=env, capture_output=True, text=True, check=False, timeout=300
+    )
+    assert completed.returncode == 0, completed.stderr
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def test_fused_kernel_loads_from_cache(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    first = run_fused_probe(folder, cache_dir)
+    assert first["stages"] == COMPILED_STAGES
+    assert first["result"] == {"doubled": [4, 6], "scaled": [3.0, None]}
+
+    second = run_fused_probe(folder, cache_dir)
+    assert second["stages"] == ["cache"]
+    assert second["result"] == first["result"]
+
+
+def test_fused_kernel_sees_edits(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    run_fused_probe(folder, cache_dir)
+
+    rescaled = run_fused_probe(folder, cache_dir, scale=0.5)
+    assert rescaled["stages"] == COMPILED_STAGES
+    assert rescaled["result"]["scaled"] == [1.0, None]
+
+    write_modules(folder, increment=100)
+    edited = run_fused_probe(folder, cache_dir, scale=0.5)
+    assert edited["stages"] == COMPILED_STAGES
+    assert edited["result"]["doubled"] == [202, 204]
+
+    only_scaled = run_fused_probe(folder, cache_dir, scale=0.5, outputs=["scaled"])
+    assert only_scaled["stages"] == COMPILED_STAGES
+    assert only_scaled["result"] == {"scaled": [50.5, None]}
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip_byte", "empty", "garbage"])
 def test_damaged_entry_is_logged_and_replaced(cached_module: tuple[Path, Path], damage: str) -> None:
     folder, cache_dir = cached_module

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pyarrow as pa
 
+from featurejit import cache
 from featurejit.codegen.kernel import ColumnLayout
 from featurejit.compiler import CompiledKernel, compile_lowered, symbol_for
 from featurejit.errors import CompileError
@@ -197,6 +198,21 @@ class FusedState:
         column_types = {name: ir_type_of(key.python_type, key.optional) for name, key in zip(fused.inputs, keys, strict=True)}
         outputs = [self.output_specs[name].python_type for name in fused.outputs]
         symbol = symbol_for(self.name)
+        request = cache.FusedKernelRequest(
+            fused.members[0].resolver.function,
+            tuple(map(str, column_types.values())),
+            tuple(key.layout for key in keys),
+            outputs[0],
+            members=tuple(
+                (member.resolver.function, member.output, tuple(member.columns.items())) for member in fused.members
+            ),
+            outputs=tuple(fused.outputs),
+            output_types=tuple(outputs),
+        )
+        cached = cache.load_kernel(request, self.name)
+        if cached is not None:
+            self.last_kernel = cached
+            return cached
         try:
             kernel = compile_lowered(
                 self.name,
@@ -220,6 +236,7 @@ class FusedState:
             logger.exception(failure.message)
             self.note_failure(failure)
             return None
+        cache.store_kernel(request, kernel)
         self.last_kernel = kernel
         return kernel
 
