@@ -14,8 +14,8 @@ Importing this package loads pyarrow and numpy; kernels compile on first use.
 
 from featurejit.joins.filters import JoinFilter
 from featurejit.joins.index import Index
-from featurejit.joins.plan import JoinPlan, join, plan_join
 from featurejit.joins.keys import KeyTypeError
+from featurejit.joins.plan import JoinPlan, join, plan_join
 from featurejit.joins.planner import JoinChoice, choose_join
 from featurejit.joins.sketch import HyperLogLog
 from featurejit.joins.stats import ColumnStats, TableStats, column_stats, parquet_stats, table_stats

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from featurejit.codegen.arith import I1, I8, I32, I64, i64, intrinsic
-from featurejit.codegen.strhelpers import external
 
 I8_POINTER = I8.as_pointer()
 I64_POINTER = I64.as_pointer()
@@ -118,32 +117,80 @@ def combine_word(builder: ir.IRBuilder, state: ir.Value, word: ir.Value) -> ir.V
 def emit_bytes_hash(emitter: KernelEmitter, pointer: ir.Value, length: ir.Value) -> ir.Value:
     """Return a 64-bit hash of `length` bytes at `pointer`, reading no byte outside them.
 
-    Whole 8-byte words are read with unaligned loads, the last 0 to 7 bytes one by one.
-    The length enters the first state, so that keys differing only in trailing zero bytes differ.
+    Whole 8-byte words are read with unaligned loads. The last 1 to 7 bytes of a key of at
+    least 8 bytes are read as the word that ends at its last byte, which overlaps the words
+    before it; a shorter key is read as two 4-byte words that may overlap, or byte by byte
+    below 4 bytes. The length enters the first state, so keys of different lengths whose
+    words coincide still hash apart.
     """
     builder = emitter.builder
-    state = emitter.variable(builder.mul(length, i64(signed(LENGTH_MULTIPLIER))), "hash")
+    state = emitter.variable(builder.mul(builder.add(length, i64(1)), i64(signed(LENGTH_MULTIPLIER))), "hash")
     words = builder.lshr(length, i64(3))
     with emitter.loop(i64(0), words) as word_index:
         address = builder.gep(pointer, [builder.shl(word_index, i64(3))], inbounds=True)
         word = builder.load(builder.bitcast(address, I64_POINTER), align=1)
         builder.store(combine_word(builder, builder.load(state), word), state)
-    tail = emitter.variable(i64(0), "tail")
-    tail_start = builder.shl(words, i64(3))
-    with emitter.loop(tail_start, length) as position:
-        byte = builder.zext(builder.load(builder.gep(pointer, [position], inbounds=True)), I64)
-        shift = builder.shl(builder.sub(position, tail_start), i64(3))
-        builder.store(builder.or_(builder.load(tail), builder.shl(byte, shift)), tail)
-    final = combine_word(builder, builder.load(state), builder.load(tail))
+    first, second = load_tail_words(emitter, pointer, length)
+    tail = builder.xor(first, rotate_left(builder, second, 32))
+    final = combine_word(builder, builder.load(state), tail)
     return mix64(builder, final)
 
 
-def bytes_equal(builder: ir.IRBuilder, left: ir.Value, left_length: ir.Value, right: ir.Value, right_length: ir.Value) -> ir.Value:
-    """Return whether two byte strings are equal. memcmp compares zero bytes when the lengths differ."""
-    memcmp = external(builder.module, "memcmp", I32, [I8_POINTER, I8_POINTER, I64])
-    same_length = builder.icmp_signed("==", left_length, right_length)
-    compared = builder.call(memcmp, [left, right, builder.select(same_length, left_length, i64(0))])
-    return builder.and_(same_length, builder.icmp_signed("==", compared, ir.Constant(I32, 0)))
+def prefetch(builder: ir.IRBuilder, pointer: ir.Value, write: bool) -> None:
+    """Ask the CPU to bring the cache line of `pointer` in; a hint that never faults."""
+    address = builder.bitcast(pointer, I8_POINTER)
+    flags = [ir.Constant(I32, 1 if write else 0), ir.Constant(I32, 3), ir.Constant(I32, 1)]
+    intrinsic(builder, "llvm.prefetch.p0", ir.VoidType(), [address, *flags])
+
+
+def load_tail_words(emitter: KernelEmitter, pointer: ir.Value, length: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """Return two words that together hold every byte past the whole 8-byte words of a key.
+
+    For a key of at least 8 bytes, the first is the word that ends at its last byte and the
+    second is 0. A shorter key gives its first and last 4 bytes, which may overlap, or its
+    1 to 3 bytes in the first word. No byte outside the key is read.
+    """
+    builder = emitter.builder
+    first = emitter.variable(i64(0), "tail_first")
+    second = emitter.variable(i64(0), "tail_second")
+    with builder.if_else(builder.icmp_signed(">=", length, i64(8))) as (long_key, short_key):
+        with long_key:
+            last = builder.gep(pointer, [builder.sub(length, i64(8))], inbounds=True)
+            builder.store(builder.load(builder.bitcast(last, I64_POINTER), align=1), first)
+        with short_key:
+            with builder.if_else(builder.icmp_signed(">=", length, i64(4))) as (four, fewer):
+                with four:
+                    head = builder.load(builder.bitcast(pointer, I32.as_pointer()), align=1)
+                    end = builder.gep(pointer, [builder.sub(length, i64(4))], inbounds=True)
+                    builder.store(builder.zext(head, I64), first)
+                    builder.store(builder.zext(builder.load(builder.bitcast(end, I32.as_pointer()), align=1), I64), second)
+                with fewer:
+                    with emitter.loop(i64(0), length) as position:
+                        byte = builder.zext(builder.load(builder.gep(pointer, [position], inbounds=True)), I64)
+                        placed = builder.shl(byte, builder.shl(position, i64(3)))
+                        builder.store(builder.or_(builder.load(first), placed), first)
+    return builder.load(first), builder.load(second)
+
+
+def emit_bytes_equal(emitter: KernelEmitter, left: ir.Value, left_length: ir.Value, right: ir.Value, right_length: ir.Value) -> ir.Value:
+    """Return whether two byte strings are equal, comparing 8-byte words inline.
+
+    Keys are short, and a call of memcmp costs more than the comparison of a few words.
+    """
+    builder = emitter.builder
+    result = emitter.variable(builder.icmp_signed("==", left_length, right_length), "equal")
+    with builder.if_then(builder.load(result)):
+        difference = emitter.variable(i64(0), "difference")
+        with emitter.loop(i64(0), builder.lshr(left_length, i64(3))) as word_index:
+            offset = builder.shl(word_index, i64(3))
+            left_word = builder.load(builder.bitcast(builder.gep(left, [offset], inbounds=True), I64_POINTER), align=1)
+            right_word = builder.load(builder.bitcast(builder.gep(right, [offset], inbounds=True), I64_POINTER), align=1)
+            builder.store(builder.or_(builder.load(difference), builder.xor(left_word, right_word)), difference)
+        left_first, left_second = load_tail_words(emitter, left, left_length)
+        right_first, right_second = load_tail_words(emitter, right, right_length)
+        tails = builder.or_(builder.xor(left_first, right_first), builder.xor(left_second, right_second))
+        builder.store(builder.icmp_signed("==", builder.or_(builder.load(difference), tails), i64(0)), result)
+    return builder.load(result)
 
 
 @dataclass
@@ -151,10 +198,12 @@ class KeyColumn:
     """A key column's buffers inside a kernel, read from consecutive fields.
 
     Integer keys take three fields: the int64 values of the rows (already at the array's
-    offset), the validity bitmap, and the bit offset of row 0 in it. String keys take five:
+    offset), the validity bitmap, and the bit offset of row 0 in it. String keys take six:
     the offsets of the rows (at the array's offset), the data, the data size in bytes, the
-    validity bitmap and its bit offset. The runtime passes an all-ones bitmap for a column
-    without nulls, and checks before the call that the offsets lie inside the data.
+    validity bitmap and its bit offset, and the hash of each row's bytes, which the hash
+    builds and probes read instead of hashing again (0 where the kernel hashes itself).
+    The runtime passes an all-ones bitmap for a column without nulls, and checks before the
+    call that the offsets lie inside the data.
     """
 
     kind: str  # "int", "str32" or "str64"
@@ -162,19 +211,21 @@ class KeyColumn:
     data: ir.Value | None
     bitmap: ir.Value
     bit_offset: ir.Value
+    hashes: ir.Value | None = None  # the stored hashes of string keys, when the kernel reads them
 
     @staticmethod
     def field_count(kind: str) -> int:
-        return 3 if kind == "int" else 5
+        return 3 if kind == "int" else 6
 
     @classmethod
-    def read(cls, emitter: KernelEmitter, kind: str, first: int) -> KeyColumn:
+    def read(cls, emitter: KernelEmitter, kind: str, first: int, stored_hashes: bool = False) -> KeyColumn:
         if kind == "int":
             values = emitter.pointer_field(first, I64)
             return cls(kind, values, None, emitter.pointer_field(first + 1, I8), emitter.field(first + 2))
         offsets = emitter.pointer_field(first, I32 if kind == "str32" else I64)
         data = emitter.pointer_field(first + 1, I8)
-        return cls(kind, offsets, data, emitter.pointer_field(first + 3, I8), emitter.field(first + 4))
+        hashes = emitter.pointer_field(first + 5, I64) if stored_hashes else None
+        return cls(kind, offsets, data, emitter.pointer_field(first + 3, I8), emitter.field(first + 4), hashes)
 
     def is_valid(self, builder: ir.IRBuilder, row: ir.Value) -> ir.Value:
         return bit_is_set(builder, self.bitmap, builder.add(self.bit_offset, row))
@@ -182,6 +233,9 @@ class KeyColumn:
     def value(self, builder: ir.IRBuilder, row: ir.Value) -> ir.Value:
         assert self.kind == "int", "only integer keys have an int64 value"
         return builder.load(builder.gep(self.values, [row], inbounds=True))
+
+    def offsets_address(self, builder: ir.IRBuilder, row: ir.Value) -> ir.Value:
+        return builder.gep(self.values, [row], inbounds=True)
 
     def string(self, builder: ir.IRBuilder, row: ir.Value) -> tuple[ir.Value, ir.Value]:
         """Return the address and length of row `row`'s bytes."""
@@ -195,6 +249,8 @@ class KeyColumn:
     def hash(self, emitter: KernelEmitter, row: ir.Value) -> ir.Value:
         if self.kind == "int":
             return mix64(emitter.builder, self.value(emitter.builder, row))
+        if self.hashes is not None:
+            return emitter.builder.load(emitter.builder.gep(self.hashes, [row], inbounds=True))
         pointer, length = self.string(emitter.builder, row)
         return emit_bytes_hash(emitter, pointer, length)
 

@@ -15,7 +15,6 @@ import pyarrow as pa
 
 from featurejit.joins import operators
 from featurejit.joins.compiled import lookup_kernel
-from featurejit.joins.plan import HOWS, JoinPlan, as_table, assemble, quick_stats
 from featurejit.joins.keys import (
     KeyBuffers,
     KeySpec,
@@ -27,6 +26,7 @@ from featurejit.joins.keys import (
     part_range,
     plan_packing,
 )
+from featurejit.joins.plan import HOWS, JoinPlan, as_table, assemble, quick_stats
 from featurejit.joins.planner import JoinChoice
 from featurejit.joins.stats import TableStats
 
@@ -185,8 +185,8 @@ class Index:
         """
         request = self.key_table(keys)
         probe_keys = self.encode_probe(request, self.key)
+        request_rows: np.ndarray | None = None  # every key in order: one row per key of a unique index
         if self.unique:
-            request_rows = np.arange(request.num_rows, dtype=np.int64)
             table_rows = operators.lookup_rows(self.table_structure, probe_keys)
         else:
             request_rows, table_rows = operators.probe(self.table_structure, probe_keys, True, threads=1)

@@ -33,14 +33,16 @@ from featurejit.joins.emit import (
     I64_POINTER,
     KernelEmitter,
     KeyColumn,
-    bytes_equal,
     count_leading_zeros,
+    emit_bytes_equal,
     emit_bytes_hash,
     mix64,
+    prefetch,
     store_monotonic,
 )
 
 KEY_KINDS = ("int", "str32", "str64")
+PREFETCH_ROWS = 32  # how far ahead builds and probes prefetch slots
 
 PROBE_LEFT = 1  # emit (row, -1) for a probe row without a match
 PROBE_UNIQUE = 2  # the build keys are unique: do not follow the chains
@@ -215,7 +217,7 @@ def emit_build_hash(module: ir.Module, name: str, kind: str) -> None:
     """Open-addressing table of keys: one slot per distinct key, and the chains of repeated keys."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
-    key = KeyColumn.read(emitter, kind, 0)
+    key = KeyColumn.read(emitter, kind, 0, stored_hashes=True)
     first = KeyColumn.field_count(kind)
     rows = emitter.field(first)
     slots = emitter.pointer_field(first + 1, I64)
@@ -224,6 +226,11 @@ def emit_build_hash(module: ir.Module, name: str, kind: str) -> None:
     distinct = emitter.variable(i64(0), "distinct")
     slot_index = emitter.variable(i64(0), "slot")
     with emitter.loop(builder.sub(rows, i64(1)), i64(-1), step=-1) as row:
+        # Fetch the slot of the row PREFETCH_ROWS ahead, so that its cache miss overlaps this row's work.
+        ahead = builder.sub(row, i64(PREFETCH_ROWS))
+        with builder.if_then(builder.icmp_signed(">=", ahead, i64(0))):
+            home = builder.and_(key.hash(emitter, ahead), mask)
+            prefetch(builder, builder.gep(slots, [builder.shl(home, i64(1))], inbounds=True), write=True)
         with builder.if_then(key.is_valid(builder, row)):
             hashed = key.hash(emitter, row)
             stored = key.value(builder, row) if kind == "int" else hashed
@@ -246,9 +253,13 @@ def emit_build_hash(module: ir.Module, name: str, kind: str) -> None:
             builder.position_at_end(check)
             same = builder.icmp_signed("==", builder.load(key_slot), stored)
             if kind != "int":
+                # Compare the bytes only when the hashes are equal, which saves two cache misses.
+                compare = builder.append_basic_block("compare")
+                builder.cbranch(same, compare, advance)
+                builder.position_at_end(compare)
                 pointer, length = key.string(builder, row)
                 other_pointer, other_length = key.string(builder, head)
-                same = builder.and_(same, bytes_equal(builder, pointer, length, other_pointer, other_length))
+                same = emit_bytes_equal(emitter, pointer, length, other_pointer, other_length)
             builder.cbranch(same, chain, advance)
 
             builder.position_at_end(advance)
@@ -315,7 +326,7 @@ class Table:
             equal_hash = builder.icmp_signed("==", stored, hashed)
             result = emitter.variable(equal_hash, "same")
             with builder.if_then(equal_hash):
-                builder.store(bytes_equal(builder, pointer, length, other_pointer, other_length), result)
+                builder.store(emit_bytes_equal(emitter, pointer, length, other_pointer, other_length), result)
             return builder.load(result)
 
         return self.search(emitter, hashed, same)
@@ -365,7 +376,7 @@ def emit_probe(module: ir.Module, name: str, mode: str, probe_kind: str, build_k
     """Probe rows [start, stop), or the selected rows, against a build's table; write matching pairs."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
-    key = KeyColumn.read(emitter, probe_kind, 0)
+    key = KeyColumn.read(emitter, probe_kind, 0, stored_hashes=True)
     base = KeyColumn.field_count(probe_kind)
     start = emitter.field(base + Fields.PROBE_START)
     stop = emitter.field(base + Fields.PROBE_STOP)
@@ -393,11 +404,15 @@ def emit_probe(module: ir.Module, name: str, mode: str, probe_kind: str, build_k
             builder.store(build_row, builder.gep(out_build, [written], inbounds=True))
         builder.store(builder.add(written, i64(1)), count)
 
-    with emitter.loop(start, stop) as position:
+    def row_at(position: ir.Value) -> ir.Value:
         chosen = emitter.variable(position, "row")
         with builder.if_then(has_selection):
             builder.store(builder.load(builder.gep(selection, [position], inbounds=True)), chosen)
-        row = builder.load(chosen)
+        return builder.load(chosen)
+
+    with emitter.loop(start, stop) as position:
+        prefetch_ahead(emitter, table, key, position, stop, row_at)
+        row = row_at(position)
         head = emitter.variable(i64(-1), "first")
         with builder.if_then(key.is_valid(builder, row)):
             builder.store(find_head(emitter, table, key, row), head)
@@ -425,6 +440,42 @@ def emit_probe(module: ir.Module, name: str, mode: str, probe_kind: str, build_k
             emit_pair(row, i64(-1))
     builder.ret(builder.load(count))
     emitter.finish()
+
+
+def prefetch_ahead(
+    emitter: KernelEmitter, table: Table, key: KeyColumn, position: ir.Value, stop: ir.Value, row_at: Callable[[ir.Value], ir.Value]
+) -> None:
+    """Prefetch what later probe rows read, so that their cache misses overlap this row's work.
+
+    PREFETCH_ROWS ahead, the row's slot or array entry. For string keys also, half as far
+    ahead, the offsets of the build row in the home slot, and a quarter as far, its bytes.
+    Each stage reads only lines an earlier stage asked for, and only inside the buffers.
+    """
+    builder = emitter.builder
+    stages = [PREFETCH_ROWS] if key.kind == "int" else [PREFETCH_ROWS, PREFETCH_ROWS // 2, PREFETCH_ROWS // 4]
+    for stage, distance in enumerate(stages):
+        ahead = builder.add(position, i64(distance))
+        with builder.if_then(builder.icmp_signed("<", ahead, stop)):
+            row = row_at(ahead)
+            if table.mode == "array":
+                offset = builder.sub(key.value(builder, row), table.mask_or_min)
+                with builder.if_then(builder.icmp_unsigned("<", offset, table.span)):
+                    prefetch(builder, builder.gep(table.heads, [offset], inbounds=True), write=False)
+                continue
+            home = builder.and_(key.hash(emitter, row), table.mask_or_min)
+            slot = builder.gep(table.heads, [builder.shl(home, i64(1))], inbounds=True)
+            if stage == 0:
+                prefetch(builder, slot, write=False)
+                continue
+            build_key = table.build_key
+            assert build_key is not None, "string tables read the build's keys"
+            head = builder.load(builder.gep(slot, [i64(1)], inbounds=True))
+            with builder.if_then(builder.icmp_signed(">=", head, i64(0))):
+                if stage == 1:
+                    prefetch(builder, build_key.offsets_address(builder, head), write=False)
+                else:
+                    pointer, _ = build_key.string(builder, head)
+                    prefetch(builder, pointer, write=False)
 
 
 def emit_lookup_one(module: ir.Module, name: str, mode: str, build_kind: str) -> None:

@@ -183,7 +183,8 @@ def string_key(array: pa.Array, name: str) -> KeyBuffers:
         )
     bitmap, keep, nulls = bitmap_fields(None, array, name)
     data_address = data.address if data is not None and data.size else EMPTY_ADDRESS
-    fields = [offsets.address + array.offset * width, data_address, data_size, *bitmap]
+    # The last field is the address of the rows' hashes, which operators.ensure_hashes fills in.
+    fields = [offsets.address + array.offset * width, data_address, data_size, *bitmap, 0]
     return KeyBuffers("str64" if large else "str32", rows, fields, nulls, None, [offsets, data, array, *keep])
 
 

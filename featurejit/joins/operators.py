@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -25,6 +24,7 @@ ARRAY_SLACK = 1024
 ARRAY_MAX_SPAN = 1 << 28
 MIN_CAPACITY = 16
 PROBE_MORSEL_ROWS = 1 << 16
+HASHES_FIELD = 5  # of a string key's fields (see featurejit.joins.emit.KeyColumn)
 
 Pairs = tuple[np.ndarray, np.ndarray]
 
@@ -77,6 +77,16 @@ def key_range(keys: KeyBuffers) -> tuple[int, int, int]:
     return count, int(out[0]), int(out[1])
 
 
+def ensure_hashes(keys: KeyBuffers) -> None:
+    """Compute the hash of every string key once, for the builds and probes that read them."""
+    if keys.kind == "int" or keys.fields[HASHES_FIELD]:
+        return
+    hashes = np.zeros(max(keys.rows, 1), dtype=np.int64)
+    call(f"hash_keys:{keys.kind}", [*keys.fields, keys.rows, address(hashes)])
+    keys.fields[HASHES_FIELD] = address(hashes)
+    keys.keep.append(hashes)
+
+
 def next_power_of_two(value: int) -> int:
     return 1 << max(0, (value - 1).bit_length())
 
@@ -93,6 +103,7 @@ def build(keys: KeyBuffers, mode: str | None = None) -> BuiltTable:
     measured first, unless `mode` forces it. String keys always use a hash table.
     """
     chains = np.empty(max(keys.rows, 1), dtype=np.int64)
+    ensure_hashes(keys)
     if keys.kind == "int":
         valid, minimum, maximum = key_range(keys)
         if mode is None:
@@ -146,60 +157,49 @@ def probe(
     rows run on the featurejit thread pool, and pairs come out in probe row order.
     """
     check_probe_kind(table, keys)
-    name = probe_kernel_name(table, keys.kind)
+    ensure_hashes(keys)
     rows = keys.rows if selection is None else len(selection)
-    flags = (PROBE_LEFT if left else 0) | (PROBE_UNIQUE if table.unique or first_only else 0)
-    matched_address = 0 if matched is None else address(matched)
-    selection_address = 0 if selection is None else address(selection)
+    one_each = table.unique or first_only
+    flags = (PROBE_LEFT if left else 0) | (PROBE_UNIQUE if one_each else 0)
+    fixed = [
+        0 if selection is None else address(selection),
+        flags,
+        0 if matched is None else address(matched),
+    ]
+    compiled = kernel(probe_kernel_name(table, keys.kind))
+    # Pairs per probe row: at most one for unique keys, else about the average number of rows per key.
+    per_row = 1.0 if one_each else max(1.0, table.valid / max(table.distinct, 1)) * 1.25
     threads = settings.threads if threads is None else threads
-    morsel = max(PROBE_MORSEL_ROWS, -(-rows // (4 * threads)))
-    starts = list(range(0, rows, morsel))
-    out_probe = np.empty(max(rows, 1), dtype=np.int64)
-    out_build = np.empty(max(rows, 1), dtype=np.int64)
-    compiled = kernel(name)
+    morsel = rows if threads == 1 else max(PROBE_MORSEL_ROWS, -(-rows // (4 * threads)))
+    starts = list(range(0, rows, max(morsel, 1)))
 
-    def run(start: int) -> tuple[int, int, np.ndarray | None, np.ndarray | None]:
+    def run(start: int) -> Pairs:
         stop = min(start + morsel, rows)
+        capacity = stop - start if one_each else int((stop - start) * per_row) + 64
+        out_probe, out_build = np.empty(capacity, dtype=np.int64), np.empty(capacity, dtype=np.int64)
         fields = np.array(
-            [*keys.fields, start, stop, selection_address, flags, matched_address,
-             address(out_probe) + 8 * start, address(out_build) + 8 * start, stop - start, *table.fields],
-            dtype=np.int64,
+            [*keys.fields, start, stop, *fixed, address(out_probe), address(out_build), capacity, *table.fields], dtype=np.int64
         )
         found = int(compiled(fields.ctypes.data))
-        if found <= stop - start:
-            return start, found, None, None
-        # Repeated build keys gave more pairs than rows: run again into buffers of the right size.
-        wider_probe, wider_build = np.empty(found, dtype=np.int64), np.empty(found, dtype=np.int64)
-        base = Fields.PROBE_OUT_PROBE + len(keys.fields)
-        fields[base : base + 3] = [address(wider_probe), address(wider_build), found]
-        again = int(compiled(fields.ctypes.data))
-        assert again == found, "a probe finds the same pairs twice"
-        return start, found, wider_probe, wider_build
+        if found > capacity:
+            # More repeated keys matched than estimated: run again into outputs of the exact size.
+            out_probe, out_build = np.empty(found, dtype=np.int64), np.empty(found, dtype=np.int64)
+            position = len(keys.fields) + Fields.PROBE_OUT_PROBE
+            fields[position : position + 3] = [address(out_probe), address(out_build), found]
+            again = int(compiled(fields.ctypes.data))
+            assert again == found, "a probe finds the same pairs twice"
+        return out_probe[:found], out_build[:found]
 
-    if threads == 1 or len(starts) <= 1:
+    if len(starts) <= 1 or threads == 1:
         results = [run(start) for start in starts]
     else:
-        futures: list[Future[Any]] = [thread_pool().submit(run, start) for start in starts]
+        futures: list[Future[Pairs]] = [thread_pool().submit(run, start) for start in starts]
         results = [future.result() for future in futures]
-    return gather(results, out_probe, out_build, rows)
-
-
-def gather(results: list[tuple[int, int, np.ndarray | None, np.ndarray | None]], out_probe: np.ndarray, out_build: np.ndarray, rows: int) -> Pairs:
-    """Concatenate the morsels' pairs, in morsel order, without a copy when every row gave one pair."""
-    total = sum(found for _, found, _, _ in results)
-    if total == rows and all(wider is None for _, _, wider, _ in results):
-        return out_probe[:rows], out_build[:rows]
-    probe_parts, build_parts = [], []
-    for start, found, wider_probe, wider_build in results:
-        if wider_probe is not None and wider_build is not None:
-            probe_parts.append(wider_probe)
-            build_parts.append(wider_build)
-        else:
-            probe_parts.append(out_probe[start : start + found])
-            build_parts.append(out_build[start : start + found])
-    if not probe_parts:
+    if not results:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(probe_parts), np.concatenate(build_parts)
+    if len(results) == 1:
+        return results[0]
+    return np.concatenate([pair[0] for pair in results]), np.concatenate([pair[1] for pair in results])
 
 
 def lookup_rows(table: BuiltTable, keys: KeyBuffers) -> np.ndarray:

@@ -73,17 +73,20 @@ def quick_stats(table: pa.Table, names: list[str], sortedness: bool) -> TableSta
     return TableStats(table.num_rows, table.nbytes, columns)
 
 
-def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
-    """Return the table's rows at `rows`, with a row of nulls for -1; no copy when `rows` is every row in order."""
-    if len(rows) == table.num_rows and (len(rows) == 0 or (rows[0] == 0 and rows[-1] == len(rows) - 1 and bool(np.all(np.diff(rows) == 1)))):
+def take_rows(table: pa.Table, rows: np.ndarray | None) -> pa.Table:
+    """Return the table's rows at `rows`, with a row of nulls for -1; None means every row in order."""
+    if rows is None:
         return table
     missing = rows < 0
     indices = pa.array(rows, mask=missing) if missing.any() else pa.array(rows)
     return table.take(indices)
 
 
-def assemble(left: pa.Table, right: pa.Table, left_rows: np.ndarray, right_rows: np.ndarray, right_keys: list[str], suffix: str) -> pa.Table:
-    """Return the joined table: the left columns at `left_rows`, then the right non-key columns at `right_rows`."""
+def assemble(
+    left: pa.Table, right: pa.Table, left_rows: np.ndarray | None, right_rows: np.ndarray, right_keys: list[str], suffix: str
+) -> pa.Table:
+    """Return the joined table: the left columns at `left_rows` (every row in order for None),
+    then the right non-key columns at `right_rows`."""
     right_kept = [name for name in right.column_names if name not in right_keys]
     left_part = take_rows(left, left_rows)
     right_part = take_rows(right.select(right_kept), right_rows)
@@ -140,14 +143,18 @@ class JoinPlan:
         self.seconds = time.perf_counter() - start
         return result
 
-    def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return matching (left row, right row) pairs, with -1 for the right row of an unmatched left row."""
+    def pairs(self) -> tuple[np.ndarray | None, np.ndarray]:
+        """Return matching (left row, right row) pairs, with -1 for the right row of an unmatched left row.
+
+        The left rows are None when they are every left row in order, as a left join that
+        probes a table of unique keys with the left side gives them.
+        """
         keep_left = self.how == "left"
         if self.choice.operator == "index join":
             assert self.index is not None
             probe_keys = self.index.encode_probe(self.left, self.left_on)
             self.actual.append(f"index: {self.index.describe()}")
-            return operators.probe(self.index.table_structure, probe_keys, keep_left)
+            return in_order(operators.probe(self.index.table_structure, probe_keys, keep_left), keep_left, self.index.unique)
         left_keys = encode_keys(self.left, self.left_on, self.spec, 0)
         right_keys = encode_keys(self.right, self.right_on, self.spec, 1)
         if self.choice.operator == "merge join":
@@ -160,7 +167,7 @@ class JoinPlan:
         self.actual.append(f"after the build: {describe_build(table)}")
         selection = self.pushdown(table, probe_keys)
         if self.choice.build == "right":
-            return operators.probe(table, probe_keys, keep_left, selection=selection)
+            return in_order(operators.probe(table, probe_keys, keep_left, selection=selection), keep_left, table.unique)
         if not keep_left:
             right_rows, left_rows = operators.probe(table, probe_keys, False, selection=selection)
             return left_rows, right_rows
@@ -187,6 +194,13 @@ class JoinPlan:
             f"pushdown: {self.join_filter.describe()} kept {len(selection):,} of {probe_keys.rows:,} probe rows"
         )
         return selection
+
+
+def in_order(pairs: tuple[np.ndarray, np.ndarray], keep_left: bool, unique: bool) -> tuple[np.ndarray | None, np.ndarray]:
+    """Drop the left rows of a left join's probe of unique keys, which are every left row in order."""
+    if keep_left and unique:
+        return None, pairs[1]
+    return pairs
 
 
 def describe_encoding(spec: KeySpec) -> str:
