@@ -125,3 +125,17 @@ def test_index_needs_known_columns() -> None:
     index = Index.build(pa.table({"id": [1]}), "id")
     with pytest.raises(KeyError, match="the keys have no column 'id'"):
         index.lookup(pa.table({"other": [1]}))
+
+
+def test_lookup_of_python_keys_equals_arrow_keys() -> None:
+    rng = np.random.default_rng(11)
+    table = pa.table({"id": rng.permutation(5000), "x": rng.random(5000), "s": [f"s{i}" for i in range(5000)]})
+    index = Index.build(table, "id")
+    for keys in ([17], [4999, 0, 17], list(range(0, 5000, 50)), [3, 6000], [2**64 - 1], [None, 3]):
+        arrow_keys = pa.array(keys, pa.uint64() if keys == [2**64 - 1] else pa.int64())
+        assert index.lookup(keys).to_pylist() == index.lookup(arrow_keys).to_pylist()
+        assert index.rows(keys).tolist() == index.rows(arrow_keys).tolist()
+    assert index.lookup([42]).column_names == ["id", "x", "s"]
+    strings = Index.build(table, "s")
+    for string_keys in (["s5"], ["s9", "s1", "nope", "s9"]):
+        assert strings.lookup(string_keys).to_pylist() == strings.lookup(pa.array(string_keys)).to_pylist()

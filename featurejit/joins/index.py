@@ -14,7 +14,8 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit.joins import operators
-from featurejit.joins.compiled import lookup_kernel
+from featurejit.joins.compiled import kernel, lookup_kernel
+from featurejit.joins.kernels import PROBE_LEFT, PROBE_UNIQUE
 from featurejit.joins.keys import (
     KeyBuffers,
     KeySpec,
@@ -29,8 +30,10 @@ from featurejit.joins.keys import (
 from featurejit.joins.plan import HOWS, JoinPlan, as_table, assemble, quick_stats
 from featurejit.joins.planner import JoinChoice
 from featurejit.joins.stats import TableStats
+from featurejit.runtime.batch import ALL_VALID
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+SCALAR_STRING_KEYS = 16  # string keys up to this many are looked up one by one, without Arrow arrays
 
 
 class Index:
@@ -45,6 +48,12 @@ class Index:
         self.scalar = None
         if len(key) == 1:
             self.scalar = lookup_kernel(f"lookup_one:{structure.mode}:{structure.key.kind}")
+        # The fields of a probe of int64 keys with all-ones validity, for python_key_rows to fill in.
+        self.probe_kernel = kernel(operators.probe_kernel_name(structure, "int")) if structure.key.kind == "int" else None
+        self.lookup_table = table.select([*key, *(name for name in table.column_names if name not in key)])
+        all_valid, _ = ALL_VALID.get(0)
+        flags = PROBE_LEFT | PROBE_UNIQUE
+        self.probe_template = np.array([0, all_valid, 0, 0, 0, 0, flags, 0, 0, 0, 0, *structure.fields], dtype=np.int64)
 
     @classmethod
     def build(cls, table: pa.Table | pa.RecordBatch, key: str | Sequence[str]) -> Index:
@@ -173,8 +182,48 @@ class Index:
 
     def rows(self, keys: Any) -> np.ndarray:
         """Return the row of each key as int64, -1 where the table lacks it (the first row of a multimap)."""
+        fast = self.python_key_rows(keys)
+        if fast is not None:
+            return fast
         table = self.key_table(keys)
         return operators.lookup_rows(self.table_structure, self.encode_probe(table, self.key))
+
+    def python_key_rows(self, keys: Any) -> np.ndarray | None:
+        """Return the rows of a list of Python keys without building Arrow arrays, or None when the
+        keys need the general path (keys of several columns, None, other types, uint64 columns).
+
+        Online lookups pass a few keys, for which building and checking Arrow arrays costs
+        more than the lookup itself.
+        """
+        if self.scalar is None or not isinstance(keys, list | tuple) or not keys:
+            return None
+        kind = self.table_structure.key.kind
+        if len(keys) == 1 and type(keys[0]) is (int if kind == "int" else str):
+            return np.array([self.get(keys[0])], dtype=np.int64)
+        if kind == "int":
+            if self.spec.unsigned[0][1] or not all(type(key) is int for key in keys):
+                return None
+            try:
+                values = np.array(keys, dtype=np.int64)
+            except OverflowError:
+                return None
+            return self.probe_values(values)
+        if len(keys) > SCALAR_STRING_KEYS or not all(type(key) is str for key in keys):
+            return None
+        return np.array([self.get(key) for key in keys], dtype=np.int64)
+
+    def probe_values(self, values: np.ndarray) -> np.ndarray:
+        """Return the first row of each int64 key, through the probe kernel with prepared fields."""
+        rows = np.empty(len(values), dtype=np.int64)
+        pairs = np.empty(len(values), dtype=np.int64)
+        fields = self.probe_template.copy()
+        fields[0] = values.ctypes.data
+        fields[4] = len(values)  # stop
+        fields[8:11] = [pairs.ctypes.data, rows.ctypes.data, len(values)]
+        assert self.probe_kernel is not None, "only indexes of integer keys probe int64 values"
+        found = int(self.probe_kernel(fields.ctypes.data))
+        assert found == len(values), "a left probe of unique keys gives one pair per key"
+        return rows
 
     def lookup(self, keys: Any, columns: Sequence[str] | None = None) -> pa.Table:
         """Return the table's rows for `keys`, in key order, as a left join of the keys against the table.
@@ -183,6 +232,15 @@ class Index:
         its rows. The result starts with the key columns as given, then the table's other
         columns, or those named in `columns`.
         """
+        wanted = [name for name in (self.table.column_names if columns is None else columns) if name not in self.key]
+        selected = self.lookup_table if columns is None else self.table.select([*self.key, *wanted])
+        if self.unique:
+            fast = self.python_key_rows(keys)
+            if fast is not None and bool(np.all(fast >= 0)):
+                # Every key found: the rows themselves, keys included, with no request table to build.
+                if len(fast) == 1:
+                    return selected.slice(int(fast[0]), 1)
+                return selected.take(fast)
         request = self.key_table(keys)
         probe_keys = self.encode_probe(request, self.key)
         request_rows: np.ndarray | None = None  # every key in order: one row per key of a unique index
@@ -190,8 +248,7 @@ class Index:
             table_rows = operators.lookup_rows(self.table_structure, probe_keys)
         else:
             request_rows, table_rows = operators.probe(self.table_structure, probe_keys, True, threads=1)
-        wanted = [name for name in (self.table.column_names if columns is None else columns) if name not in self.key]
-        return assemble(request, self.table.select([*self.key, *wanted]), request_rows, table_rows, self.key, "_right")
+        return assemble(request, selected, request_rows, table_rows, self.key, "_right")
 
     def join(
         self,
