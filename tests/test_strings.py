@@ -107,6 +107,33 @@ def test_string_expression_matches_python(string_module: ModuleType, entry: tupl
     check_resolver(getattr(string_module, name), rows_for(types), types)
 
 
+def ascii_rows(rows: list[tuple]) -> list[tuple]:
+    return [row for row in rows if all(not isinstance(value, str) or value.isascii() for value in row)]
+
+
+@pytest.mark.parametrize("entry", STRING_EXPRESSIONS, ids=[entry[0] for entry in STRING_EXPRESSIONS])
+def test_string_expression_on_ascii_columns(string_module: ModuleType, entry: tuple[str, str, str, str]) -> None:
+    """Columns of ASCII text get kernels that count code points as bytes."""
+    name, parameters, _, _ = entry
+    types = parameter_types(parameters)
+    check_resolver(getattr(string_module, name), ascii_rows(rows_for(types)), types)
+
+
+def test_ascii_check_reads_only_the_slice() -> None:
+    mixed = pa.array(["héllo", "abc", "de", "日本", "xyz"])
+    ascii_part, mixed_part = mixed.slice(1, 2), mixed.slice(2, 2)
+    assert length_of(ascii_part).to_pylist() == [3, 2]
+    assert length_of(mixed_part).to_pylist() == [2, 2]
+    assert length_of(pa.chunked_array([ascii_part, mixed_part])).to_pylist() == [3, 2, 2, 2]
+    dictionary = pa.DictionaryArray.from_arrays(pa.array([1, 0, 1], pa.int8()), pa.array(["ab", "ü"]))
+    assert length_of(dictionary).to_pylist() == [1, 2, 1]
+
+
+@jit_resolver
+def length_of(text: str) -> int:
+    return len(text)
+
+
 @jit_resolver
 def domain(email: str | None) -> str | None:
     if email is None or "@" not in email:

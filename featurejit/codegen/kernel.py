@@ -90,6 +90,8 @@ class ColumnLayout:
     physical: str
     has_validity: bool
     broadcast: bool
+    # A str column whose strings are all ASCII, so that code points are bytes.
+    ascii: bool = False
 
 
 def find_function(module_op: object) -> func.FuncOp:
@@ -213,7 +215,11 @@ def load_string(builder: ir.IRBuilder, column: Column, index: ir.Value) -> tuple
         builder.or_(builder.icmp_signed(">", start, end), builder.icmp_signed(">", end, data_size)),
     )
     bad = builder.or_(bad_key, inconsistent)
-    view = StrValue(builder.gep(data, [builder.select(bad, i64(0), start)]), builder.select(bad, i64(0), builder.sub(end, start)))
+    view = StrValue(
+        builder.gep(data, [builder.select(bad, i64(0), start)]),
+        builder.select(bad, i64(0), builder.sub(end, start)),
+        ascii=column.layout.ascii,
+    )
     return select_string(builder, bad, empty_string(builder), view), bad
 
 

@@ -65,6 +65,8 @@ class StrValue:
 
     pointer: ir.Value
     length: ir.Value
+    # Known when compiling to hold ASCII text only, as strings of an all-ASCII column do.
+    ascii: bool = False
 
 
 NONE = NoneValue()
@@ -83,13 +85,14 @@ def empty_string(builder: ir.IRBuilder) -> StrValue:
         storage.initializer = ir.Constant(ir.ArrayType(I8, 1), [0])
         storage.global_constant = True
         storage.linkage = "internal"
-    return StrValue(builder.bitcast(storage, BYTE_POINTER), i64(0))
+    return StrValue(builder.bitcast(storage, BYTE_POINTER), i64(0), ascii=True)
 
 
 def select_string(builder: ir.IRBuilder, condition: ir.Value, value: StrValue, otherwise: StrValue) -> StrValue:
     return StrValue(
         builder.select(condition, value.pointer, otherwise.pointer),
         builder.select(condition, value.length, otherwise.length),
+        ascii=value.ascii and otherwise.ascii,
     )
 
 

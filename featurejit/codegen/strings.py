@@ -65,7 +65,7 @@ def constant_string(builder: ir.IRBuilder, text: str) -> StrValue:
     storage.initializer = ir.Constant(array_type, bytearray(data))
     storage.global_constant = True
     storage.linkage = "internal"
-    return StrValue(builder.bitcast(storage, BYTE_POINTER), i64(len(data)))
+    return StrValue(builder.bitcast(storage, BYTE_POINTER), i64(len(data)), ascii=text.isascii())
 
 
 # --------------------------------------------------------------------------------------
@@ -78,8 +78,14 @@ def emit_constant(emitter: RowEmitter, op: ops.StrConstantOp) -> None:
 
 
 def emit_length(emitter: RowEmitter, op: ops.StrLenOp) -> None:
-    text = operand(emitter, op, 0)
-    emitter.define(op, emitter.builder.call(helpers.code_points(emitter.builder.module), [text.pointer, text.length]))
+    emitter.define(op, code_points(emitter.builder, operand(emitter, op, 0)))
+
+
+def code_points(builder: ir.IRBuilder, text: StrValue) -> ir.Value:
+    """Return the number of code points of `text`: its byte count if it is known to be ASCII."""
+    if text.ascii:
+        return text.length
+    return builder.call(helpers.code_points(builder.module), [text.pointer, text.length])
 
 
 COMPARE_PREDICATES = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -119,12 +125,11 @@ def emit_find(emitter: RowEmitter, op: ops.StrFindOp) -> None:
     builder = emitter.builder
     module = builder.module
     text, part = operand(emitter, op, 0), operand(emitter, op, 1)
-    count_points = helpers.code_points(module)
     kind = op.kind.data
     if kind == "count":
         empty_part = builder.icmp_signed("==", part.length, i64(0))
         # "abc".count("") is 4: one more than the code points.
-        points = builder.add(builder.call(count_points, [text.pointer, text.length]), i64(1))
+        points = builder.add(code_points(builder, text), i64(1))
         occurrences = builder.call(helpers.count_bytes(module), [text.pointer, text.length, part.pointer, part.length])
         emitter.define(op, builder.select(empty_part, points, occurrences))
         return
@@ -133,7 +138,8 @@ def emit_find(emitter: RowEmitter, op: ops.StrFindOp) -> None:
     else:
         found = builder.call(helpers.rfind_bytes(module), [text.pointer, text.length, part.pointer, part.length, text.length])
     missing = builder.icmp_signed("<", found, i64(0))
-    index = builder.call(count_points, [text.pointer, builder.select(missing, i64(0), found)])
+    prefix = StrValue(text.pointer, builder.select(missing, i64(0), found), ascii=text.ascii)
+    index = code_points(builder, prefix)
     emitter.define(op, builder.select(missing, i64(-1), index))
 
 
@@ -221,7 +227,7 @@ def emit_affix(emitter: RowEmitter, op: ops.StrAffixOp) -> None:
     matches = affix_matches(builder, text, affix, at_end)
     removed_length = builder.select(matches, affix.length, i64(0))
     start = i64(0) if at_end else removed_length
-    view = StrValue(builder.gep(text.pointer, [start]), builder.sub(text.length, removed_length))
+    view = StrValue(builder.gep(text.pointer, [start]), builder.sub(text.length, removed_length), ascii=text.ascii)
     emitter.define(op, view)
 
 
@@ -343,7 +349,7 @@ def emit_slice(emitter: RowEmitter, op: ops.StrSliceOp) -> None:
     module = builder.module
     text = operand(emitter, op, 0)
     start, stop, has_start, has_stop = (emitter.values[operand_] for operand_ in op.operands[1:])
-    count = builder.call(helpers.code_points(module), [text.pointer, text.length])
+    count = code_points(builder, text)
     first = clamp_index(builder, start, has_start, i64(0), count)
     last = clamp_index(builder, stop, has_stop, count, count)
     last = builder.select(builder.icmp_signed("<", last, first), first, last)
@@ -351,7 +357,8 @@ def emit_slice(emitter: RowEmitter, op: ops.StrSliceOp) -> None:
     offset = helpers.byte_offset(module)
     first_byte = builder.select(ascii_only, first, builder.call(offset, [text.pointer, text.length, first]))
     last_byte = builder.select(ascii_only, last, builder.call(offset, [text.pointer, text.length, last]))
-    emitter.define(op, StrValue(builder.gep(text.pointer, [first_byte]), builder.sub(last_byte, first_byte)))
+    view = StrValue(builder.gep(text.pointer, [first_byte]), builder.sub(last_byte, first_byte), ascii=text.ascii)
+    emitter.define(op, view)
 
 
 def emit_index(emitter: RowEmitter, op: ops.StrIndexOp) -> None:
@@ -359,7 +366,7 @@ def emit_index(emitter: RowEmitter, op: ops.StrIndexOp) -> None:
     module = builder.module
     text = operand(emitter, op, 0)
     index = emitter.values[op.index]
-    count = builder.call(helpers.code_points(module), [text.pointer, text.length])
+    count = code_points(builder, text)
     position = builder.select(builder.icmp_signed("<", index, i64(0)), builder.add(index, count), index)
     outside = builder.or_(builder.icmp_signed("<", position, i64(0)), builder.icmp_signed(">=", position, count))
     emitter.flag_if(outside)  # IndexError
@@ -367,7 +374,7 @@ def emit_index(emitter: RowEmitter, op: ops.StrIndexOp) -> None:
     offset = helpers.byte_offset(module)
     first = builder.call(offset, [text.pointer, text.length, safe])
     last = builder.call(offset, [text.pointer, text.length, builder.add(safe, i64(1))])
-    view = StrValue(builder.gep(text.pointer, [first]), builder.sub(last, first))
+    view = StrValue(builder.gep(text.pointer, [first]), builder.sub(last, first), ascii=text.ascii)
     emitter.define(op, select_string(builder, outside, empty_string(builder), view))
 
 

@@ -151,10 +151,32 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
     else:
         validity_address, validity_size = 0, 0
     assert primary is not None
-    layout = ColumnLayout(physical, has_nulls or segment.argument.spec.optional, segment.broadcast)
+    text_is_ascii = kind in ("string", "dictionary") and strings_are_ascii(array, elements)
+    layout = ColumnLayout(physical, has_nulls or segment.argument.spec.optional, segment.broadcast, text_is_ascii)
     fields = [primary.address, validity_address, array.offset, primary.size, validity_size, *extra]
     assert len(fields) == FIELDS_PER_COLUMN
     return layout, fields
+
+
+def strings_are_ascii(array: pa.Array, elements: int) -> bool:
+    """Return whether the bytes of a str array's first `elements` strings, or of its dictionary, are all ASCII.
+
+    A kernel specialized for ASCII text counts code points as bytes. Offsets that do not
+    fit the data give False, and the kernel flags those rows.
+    """
+    if pa.types.is_dictionary(array.type):
+        array, elements = array.dictionary, len(array.dictionary) + array.dictionary.offset
+    _, offsets_buffer, data = array.buffers()[:3]
+    if offsets_buffer is None:
+        return True
+    offset_type = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    offsets = np.frombuffer(offsets_buffer, dtype=offset_type, count=elements + 1)
+    start, end = int(offsets[array.offset]), int(offsets[elements])
+    if start == end:
+        return True
+    if not 0 <= start < end <= (0 if data is None else data.size):
+        return False
+    return bool(np.frombuffer(data, dtype=np.uint8, count=end - start, offset=start).max() < 0x80)
 
 
 def check_size(segment: SegmentInput, what: str, buffer: pa.Buffer | None, needed: int) -> None:

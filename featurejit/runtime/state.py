@@ -235,8 +235,10 @@ class ResolverState:
     def call_scalar(self, values: list[Any]) -> Any:
         """Run a scalar call that did not match a native entry, compiling a kernel for its types if it can."""
         signature = self.signature()
-        # NOTE: scalar calls with str arguments run in the interpreter; only batch kernels read strings.
-        native = not settings.disable_jit and all(fits_int64(value) and not isinstance(value, str) for value in values)
+        # NOTE: scalar calls with str arguments or a str result run in the interpreter; only batch
+        # kernels read and build strings.
+        native = not settings.disable_jit and signature.result.python_type is not str
+        native = native and all(fits_int64(value) and not isinstance(value, str) for value in values)
         native = native and all(
             value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
         )
