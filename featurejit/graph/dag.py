@@ -1,9 +1,12 @@
 """The dependency graph of features and resolvers, built from annotations, and its checks.
 
 Nodes are features and resolvers. An edge runs from each feature to the resolvers that read
-it, and from each resolver to the features it writes. Building the graph checks what no
-query could get past: two resolvers writing one feature, a cycle, and a source column whose
-type does not fit the feature's declared type.
+it, and from each resolver to the features it writes. A feature read through a relationship,
+such as `Flight.plane.year`, is a node too, with edges from the key features of the join and
+from the other entity's feature, so a cycle through relationships is found like any other.
+Building the graph checks what no query could get past: two resolvers writing one feature, a
+cycle, a source column whose type does not fit the feature's declared type, and a relationship
+whose other entity has no source or no key column.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pyarrow as pa
 from featurejit.graph.bindings import ResolverNode, bind_resolver
 from featurejit.graph.entities import Entity, Feature, entity_of
 from featurejit.graph.errors import GraphError
+from featurejit.graph.relationships import AggregateFeature, JoinedFeature, Relationship
 from featurejit.graph.sources import Source, make_source
 
 DagNode = Feature | ResolverNode
@@ -42,7 +46,14 @@ class FeatureDag:
     def __init__(self, resolvers: Iterable[Any], sources: Mapping[Any, Any] | None = None):
         self.nodes = [bind_resolver(resolver) for resolver in dict.fromkeys(resolvers)]
         self.sources: dict[Entity, Source] = {entity_of(key): make_source(data) for key, data in (sources or {}).items()}
-        self.entities = list(dict.fromkeys([*(node.entity for node in self.nodes), *self.sources]))
+        self.checked: set[Relationship] = set()
+        read_through = [
+            (feature, node.name) for node in self.nodes for feature in node.inputs.values() if type(feature) is not Feature
+        ]
+        for feature, reader in read_through:
+            self.check_read_through(feature, f"{reader} reads {feature!r}")
+        related = [relationship.target for relationship in self.checked]
+        self.entities = list(dict.fromkeys([*(node.entity for node in self.nodes), *self.sources, *related]))
         self.writers = self.find_writers()
         self.graph = self.build_graph()
         self.check_cycles()
@@ -69,6 +80,7 @@ class FeatureDag:
             graph.add_node(node, kind="resolver")
             for parameter, feature in node.inputs.items():
                 graph.add_edge(feature, node, parameter=parameter)
+                add_read_through(graph, feature)
             graph.add_edges_from((node, feature) for feature in node.outputs)
         return graph
 
@@ -95,9 +107,53 @@ class FeatureDag:
                     f"is declared {feature.type}; declare the feature with the column's type, or cast the column"
                 )
 
+    def check_read_through(self, feature: Feature, reason: str) -> None:
+        """Check each relationship a feature is read through: its declaration, and the other entity's source."""
+        for relationship in relationships_of(feature):
+            if relationship in self.checked:
+                continue
+            target, _, target_keys = relationship.resolve()
+            source = self.sources.get(target)
+            if source is None:
+                raise GraphError(
+                    f"{relationship.qualified_name} joins {target.name}, which has no source, but {reason}; "
+                    f"pass one with sources={{{target.name}: ...}}"
+                )
+            for key in target_keys:
+                if not source.has_column(key.name):
+                    raise GraphError(
+                        f"{relationship.qualified_name} joins on {key!r}, but the source of {target.name}, "
+                        f"{source.description}, has no column {key.name}; join keys of {target.name} are read from its source"
+                    )
+            self.checked.add(relationship)
+
     def source_of(self, entity: Entity) -> Source | None:
         return self.sources.get(entity)
 
     def provides_from_source(self, feature: Feature) -> bool:
         source = self.sources.get(feature.entity)
         return source is not None and source.has_column(feature.name)
+
+
+def relationships_of(feature: Feature) -> list[Relationship]:
+    """Return the relationships a feature is read through, outermost first; none for a plain feature."""
+    found = []
+    while isinstance(feature, JoinedFeature | AggregateFeature):
+        found.append(feature.relationship)
+        if isinstance(feature, AggregateFeature):
+            break
+        feature = feature.target
+    return found
+
+
+def add_read_through(graph: nx.DiGraph, feature: Feature) -> None:
+    """Add the edges into a feature read through a relationship: from the join's keys and from what it reads."""
+    if isinstance(feature, JoinedFeature):
+        sources = [*feature.relationship.owner_keys, feature.target]
+    elif isinstance(feature, AggregateFeature):
+        sources = [*feature.relationship.owner_keys, *feature.child_features]
+    else:
+        return
+    for source in sources:
+        graph.add_edge(source, feature)
+        add_read_through(graph, source)

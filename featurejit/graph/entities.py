@@ -17,12 +17,18 @@ from __future__ import annotations
 
 import datetime
 import inspect
+import sys
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from featurejit.graph.errors import GraphError
+from featurejit.graph.filters import Comparison, IsIn, NullTest
+
+if TYPE_CHECKING:
+    from featurejit.graph.relationships import Relationship
 
 VALUE_TYPES: tuple[type, ...] = (bool, int, float, str, datetime.datetime)
 VALUE_SPELLING = "int, float, bool, str, datetime, or one of them | None"
@@ -84,7 +90,12 @@ def primary_key() -> Any:
 
 
 class Feature:
-    """One feature of an entity, such as `Flight.distance`: its name, declared type and entity."""
+    """One feature of an entity, such as `Flight.distance`: its name, declared type and entity.
+
+    Comparing a feature with a value, `Transaction.amount > 100`, makes a filter on the child
+    rows of a has-many relationship (featurejit.graph.filters). The truth value of `==` and
+    `!=` is identity, so features stay usable as dict keys and in `in` tests.
+    """
 
     __slots__ = ("entity", "name", "type")
 
@@ -105,8 +116,43 @@ class Feature:
     def is_key(self) -> bool:
         return self.entity.key is self
 
+    @property
+    def column_name(self) -> str:
+        """The name of the feature's column in the tables that fused kernels read, which name their arguments."""
+        return self.name
+
     def __repr__(self) -> str:
         return self.qualified_name
+
+    __hash__ = object.__hash__
+
+    def __eq__(self, other: object) -> Any:  # type: ignore[override]
+        return NullTest(self, negated=False) if other is None else Comparison(self, "==", other)
+
+    def __ne__(self, other: object) -> Any:  # type: ignore[override]
+        return NullTest(self, negated=True) if other is None else Comparison(self, "!=", other)
+
+    def __lt__(self, other: Any) -> Comparison:
+        return Comparison(self, "<", other)
+
+    def __le__(self, other: Any) -> Comparison:
+        return Comparison(self, "<=", other)
+
+    def __gt__(self, other: Any) -> Comparison:
+        return Comparison(self, ">", other)
+
+    def __ge__(self, other: Any) -> Comparison:
+        return Comparison(self, ">=", other)
+
+    def isin(self, values: Iterable[Any]) -> IsIn:
+        """Return the filter that keeps rows whose value of this feature is one of `values`."""
+        return IsIn(self, values)
+
+    def is_null(self) -> NullTest:
+        return NullTest(self, negated=False)
+
+    def is_not_null(self) -> NullTest:
+        return NullTest(self, negated=True)
 
 
 class Entity:
@@ -116,6 +162,7 @@ class Entity:
         self.name = name
         self.declared = declared
         self.features: dict[str, Feature] = {}
+        self.relationships: dict[str, Relationship] = {}
         self.key: Feature | None = None
 
     def feature(self, name: str) -> Feature:
@@ -138,24 +185,44 @@ def entity_of(declared: Any) -> Entity:
     return entity
 
 
+def evaluate_annotation(declared: type, name: str, annotation: Any) -> Any:
+    """Evaluate one field's annotation, which is a string under `from __future__ import annotations`.
+
+    Strings are evaluated as `inspect.get_annotations(eval_str=True)` does: in the globals of
+    the class's module, with the class namespace as locals.
+    """
+    if not isinstance(annotation, str):
+        return annotation
+    module = sys.modules.get(declared.__module__)
+    try:
+        return eval(annotation, vars(module) if module is not None else {}, dict(vars(declared)))  # noqa: S307
+    except Exception as error:  # noqa: BLE001 - any failure to evaluate a string annotation
+        raise GraphError(f"the annotation of {declared.__qualname__}.{name} could not be evaluated: {error}") from None
+
+
 def features(declared: ClassType) -> ClassType:
     """Declare an entity: each annotated field of the class becomes a feature of the declared type.
 
     The primary key is the field assigned `primary_key()`, or else the field named `id`. It must
     be an int or str that is never None. After decoration each field is a `Feature` attribute.
+    A field assigned `has_one(...)` or `has_many(...)` is a relationship to another entity
+    instead (featurejit.graph.relationships). Its annotation names that entity and is
+    evaluated on first use, so it may name an entity declared further down.
     """
+    from featurejit.graph.relationships import Relationship, RelationshipMarker
+
     if not isinstance(declared, type):
         raise TypeError(f"@features decorates a class, but got {type(declared).__name__}")
-    try:
-        annotations = inspect.get_annotations(declared, eval_str=True)
-    except Exception as error:  # noqa: BLE001 - any failure to evaluate a string annotation
-        raise GraphError(f"the annotations of {declared.__qualname__} could not be evaluated: {error}") from None
+    annotations = inspect.get_annotations(declared)
     if not annotations:
         raise GraphError(f"{declared.__qualname__} declares no features; annotate one field per feature, such as id: int")
     entity = Entity(declared.__name__, declared)
     marked = []
     for name, annotation in annotations.items():
         value = declared.__dict__.get(name, None)
+        if isinstance(value, RelationshipMarker):
+            entity.relationships[name] = Relationship(entity, name, value, annotation)
+            continue
         if isinstance(value, PrimaryKey):
             marked.append(name)
         elif name in declared.__dict__:
@@ -163,12 +230,27 @@ def features(declared: ClassType) -> ClassType:
                 f"{entity.name}.{name} has the value {value!r}; features declare only a type, "
                 f"and the primary key may be marked with = featurejit.primary_key()"
             )
-        entity.features[name] = Feature(entity, name, parse_feature_type(annotation, f"{entity.name}.{name}"))
+        where = f"{entity.name}.{name}"
+        entity.features[name] = Feature(entity, name, parse_field_type(evaluate_annotation(declared, name, annotation), where))
     entity.key = entity.features[choose_key(entity, marked)]
     for name, feature in entity.features.items():
         setattr(declared, name, feature)
+    for name, relationship in entity.relationships.items():
+        setattr(declared, name, relationship.reference())
     declared.__featurejit_entity__ = entity  # type: ignore[attr-defined]
     return declared
+
+
+def parse_field_type(annotation: Any, where: str) -> FeatureType:
+    """Parse a field's type, pointing to has_one and has_many for a field annotated with an entity."""
+    target = typing.get_args(annotation)[0] if typing.get_origin(annotation) is list and typing.get_args(annotation) else annotation
+    if isinstance(target, type) and isinstance(getattr(target, "__featurejit_entity__", None), Entity):
+        kind = "has_many" if target is not annotation else "has_one"
+        raise GraphError(
+            f"{where} is annotated with the entity {target.__name__}; declare the relationship with "
+            f"= featurejit.{kind}(...), naming the features that join them"
+        )
+    return parse_feature_type(annotation, where)
 
 
 def choose_key(entity: Entity, marked: list[str]) -> str:

@@ -16,6 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from featurejit.graph.errors import GraphError
+from featurejit.graph.join_explain import join_lines
 from featurejit.graph.offline import OfflineTrace
 from featurejit.graph.online import OnlineTrace, StageTrace
 from featurejit.graph.planner import Plan, Stage
@@ -57,10 +58,12 @@ def kernel_state(stage: Stage) -> str:
     return "native"
 
 
-def stage_lines(plan: Plan, estimated: int | None, traces: dict[Stage, StageTrace]) -> list[str]:
+def stage_lines(
+    graph: Graph, plan: Plan, estimated: int | None, traces: dict[Stage, StageTrace], online: bool
+) -> list[str]:
     lines = []
     for wave in plan.waves:
-        parallel = [stage.number for stage in wave]
+        parallel = [stage.number for stage in wave if stage.join is None]
         for stage in wave:
             header = f"  {stage.describe()}"
             if stage.fused is not None:
@@ -69,13 +72,16 @@ def stage_lines(plan: Plan, estimated: int | None, traces: dict[Stage, StageTrac
             lines.append(f"    reads {names(stage.reads)}; writes {names(stage.writes)}")
             if stage.reason:
                 lines.append(f"    runs in the interpreter because {stage.reason}".replace("\n", "\n      "))
-            if len(parallel) > 1:
+            if len(parallel) > 1 and stage.number in parallel:
                 others = ", ".join(str(number) for number in parallel if number != stage.number)
                 lines.append(f"    independent of stage {others}, so they run in parallel on large batches")
-            lines.append(f"    estimated rows: {'unknown' if estimated is None else f'{estimated:,}'}")
             trace = traces.get(stage)
+            if stage.join is not None:
+                lines += join_lines(graph, stage.join, estimated, trace, online)
+            lines.append(f"    estimated rows: {'unknown' if estimated is None else f'{estimated:,}'}")
             if trace is not None:
-                lines.append(f"    actual rows: {trace.rows:,}, time: {format_ms(trace.seconds)}")
+                matched = "" if trace.matched is None else f", with a match: {trace.matched:,}"
+                lines.append(f"    actual rows: {trace.rows:,}{matched}, time: {format_ms(trace.seconds)}")
     return lines
 
 
@@ -108,7 +114,7 @@ def describe_offline(graph: Graph, plan: Plan, trace: OfflineTrace | None, secon
     if source is not None and estimated is not None:
         lines += scan_lines(plan, source, estimated, trace.scan if trace is not None else None)
     traces = {stage_trace.stage: stage_trace for stage_trace in trace.stages} if trace is not None else {}
-    lines += stage_lines(plan, estimated.rows if estimated is not None else None, traces)
+    lines += stage_lines(graph, plan, estimated.rows if estimated is not None else None, traces, online=False)
     if trace is not None:
         lines.append(f"  total time: {format_ms(seconds)}, waves run in parallel: {trace.parallel_waves}")
     return "\n".join(lines)
@@ -138,7 +144,7 @@ def describe_online(graph: Graph, plan: Plan, rows: int, trace: OnlineTrace | No
         if trace is not None:
             lines.append(f"    keys found: {trace.found:,} of {trace.keys:,}, time: {format_ms(trace.lookup_seconds)}")
     traces = {stage_trace.stage: stage_trace for stage_trace in trace.stages} if trace is not None else {}
-    lines += stage_lines(plan, rows, traces)
+    lines += stage_lines(graph, plan, rows, traces, online=True)
     if trace is not None:
         lines.append(f"  total time: {format_ms(seconds)}")
     return "\n".join(lines)

@@ -51,7 +51,8 @@ class Graph:
         self.planner = Planner(self.dag)
         self.plans: dict[Any, Plan] = {}
         self.lock = threading.Lock()
-        self.stores = {entity: OnlineStore(entity, self.dag.source_of(entity)) for entity in self.dag.entities}
+        entities = dict.fromkeys([*self.dag.entities, *self.dag.sources])
+        self.stores = {entity: OnlineStore(entity, self.dag.source_of(entity)) for entity in entities}
         self.resolved_outputs: dict[Any, tuple[Feature, ...]] = {}
         self.outputs: tuple[Feature, ...] = () if outputs is None else self.resolve_outputs(list(outputs))
         if self.outputs:
@@ -147,7 +148,7 @@ class Graph:
         features = self.resolve_outputs(outputs)
         request, rows = self.request_columns(inputs)
         plan = self.plan(features, tuple(request), None)
-        columns = run_online(plan, request, rows, self.stores[plan.entity], trace)
+        columns = run_online(plan, request, rows, self.stores, trace)
         return QueryResult({feature.name: columns[feature] for feature in features}, rows), plan
 
     def request_columns(self, inputs: Any) -> tuple[dict[Feature, Column], int]:
@@ -227,7 +228,7 @@ class Graph:
         if trace is not None:
             trace.scan = stats
         columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in plan.source_reads}
-        run_offline(plan, columns, scanned.num_rows, None, trace)
+        run_offline(plan, columns, scanned.num_rows, None, trace, self.dag.sources)
         return output_table(features, columns), plan, scanned.num_rows
 
     def run_given_table(
@@ -242,7 +243,7 @@ class Graph:
         found = None
         if plan.reads_source:
             found = self.join_source(plan, table, columns, trace)
-        run_offline(plan, columns, table.num_rows, found, trace)
+        run_offline(plan, columns, table.num_rows, found, trace, self.dag.sources)
         return output_table(features, columns), plan, table.num_rows
 
     def join_source(

@@ -2,14 +2,16 @@
 
 Fused stages call the fused kernel over Arrow arrays, which splits large batches into
 morsels across threads. Interpreted stages run row by row, in a process pool for large
-batches. Stages of one wave do not depend on each other and run on threads of their own when
-the batch is large enough to pay for it.
+batches. Join stages join the other entity's source with featurejit.joins
+(featurejit.graph.offline_joins). Stages of one wave do not depend on each other and run on
+threads of their own when the batch is large enough to pay for it.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TypeAlias
@@ -18,14 +20,15 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit.graph.columns import ARROW_TYPES, python_values
-from featurejit.graph.entities import Feature
+from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.interpreted import run_interpreted, uses_pool
 from featurejit.graph.online import StageTrace
 from featurejit.graph.planner import Plan, Stage
-from featurejit.graph.sources import ScanStats
+from featurejit.graph.sources import ScanStats, Source
 from featurejit.settings import settings
 
 ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
+Sources: TypeAlias = Mapping[Entity, Source]
 
 _stage_pool: ThreadPoolExecutor | None = None
 _stage_pool_lock = threading.Lock()
@@ -51,10 +54,16 @@ class OfflineTrace:
     parallel_waves: int = 0
 
 
-def run_arrow_stage(stage: Stage, columns: dict[Feature, ArrowColumn], rows: int) -> dict[Feature, ArrowColumn]:
+def run_arrow_stage(
+    stage: Stage, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources, trace: StageTrace
+) -> dict[Feature, ArrowColumn]:
     """Run one stage over whole columns; return the columns of the features it writes."""
+    if stage.join is not None:
+        from featurejit.graph.offline_joins import run_join  # imported late: it imports this module
+
+        return run_join(stage.join, columns, rows, sources, trace)
     if stage.fused is not None:
-        table = pa.table({feature.name: columns[feature] for feature in stage.fused_inputs})
+        table = pa.table({feature.column_name: columns[feature] for feature in stage.fused_inputs})
         result = stage.fused(table)
         return {feature: result.column(feature.name) for feature in stage.writes}
     (node,) = stage.nodes
@@ -67,10 +76,14 @@ def run_arrow_stage(stage: Stage, columns: dict[Feature, ArrowColumn], rows: int
     return written
 
 
-def timed_stage(stage: Stage, columns: dict[Feature, ArrowColumn], rows: int) -> tuple[dict[Feature, ArrowColumn], StageTrace]:
+def timed_stage(
+    stage: Stage, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources
+) -> tuple[dict[Feature, ArrowColumn], StageTrace]:
     start = time.perf_counter()
-    written = run_arrow_stage(stage, columns, rows)
-    return written, StageTrace(stage, rows, time.perf_counter() - start)
+    trace = StageTrace(stage, rows, 0.0)
+    written = run_arrow_stage(stage, columns, rows, sources, trace)
+    trace.seconds = time.perf_counter() - start
+    return written, trace
 
 
 def runs_in_parallel(wave: tuple[Stage, ...], rows: int) -> bool:
@@ -85,15 +98,17 @@ def runs_in_parallel(wave: tuple[Stage, ...], rows: int) -> bool:
     return all(stage.fused is not None or uses_pool(rows) for stage in wave)
 
 
-def run_arrow_stages(plan: Plan, columns: dict[Feature, ArrowColumn], rows: int, trace: OfflineTrace | None) -> None:
+def run_arrow_stages(
+    plan: Plan, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources, trace: OfflineTrace | None
+) -> None:
     """Run every wave of the plan, adding the columns each stage writes."""
     for wave in plan.waves:
         if runs_in_parallel(wave, rows):
-            outcomes = list(stage_pool().map(lambda stage: timed_stage(stage, columns, rows), wave))
+            outcomes = list(stage_pool().map(lambda stage: timed_stage(stage, columns, rows, sources), wave))
             if trace is not None:
                 trace.parallel_waves += 1
         else:
-            outcomes = [timed_stage(stage, columns, rows) for stage in wave]
+            outcomes = [timed_stage(stage, columns, rows, sources) for stage in wave]
         for written, stage_trace in outcomes:
             columns.update(written)
             if trace is not None:
@@ -101,15 +116,20 @@ def run_arrow_stages(plan: Plan, columns: dict[Feature, ArrowColumn], rows: int,
 
 
 def run_offline(
-    plan: Plan, columns: dict[Feature, ArrowColumn], rows: int, found: np.ndarray | None, trace: OfflineTrace | None
+    plan: Plan,
+    columns: dict[Feature, ArrowColumn],
+    rows: int,
+    found: np.ndarray | None,
+    trace: OfflineTrace | None,
+    sources: Sources,
 ) -> dict[Feature, ArrowColumn]:
     """Run the plan over `rows` rows of the columns. Rows where `found` is False get null for every computed feature."""
     if found is None or found.all():
-        run_arrow_stages(plan, columns, rows, trace)
+        run_arrow_stages(plan, columns, rows, sources, trace)
         return columns
     mask = pa.array(found)
     subset = {feature: column.filter(mask) for feature, column in columns.items()}
-    run_arrow_stages(plan, subset, int(found.sum()), trace)
+    run_arrow_stages(plan, subset, int(found.sum()), sources, trace)
     back = np.full(len(found), -1, dtype=np.int64)
     back[np.flatnonzero(found)] = np.arange(int(found.sum()))
     indices = pa.array(back, mask=back < 0)

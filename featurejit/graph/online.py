@@ -4,13 +4,15 @@ Rows are looked up by key in the columns each source keeps in memory. A fused ke
 bool, int and float columns runs on numpy buffers (featurejit.runtime.fused_rows), one with
 str columns on Arrow arrays. Interpreted resolvers run in this process unless the batch is
 large. A row whose key is not in the source gets null for every feature that the request
-does not give, and no resolver runs on it.
+does not give, and no resolver runs on it. Join stages look the other entity's rows up in
+indexes kept with its source (featurejit.graph.online_joins).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,11 +94,13 @@ class OnlineStore:
 
 @dataclass
 class StageTrace:
-    """The rows and time of one stage of a query that ran."""
+    """The rows and time of one stage of a query that ran, and for a join the rows that found a partner."""
 
     stage: Stage
     rows: int
     seconds: float
+    matched: int | None = None
+    details: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -126,8 +130,16 @@ def lookup_rows(plan: Plan, store: OnlineStore, request: dict[Feature, Column]) 
     return index.lookup(keys)
 
 
-def run_stage(stage: Stage, columns: dict[Feature, Column], rows: int) -> None:
+Stores = Mapping[Entity, OnlineStore]
+
+
+def run_stage(stage: Stage, columns: dict[Feature, Column], rows: int, stores: Stores, trace: StageTrace | None) -> None:
     """Run one stage over the columns and add the features it writes."""
+    if stage.join is not None:
+        from featurejit.graph.online_joins import run_join  # imported late: it imports this module
+
+        columns.update(run_join(stage.join, columns, rows, stores, trace))
+        return
     if stage.fused is not None and stage.numeric:
         inputs = [columns[feature].numeric() for feature in stage.fused_inputs]
         results = run_fused_rows(fused_state(stage.fused), inputs)
@@ -136,7 +148,7 @@ def run_stage(stage: Stage, columns: dict[Feature, Column], rows: int) -> None:
         return
     if stage.fused is not None:
         # A kernel over str columns runs on Arrow arrays, because its strings live in Arrow buffers.
-        table = pa.table({feature.name: columns[feature].to_arrow() for feature in stage.fused_inputs})
+        table = pa.table({feature.column_name: columns[feature].to_arrow() for feature in stage.fused_inputs})
         result = stage.fused(table)
         for feature in stage.writes:
             columns[feature] = Column.from_arrow(result.column(feature.name), feature.type)
@@ -149,47 +161,62 @@ def run_stage(stage: Stage, columns: dict[Feature, Column], rows: int) -> None:
             columns[feature] = Column.from_pylist(written, feature.type)
 
 
-def run_stages(plan: Plan, columns: dict[Feature, Column], rows: int, trace: OnlineTrace | None) -> None:
+def run_stages(plan: Plan, columns: dict[Feature, Column], rows: int, stores: Stores, trace: OnlineTrace | None) -> None:
     for stage in plan.stages:
         if trace is None:
-            run_stage(stage, columns, rows)
+            run_stage(stage, columns, rows, stores, None)
             continue
         start = time.perf_counter()
-        run_stage(stage, columns, rows)
-        trace.stages.append(StageTrace(stage, rows, time.perf_counter() - start))
+        stage_trace = StageTrace(stage, rows, 0.0)
+        run_stage(stage, columns, rows, stores, stage_trace)
+        stage_trace.seconds = time.perf_counter() - start
+        trace.stages.append(stage_trace)
 
 
 def run_online(
-    plan: Plan, request: dict[Feature, Column], rows: int, store: OnlineStore, trace: OnlineTrace | None = None
+    plan: Plan, request: dict[Feature, Column], rows: int, stores: Stores, trace: OnlineTrace | None = None
 ) -> dict[Feature, Column]:
     """Run a plan over request rows; return the columns of every feature read or written."""
     columns = dict(request)
     if not plan.reads_source:
-        run_stages(plan, columns, rows, trace)
+        run_stages(plan, columns, rows, stores, trace)
         return columns
     start = time.perf_counter() if trace is not None else 0.0
+    store = stores[plan.entity]
     source_rows = lookup_rows(plan, store, request)
+    if trace is not None:
+        trace.keys, trace.found = rows, int((source_rows >= 0).sum())
+        trace.lookup_seconds = time.perf_counter() - start
+    return run_source_rows(plan, columns, source_rows, stores, trace)
+
+
+def run_source_rows(
+    plan: Plan, columns: dict[Feature, Column], source_rows: np.ndarray, stores: Stores, trace: OnlineTrace | None
+) -> dict[Feature, Column]:
+    """Read the plan's source features at `source_rows` (-1 for none), then run its stages on the rows that have one.
+
+    `columns` holds the request's features for the same rows, and gets every feature read or written.
+    """
+    store = stores[plan.entity]
     found = source_rows >= 0
     all_found = bool(found.all())
     missing = None if all_found else ~found
     for feature in plan.source_reads:
         columns[feature] = store.column(feature).take(source_rows, missing)
-    if trace is not None:
-        trace.keys, trace.found, trace.lookup_seconds = rows, int(found.sum()), time.perf_counter() - start
     if all_found:
-        run_stages(plan, columns, rows, trace)
+        run_stages(plan, columns, len(source_rows), stores, trace)
         return columns
-    return run_found_rows(plan, columns, found, trace)
+    return run_found_rows(plan, columns, found, stores, trace)
 
 
 def run_found_rows(
-    plan: Plan, columns: dict[Feature, Column], found: np.ndarray, trace: OnlineTrace | None
+    plan: Plan, columns: dict[Feature, Column], found: np.ndarray, stores: Stores, trace: OnlineTrace | None
 ) -> dict[Feature, Column]:
     """Run the stages on the rows whose key was found, and give the others null for every computed feature."""
     positions = np.flatnonzero(found)
     subset = {feature: column.take(positions) for feature, column in columns.items()}
     if len(positions):
-        run_stages(plan, subset, len(positions), trace)
+        run_stages(plan, subset, len(positions), stores, trace)
     back = np.full(len(found), -1, dtype=np.int64)
     back[positions] = np.arange(len(positions))
     for feature in plan.computed:

@@ -1,10 +1,18 @@
 """Query plans: which resolvers a query needs, in which stages, fused how.
 
 The planner walks back from the requested outputs. A feature comes from the request if the
-request gives it, else from the resolver that writes it, else from the entity's source. Then
-it groups the needed resolvers into waves. A wave has one fused kernel, made of every
-compiled resolver whose inputs are ready, and one interpreted stage per other ready resolver.
-The stages of a wave do not depend on each other, so they may run in parallel.
+request gives it, else from the resolver that writes it, else from the entity's source. A
+feature read through a relationship (`Flight.plane.year`, `User.transactions.count()`) comes
+from a join stage, one per relationship, which reads the join's key features and runs a plan
+of the other entity for the features it needs there. Then the planner groups resolvers and
+joins into waves. A wave has one fused kernel, made of every compiled resolver whose inputs
+are ready, one interpreted stage per other ready resolver, and one stage per ready join. The
+stages of a wave do not depend on each other, so they may run in parallel.
+
+Every join of a relationship is a left join: each row keeps its place, with nulls where the
+other entity has no matching row. Joins therefore keep the order in which the request first
+needs them, which never changes a result. How each join runs is chosen from statistics when
+it runs (featurejit.graph.joined).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from featurejit.fusion import FusedMember, FusedResolvers
 from featurejit.graph.bindings import ResolverNode
 from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.errors import GraphError
+from featurejit.graph.relationships import AggregateFeature, JoinedFeature, Relationship
 
 if TYPE_CHECKING:
     from featurejit.graph.dag import FeatureDag
@@ -28,8 +37,32 @@ FUSED_TYPES = (bool, int, float, str)
 
 
 @dataclass(eq=False)
+class JoinStep:
+    """The join of one relationship in a plan: it reads the key features and writes the features read through it."""
+
+    relationship: Relationship
+    outputs: tuple[Feature, ...]  # JoinedFeature or AggregateFeature of the relationship's owner
+    subplan: Plan | None  # the other entity's plan for the features read there; None if it reads none
+
+    @property
+    def name(self) -> str:
+        return f"join {self.relationship.qualified_name}"
+
+    @property
+    def inputs(self) -> dict[str, Feature]:
+        return {feature.name: feature for feature in self.relationship.owner_keys}
+
+    @property
+    def aggregates(self) -> list[AggregateFeature]:
+        return [feature for feature in self.outputs if isinstance(feature, AggregateFeature)]
+
+
+PlanNode = ResolverNode | JoinStep
+
+
+@dataclass(eq=False)
 class Stage:
-    """Resolvers that run together: one fused kernel, or one resolver in the interpreter."""
+    """Resolvers that run together, one fused kernel or one resolver in the interpreter, or one join."""
 
     number: int
     nodes: tuple[ResolverNode, ...]
@@ -38,9 +71,12 @@ class Stage:
     fused: FusedResolvers | None = None
     fused_inputs: tuple[Feature, ...] = ()  # the fused kernel's input columns, in its order
     reason: str = ""  # why an interpreted stage is not compiled
+    join: JoinStep | None = None
 
     @property
     def kind(self) -> str:
+        if self.join is not None:
+            return "join"
         return "fused kernel" if self.fused is not None else "interpreted"
 
     @property
@@ -50,6 +86,8 @@ class Stage:
         return all(feature.type.python_type in (bool, int, float) for feature in features)
 
     def describe(self) -> str:
+        if self.join is not None:
+            return f"stage {self.number}: left join {self.join.relationship.describe()}"
         names = ", ".join(node.name for node in self.nodes)
         return f"stage {self.number}: {self.kind} [{names}]"
 
@@ -81,9 +119,13 @@ def output_entity(outputs: tuple[Feature, ...]) -> Entity:
         shown = ", ".join(map(repr, outputs))
         raise GraphError(
             f"the outputs {shown} belong to {len(entities)} entities; query one entity's features at a time, "
-            f"because joins between entities are not supported yet"
+            f"and read other entities' features through its relationships, such as Flight.plane.year"
         )
     return entities[0]
+
+
+def is_read_through(feature: Feature) -> bool:
+    return isinstance(feature, JoinedFeature | AggregateFeature)
 
 
 class Planner:
@@ -115,13 +157,24 @@ class Planner:
     # Walking back from the outputs
     # ----------------------------------------------------------------------------------
 
-    def needed(self, outputs: tuple[Feature, ...], request: set[Feature]) -> tuple[list[ResolverNode], list[Feature]]:
-        """Return the resolvers the outputs need, in dependency order, and the features read from the source."""
-        nodes: dict[ResolverNode, None] = {}
+    def needed(self, outputs: tuple[Feature, ...], request: set[Feature]) -> tuple[list[PlanNode], list[Feature]]:
+        """Return the resolvers and joins the outputs need, in dependency order, and the features read from the source."""
+        nodes: dict[ResolverNode | Relationship, None] = {}
         source_reads: dict[Feature, None] = {}
+        joined: dict[Relationship, dict[Feature, None]] = {}
 
         def visit(feature: Feature, path: list[str]) -> None:
             if feature in request or feature in source_reads:
+                return
+            if isinstance(feature, JoinedFeature | AggregateFeature):
+                relationship = feature.relationship
+                if relationship not in joined:
+                    self.dag.check_read_through(feature, " and ".join(path))
+                    for key in relationship.owner_keys:
+                        visit(key, [*path, f"{relationship.qualified_name} joins on {key!r}"])
+                    joined[relationship] = {}
+                    nodes[relationship] = None
+                joined[relationship][feature] = None
                 return
             writer = self.dag.writers.get(feature)
             if writer is None:
@@ -137,7 +190,21 @@ class Planner:
 
         for output in outputs:
             visit(output, [f"the output {output!r}"])
-        return list(nodes), list(source_reads)
+        steps = {relationship: self.join_step(relationship, tuple(features)) for relationship, features in joined.items()}
+        ordered: list[PlanNode] = [steps[node] if isinstance(node, Relationship) else node for node in nodes]
+        return ordered, list(source_reads)
+
+    def join_step(self, relationship: Relationship, features: tuple[Feature, ...]) -> JoinStep:
+        """Make the join of a relationship, with the plan of the other entity for the features read there."""
+        wanted: list[Feature] = []
+        for feature in features:
+            if isinstance(feature, JoinedFeature):
+                wanted.append(feature.target)
+            elif isinstance(feature, AggregateFeature):
+                wanted.extend(feature.child_features)
+        wanted = list(dict.fromkeys(wanted))
+        subplan = self.plan(tuple(wanted), ()) if wanted else None
+        return JoinStep(relationship, features, subplan)
 
     def raise_missing(self, feature: Feature, path: list[str]) -> None:
         source = self.dag.source_of(feature.entity)
@@ -182,33 +249,40 @@ class Planner:
             return str(error)
         return ""
 
+    def runs_alone(self, node: PlanNode) -> bool:
+        """Return whether a node is a stage of its own: a join, or a resolver that is not compiled."""
+        return isinstance(node, JoinStep) or bool(self.compile_reason(node))
+
     def group(
-        self, nodes: list[ResolverNode], request: set[Feature], source_reads: set[Feature], outputs: tuple[Feature, ...]
+        self, nodes: list[PlanNode], request: set[Feature], source_reads: set[Feature], outputs: tuple[Feature, ...]
     ) -> tuple[tuple[Stage, ...], ...]:
-        """Split the resolvers, given in dependency order, into waves of stages."""
+        """Split the resolvers and joins, given in dependency order, into waves of stages."""
         remaining = list(nodes)
         available = request | source_reads
-        waves: list[list[tuple[list[ResolverNode], str]]] = []
+        waves: list[list[tuple[list[PlanNode], str]]] = []
         while remaining:
-            fused = self.ready_to_fuse(remaining, available)
+            fused: list[PlanNode] = list(self.ready_to_fuse(remaining, available))
             interpreted = [
                 node for node in remaining
-                if self.compile_reason(node) and all(feature in available for feature in node.inputs.values())
+                if self.runs_alone(node) and all(feature in available for feature in node.inputs.values())
             ]
             assert fused or interpreted, "a graph without cycles always has a ready resolver"
-            wave = ([(fused, "")] if fused else []) + [([node], self.compile_reason(node)) for node in interpreted]
+            wave = ([(fused, "")] if fused else []) + [([node], self.stage_reason(node)) for node in interpreted]
             waves.append(wave)
             done = {*fused, *interpreted}
             remaining = [node for node in remaining if node not in done]
             available |= {feature for node in done for feature in node.outputs}
         return self.build_stages(waves, request, outputs)
 
-    def ready_to_fuse(self, remaining: list[ResolverNode], available: set[Feature]) -> list[ResolverNode]:
+    def stage_reason(self, node: PlanNode) -> str:
+        return "" if isinstance(node, JoinStep) else self.compile_reason(node)
+
+    def ready_to_fuse(self, remaining: list[PlanNode], available: set[Feature]) -> list[ResolverNode]:
         """Return the compiled resolvers whose inputs are available or written by others of the group."""
         group: list[ResolverNode] = []
         produced: set[Feature] = set()
         for node in remaining:  # dependency order, so one pass finds chains within the group
-            if self.compile_reason(node):
+            if isinstance(node, JoinStep) or self.compile_reason(node):
                 continue
             if all(feature in available or feature in produced for feature in node.inputs.values()):
                 group.append(node)
@@ -216,7 +290,7 @@ class Planner:
         return group
 
     def build_stages(
-        self, waves: list[list[tuple[list[ResolverNode], str]]], request: set[Feature], outputs: tuple[Feature, ...]
+        self, waves: list[list[tuple[list[PlanNode], str]]], request: set[Feature], outputs: tuple[Feature, ...]
     ) -> tuple[tuple[Stage, ...], ...]:
         """Make the stages, each keeping only what later stages or the outputs read.
 
@@ -239,14 +313,17 @@ class Planner:
         return tuple(built)
 
     def build_stage(
-        self, number: int, nodes: list[ResolverNode], reason: str, reads: tuple[Feature, ...], writes: tuple[Feature, ...]
+        self, number: int, nodes: list[PlanNode], reason: str, reads: tuple[Feature, ...], writes: tuple[Feature, ...]
     ) -> Stage:
+        if isinstance(nodes[0], JoinStep):
+            return Stage(number, (), reads, writes, join=nodes[0])
+        resolvers = [node for node in nodes if isinstance(node, ResolverNode)]
         if reason:
-            return Stage(number, tuple(nodes), reads, writes, reason=reason)
-        fused = self.fused_group(nodes, writes)
-        by_name = {feature.name: feature for feature in reads}
+            return Stage(number, tuple(resolvers), reads, writes, reason=reason)
+        fused = self.fused_group(resolvers, writes)
+        by_name = {feature.column_name: feature for feature in reads}
         inputs = tuple(by_name[name] for name in fused.inputs)
-        return Stage(number, tuple(nodes), reads, writes, fused=fused, fused_inputs=inputs)
+        return Stage(number, tuple(resolvers), reads, writes, fused=fused, fused_inputs=inputs)
 
     def fused_group(self, nodes: list[ResolverNode], writes: tuple[Feature, ...]) -> FusedResolvers:
         """Return the fused resolvers of a group, made once per group and outputs so that kernels compile once."""
@@ -254,7 +331,7 @@ class Planner:
         fused = self.fused_groups.get(key)
         if fused is None:
             members = [
-                FusedMember(node.resolver, node.outputs[0].name, {name: f.name for name, f in node.inputs.items()})
+                FusedMember(node.resolver, node.outputs[0].name, {name: f.column_name for name, f in node.inputs.items()})
                 for node in nodes
             ]
             fused = FusedResolvers(members, [feature.name for feature in writes])
@@ -262,7 +339,7 @@ class Planner:
         return fused
 
 
-def group_reads(nodes: list[ResolverNode]) -> tuple[Feature, ...]:
+def group_reads(nodes: list[PlanNode]) -> tuple[Feature, ...]:
     """Return the features a group of resolvers reads that none of them writes."""
     written = {feature for node in nodes for feature in node.outputs}
     return tuple(dict.fromkeys(f for node in nodes for f in node.inputs.values() if f not in written))

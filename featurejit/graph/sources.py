@@ -75,6 +75,8 @@ class Source:
         self.lock = threading.Lock()
         self.loaded_columns: dict[str, pa.Array] = {}
         self.key_indexes: dict[str, KeyIndex] = {}
+        # Lookup indexes, child groups and statistics of relationship keys (featurejit.graph.indexes).
+        self.relationship_lookups: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     @property
     def schema(self) -> pa.Schema:

@@ -1,0 +1,255 @@
+"""Filters on the child rows of a has-many relationship, such as `Transaction.amount > 100`.
+
+A filter compares a feature with a value (`== != < <= > >=`), tests membership with
+`feature.isin(values)` or nulls with `feature.is_null()` and `feature.is_not_null()`, and
+combines other filters with `&`, `|` and `~`. It becomes a pyarrow compute expression, which
+is pushed into the scan of the child source when every feature it names is a source column.
+As in SQL and Polars, a comparison with a null value is null, and only rows where the filter
+is true are kept.
+
+Python's `in` cannot build a filter, because it always returns a bool. `==` and `!=` between
+two features also state the join condition of a relationship. Like SQLAlchemy's column
+comparisons, their truth value is identity, so features still work as dict keys.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from featurejit.graph.errors import GraphError
+
+if TYPE_CHECKING:
+    import pyarrow.compute as pc
+
+    from featurejit.graph.entities import Entity, Feature
+
+ORDERING = ("<", "<=", ">", ">=")
+EXPRESSION_OPERATORS = {
+    "==": lambda field, value: field == value,
+    "!=": lambda field, value: field != value,
+    "<": lambda field, value: field < value,
+    "<=": lambda field, value: field <= value,
+    ">": lambda field, value: field > value,
+    ">=": lambda field, value: field >= value,
+}
+
+
+def field(name: str) -> pc.Expression:
+    """Return the pyarrow expression of a column; pyarrow loads here, so that declaring filters stays cheap."""
+    import pyarrow.compute as pc
+
+    return pc.field(name)
+
+
+class Filter:
+    """A condition on the features of one entity's rows."""
+
+    def __and__(self, other: Any) -> Filter:
+        return And(self, as_filter(other, "&"))
+
+    def __or__(self, other: Any) -> Filter:
+        return Or(self, as_filter(other, "|"))
+
+    def __invert__(self) -> Filter:
+        return Not(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            f"the filter {self!r} has no truth value; combine filters with &, | and ~ instead of and, or and not, "
+            f"and test membership with feature.isin(values) instead of in"
+        )
+
+    def features(self) -> list[Feature]:
+        """Return the features the filter reads, in order and without repeats."""
+        raise NotImplementedError(f"{type(self).__name__} does not list its features")
+
+    def expression(self) -> pc.Expression:
+        """Return the filter as a pyarrow expression over columns named after the features."""
+        raise NotImplementedError(f"{type(self).__name__} has no pyarrow expression")
+
+    def check(self, entity: Entity, where: str) -> None:
+        """Raise GraphError unless the filter reads only features of `entity` with values that fit their types."""
+        from featurejit.graph.entities import Feature
+
+        for feature in self.features():
+            if type(feature) is not Feature or feature.entity is not entity:
+                raise GraphError(
+                    f"{where} filters on {feature!r}, which is not a feature of {entity.name}; a filter on child rows "
+                    f"names the features of {entity.name} itself"
+                )
+
+
+def as_filter(value: Any, operator: str) -> Filter:
+    if isinstance(value, Filter):
+        return value
+    raise TypeError(f"{operator} combines filters, but got {value!r}; compare a feature with a value to make a filter")
+
+
+def value_fits(python_type: type, value: Any) -> bool:
+    """Return whether a filter may compare a feature of `python_type` with `value`."""
+    if python_type in (int, float):
+        return isinstance(value, int | float)
+    if python_type is datetime.datetime:
+        return isinstance(value, datetime.datetime)
+    return isinstance(value, python_type)
+
+
+def check_value(feature: Feature, value: Any, where: str) -> None:
+    if not value_fits(feature.type.python_type, value):
+        raise GraphError(
+            f"{where} compares {feature!r}, declared {feature.type}, with {value!r} ({type(value).__name__}); "
+            f"compare it with a {feature.type.python_type.__name__}"
+        )
+
+
+class Comparison(Filter):
+    """`feature OP value`, or `feature == other_feature` in the join condition of a relationship."""
+
+    __slots__ = ("left", "operator", "right")
+
+    def __init__(self, left: Feature, operator: str, right: Any):
+        self.left = left
+        self.operator = operator
+        self.right = right
+
+    def __bool__(self) -> bool:
+        # Identity, so that `feature == other` in dict lookups and `in` tests on lists means the same object.
+        if self.operator == "==":
+            return self.left is self.right
+        if self.operator == "!=":
+            return self.left is not self.right
+        return super().__bool__()
+
+    @property
+    def joins_features(self) -> bool:
+        """Whether this compares two features, as a join condition does."""
+        from featurejit.graph.entities import Feature
+
+        return isinstance(self.right, Feature)
+
+    def features(self) -> list[Feature]:
+        return [self.left]
+
+    def expression(self) -> pc.Expression:
+        return EXPRESSION_OPERATORS[self.operator](field(self.left.name), self.right)
+
+    def check(self, entity: Entity, where: str) -> None:
+        if self.joins_features:
+            raise GraphError(
+                f"{where} compares two features, {self.left!r} and {self.right!r}; a filter compares a feature "
+                f"with a value, such as {self.left!r} > 100"
+            )
+        super().check(entity, where)
+        check_value(self.left, self.right, where)
+        if self.operator in ORDERING and self.left.type.python_type is bool:
+            raise GraphError(f"{where} orders the bool feature {self.left!r}; compare it with == or !=")
+
+    def __repr__(self) -> str:
+        right = repr(self.right)
+        return f"{self.left!r} {self.operator} {right}"
+
+
+class IsIn(Filter):
+    """`feature.isin(values)`: the feature's value is one of `values`."""
+
+    __slots__ = ("feature", "values")
+
+    def __init__(self, feature: Feature, values: Iterable[Any]):
+        if isinstance(values, str | bytes):
+            raise TypeError(f"{feature!r}.isin() takes a list, tuple or set of values, not a single {type(values).__name__}")
+        self.feature = feature
+        self.values = tuple(values)
+
+    def features(self) -> list[Feature]:
+        return [self.feature]
+
+    def expression(self) -> pc.Expression:
+        return field(self.feature.name).isin(list(self.values))
+
+    def check(self, entity: Entity, where: str) -> None:
+        super().check(entity, where)
+        for value in self.values:
+            check_value(self.feature, value, where)
+
+    def __repr__(self) -> str:
+        return f"{self.feature!r}.isin({list(self.values)!r})"
+
+
+class NullTest(Filter):
+    """`feature.is_null()`, or `feature.is_not_null()` when `negated`."""
+
+    __slots__ = ("feature", "negated")
+
+    def __init__(self, feature: Feature, negated: bool):
+        self.feature = feature
+        self.negated = negated
+
+    def features(self) -> list[Feature]:
+        return [self.feature]
+
+    def expression(self) -> pc.Expression:
+        column = field(self.feature.name)
+        return column.is_valid() if self.negated else column.is_null()
+
+    def __repr__(self) -> str:
+        return f"{self.feature!r}.{'is_not_null' if self.negated else 'is_null'}()"
+
+
+class And(Filter):
+    __slots__ = ("left", "right")
+
+    def __init__(self, left: Filter, right: Filter):
+        self.left = left
+        self.right = right
+
+    def features(self) -> list[Feature]:
+        return list(dict.fromkeys([*self.left.features(), *self.right.features()]))
+
+    def expression(self) -> pc.Expression:
+        return self.left.expression() & self.right.expression()
+
+    def check(self, entity: Entity, where: str) -> None:
+        self.left.check(entity, where)
+        self.right.check(entity, where)
+
+    def __repr__(self) -> str:
+        return f"({self.left!r}) & ({self.right!r})"
+
+
+class Or(And):
+    def expression(self) -> pc.Expression:
+        return self.left.expression() | self.right.expression()
+
+    def __repr__(self) -> str:
+        return f"({self.left!r}) | ({self.right!r})"
+
+
+class Not(Filter):
+    __slots__ = ("operand",)
+
+    def __init__(self, operand: Filter):
+        self.operand = operand
+
+    def features(self) -> list[Feature]:
+        return self.operand.features()
+
+    def expression(self) -> pc.Expression:
+        return ~self.operand.expression()
+
+    def check(self, entity: Entity, where: str) -> None:
+        self.operand.check(entity, where)
+
+    def __repr__(self) -> str:
+        return f"~({self.operand!r})"
+
+
+def all_of(filters: list[Filter]) -> Filter | None:
+    """Return the conjunction of `filters`, or None for none."""
+    if not filters:
+        return None
+    result = filters[0]
+    for item in filters[1:]:
+        result = And(result, item)
+    return result

@@ -1,0 +1,215 @@
+"""Join stages of offline queries: whole columns joined with the other entity's source by featurejit.joins.
+
+A has-one join is a left join of the rows' key columns with the other entity's key columns
+and row numbers, planned by `featurejit.joins.plan_join` from the statistics kept with the
+source. It gives each row the number of its partner's row, and the other entity's plan runs
+once per distinct partner row.
+
+A has-many join reads the child source, with the aggregations' filters pushed into the scan
+when they name only source columns, and runs the child entity's plan over what it read.
+Then, if the rows have fewer keys than the children (a quarter of the child keys or fewer),
+an inner join with the rows' distinct keys drops the children no row asks for. Last, the
+children are aggregated per key, and a left join gives each row its key's aggregations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from featurejit.graph.aggregates import aggregate_groups, fill_empty
+from featurejit.graph.entities import Feature
+from featurejit.graph.errors import GraphError
+from featurejit.graph.filters import Filter, Or
+from featurejit.graph.indexes import ROW_COLUMN, duplicate_key, key_stats, key_table, raise_duplicate
+from featurejit.graph.planner import JoinStep, Plan
+from featurejit.graph.relationships import JoinedFeature, Relationship
+from featurejit.graph.sources import Source
+from featurejit.joins import JoinPlan, KeyTypeError, plan_join
+
+if TYPE_CHECKING:
+    from featurejit.graph.offline import ArrowColumn, Sources
+    from featurejit.graph.online import StageTrace
+
+LEFT_ROW = "__featurejit_left_row"
+PRESENT = "__featurejit_present"
+# Children are first reduced to the rows' keys when the rows have at most this share of the child keys.
+SEMI_JOIN_SHARE = 0.25
+
+
+def run_join(
+    join: JoinStep, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources, trace: StageTrace
+) -> dict[Feature, ArrowColumn]:
+    """Run a join stage over whole columns; return the columns of the features it writes."""
+    source = sources[join.relationship.target]
+    if join.relationship.kind == "one":
+        return join_one(join, columns, rows, source, sources, trace)
+    return join_many(join, columns, rows, source, sources, trace)
+
+
+def key_columns(relationship: Relationship, columns: dict[Feature, ArrowColumn], right: pa.Schema) -> dict[str, Any]:
+    """Return the rows' key columns, named after the other entity's key features and cast to its timestamp types."""
+    keys = {}
+    for owner_key, target_key in zip(relationship.owner_keys, relationship.target_keys, strict=True):
+        column = columns[owner_key]
+        wanted = right.field(target_key.name).type
+        if column.type != wanted and (pa.types.is_timestamp(column.type) or pa.types.is_null(column.type)):
+            try:
+                column = column.cast(wanted)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+                raise GraphError(
+                    f"{relationship.qualified_name} joins {owner_key!r} ({column.type}) with {target_key!r} ({wanted}), "
+                    f"and casting failed: {error}"
+                ) from None
+        keys[target_key.name] = column
+    return keys
+
+
+def execute(plan: JoinPlan, relationship: Relationship) -> pa.Table:
+    try:
+        return plan.execute()
+    except KeyTypeError as error:
+        raise GraphError(f"{relationship.qualified_name} cannot join its keys: {error}") from None
+
+
+def planned(relationship: Relationship, left: pa.Table, right: pa.Table, how: str, right_stats: Any = None) -> JoinPlan:
+    names = [feature.name for feature in relationship.target_keys]
+    try:
+        return plan_join(left, right, on=names, how=how, right_stats=right_stats, suffix="__right")
+    except KeyTypeError as error:
+        owner = ", ".join(f"{key!r} ({left.schema.field(name).type})" for key, name in zip(relationship.owner_keys, names, strict=True))
+        target = ", ".join(f"{key!r} ({right.schema.field(key.name).type})" for key in relationship.target_keys)
+        raise GraphError(f"{relationship.qualified_name} cannot join {owner} with {target}: {error}") from None
+
+
+def scatter(joined: pa.Table, rows: int, column: str) -> np.ndarray:
+    """Return, for each of `rows` left rows, the value of `column` in its joined row, -1 where it is null."""
+    result = np.full(rows, -1, dtype=np.int64)
+    positions = np.asarray(joined.column(LEFT_ROW), dtype=np.int64)
+    result[positions] = np.asarray(joined.column(column).fill_null(-1), dtype=np.int64)
+    return result
+
+
+def join_one(
+    join: JoinStep, columns: dict[Feature, ArrowColumn], rows: int, source: Source, sources: Sources, trace: StageTrace
+) -> dict[Feature, ArrowColumn]:
+    relationship = join.relationship
+    right = key_table(source, relationship.target_keys)
+    left = pa.table({**key_columns(relationship, columns, right.schema), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
+    plan = planned(relationship, left, right, "left", key_stats(source, relationship.target_keys))
+    joined = execute(plan, relationship)
+    if joined.num_rows > rows:
+        names = [feature.name for feature in relationship.target_keys]
+        raise_duplicate(relationship, duplicate_key(right, names) or "one key")
+    partner_rows = scatter(joined, rows, ROW_COLUMN)
+    trace.matched = int((partner_rows >= 0).sum())
+    trace.details += plan.explain().splitlines()
+    assert join.subplan is not None, "a has-one join reads at least one feature"
+    partner = columns_at_rows(join.subplan, source, partner_rows, sources)
+    written: dict[Feature, ArrowColumn] = {}
+    for feature in join.outputs:
+        assert isinstance(feature, JoinedFeature), "a has-one join writes joined features"
+        written[feature] = partner[feature.target]
+    return written
+
+
+def columns_at_rows(plan: Plan, source: Source, source_rows: np.ndarray, sources: Sources) -> dict[Feature, ArrowColumn]:
+    """Return the plan's outputs for the source rows `source_rows`, null where a row is -1.
+
+    The plan's stages run once per distinct row, so a plane that many flights share is computed once.
+    """
+    from featurejit.graph.offline import run_offline  # imported late: it imports this module
+
+    found = source_rows >= 0
+    if not plan.stages:
+        indices = pa.array(source_rows, mask=~found)
+        return {feature: source.column(feature.name).take(indices) for feature in plan.outputs}
+    distinct = np.unique(source_rows[found])
+    chosen = pa.array(distinct)
+    columns: dict[Feature, ArrowColumn] = {feature: source.column(feature.name).take(chosen) for feature in plan.source_reads}
+    run_offline(plan, columns, len(distinct), None, None, sources)
+    positions = np.searchsorted(distinct, source_rows)
+    back = pa.array(positions, mask=~found)
+    return {feature: columns[feature].take(back) for feature in plan.outputs}
+
+
+# --------------------------------------------------------------------------------------
+# Has-many
+# --------------------------------------------------------------------------------------
+
+
+def pushed_filter(join: JoinStep, source: Source, computed: Sequence[Feature]) -> Any:
+    """Return the filter to push into the child scan: the aggregations' filters joined with OR, if every
+    aggregation has one and they name only source columns; else None."""
+    filters: dict[str, Filter] = {}
+    for aggregate in join.aggregates:
+        if aggregate.filter is None:
+            return None
+        filters[repr(aggregate.filter)] = aggregate.filter
+    features = [feature for item in filters.values() for feature in item.features()]
+    if any(feature in computed or not source.has_column(feature.name) for feature in features):
+        return None
+    unique = list(filters.values())
+    combined = unique[0]
+    for item in unique[1:]:
+        combined = Or(combined, item)
+    return combined.expression()
+
+
+def child_table(join: JoinStep, source: Source, sources: Sources, trace: StageTrace) -> pa.Table:
+    """Scan the child source, with the filters pushed down where they can be, and run the child plan over it."""
+    from featurejit.graph.offline import run_offline  # imported late: it imports this module
+
+    names = [feature.name for feature in join.relationship.target_keys]
+    subplan = join.subplan
+    reads = [] if subplan is None else [feature.name for feature in subplan.source_reads]
+    computed = [] if subplan is None else list(subplan.computed)
+    expression = pushed_filter(join, source, computed)
+    scanned, stats = source.scan(list(dict.fromkeys([*names, *reads])), expression)
+    if expression is not None:
+        trace.details.append(f"filter pushed into the scan of {source.description}: {expression}, {stats.rows:,} child rows read")
+    else:
+        trace.details.append(f"scan of {source.description}: {stats.rows:,} child rows read")
+    table = {name: scanned.column(name) for name in names}
+    if subplan is not None:
+        columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in subplan.source_reads}
+        run_offline(subplan, columns, scanned.num_rows, None, None, sources)
+        table |= {feature.name: columns[feature] for feature in subplan.outputs}
+    return pa.table(table)
+
+
+def join_many(
+    join: JoinStep, columns: dict[Feature, ArrowColumn], rows: int, source: Source, sources: Sources, trace: StageTrace
+) -> dict[Feature, ArrowColumn]:
+    relationship = join.relationship
+    names = [feature.name for feature in relationship.target_keys]
+    children = child_table(join, source, sources, trace)
+    left = pa.table({**key_columns(relationship, columns, children.schema), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
+    child_keys = key_stats(source, relationship.target_keys)
+    distinct_children = child_keys.columns[names[0]].distinct or 0
+    if rows <= SEMI_JOIN_SHARE * distinct_children:
+        owner_keys = left.select(names).group_by(names, use_threads=False).aggregate([])
+        semi = planned(relationship, children, owner_keys, "inner")
+        children = execute(semi, relationship)
+        trace.details.append(
+            f"{rows:,} rows have at most {SEMI_JOIN_SHARE:.0%} of the {distinct_children:,} distinct child keys "
+            f"of {names[0]}, so an inner join with their keys comes first: {children.num_rows:,} child rows remain"
+        )
+        trace.details += [f"  {line}" for line in semi.explain().splitlines()]
+    written: dict[Feature, ArrowColumn] = {}
+    matched = np.zeros(rows, dtype=bool)
+    for group in aggregate_groups(children, names, join.aggregates):
+        present = group.table.append_column(PRESENT, pa.array(np.ones(group.table.num_rows, dtype=bool)))
+        plan = planned(relationship, left, present, "left")
+        joined = execute(plan, relationship)
+        trace.details += plan.explain().splitlines()
+        joined = joined.take(pc.sort_indices(joined, [(LEFT_ROW, "ascending")]))
+        for aggregate, name in group.columns.items():
+            written[aggregate] = fill_empty(aggregate, joined.column(name))
+        matched |= np.asarray(joined.column(PRESENT).fill_null(False), dtype=bool)
+    trace.matched = int(matched.sum())
+    return written

@@ -1,0 +1,105 @@
+"""Join stages of online queries: the other entity's rows found through indexes kept with its source.
+
+A has-one join probes the unique index of the other entity's key columns with the key of
+each request row, then runs the other entity's plan on the rows it found: a row without a
+partner, or with a null key part, gets null for every joined feature. A has-many join finds
+the child rows of each request row's key through the child groups, runs the child entity's
+plan on them, then filters and aggregates them per request row.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+
+from featurejit.graph.aggregates import aggregate_groups, fill_empty
+from featurejit.graph.columns import Column
+from featurejit.graph.entities import Feature
+from featurejit.graph.errors import GraphError
+from featurejit.graph.indexes import child_groups, unique_index
+from featurejit.graph.planner import JoinStep
+from featurejit.graph.relationships import JoinedFeature
+from featurejit.joins import Index, KeyTypeError
+
+if TYPE_CHECKING:
+    from featurejit.graph.online import StageTrace, Stores
+
+# Up to this many rows, a one-column key is probed one value at a time through the index's
+# native scalar lookup, which costs less than building Arrow arrays for a batch probe.
+SCALAR_PROBES = 16
+GROUP_COLUMN = "__featurejit_group"
+
+
+def probe(index: Index, keys: list[Column], join: JoinStep) -> np.ndarray:
+    """Return the index row of each request row's key, -1 where a key part is null or the index lacks the key."""
+    rows = len(keys[0])
+    python_type = keys[0].type.python_type
+    try:
+        if len(keys) == 1 and python_type in (int, str) and rows <= SCALAR_PROBES:
+            get = index.get
+            return np.array([-1 if value is None else get(value) for value in keys[0].to_pylist()], dtype=np.int64)
+        values = [column.to_pylist() for column in keys]
+        return index.rows(values[0] if len(keys) == 1 else list(zip(*values, strict=True)))
+    except (KeyTypeError, TypeError) as error:
+        owner = ", ".join(map(repr, join.relationship.owner_keys))
+        target = ", ".join(map(repr, join.relationship.target_keys))
+        raise GraphError(f"{join.relationship.qualified_name} cannot look up {owner} in {target}: {error}") from None
+
+
+def run_join(join: JoinStep, columns: dict[Feature, Column], rows: int, stores: Stores, trace: StageTrace | None) -> dict[Feature, Column]:
+    """Run a join stage; return the columns of the features it writes."""
+    if join.relationship.kind == "one":
+        return join_one(join, columns, stores, trace)
+    return join_many(join, columns, rows, stores, trace)
+
+
+def join_one(join: JoinStep, columns: dict[Feature, Column], stores: Stores, trace: StageTrace | None) -> dict[Feature, Column]:
+    from featurejit.graph.online import run_source_rows  # imported late: it imports this module
+
+    relationship = join.relationship
+    store = stores[relationship.target]
+    assert store.source is not None and join.subplan is not None, "the graph checked the relationship"
+    index = unique_index(store.source, relationship)
+    partner_rows = probe(index, [columns[key] for key in relationship.owner_keys], join)
+    if trace is not None:
+        trace.matched = int((partner_rows >= 0).sum())
+        trace.details.append(f"index: {index.describe()}")
+    partner = run_source_rows(join.subplan, {}, partner_rows, stores, None)
+    written: dict[Feature, Column] = {}
+    for feature in join.outputs:
+        assert isinstance(feature, JoinedFeature), "a has-one join writes joined features"
+        column = partner[feature.target]
+        written[feature] = Column(feature.type, column.values, column.valid, column.arrow_type)
+    return written
+
+
+def join_many(
+    join: JoinStep, columns: dict[Feature, Column], rows: int, stores: Stores, trace: StageTrace | None
+) -> dict[Feature, Column]:
+    from featurejit.graph.online import run_source_rows  # imported late: it imports this module
+
+    relationship = join.relationship
+    store = stores[relationship.target]
+    assert store.source is not None, "the graph checked the relationship"
+    groups = child_groups(store.source, relationship.target_keys)
+    group_of_row = probe(groups.index, [columns[key] for key in relationship.owner_keys], join)
+    child_rows, owners = groups.gather(group_of_row)
+    child: dict[str, Any] = {GROUP_COLUMN: pa.array(owners, type=pa.int64())}
+    if join.subplan is not None:
+        found = run_source_rows(join.subplan, {}, child_rows, stores, None)
+        child |= {feature.name: found[feature].to_arrow() for feature in join.subplan.outputs}
+    if trace is not None:
+        trace.matched = int((group_of_row >= 0).sum())
+        trace.details.append(f"child groups: {groups.index.describe()}; {len(child_rows):,} child rows found")
+    written: dict[Feature, Column] = {}
+    for group in aggregate_groups(pa.table(child), [GROUP_COLUMN], join.aggregates):
+        positions = np.asarray(group.table.column(GROUP_COLUMN), dtype=np.int64)
+        back = np.full(rows, -1, dtype=np.int64)
+        back[positions] = np.arange(len(positions))
+        indices = pa.array(back, mask=back < 0)
+        for aggregate, name in group.columns.items():
+            values = fill_empty(aggregate, group.table.column(name).take(indices))
+            written[aggregate] = Column.from_arrow(values, aggregate.type)
+    return written
