@@ -139,3 +139,10 @@ def test_lookup_of_python_keys_equals_arrow_keys() -> None:
     strings = Index.build(table, "s")
     for string_keys in (["s5"], ["s9", "s1", "nope", "s9"]):
         assert strings.lookup(string_keys).to_pylist() == strings.lookup(pa.array(string_keys)).to_pylist()
+
+
+def test_lookup_of_many_python_keys() -> None:
+    table = pa.table({"id": np.arange(100_000)[::-1].copy(), "v": np.arange(100_000)})
+    index = Index.build(table, "id")
+    keys = list(range(99_999, -1, -1))
+    assert index.rows(keys).tolist() == list(range(100_000))

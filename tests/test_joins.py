@@ -371,3 +371,13 @@ def test_probe_morsels_on_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
         plan.choice = JoinChoice("hash join", "right", False)
         result = plan.execute()
         assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], how)
+
+
+def test_validity_of_short_side_outlives_longer_side() -> None:
+    # Keys without nulls read an all-ones bitmap; the short side's must stay valid while a
+    # longer side is encoded after it.
+    rng = np.random.default_rng(9)
+    left = pa.table({"k": [f"key-{i}" for i in rng.integers(0, 300_000, 2000)], "a": np.arange(2000)})
+    right = pa.table({"k": [f"key-{i}" for i in range(200_000)], "b": np.arange(200_000)})
+    for how in ("inner", "left"):
+        assert normalized(join(left, right, on="k", how=how)) == pyarrow_join(left, right, ["k"], ["k"], how)

@@ -24,13 +24,13 @@ from featurejit.joins.keys import (
     encode_keys,
     int_part,
     integer_view,
+    ones_bitmap,
     part_range,
     plan_packing,
 )
 from featurejit.joins.plan import HOWS, JoinPlan, as_table, assemble, quick_stats
 from featurejit.joins.planner import JoinChoice
 from featurejit.joins.stats import TableStats
-from featurejit.runtime.batch import ALL_VALID
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SCALAR_STRING_KEYS = 16  # string keys up to this many are looked up one by one, without Arrow arrays
@@ -51,9 +51,8 @@ class Index:
         # The fields of a probe of int64 keys with all-ones validity, for python_key_rows to fill in.
         self.probe_kernel = kernel(operators.probe_kernel_name(structure, "int")) if structure.key.kind == "int" else None
         self.lookup_table = table.select([*key, *(name for name in table.column_names if name not in key)])
-        all_valid, _ = ALL_VALID.get(0)
         flags = PROBE_LEFT | PROBE_UNIQUE
-        self.probe_template = np.array([0, all_valid, 0, 0, 0, 0, flags, 0, 0, 0, 0, *structure.fields], dtype=np.int64)
+        self.probe_template = np.array([0, 0, 0, 0, 0, 0, flags, 0, 0, 0, 0, *structure.fields], dtype=np.int64)
 
     @classmethod
     def build(cls, table: pa.Table | pa.RecordBatch, key: str | Sequence[str]) -> Index:
@@ -217,7 +216,8 @@ class Index:
         rows = np.empty(len(values), dtype=np.int64)
         pairs = np.empty(len(values), dtype=np.int64)
         fields = self.probe_template.copy()
-        fields[0] = values.ctypes.data
+        ones = ones_bitmap(len(values))
+        fields[0:2] = [values.ctypes.data, ones.ctypes.data]
         fields[4] = len(values)  # stop
         fields[8:11] = [pairs.ctypes.data, rows.ctypes.data, len(values)]
         assert self.probe_kernel is not None, "only indexes of integer keys probe int64 values"

@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurejit.runtime.batch import ALL_VALID, EMPTY_ADDRESS
+from featurejit.runtime.batch import EMPTY_ADDRESS
 
 INT64_MAX = 2**63 - 1
 PACKED_BITS = 63  # packed keys stay non-negative int64 values
@@ -134,6 +134,19 @@ class KeyBuffers:
     keep: list[Any] = field(default_factory=list)
 
 
+# A bitmap of ones for keys without nulls, allocated once and never freed, so that fields that
+# point into it stay valid; longer columns get a bitmap of their own.
+SHARED_ONES_BITS = 1 << 16
+SHARED_ONES = np.full(SHARED_ONES_BITS // 8, 0xFF, dtype=np.uint8)
+
+
+def ones_bitmap(rows: int) -> np.ndarray:
+    """Return a bitmap of at least `rows` one bits, which the caller keeps alive while kernels read it."""
+    if rows <= SHARED_ONES_BITS:
+        return SHARED_ONES
+    return np.full((rows + 7) // 8, 0xFF, dtype=np.uint8)
+
+
 def bitmap_fields(valid: np.ndarray | None, array: pa.Array | None, name: str) -> tuple[list[int], list[Any], int]:
     """Return the bitmap fields (address, bit offset), what keeps them alive, and the null count.
 
@@ -142,15 +155,15 @@ def bitmap_fields(valid: np.ndarray | None, array: pa.Array | None, name: str) -
     if valid is not None:
         nulls = int(len(valid) - np.count_nonzero(valid))
         if nulls == 0:
-            address, _ = ALL_VALID.get(len(valid))
-            return [address, 0], [], 0
+            ones = ones_bitmap(len(valid))
+            return [int(ones.ctypes.data), 0], [ones], 0
         packed = np.packbits(valid, bitorder="little")
         packed = np.concatenate([packed, np.zeros(1, dtype=np.uint8)])
         return [int(packed.ctypes.data), 0], [packed], nulls
     assert array is not None
     if array.null_count == 0:
-        address, _ = ALL_VALID.get(len(array))
-        return [address, 0], [], 0
+        ones = ones_bitmap(len(array))
+        return [int(ones.ctypes.data), 0], [ones], 0
     bitmap = array.buffers()[0]
     check_buffer(name, "validity bitmap", bitmap, (array.offset + len(array) + 7) // 8)
     assert bitmap is not None
