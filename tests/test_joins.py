@@ -381,3 +381,19 @@ def test_validity_of_short_side_outlives_longer_side() -> None:
     right = pa.table({"k": [f"key-{i}" for i in range(200_000)], "b": np.arange(200_000)})
     for how in ("inner", "left"):
         assert normalized(join(left, right, on="k", how=how)) == pyarrow_join(left, right, ["k"], ["k"], how)
+
+
+def test_pushdown_chosen_after_build_from_probe_sketch() -> None:
+    rng = np.random.default_rng(12)
+    left = pa.table({"k": [f"k{i}" for i in rng.permutation(60_000)], "a": np.arange(60_000)})
+    right = pa.table({"k": [f"k{i}" for i in rng.integers(0, 120_000, 3000)], "b": np.arange(3000)})
+    plan = plan_join(left, right, on="k")
+    assert not plan.choice.pushdown
+    result = plan.execute()
+    text = plan.explain()
+    assert "after the build: filter the probe:" in text
+    assert "pushdown: a Bloom filter of" in text
+    assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], "inner")
+    left_plan = plan_join(left, right, on="k", how="left")
+    left_plan.execute()
+    assert "pushdown" not in left_plan.explain()

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from featurejit.joins.compiled import call, kernel
 from featurejit.joins.keys import KeyBuffers
-from featurejit.joins.operators import BuiltTable, address
+from featurejit.joins.operators import BuiltTable, address, ensure_hashes
 from featurejit.joins.planner import IN_LIST_MAX
 
 BLOOM_BITS_PER_KEY = 16
@@ -48,6 +48,7 @@ class JoinFilter:
     def from_build(cls, table: BuiltTable, single_column: bool = True) -> JoinFilter:
         """Make the filter of a built table, whose keys come from one column or from several."""
         keys = table.key
+        ensure_hashes(keys)
         in_list = None
         in_list_values = None
         bloom = None
@@ -74,6 +75,7 @@ class JoinFilter:
     def select(self, keys: KeyBuffers) -> np.ndarray:
         """Return the probe rows that pass, in order, as int64 row numbers."""
         assert (keys.kind == "int") == (self.kind == "int"), "both sides of a join use one key encoding"
+        ensure_hashes(keys)
         selected = np.empty(max(keys.rows, 1), dtype=np.int64)
         if not self.distinct:
             return selected[:0]

@@ -166,7 +166,7 @@ def emit_bloom_add(module: ir.Module, name: str, kind: str) -> None:
     """Add every valid key to a blocked Bloom filter."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
-    key = KeyColumn.read(emitter, kind, 0)
+    key = KeyColumn.read(emitter, kind, 0, stored_hashes=True)
     first = KeyColumn.field_count(kind)
     rows = emitter.field(first)
     words = emitter.pointer_field(first + 1, I64)
@@ -595,7 +595,7 @@ def emit_filter(module: ir.Module, name: str, kind: str) -> None:
     Bloom filter. Writes the row numbers in order and returns their count."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
-    key = KeyColumn.read(emitter, kind, 0)
+    key = KeyColumn.read(emitter, kind, 0, stored_hashes=True)
     base = KeyColumn.field_count(kind)
     start, stop = emitter.field(base), emitter.field(base + 1)
     low, high = emitter.field(base + 2), emitter.field(base + 3)

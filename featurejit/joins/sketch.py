@@ -55,7 +55,10 @@ class HyperLogLog:
         """Add the valid values of a column; return how many there were."""
         if isinstance(column, pa.ChunkedArray):
             return sum(self.add(chunk) for chunk in column.chunks)
-        keys = sketch_keys(column)
+        return self.add_keys(sketch_keys(column))
+
+    def add_keys(self, keys: KeyBuffers) -> int:
+        """Add the valid keys of a join key column; return how many there were."""
         return call(f"sketch:{keys.kind}", [*keys.fields, keys.rows, address(self.registers), self.precision])
 
     def merge(self, other: HyperLogLog) -> None:
