@@ -199,8 +199,8 @@ class Relationship:
             candidate = evaluate_annotation(self.owner.declared, self.name, candidate)
         if not isinstance(getattr(candidate, "__featurejit_entity__", None), Entity):
             wanted = "list[Child]" if self.kind == "many" else "the other entity, such as Plane or Plane | None"
-            shown = getattr(annotation, "__name__", None) or repr(annotation)
-            raise GraphError(f"{self.qualified_name} is a has-{self.kind} relationship annotated {shown}; annotate it {wanted}")
+            shown = repr(annotation) if typing.get_origin(annotation) else getattr(annotation, "__name__", repr(annotation))
+            raise GraphError(f"{self.qualified_name} is a has-{self.kind} relationship annotated {shown}; annotate it with {wanted}")
         return entity_of(candidate)
 
     def condition_keys(self, declared: Entity) -> tuple[Entity, tuple[Feature, ...], tuple[Feature, ...]]:
