@@ -151,6 +151,7 @@ class KernelRequest:
             self.function.__qualname__,
             self.source,
             list(self.parameter_types),
+            zone_fingerprints(self.parameter_types),
             layouts,
             self.output.__name__,
             self.kind,
@@ -203,10 +204,32 @@ class FusedKernelRequest(KernelRequest):
             list(self.outputs),
             [output.__name__ for output in self.output_types],
             list(self.parameter_types),
+            zone_fingerprints(self.parameter_types),
             [repr(layout) for layout in self.layouts or ()],
             self.kind,
         ]
         return sha256_text(json.dumps(parts))
+
+
+def zone_fingerprints(parameter_types: Sequence[str]) -> list[str]:
+    """Return a digest of the zone file of each zone key in the parameter types.
+
+    Kernels hold offset tables of those zones, so a tzdata update must change the key.
+    """
+    from featurejit.codegen.zonetables import ZoneDataError, read_zone_file
+    from featurejit.zones import is_fixed
+
+    digests = []
+    for zone in sorted(set(ZONE_IN_TYPE.findall(" ".join(parameter_types)))):
+        if zone and not is_fixed(zone):
+            try:
+                digests.append(f"{zone}:{hashlib.sha256(read_zone_file(zone)).hexdigest()}")
+            except ZoneDataError:
+                digests.append(f"{zone}:missing")
+    return digests
+
+
+ZONE_IN_TYPE = re.compile(r'!py\.datetime<"([^"]*)">')
 
 
 # --------------------------------------------------------------------------------------
@@ -669,10 +692,10 @@ def known_types() -> dict[str, Any]:
     """Return the result types a resolver can have, by their printed form, which a test checks."""
     from xdsl.dialects.builtin import f64, i1, i64
 
-    from featurejit.ir.dialect import OptionalType, dyn, none_type
+    from featurejit.ir.dialect import OptionalType, date_type, dyn, none_type, timedelta_type
 
-    scalars = {"f64": f64, "i1": i1, "i64": i64}
-    types: dict[str, Any] = {"!py.none": none_type, "!py.dyn": dyn, **scalars}
-    for name, element in scalars.items():
+    elements = {"f64": f64, "i1": i1, "i64": i64, "!py.date": date_type, "!py.timedelta": timedelta_type}
+    types: dict[str, Any] = {"!py.none": none_type, "!py.dyn": dyn, **elements}
+    for name, element in elements.items():
         types[f"!py.optional<{name}>"] = OptionalType(element)
     return types

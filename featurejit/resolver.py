@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import functools
 import inspect
 import logging
@@ -71,8 +72,24 @@ class CodeText(str):
         return str(self)
 
 
-NATIVE_NAMES = {bool: "i1", int: "i64", float: "f64", str: "!py.str"}
-COLUMN_NAMES = {bool: "bool", int: "int64", float: "float64", str: "string"}
+NATIVE_NAMES = {
+    bool: "i1",
+    int: "i64",
+    float: "f64",
+    str: "!py.str",
+    datetime.datetime: "!py.datetime",
+    datetime.date: "!py.date",
+    datetime.timedelta: "!py.timedelta",
+}
+COLUMN_NAMES = {
+    bool: "bool",
+    int: "int64",
+    float: "float64",
+    str: "string",
+    datetime.datetime: "timestamp[us]",
+    datetime.date: "date32",
+    datetime.timedelta: "duration[us]",
+}
 
 
 def native_name(spec: ValueSpec) -> str:

@@ -63,7 +63,7 @@ def test_wrap_rejects_unrelated_optional() -> None:
 
 
 def test_optional_of_optional_is_rejected() -> None:
-    with pytest.raises(VerifyException, match=r"expected !py.optional of i1, i64, f64 or !py.str"):
+    with pytest.raises(VerifyException, match=r"expected !py.optional of i1, i64, f64, !py.str, !py.datetime, !py.date or !py.timedelta"):
         parse_function("func.return %a : i64", signature="(%a: i64, %c: !py.optional<!py.dyn>)")
 
 

@@ -43,6 +43,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 
 from featurejit.codegen import strhelpers
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
+from featurejit.codegen.datetimes import load_temporal
 from featurejit.codegen.row import (
     NONE,
     OUTPUT_TYPES,
@@ -79,6 +80,11 @@ PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
     "dict16_utf8": (ir.IntType(16), "dictionary"),
     "dict32_utf8": (ir.IntType(32), "dictionary"),
     "dict64_utf8": (I64, "dictionary"),
+    # Temporal values: int64 counts of a unit since 1970, or int32 days for date32.
+    **{f"timestamp_{unit}": (I64, "temporal") for unit in ("s", "ms", "us", "ns")},
+    **{f"duration_{unit}": (I64, "temporal") for unit in ("s", "ms", "us", "ns")},
+    "date32": (ir.IntType(32), "temporal"),
+    "date64": (I64, "temporal"),
 }
 
 
@@ -183,6 +189,18 @@ def read_columns(
 
 def is_string_layout(layout: ColumnLayout) -> bool:
     return PHYSICAL_TYPES[layout.physical][1] in ("string", "dictionary")
+
+
+def is_temporal_layout(layout: ColumnLayout) -> bool:
+    return PHYSICAL_TYPES[layout.physical][1] == "temporal"
+
+
+def load_column_temporal(builder: ir.IRBuilder, column: Column, index: ir.Value) -> tuple[Repr, ir.Value]:
+    """Load element `index` of a timestamp, date or duration column (see featurejit.codegen.datetimes)."""
+    argument_type = column.argument_type
+    if isinstance(argument_type, OptionalType):
+        argument_type = argument_type.element_type
+    return load_temporal(builder, column.layout.physical, argument_type, column.data, index)
 
 
 def load_string(builder: ir.IRBuilder, column: Column, index: ir.Value) -> tuple[StrValue, ir.Value]:
@@ -359,6 +377,8 @@ def build_batch_kernel(
                 value, bad = bit_of(builder, data_words[index], lane), FALSE
             elif is_string_layout(column.layout):
                 value, bad = load_string(builder, column, builder.add(column.offset, row))
+            elif is_temporal_layout(column.layout):
+                value, bad = load_column_temporal(builder, column, builder.add(column.offset, row))
             else:
                 value, bad = load_element(builder, column.layout, column.data, builder.add(column.offset, row))
             present = bit_of(builder, validity_words[index], lane) if index in validity_words else TRUE
@@ -452,6 +472,8 @@ def load_broadcast_columns(builder: ir.IRBuilder, columns: list[Column]) -> dict
             value, bad = bool_bit(builder, column, None, i64(0)), FALSE
         elif is_string_layout(column.layout):
             value, bad = load_string(builder, column, column.offset)
+        elif is_temporal_layout(column.layout):
+            value, bad = load_column_temporal(builder, column, column.offset)
         else:
             value, bad = load_element(builder, column.layout, column.data, column.offset)
         present = TRUE

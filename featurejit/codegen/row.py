@@ -8,6 +8,7 @@ slow path ors its condition into it, so a row is either computed exactly or flag
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeAlias
@@ -20,9 +21,19 @@ from xdsl.dialects.builtin import i64 as I64_TYPE
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from featurejit.codegen import arith, mathlib
-from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, Result, f64, i64
+from featurejit.codegen.arith import F64, FALSE, I1, I8, I32, I64, TRUE, Result, f64, i64
+from featurejit.frontend.annotations import python_type_of
 from featurejit.ir import dialect as py
-from featurejit.ir.dialect import DynType, NoneType, OptionalType, StrType, str_type
+from featurejit.ir.dialect import (
+    DatetimeType,
+    DateType,
+    DynType,
+    NoneType,
+    OptionalType,
+    StrType,
+    TimedeltaType,
+    str_type,
+)
 
 KIND_NONE, KIND_BOOL, KIND_INT, KIND_FLOAT = 0, 1, 2, 3
 
@@ -69,8 +80,23 @@ class StrValue:
     ascii: bool = False
 
 
+@dataclass(frozen=True)
+class DatetimeValue:
+    """A `!py.datetime<zone>` value: its local clock time and its UTC instant, in microseconds since 1970.
+
+    The two are equal for a naive datetime. `clock_bad` and `instant_bad` are true where a
+    zone table could not give that part (featurejit/codegen/datetimes.py): an op that reads
+    the part flags the row, and ops that do not read it leave the row alone.
+    """
+
+    clock: ir.Value
+    instant: ir.Value
+    clock_bad: ir.Value
+    instant_bad: ir.Value
+
+
 NONE = NoneValue()
-Repr: TypeAlias = ir.Value | OptionalValue | DynValue | NoneValue | StrValue
+Repr: TypeAlias = ir.Value | OptionalValue | DynValue | NoneValue | StrValue | DatetimeValue
 
 BYTE_POINTER = I8.as_pointer()
 
@@ -109,6 +135,10 @@ def components(type_: Attribute) -> list[ir.Type]:
         return [I1, *components(type_.element_type)]
     if isinstance(type_, StrType):
         return [BYTE_POINTER, I64]
+    if isinstance(type_, DatetimeType):
+        return [I64, I64, I1, I1]
+    if isinstance(type_, DateType | TimedeltaType):
+        return [I64]
     if isinstance(type_, DynType):
         return [I8, I64]
     if isinstance(type_, NoneType):
@@ -121,6 +151,8 @@ def flatten(value: Repr) -> list[ir.Value]:
         return [value.valid, *flatten(value.value)]
     if isinstance(value, StrValue):
         return [value.pointer, value.length]
+    if isinstance(value, DatetimeValue):
+        return [value.clock, value.instant, value.clock_bad, value.instant_bad]
     if isinstance(value, DynValue):
         return [value.kind, value.bits]
     if isinstance(value, NoneValue):
@@ -133,6 +165,8 @@ def unflatten(type_: Attribute, values: list[ir.Value]) -> Repr:
         return OptionalValue(values[0], unflatten(type_.element_type, values[1:]))
     if isinstance(type_, StrType):
         return StrValue(values[0], values[1])
+    if isinstance(type_, DatetimeType):
+        return DatetimeValue(*values)
     if isinstance(type_, DynType):
         return DynValue(values[0], values[1])
     if isinstance(type_, NoneType):
@@ -148,7 +182,15 @@ def zero_of(type_: ir.Type) -> ir.Constant:
 # Output columns: what a column of the declared type stores for a Python result
 # --------------------------------------------------------------------------------------
 
-OUTPUT_TYPES: dict[type, ir.Type] = {float: F64, int: I64, bool: I8}
+OUTPUT_TYPES: dict[type, ir.Type] = {
+    float: F64,
+    int: I64,
+    bool: I8,
+    datetime.datetime: I64,  # microseconds since 1970, UTC for an aware datetime
+    datetime.date: I32,  # days since 1970, as in Arrow's date32
+    datetime.timedelta: I64,  # microseconds
+}
+TEMPORAL_OUTPUTS = (datetime.datetime, datetime.date, datetime.timedelta)
 
 
 def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output: type) -> tuple[ir.Value, ir.Value, ir.Value]:
@@ -159,6 +201,8 @@ def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output:
     """
     if output is str:
         return convert_string_output(builder, value, type_)
+    if output in TEMPORAL_OUTPUTS:
+        return convert_temporal_output(builder, value, type_, output)
     target = OUTPUT_TYPES[output]
     zero = ir.Constant(target, 0.0 if target == F64 else 0)
     if isinstance(value, NoneValue) or isinstance(type_, NoneType):
@@ -183,6 +227,29 @@ def convert_string_output(builder: ir.IRBuilder, value: Repr, type_: Attribute) 
         return inner, builder.and_(value.valid, present), builder.and_(value.valid, bad)
     bad = FALSE if isinstance(value, NoneValue) else TRUE
     return empty_string(builder), FALSE, bad
+
+
+def convert_temporal_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output: type) -> tuple[ir.Value, ir.Value, ir.Value]:
+    """Convert a result for a datetime, date or timedelta column; a value of another type flags the row."""
+    target = OUTPUT_TYPES[output]
+    zero = ir.Constant(target, 0)
+    if isinstance(value, OptionalValue):
+        assert isinstance(type_, OptionalType)
+        inner, present, bad = convert_temporal_output(builder, value.value, type_.element_type, output)
+        return inner, builder.and_(value.valid, present), builder.and_(value.valid, bad)
+    if isinstance(value, NoneValue) or isinstance(type_, NoneType):
+        return zero, FALSE, FALSE
+    if output is datetime.datetime and isinstance(value, DatetimeValue):
+        assert isinstance(type_, DatetimeType)
+        if type_.is_aware:
+            return value.instant, TRUE, value.instant_bad
+        return value.clock, TRUE, FALSE
+    if output is datetime.date and isinstance(type_, DateType):
+        assert isinstance(value, ir.Value)
+        return builder.trunc(value, I32), TRUE, FALSE
+    if output is datetime.timedelta and isinstance(type_, TimedeltaType):
+        return value, TRUE, FALSE
+    return zero, TRUE, TRUE
 
 
 def convert_scalar_output(
@@ -361,7 +428,7 @@ class RowEmitter:
             if isinstance(value, NoneValue) and target.element_type == str_type:
                 return OptionalValue(FALSE, empty_string(self.builder))
             if isinstance(value, NoneValue):
-                return OptionalValue(FALSE, zero_of(llvm_type(target.element_type)))
+                return OptionalValue(FALSE, unflatten(target.element_type, [zero_of(t) for t in components(target.element_type)]))
             return OptionalValue(TRUE, value)  # type: ignore[arg-type]
         return self.to_dyn(value, source)
 
@@ -422,6 +489,10 @@ class RowEmitter:
             return FALSE
         if isinstance(value, StrValue):
             return builder.icmp_signed("!=", value.length, i64(0))
+        if isinstance(value, DatetimeValue) or isinstance(type_, DateType):
+            return TRUE
+        if isinstance(type_, TimedeltaType):
+            return builder.icmp_signed("!=", value, i64(0))
         if isinstance(value, OptionalValue):
             assert isinstance(type_, OptionalType)
             return builder.and_(value.valid, self.truth(value.value, type_.element_type))
@@ -631,9 +702,7 @@ class RowEmitter:
         self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments))
 
     def emit_column_value(self, op: py.ColumnValueOp) -> None:
-        column_type = op.result.type.element_type
-        outputs: dict[Attribute, type] = {I1_TYPE: bool, I64_TYPE: int, F64_TYPE: float, str_type: str}
-        output = outputs[column_type]
+        output = python_type_of(op.result.type.element_type)
         value, present, bad = convert_output(self.builder, self.values[op.input], op.input.type, output)
         if output is bool:
             value = self.builder.trunc(value, I1)
@@ -715,5 +784,6 @@ LOWERINGS: dict[type[Operation], Callable[[RowEmitter, Operation], None]] = {
     **{op: RowEmitter.emit_unary for op in UNARY_SEMANTICS},
 }
 
-# The string ops register their lowerings in LOWERINGS when imported.
+# The string and datetime ops register their lowerings in LOWERINGS when imported.
+from featurejit.codegen import datetimes as _datetime_lowerings  # noqa: E402, F401
 from featurejit.codegen import strings as _string_lowerings  # noqa: E402, F401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import types
 import typing
@@ -14,15 +15,20 @@ from featurejit.errors import CompileError
 if TYPE_CHECKING:
     from xdsl.ir import Attribute
 
-SUPPORTED_TYPES: tuple[type, ...] = (bool, int, float, str)
-SUPPORTED_SPELLING = "int, float, bool, str, or one of them | None"
+TEMPORAL_TYPES: tuple[type, ...] = (datetime.datetime, datetime.date, datetime.timedelta)
+SUPPORTED_TYPES: tuple[type, ...] = (bool, int, float, str, *TEMPORAL_TYPES)
+SUPPORTED_SPELLING = "int, float, bool, str, datetime, date, timedelta, or one of them | None"
 
-# Python types a parameter annotated with the key accepts, as in the numeric tower.
+# Python types a parameter annotated with the key accepts, as in the numeric tower. A datetime
+# is not accepted for a date, although it is a subclass, because arithmetic differs.
 ACCEPTED_TYPES: dict[type, tuple[type, ...]] = {
     float: (float, int, bool),
     int: (int, bool),
     bool: (bool,),
     str: (str,),
+    datetime.datetime: (datetime.datetime,),
+    datetime.date: (datetime.date,),
+    datetime.timedelta: (datetime.timedelta,),
 }
 
 
@@ -33,17 +39,34 @@ class ValueSpec:
     python_type: type
     optional: bool
 
-    def ir_type(self) -> Attribute:
-        """Return the IR type of a present value of this spec."""
+    def ir_type(self, zone: str = "") -> Attribute:
+        """Return the IR type of a present value of this spec; a datetime is in `zone` ("" for naive)."""
         from xdsl.dialects.builtin import f64, i1, i64  # imported late: xDSL takes 0.1 s to import
 
-        from featurejit.ir.dialect import str_type
+        from featurejit.ir.dialect import date_type, datetime_type, str_type, timedelta_type
 
-        return {bool: i1, int: i64, float: f64, str: str_type}[self.python_type]
+        if self.python_type is datetime.datetime:
+            return datetime_type(zone)
+        types = {bool: i1, int: i64, float: f64, str: str_type, datetime.date: date_type, datetime.timedelta: timedelta_type}
+        return types[self.python_type]
 
     def __str__(self) -> str:
         name = self.python_type.__name__
         return f"{name} | None" if self.optional else name
+
+
+def python_type_of(type_: Attribute) -> type:
+    """Return the Python type of the values of a present IR type (i64 is int, !py.date is date, ...)."""
+    from xdsl.dialects.builtin import f64, i1, i64
+
+    from featurejit.ir.dialect import DatetimeType, date_type, str_type, timedelta_type
+
+    if isinstance(type_, DatetimeType):
+        return datetime.datetime
+    types: dict[Attribute, type] = {
+        i1: bool, i64: int, f64: float, str_type: str, date_type: datetime.date, timedelta_type: datetime.timedelta
+    }
+    return types[type_]
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import datetime
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -12,11 +13,13 @@ from xdsl.dialects import scf
 from xdsl.dialects.builtin import ModuleOp, f64, i1, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
+from featurejit.frontend.annotations import TEMPORAL_TYPES
 from featurejit.frontend.captures import MISSING, Capture, resolve_name
 from featurejit.frontend.source import FunctionSource, read_function_source
 from featurejit.frontend.types import TypeJoinError, join_types
 from featurejit.ir import dialect as py
-from featurejit.ir.dialect import OptionalType, none_type, str_type
+from featurejit.ir.datetimes import TemporalConstantOp, encode_temporal
+from featurejit.ir.dialect import OptionalType, is_temporal_type, none_type, str_type
 from featurejit.ir.strings import StrConstantOp
 
 INT64_MIN = -(2**63)
@@ -144,6 +147,8 @@ class LoweringBase:
             return self.constant(0.0)
         if type_ == str_type:
             return self.emit_value(StrConstantOp(""))
+        if is_temporal_type(type_):
+            return self.emit_value(TemporalConstantOp(0, 0, type_))
         none = self.emit_value(py.NoneOp())
         return none if type_ == none_type else self.emit_value(py.WrapOp(none, type_))
 
@@ -210,12 +215,24 @@ class LoweringBase:
             return self.constant(value)
         if isinstance(value, str):
             return self.emit_value(StrConstantOp(value))
+        if type(value) in TEMPORAL_TYPES:
+            return self.temporal_constant(node, value)
         kind = type(value).__name__
         raise self.unsupported(
             node,
             f"{kind} values are not compiled yet",
             hint="Resolvers compile arithmetic on int, float and bool values.",
         )
+
+    def temporal_constant(self, node: ast.AST, value: datetime.datetime | datetime.date | datetime.timedelta) -> SSAValue:
+        """Emit a datetime, date or timedelta constant; raise for one that the IR cannot hold."""
+        try:
+            constant = encode_temporal(value)
+        except ValueError as error:
+            raise self.unsupported(
+                node, str(error), hint="Use a naive datetime, or one in a datetime.timezone or a zoneinfo.ZoneInfo zone."
+            ) from None
+        return self.emit_value(TemporalConstantOp(*constant))
 
     def read_local(self, node: ast.Name, env: Env) -> SSAValue | None:
         value = env.get(node.id)

@@ -8,16 +8,17 @@ from collections.abc import Callable, Sequence
 from xdsl.dialects.builtin import f64, i1, i64
 from xdsl.ir import Operation, SSAValue
 
+from featurejit.frontend.annotations import TEMPORAL_TYPES
 from featurejit.frontend.building import Env, attribute_path, constant_value
+from featurejit.frontend.datetimes import DatetimeLowering, is_temporal
 from featurejit.frontend.narrowing import narrowing
 from featurejit.frontend.strings import StringLowering, is_str
 from featurejit.ir import dialect as py
 from featurejit.ir.dialect import OptionalType, dyn, none_type
 
 
-class ExpressionLowering(StringLowering):
-    """Lowers expressions; each AST node type has one method, found through # The method that lowers each expression node type; calls are lowered by the subclass.
-EXPRESSION_HANDLERS."""
+class ExpressionLowering(DatetimeLowering, StringLowering):
+    """Lowers expressions; each AST node type has one method, found through EXPRESSION_HANDLERS."""
 
     def lower_expression(self, node: ast.expr, env: Env) -> SSAValue:
         handler = EXPRESSION_HANDLERS.get(type(node))
@@ -36,17 +37,20 @@ EXPRESSION_HANDLERS."""
         if node.id in self.local_names():
             raise self.unsupported(node, f"local variable {node.id!r} is read before assignment")
         value = self.resolve_static(node, env)
-        if value is None or isinstance(value, bool | int | float):
+        if value is None or isinstance(value, bool | int | float) or type(value) in TEMPORAL_TYPES:
             return self.python_constant(node, value)
         raise self.unsupported(
             node,
             f"{node.id!r} is a {type(value).__name__}, which cannot be used as a value here",
-            hint="Module constants and closure variables must be int, float, bool or None.",
+            hint="Module constants and closure variables must be int, float, bool, None, datetime, date or timedelta.",
         )
 
     def lower_attribute(self, node: ast.Attribute, env: Env) -> SSAValue:
+        path = attribute_path(node)
+        if path is None or path[0] in env:  # an attribute of a value, such as t.hour
+            return self.temporal_attribute(node, self.lower_expression(node.value, env))
         value = self.resolve_static(node, env)
-        if value is None or isinstance(value, bool | int | float):
+        if value is None or isinstance(value, bool | int | float) or type(value) in TEMPORAL_TYPES:
             return self.python_constant(node, value)
         raise self.unsupported(
             node,
@@ -59,6 +63,8 @@ EXPRESSION_HANDLERS."""
         return self.arithmetic(node, node.op, left, right)
 
     def arithmetic(self, node: ast.AST, operator: ast.operator, left: SSAValue, right: SSAValue) -> SSAValue:
+        if is_temporal(left) or is_temporal(right):
+            return self.temporal_arithmetic(node, operator, left, right)
         if is_str(left) or is_str(right):
             if isinstance(operator, ast.Add):
                 return self.concatenate(left, right)
@@ -87,8 +93,11 @@ EXPRESSION_HANDLERS."""
         return self.emit_value(op_class(left, right))
 
     def numeric_operand(self, value: SSAValue) -> SSAValue | None:
-        """Prepare one operand of arithmetic: unwrap optionals (None raises), bools become ints."""
-        if value.type == none_type:
+        """Prepare one operand of arithmetic: unwrap optionals (None raises), bools become ints.
+
+        Returns None for None and for a datetime, date or timedelta, with which the caller raises TypeError.
+        """
+        if value.type == none_type or is_temporal(value):
             return None
         if isinstance(value.type, OptionalType):
             value = self.emit_value(py.UnwrapOp(value))
@@ -118,7 +127,10 @@ EXPRESSION_HANDLERS."""
     def lower_unary(self, node: ast.UnaryOp, env: Env) -> SSAValue:
         if isinstance(node.op, ast.Not):
             return self.emit_value(py.NotOp(self.lower_condition(node.operand, env)))
-        operand = self.numeric_operand(self.lower_expression(node.operand, env))
+        value = self.lower_expression(node.operand, env)
+        if is_temporal(value):
+            return self.temporal_unary(node.op, value)
+        operand = self.numeric_operand(value)
         if operand is None:
             self.emit(py.RaiseOp("TypeError"))
             return self.placeholder(dyn)
@@ -231,6 +243,8 @@ EXPRESSION_HANDLERS."""
         if isinstance(operator, ast.Is | ast.IsNot):
             return self.identity(node, operator, left, right)
         predicate = COMPARISON_PREDICATES[type(operator)]
+        if is_temporal(left) or is_temporal(right):
+            return self.compare_temporal(predicate, left, right)
         if is_str(left) or is_str(right):
             return self.compare_strings(predicate, left, right)
         if predicate in ("eq", "ne"):

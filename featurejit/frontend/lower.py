@@ -19,10 +19,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from xdsl.dialects import func, scf
-from xdsl.dialects.builtin import ModuleOp, f64, i1, i64
+from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Attribute, Block, Region, SSAValue
 
 from featurejit.errors import CompileError
+from featurejit.frontend.annotations import TEMPORAL_TYPES
 from featurejit.frontend.building import (
     UNBOUND,
     Env,
@@ -41,7 +42,7 @@ from featurejit.frontend.expressions import ExpressionLowering
 from featurejit.frontend.narrowing import narrowing, undo_narrowing
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
-from featurejit.ir.dialect import OptionalType, dyn, none_type, str_type
+from featurejit.ir.dialect import OptionalType, dyn, none_type
 
 # Tail duplication copies the statements after a returning `if` into both branches, so long
 # chains of such ifs grow the IR. This caps the statements lowered per resolver.
@@ -282,13 +283,14 @@ class Lowering(ExpressionLowering):
     def is_method_call(self, function: ast.Attribute, env: Env) -> bool:
         """Return whether `x.name(...)` calls a method of a value rather than a module's function.
 
-        It is a method call when x is a local, an expression, or a module constant that is a str.
+        It is a method call when x is a local, an expression, or a module constant that is a str,
+        datetime, date or timedelta.
         """
         path = attribute_path(function.value)
         if path is None or path[0] in env:
             return True
         base = self.resolve_static(function.value, env)
-        return isinstance(base, str)
+        return isinstance(base, str) or type(base) in TEMPORAL_TYPES
 
     def inline_call(self, node: ast.Call, callee: Any, env: Env) -> SSAValue:
         """Inline a call to another jit_resolver, lowered for the argument types of this call."""
@@ -353,7 +355,7 @@ class Lowering(ExpressionLowering):
 
     def arguments_accepted(self, node: ast.AST, callee: Any, arguments: dict[str, SSAValue]) -> bool:
         """Return whether a call of `callee` accepts these argument types, as its runtime check does."""
-        from featurejit.frontend.annotations import ACCEPTED_TYPES, read_signature
+        from featurejit.frontend.annotations import ACCEPTED_TYPES, python_type_of, read_signature
 
         try:
             signature = read_signature(callee.function)
@@ -368,9 +370,7 @@ class Lowering(ExpressionLowering):
                 raise self.unsupported(
                     node, f"argument {name!r} of {callee.name} has a type that differs between rows"
                 )
-            python_types: dict[Attribute, type] = {i1: bool, i64: int, f64: float, str_type: str}
-            python_type = python_types[base]
-            if python_type not in ACCEPTED_TYPES[specs[name].python_type]:
+            if python_type_of(base) not in ACCEPTED_TYPES[specs[name].python_type]:
                 return False
         return True
 

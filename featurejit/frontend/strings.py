@@ -16,7 +16,7 @@ from xdsl.ir import SSAValue
 from featurejit.frontend.building import Env, LoweringBase
 from featurejit.ir import dialect as py
 from featurejit.ir import strings as strops
-from featurejit.ir.dialect import OptionalType, none_type, str_type
+from featurejit.ir.dialect import OptionalType, is_temporal_type, none_type, python_name, str_type
 
 StringMethod = Callable[["StringLowering", ast.Call, SSAValue, list[SSAValue]], SSAValue]
 
@@ -30,9 +30,10 @@ def is_str(value: SSAValue) -> bool:
 class StringLowering(LoweringBase):
     """Lowers the str parts of expressions; ExpressionLowering dispatches here for str operands."""
 
-    # Provided by ExpressionLowering, which derives from this class.
+    # Provided by ExpressionLowering and DatetimeLowering, which this class is mixed with.
     lower_expression: Callable[[ast.expr, Env], SSAValue]
     numeric_operand: Callable[[SSAValue], SSAValue | None]
+    lower_temporal_method: Callable[[ast.Call, SSAValue, str, Env], SSAValue]
 
     def string_operand(self, value: SSAValue) -> SSAValue | None:
         """Return a str operand, unwrapped if it may be None (None flags the row); None if it is None."""
@@ -179,13 +180,18 @@ class StringLowering(LoweringBase):
             return result
         if value.type in (i1, i64, f64):
             return self.emit_value(strops.StrFromValueOp(value))
+        if is_temporal_type(value.type):
+            raise self.unsupported(node, f"str() of a {python_name(value.type)} is not compiled yet")
         raise self.unsupported(node, "str() of a value whose type differs between rows is not compiled")
 
     def lower_method_call(self, node: ast.Call, receiver_node: ast.expr, method: str, env: Env) -> SSAValue:
         """Lower `receiver.method(...)` for a str receiver."""
         receiver = self.lower_expression(receiver_node, env)
+        receiver_type = receiver.type.element_type if isinstance(receiver.type, OptionalType) else receiver.type
+        if is_temporal_type(receiver_type):
+            return self.lower_temporal_method(node, receiver, method, env)
         if not is_str(receiver) and receiver.type != none_type:
-            raise self.unsupported(node, f"the method {method}() is compiled only on str values")
+            raise self.unsupported(node, f"the method {method}() is compiled only on str, datetime, date and timedelta values")
         handler = STRING_METHODS.get(method)
         if handler is None:
             raise self.unsupported(

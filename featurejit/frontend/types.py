@@ -10,6 +10,7 @@ from featurejit.ir.dialect import (
     OptionalType,
     dyn,
     is_scalar_type,
+    is_temporal_type,
     none_type,
     python_name,
     str_type,
@@ -26,7 +27,7 @@ def split_nullable(type_: Attribute) -> tuple[Attribute | None, bool]:
 
 
 class TypeJoinError(Exception):
-    """Two paths give a variable types that no IR type holds together, such as str and int."""
+    """Two paths give a variable types that no IR type holds together, such as str and int, or two time zones."""
 
 
 def join_types(first: Attribute, second: Attribute) -> Attribute:
@@ -41,7 +42,7 @@ def join_types(first: Attribute, second: Attribute) -> Attribute:
     first_base, first_nullable = split_nullable(first)
     second_base, second_nullable = split_nullable(second)
     bases = {base for base in (first_base, second_base) if base is not None}
-    if str_type in bases and len(bases) > 1:
+    if len(bases) > 1 and any(base == str_type or is_temporal_type(base) for base in bases):
         raise TypeJoinError(
             f"a value is a {python_name(first)} on one path and a {python_name(second)} on another"
         )
@@ -52,5 +53,5 @@ def join_types(first: Attribute, second: Attribute) -> Attribute:
     if len(bases) > 1:
         return dyn
     (base,) = bases
-    assert is_scalar_type(base) or base == str_type
+    assert is_scalar_type(base) or base == str_type or is_temporal_type(base)
     return OptionalType(base) if first_nullable or second_nullable else base

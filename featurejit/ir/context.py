@@ -14,10 +14,11 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError
 from xdsl.utils.lexer import Input, Span
 
+from featurejit.ir.datetimes import DATETIME_OPS
 from featurejit.ir.dialect import SCALAR_OPS, TYPES
 from featurejit.ir.strings import STRING_OPS
 
-Py = Dialect("py", [*SCALAR_OPS, *STRING_OPS], TYPES)
+Py = Dialect("py", [*SCALAR_OPS, *STRING_OPS, *DATETIME_OPS], TYPES)
 
 
 def make_context() -> Context:

@@ -71,9 +71,11 @@ class OptionalType(ParametrizedAttribute, TypeAttribute):
         return (element,)
 
     def verify(self) -> None:
-        if not is_scalar_type(self.element_type) and not isinstance(self.element_type, StrType):
+        element = self.element_type
+        if not is_scalar_type(element) and not isinstance(element, StrType | DatetimeType | DateType | TimedeltaType):
             raise VerifyException(
-                f"expected !py.optional of i1, i64, f64 or !py.str, but got {self.element_type}"
+                f"expected !py.optional of i1, i64, f64, !py.str, !py.datetime, !py.date or !py.timedelta, "
+                f"but got {element}"
             )
 
 
@@ -92,6 +94,36 @@ class StrType(ParametrizedAttribute, TypeAttribute):
 
 
 @irdl_attr_definition
+class DatetimeType(ParametrizedAttribute, TypeAttribute):
+    """`!py.datetime<"zone">`: a datetime, naive for the zone "" (zone names: featurejit/zones.py).
+
+    Codegen holds its local clock time and, for an aware datetime, its UTC instant, both as
+    microseconds since 1970-01-01T00:00.
+    """
+
+    name = "py.datetime"
+    zone: StringAttr
+
+    @property
+    def is_aware(self) -> bool:
+        return self.zone.data != ""
+
+
+@irdl_attr_definition
+class DateType(ParametrizedAttribute, TypeAttribute):
+    """`!py.date`: a date, held as days since 1970-01-01."""
+
+    name = "py.date"
+
+
+@irdl_attr_definition
+class TimedeltaType(ParametrizedAttribute, TypeAttribute):
+    """`!py.timedelta`: a timedelta, held as microseconds (one beyond int64 takes the slow path)."""
+
+    name = "py.timedelta"
+
+
+@irdl_attr_definition
 class DynType(ParametrizedAttribute, TypeAttribute):
     """`!py.dyn`: None, a bool, an int or a float, chosen per row."""
 
@@ -101,6 +133,18 @@ class DynType(ParametrizedAttribute, TypeAttribute):
 none_type = NoneType()
 dyn = DynType()
 str_type = StrType()
+date_type = DateType()
+timedelta_type = TimedeltaType()
+
+
+def datetime_type(zone: str) -> DatetimeType:
+    """Return the type of datetimes in `zone`, "" for naive ones."""
+    return DatetimeType(StringAttr(zone))
+
+
+def is_temporal_type(type_: Attribute) -> bool:
+    """Return whether `type_` is a datetime, date or timedelta type."""
+    return isinstance(type_, DatetimeType | DateType | TimedeltaType)
 
 
 def is_scalar_type(type_: Attribute) -> bool:
@@ -110,7 +154,7 @@ def is_scalar_type(type_: Attribute) -> bool:
 
 def is_value_type(type_: Attribute) -> bool:
     """Return whether `type_` is a type of resolver values: a scalar, optional, None or dynamic."""
-    return is_scalar_type(type_) or isinstance(type_, OptionalType | NoneType | DynType | StrType)
+    return is_scalar_type(type_) or is_temporal_type(type_) or isinstance(type_, OptionalType | NoneType | DynType | StrType)
 
 
 def is_numeric_type(type_: Attribute) -> bool:
@@ -125,6 +169,10 @@ def python_name(type_: Attribute) -> str:
         return names[type_]
     if isinstance(type_, OptionalType):
         return f"{python_name(type_.element_type)} | None"
+    if isinstance(type_, DatetimeType):
+        return f"datetime in {type_.zone.data}" if type_.is_aware else "naive datetime"
+    if isinstance(type_, DateType | TimedeltaType):
+        return "date" if isinstance(type_, DateType) else "timedelta"
     return str(type_)
 
 
@@ -780,4 +828,4 @@ SCALAR_OPS: list[type[IRDLOperation]] = [
     RaiseOp,
 ]
 
-TYPES: list[type[Attribute]] = [OptionalType, NoneType, DynType, StrType]
+TYPES: list[type[Attribute]] = [OptionalType, NoneType, DynType, StrType, DatetimeType, DateType, TimedeltaType]

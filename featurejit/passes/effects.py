@@ -12,11 +12,13 @@ from xdsl.dialects.builtin import f64, i1, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.traits import Pure
 
+from featurejit.ir.datetimes import DatetimeDateOp, DifferenceOp, TemporalCmpOp, TemporalFieldOp
 from featurejit.ir.dialect import (
     AbsOp,
     AddOp,
     CmpOp,
     ConstantOp,
+    DatetimeType,
     MathCallOp,
     MaxOp,
     MinOp,
@@ -29,6 +31,7 @@ from featurejit.ir.dialect import (
     ToIntOp,
     may_take_slow_path,
 )
+from featurejit.zones import is_fixed
 
 # Operand types on which the op never flags. Float arithmetic gives inf or NaN instead of
 # raising, and the comparisons, min, max and conversions listed never raise on these types.
@@ -65,11 +68,19 @@ def can_take_slow_path(op: Operation) -> bool:
     if isinstance(op, RoundDigitsOp):
         # round(n, d) of an int with d >= 0 returns n unchanged.
         return op.input.type != i64 or not is_nonnegative_constant(op.ndigits)
+    if isinstance(op, TemporalFieldOp | DatetimeDateOp | DifferenceOp | TemporalCmpOp):
+        # These flag only rows whose local time needs a zone table and falls outside it.
+        return any(needs_zone_table(operand.type) for operand in op.operands)
 
     safe_types = NEVER_FLAGGING_OPERAND_TYPES.get(type(op))
     if safe_types is None:
         return True
     return not all(operand.type in safe_types for operand in op.operands)
+
+
+def needs_zone_table(type_: Attribute) -> bool:
+    """Return whether a datetime type's zone is not named as UTC or a fixed offset, so that codegen searches its table."""
+    return isinstance(type_, DatetimeType) and type_.is_aware and not is_fixed(type_.zone.data)
 
 
 def is_nonnegative_constant(value: SSAValue) -> bool:

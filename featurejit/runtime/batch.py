@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,12 @@ from featurejit.codegen.kernel import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnL
 from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
 from featurejit.runtime.slow_path import RowResults, gather_values, read_bits
 from featurejit.runtime.string_output import StringOutput
+from featurejit.runtime.temporal import (
+    TEMPORAL_ARROW_TYPES,
+    TemporalOutput,
+    encode_scalar,
+    zone_of_array_type,
+)
 from featurejit.settings import settings
 
 OUTPUT_DTYPES: dict[type, np.dtype] = {float: np.dtype(np.float64), int: np.dtype(np.int64), bool: np.dtype(np.uint64)}
@@ -28,11 +35,18 @@ KernelFunction = Callable[[int, int, int, int, int], int]
 
 @dataclass(frozen=True)
 class ParameterKey:
-    """The specialization of a batch kernel for one parameter."""
+    """The specialization of a batch kernel for one parameter.
+
+    `zone` is the time zone of a datetime parameter ("" for naive). `unsupported` gives the
+    reason when no kernel can take the argument, such as a datetime in a tzinfo without a
+    zone name; compiling for such a key raises CompileError.
+    """
 
     python_type: type
     optional: bool
     layout: ColumnLayout
+    zone: str = ""
+    unsupported: str = ""
 
 
 @dataclass
@@ -54,9 +68,16 @@ class SegmentInput:
     array: pa.Array
     broadcast: bool
     python_type: type
+    zone: str = ""  # of a datetime argument, see ParameterKey
+    unsupported: str = ""
 
     def values_at(self, rows: np.ndarray) -> list[Any]:
+        if self.broadcast and self.argument.array is None:
+            return [self.argument.scalar] * len(rows)  # the caller's own object, tzinfo included
         return gather_values(self.array, self.broadcast, rows)
+
+    def key(self, layout: ColumnLayout) -> ParameterKey:
+        return ParameterKey(self.python_type, self.argument.spec.optional, layout, self.zone, self.unsupported)
 
 
 def segment_bounds(bound: BoundCall) -> list[tuple[int, int]]:
@@ -80,6 +101,9 @@ def slice_argument(argument: Argument, start: int, stop: int) -> SegmentInput:
     if array is None or pa.types.is_null(array.type):
         value = argument.scalar if array is None else None
         python_type = type(value) if value is not None else spec_type
+        if python_type in TEMPORAL_ARROW_TYPES:
+            encoded = encode_scalar(value, python_type)
+            return SegmentInput(argument, encoded.array, True, python_type, encoded.zone, encoded.unsupported)
         return SegmentInput(argument, pa.array([value], type=ARROW_TYPE_OF[python_type]), True, python_type)
     piece = array.slice(start, stop - start)
     if isinstance(piece, pa.ChunkedArray):
@@ -88,7 +112,7 @@ def slice_argument(argument: Argument, start: int, stop: int) -> SegmentInput:
         piece = chunks[0]
     info = arrow_info(piece.type)
     assert info is not None, "arrays are checked when bound"
-    return SegmentInput(argument, piece, False, info[1])
+    return SegmentInput(argument, piece, False, info[1], zone_of_array_type(piece.type))
 
 
 class AllValidBitmap:
@@ -139,6 +163,9 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
         primary = buffers[1]
         check_size(segment, "index buffer", primary, elements * array.type.index_type.bit_width // 8)
         extra = dictionary_fields(segment, array.dictionary)
+    elif kind == "temporal":
+        primary = buffers[1]
+        check_size(segment, "data buffer", primary, elements * (4 if physical == "date32" else 8))
     else:
         primary = buffers[1]
         check_size(segment, "data buffer", primary, (elements + 7) // 8 if physical == "bool" else elements * ITEM_SIZES[physical])
@@ -235,8 +262,8 @@ def build_array(out_data: np.ndarray, out_valid: np.ndarray, rows: int, output: 
     return pa.Array.from_buffers(ARROW_TYPE_OF[output], rows, [validity, pa.py_buffer(out_data)], null_count=null_count)
 
 
-def empty_result(bound: BoundCall, output: type) -> pa.Array | pa.ChunkedArray:
-    arrow_type = ARROW_TYPE_OF[output]
+def empty_result(bound: BoundCall, output: type, arrow_type: pa.DataType | None = None) -> pa.Array | pa.ChunkedArray:
+    arrow_type = arrow_type or ARROW_TYPE_OF[output]
     if bound.chunked:
         return pa.chunked_array([], type=arrow_type)
     return pa.array([], type=arrow_type)
@@ -252,9 +279,11 @@ class OutputBuffers:
     valid: np.ndarray
 
     @classmethod
-    def allocate(cls, output: type, rows: int) -> OutputBuffers | StringOutput:
+    def allocate(cls, output: type, rows: int) -> OutputBuffers | StringOutput | TemporalOutput:
         if output is str:
             return StringOutput.allocate(rows)
+        if output in TEMPORAL_ARROW_TYPES:
+            return TemporalOutput.allocate(output, rows)
         if output is bool:
             data = np.zeros(word_count(rows), dtype=np.uint64)
         else:
@@ -340,10 +369,14 @@ class BatchRunner:
         outputs: list[type],
         slow_path: SlowPath,
         get_kernel: Callable[[tuple[ParameterKey, ...]], KernelFunction | None] | None,
+        output_arrow_types: Callable[[tuple[ParameterKey, ...]], list[pa.DataType | None]] | None = None,
     ):
         self.outputs = outputs
         self.slow_path = slow_path
         self.get_kernel = get_kernel  # None: run every row in the interpreter
+        # The Arrow types that the kernel for these keys fixes for its outputs (None where it does
+        # not), for datetime columns whose zone comes from the kernel's result type.
+        self.output_arrow_types = output_arrow_types
 
     def run(self, bound: BoundCall, stats: CallStats) -> list[pa.Array | pa.ChunkedArray]:
         """Return the output columns, chunked like the input if it was chunked."""
@@ -351,17 +384,28 @@ class BatchRunner:
         stats.rows = bound.length
         stats.native = self.get_kernel is not None
         if bound.length == 0:
-            return [empty_result(bound, output) for output in self.outputs]
+            types = self.empty_arrow_types(bound)
+            return [empty_result(bound, output, arrow_type) for output, arrow_type in zip(self.outputs, types, strict=True)]
         segments = [self.run_segment(bound, start, stop, stats) for start, stop in segment_bounds(bound)]
         results: list[pa.Array | pa.ChunkedArray] = []
         for index, output in enumerate(self.outputs):
             pieces = [segment[index] for segment in segments]
             if bound.chunked:
-                results.append(pa.chunked_array(pieces, type=ARROW_TYPE_OF[output]))
+                results.append(chunk_results(pieces, output))
             else:
                 assert len(pieces) == 1
                 results.append(pieces[0])
         return results
+
+    def empty_arrow_types(self, bound: BoundCall) -> list[pa.DataType | None]:
+        """Return the output types of a call without rows: those the kernel for its inputs fixes, if any."""
+        if self.get_kernel is None or self.output_arrow_types is None or not any(o is datetime.datetime for o in self.outputs):
+            return [None] * len(self.outputs)
+        inputs = [slice_argument(argument, 0, 0) for argument in bound.arguments]
+        keys = tuple(segment.key(column_descriptor(segment, 0)[0]) for segment in inputs)
+        if self.get_kernel(keys) is None:
+            return [None] * len(self.outputs)
+        return self.output_arrow_types(keys)
 
     def run_segment(self, bound: BoundCall, start: int, stop: int, stats: CallStats) -> list[pa.Array]:
         rows = stop - start
@@ -388,7 +432,7 @@ class BatchRunner:
         self,
         inputs: list[SegmentInput],
         rows: int,
-        buffers: list[OutputBuffers | StringOutput],
+        buffers: list[OutputBuffers | StringOutput | TemporalOutput],
         output_flags: list[np.ndarray] | None,
     ) -> np.ndarray | None:
         """Call the kernel on one segment; return the local indices of the flagged rows.
@@ -400,11 +444,15 @@ class BatchRunner:
         fields: list[int] = []
         for segment in inputs:
             layout, descriptor = column_descriptor(segment, rows)
-            keys.append(ParameterKey(segment.python_type, segment.argument.spec.optional, layout))
+            keys.append(segment.key(layout))
             fields.extend(descriptor)
         kernel = self.get_kernel(tuple(keys))
         if kernel is None:
             return None
+        if self.output_arrow_types is not None:
+            for buffer, arrow_type in zip(buffers, self.output_arrow_types(tuple(keys)), strict=True):
+                if arrow_type is not None and isinstance(buffer, TemporalOutput):
+                    buffer.arrow_type = arrow_type
         flags = np.zeros(word_count(rows), dtype=np.uint64)
         flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags, output_flags)
         slow_rows = flagged_rows(flags)
@@ -412,8 +460,27 @@ class BatchRunner:
         return slow_rows
 
 
+def chunk_results(pieces: list[pa.Array], output: type) -> pa.ChunkedArray:
+    """Join the segments of one output; datetime segments take the first one's zone.
+
+    Segments that ran in the interpreter find their zone from their values, so chunks can
+    differ: aware ones are cast, which keeps their instants, and naive with aware raises.
+    """
+    arrow_type = pieces[0].type if pieces else ARROW_TYPE_OF[output]
+    if output is datetime.datetime:
+        for position, piece in enumerate(pieces):
+            if piece.type != arrow_type:
+                if (piece.type.tz is None) != (arrow_type.tz is None):
+                    raise TypeError(
+                        f"chunk {position} of the result holds {piece.type} values, but chunk 0 holds {arrow_type}; "
+                        f"return one kind of datetime on every row"
+                    )
+                pieces[position] = piece.cast(arrow_type)
+    return pa.chunked_array(pieces, type=arrow_type)
+
+
 def store_results(
-    buffers: list[OutputBuffers] | list[OutputBuffers | StringOutput],
+    buffers: list[OutputBuffers] | list[OutputBuffers | StringOutput | TemporalOutput],
     results: list[RowResults],
     slow_rows: np.ndarray,
     needed: list[np.ndarray],
@@ -443,7 +510,7 @@ def run_morsels(
     rows: int,
     fields: list[int],
     inputs: list[SegmentInput],
-    buffers: list[OutputBuffers | StringOutput],
+    buffers: list[OutputBuffers | StringOutput | TemporalOutput],
     flags: np.ndarray,
     output_flags: list[np.ndarray] | None = None,
 ) -> int:

@@ -20,6 +20,7 @@ from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, Par
 from featurejit.runtime.inputs import bind_arguments, check_array
 from featurejit.runtime.slow_path import RowResults, convert_result, located_error
 from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of, log_null_rows
+from featurejit.runtime.temporal import raise_invalid
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -170,6 +171,7 @@ class FusedState:
         for position in positions.tolist():
             row_arguments = [argument[position] for argument in arguments]
             try:
+                raise_invalid(row_arguments)
                 stored, present = convert_result(function(*row_arguments), output)
             except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
                 if resolver.on_error == "raise":
@@ -195,7 +197,13 @@ class FusedState:
     def compile(self, keys: tuple[ParameterKey, ...]) -> CompiledKernel | None:
         """Compile the fused kernel for these inputs; on a CompileError run in the interpreter."""
         fused = self.fused
-        column_types = {name: ir_type_of(key.python_type, key.optional) for name, key in zip(fused.inputs, keys, strict=True)}
+        for name, key in zip(fused.inputs, keys, strict=True):
+            if key.unsupported:
+                self.note_failure(CompileError(f"column {name!r}: {key.unsupported}"))
+                return None
+        column_types = {
+            name: ir_type_of(key.python_type, key.optional, key.zone) for name, key in zip(fused.inputs, keys, strict=True)
+        }
         outputs = [self.output_specs[name].python_type for name in fused.outputs]
         symbol = symbol_for(self.name)
         request = cache.FusedKernelRequest(

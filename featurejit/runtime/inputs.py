@@ -8,6 +8,7 @@ batch's common length.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,12 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit.frontend.annotations import ACCEPTED_TYPES, Signature, ValueSpec
+from featurejit.runtime.temporal import (
+    TEMPORAL_ARROW_TYPES,
+    check_zone,
+    temporal_arrow_info,
+    temporal_list_to_arrow,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -55,10 +62,16 @@ def arrow_info(arrow_type: pa.DataType) -> tuple[str, type] | None:
         if layout is not None and arrow_type.value_type == pa.string():
             return layout, str
         return None
-    return ARROW_TYPES.get(arrow_type)
+    return ARROW_TYPES.get(arrow_type) or temporal_arrow_info(arrow_type)
 
 
-ARROW_TYPE_OF: dict[type, pa.DataType] = {bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string()}
+ARROW_TYPE_OF: dict[type, pa.DataType] = {
+    bool: pa.bool_(),
+    int: pa.int64(),
+    float: pa.float64(),
+    str: pa.string(),
+    **TEMPORAL_ARROW_TYPES,
+}
 
 
 @dataclass(frozen=True)
@@ -134,7 +147,9 @@ def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> 
     )
 
 
-def to_arrow(resolver_name: str, name: str, value: Any) -> pa.Array | pa.ChunkedArray | None:
+def to_arrow(
+    resolver_name: str, name: str, value: Any, spec: ValueSpec | None = None
+) -> pa.Array | pa.ChunkedArray | None:
     """Return `value` as an Arrow array if it is array-like, None if it is a scalar."""
     if isinstance(value, pa.Array | pa.ChunkedArray):
         return value
@@ -144,10 +159,10 @@ def to_arrow(resolver_name: str, name: str, value: Any) -> pa.Array | pa.Chunked
                 f"{resolver_name}(): parameter {name!r} got a {value.ndim}-D numpy array of shape {value.shape}; "
                 f"pass a 1-D array"
             )
-        if value.dtype.kind not in "biuf" or value.dtype == np.float16:
+        if value.dtype.kind not in "biufMm" or value.dtype == np.float16:
             raise TypeError(
                 f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}; "
-                f"pass bool, integer, float32 or float64 values"
+                f"pass bool, integer, float32, float64, datetime64 or timedelta64 values"
             )
         if not value.dtype.isnative:
             raise TypeError(
@@ -157,8 +172,10 @@ def to_arrow(resolver_name: str, name: str, value: Any) -> pa.Array | pa.Chunked
         return pa.array(value)
     if isinstance(value, list | tuple):
         try:
+            if spec is not None and spec.python_type in TEMPORAL_ARROW_TYPES:
+                return temporal_list_to_arrow(value, spec.python_type)
             return pa.array(value)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as error:
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as error:
             raise TypeError(f"{resolver_name}(): parameter {name!r} got a list Arrow cannot convert: {error}") from None
     return None
 
@@ -173,6 +190,9 @@ def check_array(resolver_name: str, name: str, spec: ValueSpec, array: pa.Array 
             int: "integer or bool",
             bool: "bool",
             str: "string, large_string or dictionary-encoded string",
+            datetime.datetime: "timestamp",
+            datetime.date: "date32 or date64",
+            datetime.timedelta: "duration",
         }[spec.python_type]
         raise TypeError(
             f"{resolver_name}(): parameter {name!r} expects {spec}, but got an Arrow array of type {array.type}; "
@@ -186,11 +206,12 @@ def bind_arguments(resolver_name: str, signature: Signature, values: list[Any]) 
     lengths: dict[str, int] = {}
     chunked = False
     for (name, spec), value in zip(signature.parameters, values, strict=True):
-        array = to_arrow(resolver_name, name, value)
+        array = to_arrow(resolver_name, name, value, spec)
         if array is None:
             arguments.append(Argument(name, spec, scalar=check_scalar(resolver_name, name, spec, value)))
             continue
         check_array(resolver_name, name, spec, array)
+        check_zone(array.type, name)
         chunked = chunked or isinstance(array, pa.ChunkedArray)
         lengths[name] = len(array)
         arguments.append(Argument(name, spec, array=array))

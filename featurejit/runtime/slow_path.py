@@ -7,12 +7,21 @@ plain Python function, so the batch result is CPython's row for row, errors incl
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+
+from featurejit.runtime.temporal import (
+    MICROSECOND,
+    TEMPORAL_ARROW_TYPES,
+    python_values,
+    raise_invalid,
+    temporal_arrow_info,
+)
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -39,6 +48,8 @@ def gather_values(source: pa.Array, broadcast: bool, rows: np.ndarray) -> list[A
     """
     if broadcast:
         return [source[0].as_py()] * len(rows)
+    if temporal_arrow_info(source.type) is not None:
+        return python_values(source, rows)
     if source.type not in NUMPY_TYPES and not pa.types.is_boolean(source.type):  # strings
         return [source[row].as_py() for row in rows.tolist()]
     validity, data = source.buffers()[:2]
@@ -91,6 +102,11 @@ def convert_result(value: Any, output: type) -> tuple[Any, bool]:
     elif output is str:
         if type(value) is str:
             return value, True
+    elif output in TEMPORAL_ARROW_TYPES:
+        if type(value) is output:  # exactly: a datetime is not a date here
+            if isinstance(value, datetime.timedelta) and not INT64_MIN <= value // MICROSECOND <= INT64_MAX:
+                raise OverflowError(f"the result {value!r} does not fit in duration[us], the output column's type")
+            return value, True  # TemporalOutput encodes it
     elif type(value) is bool:
         return value, True
     raise OutputTypeError(
@@ -128,6 +144,7 @@ def run_rows(
     for position, row in enumerate(rows.tolist()):
         values = [column[position] for column in columns]
         try:
+            raise_invalid(values)
             stored, present = convert_result(function(*values), output)
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if on_error == "raise":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import traceback
 from collections.abc import Callable, Sequence
@@ -21,6 +22,7 @@ from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, Par
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
 from featurejit.runtime.native_call import NativeEntries
 from featurejit.runtime.slow_path import RowResults, located_error, run_rows
+from featurejit.runtime.temporal import arrow_type_of_result
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -28,16 +30,27 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("featurejit")
 
-DEFAULT_PHYSICAL = {bool: "bool", int: "int64", float: "float64", str: "utf8"}
+DEFAULT_PHYSICAL = {
+    bool: "bool",
+    int: "int64",
+    float: "float64",
+    str: "utf8",
+    datetime.datetime: "timestamp_us",
+    datetime.date: "date32",
+    datetime.timedelta: "duration_us",
+}
+# Scalar calls with arguments or results of these types run the plain function.
+INTERPRETED_SCALAR_TYPES = (str, datetime.datetime, datetime.date, datetime.timedelta)
 ScalarKey = tuple[type, ...]
 
 FAST_CALL_STATS = CallStats(rows=1, native=True)
 
 
-def ir_type_of(python_type: type, optional: bool) -> Attribute:
+def ir_type_of(python_type: type, optional: bool, zone: str = "") -> Attribute:
+    """Return the IR type of a parameter; a datetime is in `zone` ("" for naive)."""
     from featurejit.frontend.annotations import ValueSpec
 
-    element = ValueSpec(python_type, False).ir_type()
+    element = ValueSpec(python_type, False).ir_type(zone)
     return OptionalType(element) if optional else element
 
 
@@ -110,10 +123,13 @@ class ResolverState:
             return self.default
 
     def compile_batch(self, keys: tuple[ParameterKey, ...]) -> CompiledKernel:
+        for (name, _), key in zip(self.signature().parameters, keys, strict=True):
+            if key.unsupported:
+                raise CompileError(f"parameter {name!r}: {key.unsupported}", hint="Such calls run in the interpreter.")
         kernel = compile_kernel(
             self.function,
             self.name,
-            [ir_type_of(key.python_type, key.optional) for key in keys],
+            [ir_type_of(key.python_type, key.optional, key.zone) for key in keys],
             [key.layout for key in keys],
             self.signature().result.python_type,
         )
@@ -219,7 +235,7 @@ class ResolverState:
         ) -> list[RowResults]:
             return [run_rows(self.function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
 
-        (result,) = BatchRunner([output], slow_path, get_kernel).run(bound, stats)
+        (result,) = BatchRunner([output], slow_path, get_kernel, self.kernel_arrow_types).run(bound, stats)
         self.stats = stats
         if stats.error_rows:
             log_null_rows(self.resolver, self.name, stats)
@@ -232,13 +248,18 @@ class ResolverState:
             kernel = self.batch_kernels[keys]
         return None if kernel is None else kernel.entry
 
+    def kernel_arrow_types(self, keys: tuple[ParameterKey, ...]) -> list[pa.DataType | None]:
+        """Return the Arrow type of the result that the kernel for `keys` fixes (a datetime's zone), if any."""
+        kernel = self.batch_kernels.get(keys)
+        return [None if kernel is None else arrow_type_of_result(kernel.result_type)]
+
     def call_scalar(self, values: list[Any]) -> Any:
         """Run a scalar call that did not match a native entry, compiling a kernel for its types if it can."""
         signature = self.signature()
-        # NOTE: scalar calls with str arguments or a str result run in the interpreter; only batch
-        # kernels read and build strings.
-        native = not settings.disable_jit and signature.result.python_type is not str
-        native = native and all(fits_int64(value) and not isinstance(value, str) for value in values)
+        # NOTE: scalar calls with str, datetime, date or timedelta arguments or results run in the
+        # interpreter; only batch kernels read and write those values.
+        native = not settings.disable_jit and signature.result.python_type not in INTERPRETED_SCALAR_TYPES
+        native = native and all(fits_int64(value) and not isinstance(value, INTERPRETED_SCALAR_TYPES) for value in values)
         native = native and all(
             value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
         )
