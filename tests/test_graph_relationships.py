@@ -237,3 +237,11 @@ def test_explain_reports_filter_pushdown(graph: Any) -> None:
     assert f"filter pushed into the scan of an Arrow table of 900 rows: (amount > {BIG_AMOUNT})" in analyzed
     given = graph.explain([Order.big_spend], {Order.id: [1]}, show=False)
     assert "child rows filtered on Txn.amount > 100 before the aggregation" in given
+
+
+def test_joins_run_before_one_fused_kernel(graph: Any) -> None:
+    plan = graph.plan(tuple(getattr(Order, name) for name in COMPUTED), (), None)
+    kinds = [stage.kind for stage in plan.stages]
+    assert kinds == ["join", "join", "join", "join", "fused kernel"]
+    joined = [stage.join.relationship.name for stage in plan.stages if stage.join is not None]
+    assert joined == ["customer", "referrer", "store", "txns"]

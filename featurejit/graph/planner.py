@@ -18,6 +18,7 @@ it runs (featurejit.graph.joined).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import pyarrow.compute as pc
@@ -79,7 +80,7 @@ class Stage:
             return "join"
         return "fused kernel" if self.fused is not None else "interpreted"
 
-    @property
+    @cached_property
     def numeric(self) -> bool:
         """Whether every column the stage reads and writes is bool, int or float."""
         features = (*self.reads, *self.writes)
@@ -261,11 +262,14 @@ class Planner:
         available = request | source_reads
         waves: list[list[tuple[list[PlanNode], str]]] = []
         while remaining:
-            fused: list[PlanNode] = list(self.ready_to_fuse(remaining, available))
             interpreted = [
                 node for node in remaining
                 if self.runs_alone(node) and all(feature in available for feature in node.inputs.values())
             ]
+            # Compiled resolvers wait while a join is ready, so that those before and after the
+            # joins fuse into one kernel instead of two.
+            joins_ready = any(isinstance(node, JoinStep) for node in interpreted)
+            fused: list[PlanNode] = [] if joins_ready else list(self.ready_to_fuse(remaining, available))
             assert fused or interpreted, "a graph without cycles always has a ready resolver"
             wave = ([(fused, "")] if fused else []) + [([node], self.stage_reason(node)) for node in interpreted]
             waves.append(wave)
