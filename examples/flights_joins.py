@@ -12,9 +12,10 @@ Or query it from Python, online for a few flights or offline for all of them:
     graph.query_table([Flight.great_circle_miles], filters=[("origin", "=", "JFK")])
     graph.explain(analyze=True)
 
-Each flight has five has-one relationships: its plane by tail number (a string key), the
-weather at its origin in its scheduled hour (a composite key of origin and time_hour), its
-origin and destination airports (two relationships to one entity) and its airline. Its plane
+Each flight has five has-one relationships. They join its plane by tail number (a string
+key), the weather at its origin in its scheduled hour (a composite key of origin and
+time_hour), its origin and destination airports (two relationships to one entity) and its
+airline. Its plane
 has a has-many relationship back to the flights, which the share of late flights per plane
 reads. The data has gaps, which become None: 2,512 flights have no tail number and 52,606 a
 tail number missing from planes, 1,573 have no weather record for their hour, 7,602 fly to

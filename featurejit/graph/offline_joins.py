@@ -7,8 +7,8 @@ once per distinct partner row.
 
 A has-many join reads the child source, with the aggregations' filters pushed into the scan
 when they name only source columns, and runs the child entity's plan over what it read.
-Then, if the rows have fewer keys than the children (a quarter of the child keys or fewer),
-an inner join with the rows' distinct keys drops the children no row asks for. Last, the
+Then, if the rows have at most a quarter as many keys as the children, an inner join with
+the rows' distinct keys drops the children that no row reads. Last, the
 children are aggregated per key, and a left join gives each row its key's aggregations.
 """
 
@@ -25,7 +25,7 @@ from featurejit.graph.aggregates import aggregate_groups, fill_empty
 from featurejit.graph.entities import Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.filters import Filter, Or
-from featurejit.graph.indexes import ROW_COLUMN, duplicate_key, key_stats, key_table, raise_duplicate
+from featurejit.graph.indexes import ROW_COLUMN, check_unique, key_stats, key_table
 from featurejit.graph.planner import JoinStep, Plan
 from featurejit.graph.relationships import JoinedFeature, Relationship
 from featurejit.graph.sources import Source
@@ -56,13 +56,13 @@ def key_columns(relationship: Relationship, columns: dict[Feature, ArrowColumn],
     keys = {}
     for owner_key, target_key in zip(relationship.owner_keys, relationship.target_keys, strict=True):
         column = columns[owner_key]
-        wanted = right.field(target_key.name).type
-        if column.type != wanted and (pa.types.is_timestamp(column.type) or pa.types.is_null(column.type)):
+        expected = right.field(target_key.name).type
+        if column.type != expected and (pa.types.is_timestamp(column.type) or pa.types.is_null(column.type)):
             try:
-                column = column.cast(wanted)
+                column = column.cast(expected)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
                 raise GraphError(
-                    f"{relationship.qualified_name} joins {owner_key!r} ({column.type}) with {target_key!r} ({wanted}), "
+                    f"{relationship.qualified_name} joins {owner_key!r} ({column.type}) with {target_key!r} ({expected}), "
                     f"and casting failed: {error}"
                 ) from None
         keys[target_key.name] = column
@@ -98,13 +98,12 @@ def join_one(
     join: JoinStep, columns: dict[Feature, ArrowColumn], rows: int, source: Source, sources: Sources, trace: StageTrace
 ) -> dict[Feature, ArrowColumn]:
     relationship = join.relationship
+    check_unique(source, relationship)
     right = key_table(source, relationship.target_keys)
     left = pa.table({**key_columns(relationship, columns, right.schema), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
     plan = planned(relationship, left, right, "left", key_stats(source, relationship.target_keys))
     joined = execute(plan, relationship)
-    if joined.num_rows > rows:
-        names = [feature.name for feature in relationship.target_keys]
-        raise_duplicate(relationship, duplicate_key(right, names) or "one key")
+    assert joined.num_rows == rows, "a left join on keys that check_unique found unique keeps every row once"
     partner_rows = scatter(joined, rows, ROW_COLUMN)
     trace.matched = int((partner_rows >= 0).sum())
     trace.details += plan.explain().splitlines()
@@ -143,8 +142,10 @@ def columns_at_rows(plan: Plan, source: Source, source_rows: np.ndarray, sources
 
 
 def pushed_filter(join: JoinStep, source: Source, computed: Sequence[Feature]) -> Any:
-    """Return the filter to push into the child scan: the aggregations' filters joined with OR, if every
-    aggregation has one and they name only source columns; else None."""
+    """Return the filter to push into the child scan, the aggregations' filters joined with OR.
+
+    Return None if an aggregation has no filter, or a filter names a feature that is not a source column.
+    """
     filters: dict[str, Filter] = {}
     for aggregate in join.aggregates:
         if aggregate.filter is None:

@@ -195,7 +195,7 @@ def run_source_rows(
 ) -> dict[Feature, Column]:
     """Read the plan's source features at `source_rows` (-1 for none), then run its stages on the rows that have one.
 
-    `columns` holds the request's features for the same rows, and gets every feature read or written.
+    `columns` contains the request's features for the same rows, and gets every feature read or written.
     """
     store = stores[plan.entity]
     found = source_rows >= 0

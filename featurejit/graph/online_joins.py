@@ -1,7 +1,7 @@
 """Join stages of online queries: the other entity's rows found through indexes kept with its source.
 
 A has-one join probes the unique index of the other entity's key columns with the key of
-each request row, then runs the other entity's plan on the rows it found: a row without a
+each request row, then runs the other entity's plan on the rows it found. A row without a
 partner, or with a null key part, gets null for every joined feature. A has-many join finds
 the child rows of each request row's key through the child groups, runs the child entity's
 plan on them, then filters and aggregates them per request row.

@@ -15,10 +15,10 @@
         id: int
         transactions: list[Transaction] = featurejit.has_many(lambda: Transaction.user_id == User.id)
 
-A join condition is either a lambda of equalities between a feature of the declaring entity
-and a feature of the other entity, joined with `&`, or the feature names as `on=` (the same
-names on both sides) or `left_on=` and `right_on=`. The lambda lets the condition name an
-entity declared further down. Keys are int, str or datetime features, and the other entity's
+A join condition is a lambda of equalities between a feature of the declaring entity and a
+feature of the other entity, joined with `&`. It may also be given as feature names: `on=`
+for the same names on both sides, or `left_on=` and `right_on=`. The lambda lets the
+condition name an entity declared further down. Keys are int, str or datetime features, and the other entity's
 key features must be columns of its source, where they are indexed.
 
 Resolvers read through a has-one relationship with `Flight.plane.year`, a `JoinedFeature`
@@ -50,7 +50,7 @@ AGGREGATIONS = ("count", "sum", "mean", "min", "max")
 
 @dataclass(frozen=True)
 class RelationshipMarker:
-    """What `has_one()` and `has_many()` return, assigned to a field of a `@features` class."""
+    """The marker that `has_one()` and `has_many()` return, assigned to a field of a `@features` class."""
 
     kind: str  # "one" or "many"
     condition: Callable[[], Any] | None
@@ -164,7 +164,7 @@ class Relationship:
         return f"{self.qualified_name} (has {self.kind} {self.target.name} on {condition})"
 
     def reference(self) -> HasOneReference | HasManyReference:
-        """Return the class attribute that stands for this relationship, such as `Flight.plane`."""
+        """Return the class attribute of this relationship, such as `Flight.plane`."""
         return HasOneReference((self,)) if self.kind == "one" else HasManyReference((self,))
 
     # ----------------------------------------------------------------------------------
@@ -198,9 +198,9 @@ class Relationship:
         if isinstance(candidate, str):  # list["Child"]
             candidate = evaluate_annotation(self.owner.declared, self.name, candidate)
         if not isinstance(getattr(candidate, "__featurejit_entity__", None), Entity):
-            wanted = "list[Child]" if self.kind == "many" else "the other entity, such as Plane or Plane | None"
+            expected = "list[Child]" if self.kind == "many" else "the other entity, such as Plane or Plane | None"
             shown = repr(annotation) if typing.get_origin(annotation) else getattr(annotation, "__name__", repr(annotation))
-            raise GraphError(f"{self.qualified_name} is a has-{self.kind} relationship annotated {shown}; annotate it with {wanted}")
+            raise GraphError(f"{self.qualified_name} is a has-{self.kind} relationship annotated {shown}; annotate it with {expected}")
         return entity_of(candidate)
 
     def condition_keys(self, declared: Entity) -> tuple[Entity, tuple[Feature, ...], tuple[Feature, ...]]:
@@ -322,8 +322,8 @@ def aggregate_name(relationship: str, filter: Filter | None, projection: Feature
 
 
 def aggregate_type(relationship: Relationship, projection: Feature | None, function: str) -> FeatureType:
-    """Return the type of an aggregation: count is an int, sum the projection's type, mean a float, min and max
-    the projection's type; mean, min and max are None for no rows."""
+    """Return the type of an aggregation. Count is an int, sum has the projection's type (int for bools), and
+    mean is a float. Min and max have the projection's type. Mean, min and max are None for no rows."""
     if function == "count":
         return FeatureType(int, optional=False)
     where = f"{relationship.qualified_name}[...].{function}()"
