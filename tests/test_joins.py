@@ -1,7 +1,7 @@
 """Joins against pyarrow.Table.join and DuckDB on the same data, through every operator.
 
-Each case runs as chosen by the planner and forced through each operator: hash joins built
-on either side, with and without the pushed-down filter, a merge join over the inputs
+Each case runs as the planner chooses and forced through each operator. Those are hash joins
+built on either side, with and without the pushed-down filter, a merge join over the inputs
 sorted on the key, and a join through a persistent index. Each runs with direct-address
 tables and with hash tables for integer keys.
 """
@@ -246,7 +246,7 @@ def test_record_batches_accepted() -> None:
 
 
 class ShortBufferArray:
-    """An int64 array of 100 rows whose data buffer holds 10, which pyarrow's constructors do not allow."""
+    """An int64 array of 100 rows whose data buffer has room for 10, which pyarrow's constructors reject."""
 
     type = pa.int64()
     offset = 0

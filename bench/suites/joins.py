@@ -1,7 +1,7 @@
 """Joins of feature tables: online lookups through an index, and batch joins, against DuckDB, Polars and pyarrow.
 
-Online: a feature table of 1,000,000 rows (a unique int64 id in random order and five
-features) answers requests for 1, 10 and 100 random ids, timed request by request.
+Online: requests for 1, 10 and 100 random ids read a feature table of 1,000,000 rows (a
+unique int64 id in random order and five features), timed request by request.
 featurejit looks the ids up in an `Index` built once and returns a pyarrow Table of the
 rows. DuckDB queries a native table declared with the id as PRIMARY KEY (so it has an ART
 index) with `WHERE id IN (...)` and returns Arrow; Polars filters a DataFrame with
@@ -219,6 +219,7 @@ class JoinSuite(Suite):
             connection.execute("INSERT INTO features SELECT * FROM arrow_features")
         polars = bench.import_peer("polars")
         frame = polars.from_arrow(table) if polars is not None else None
+
         rows: list[Row] = []
         for count in LOOKUP_KEYS:
             requests_keys = [rng.choice(FEATURE_ROWS, size=count, replace=False).tolist() for _ in range(64)]
@@ -239,6 +240,7 @@ class JoinSuite(Suite):
                 ))
             else:
                 cases.append(bench.missing_case("Polars filter is_in", "polars", count))
+
             group = f"lookup of {count} key{'s' if count > 1 else ''} in {FEATURE_ROWS:,} rows"
             rows += [self.sample(bench, group, case, requests) for case in cases]
             reference = next((row for row in rows[-len(cases):] if row.reference and row.ok), None)

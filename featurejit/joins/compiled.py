@@ -1,7 +1,7 @@
 """Compiling, caching and calling the join kernels.
 
 Each kernel is compiled on first use, alone in its LLVM module, by the process's JIT engine
-(featurejit.codegen.engine), and its object code goes to the same disk cache as resolver
+(featurejit.codegen.engine). Its object code goes to the same disk cache as resolver
 kernels, keyed by the kernel's name and the source of the function that emits it. The
 cache key also covers the featurejit files, the LLVM version and the CPU, so an edit of
 any kernel compiles it again. Kernels are called through ctypes, which releases the GIL

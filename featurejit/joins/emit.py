@@ -117,10 +117,9 @@ def combine_word(builder: ir.IRBuilder, state: ir.Value, word: ir.Value) -> ir.V
 def emit_bytes_hash(emitter: KernelEmitter, pointer: ir.Value, length: ir.Value) -> ir.Value:
     """Return a 64-bit hash of `length` bytes at `pointer`, reading no byte outside them.
 
-    Whole 8-byte words are read with unaligned loads. The last 1 to 7 bytes of a key of at
-    least 8 bytes are read as the word that ends at its last byte, which overlaps the words
-    before it; a shorter key is read as two 4-byte words that may overlap, or byte by byte
-    below 4 bytes. The length enters the first state, so keys of different lengths whose
+    Whole 8-byte words are read with unaligned loads. The rest of a key of at least 8 bytes is
+    read as the word that ends at its last byte, which overlaps the words before it. A
+    shorter key is read as two 4-byte words that may overlap, or byte by byte below 4 bytes. The length enters the first state, so keys of different lengths whose
     words coincide still hash apart.
     """
     builder = emitter.builder
@@ -200,8 +199,9 @@ class KeyColumn:
     Integer keys take three fields: the int64 values of the rows (already at the array's
     offset), the validity bitmap, and the bit offset of row 0 in it. String keys take six:
     the offsets of the rows (at the array's offset), the data, the data size in bytes, the
-    validity bitmap and its bit offset, and the hash of each row's bytes, which the hash
-    builds and probes read instead of hashing again (0 where the kernel hashes itself).
+    validity bitmap and its bit offset, and the hash of each row's bytes. Hash builds, probes,
+    Bloom filters and filters read those hashes instead of hashing again, and other kernels
+    hash the bytes themselves.
     The runtime passes an all-ones bitmap for a column without nulls, and checks before the
     call that the offsets lie inside the data.
     """

@@ -1,9 +1,9 @@
 """Filters pushed from a join's build side into its probe side: key range and membership.
 
-A filter keeps the probe rows whose key may occur among the build keys: inside the build's
-[min, max] for integer keys, and among the keys themselves, tested with an in-list when the
-build has at most IN_LIST_MAX distinct keys and with a blocked Bloom filter beyond. A
-filter never drops a row that has a match; a Bloom filter keeps some rows that have none.
+A filter keeps the probe rows whose key may occur among the build keys. An integer key must
+lie inside the build's [min, max]. Membership is tested with an in-list when the build has
+at most IN_LIST_MAX distinct keys, and with a blocked Bloom filter beyond. A filter never
+drops a row that has a match, but a Bloom filter keeps some rows that have none.
 
 The Bloom filter has 16 bits per distinct key, rounded up to a power of two of 64-bit
 words, and sets four bits of one word per key. Its false positive rate is below 1% at that

@@ -120,8 +120,10 @@ class Index:
         if len(self.key) == 1:
             if isinstance(keys, str | bytes | int) or not hasattr(keys, "__len__"):
                 keys = [keys]
-            array = keys if isinstance(keys, pa.Array | pa.ChunkedArray) else self.python_array(list(keys) if not isinstance(keys, np.ndarray) else keys, 0)
-            return pa.table({self.key[0]: array})
+            if isinstance(keys, pa.Array | pa.ChunkedArray):
+                return pa.table({self.key[0]: keys})
+            values = keys if isinstance(keys, np.ndarray) else list(keys)
+            return pa.table({self.key[0]: self.python_array(values, 0)})
         rows = list(keys)
         columns = {name: self.python_array([row[index] for row in rows], index) for index, name in enumerate(self.key)}
         return pa.table(columns)
@@ -275,7 +277,10 @@ class Index:
         if how not in HOWS:
             raise ValueError(f"invalid how={how!r}; featurejit joins support {', '.join(map(repr, HOWS))}")
         table = as_table(left, "left")
-        names = list(self.key) if on is None else ([on] if isinstance(on, str) else list(on))
+        if on is None:
+            names = list(self.key)
+        else:
+            names = [on] if isinstance(on, str) else list(on)
         for name in names:
             if name not in table.column_names:
                 raise KeyError(f"the left table has no column {name!r}; its columns are {', '.join(table.column_names)}")

@@ -15,9 +15,9 @@ Lookup structures, built by the build kernels and read by the probes:
 - `next[row]` links each build row to the next row with the same key, or -1. Rows are
   inserted from the last to the first, so each chain lists its rows in ascending order.
 
-A probe writes (probe row, build row) pairs to two int64 outputs while fewer than `capacity`
-are written, and returns how many pairs it found, so that a caller whose buffers were too
-small can call it again with larger ones. Nothing is written outside the outputs, the
+A probe writes (probe row, build row) pairs to two int64 outputs until `capacity` pairs are
+written, and returns how many pairs it found. A caller whose buffers were too small then
+calls it again with larger ones. Nothing is written outside the outputs, the
 matched flags or the structures, and every index into them is bounded by a mask or a check.
 """
 
@@ -78,7 +78,7 @@ class Fields:
 
 
 def emit_key_range(module: ir.Module, name: str) -> None:
-    """Minimum and maximum of the valid int64 keys, and their count."""
+    """Emit the kernel that finds the minimum, maximum and count of the valid int64 keys."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, "int", 0)
@@ -103,7 +103,7 @@ def emit_key_range(module: ir.Module, name: str) -> None:
 
 
 def emit_hash_keys(module: ir.Module, name: str, kind: str) -> None:
-    """The 64-bit hash of every valid key, 0 for null rows."""
+    """Emit the kernel that writes the 64-bit hash of every valid key, and 0 for null rows."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, kind, 0)
@@ -122,8 +122,11 @@ def emit_hash_keys(module: ir.Module, name: str, kind: str) -> None:
 
 
 def emit_sketch(module: ir.Module, name: str, kind: str) -> None:
-    """HyperLogLog registers: for each valid key, the register of its hash's top bits keeps the
-    maximum rank, one plus the number of leading zeros of the remaining bits."""
+    """Emit the kernel that adds valid keys to HyperLogLog registers.
+
+    The register that the hash's top bits select keeps the maximum rank, one plus the number
+    of leading zeros of the remaining bits.
+    """
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, kind, 0)
@@ -163,7 +166,7 @@ def bloom_position(builder: ir.IRBuilder, hashed: ir.Value, word_mask: ir.Value)
 
 
 def emit_bloom_add(module: ir.Module, name: str, kind: str) -> None:
-    """Add every valid key to a blocked Bloom filter."""
+    """Emit the kernel that adds every valid key to a blocked Bloom filter."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, kind, 0, stored_hashes=True)
@@ -188,7 +191,7 @@ def emit_bloom_add(module: ir.Module, name: str, kind: str) -> None:
 
 
 def emit_build_array(module: ir.Module, name: str) -> None:
-    """Direct-address table of integer keys: heads[key - min] and the chains of repeated keys."""
+    """Emit the build of a direct-address table of integer keys: heads[key - min] and the chains."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, "int", 0)
@@ -214,7 +217,7 @@ def emit_build_array(module: ir.Module, name: str) -> None:
 
 
 def emit_build_hash(module: ir.Module, name: str, kind: str) -> None:
-    """Open-addressing table of keys: one slot per distinct key, and the chains of repeated keys."""
+    """Emit the build of an open-addressing table: one slot per distinct key, and the chains."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, kind, 0, stored_hashes=True)
@@ -373,7 +376,7 @@ def find_head(emitter: KernelEmitter, table: Table, key: KeyColumn, row: ir.Valu
 
 
 def emit_probe(module: ir.Module, name: str, mode: str, probe_kind: str, build_kind: str) -> None:
-    """Probe rows [start, stop), or the selected rows, against a build's table; write matching pairs."""
+    """Emit the probe of rows [start, stop), or of the selected rows, that writes the matching pairs."""
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, probe_kind, 0, stored_hashes=True)
@@ -479,8 +482,11 @@ def prefetch_ahead(
 
 
 def emit_lookup_one(module: ir.Module, name: str, mode: str, build_kind: str) -> None:
-    """One key's first build row, or -1: `i64 (i64* table, i64 key)` for integer keys and
-    `i64 (i64* table, i8* bytes, i64 length)` for string keys. Lists of keys use the probe."""
+    """Emit the lookup of one key's first build row, or -1.
+
+    Its signature is `i64 (i64* table, i64 key)` for integer keys and
+    `i64 (i64* table, i8* bytes, i64 length)` for string keys. Lists of keys use the probe.
+    """
     extra = [I64] if build_kind == "int" else [I8_POINTER, I64]
     emitter = KernelEmitter(module, name, extra)
     builder = emitter.builder
@@ -499,11 +505,11 @@ def emit_lookup_one(module: ir.Module, name: str, mode: str, build_kind: str) ->
 
 
 def emit_merge(module: ir.Module, name: str) -> None:
-    """Merge join of two integer key columns whose valid keys are in ascending order.
+    """Emit the merge join of two integer key columns whose valid keys ascend.
 
     For each left row, the right rows of the same key are the run that starts at the first
-    right key not below it; runs are found once per distinct left key, so repeated left keys
-    reuse the run. Nulls on either side never match, wherever they are.
+    right key not below it. A run is found once per distinct left key, and repeated left
+    keys reuse it. Nulls on either side never match, wherever they are.
     """
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
@@ -590,9 +596,12 @@ def emit_merge(module: ir.Module, name: str) -> None:
 
 
 def emit_filter(module: ir.Module, name: str, kind: str) -> None:
-    """Rows of [start, stop) whose key may be among the build's keys: inside [min, max] (integer
-    keys), equal to an in-list entry (the key for integers, its hash for strings), and in the
-    Bloom filter. Writes the row numbers in order and returns their count."""
+    """Emit the filter of rows [start, stop) whose key may be among the build's keys.
+
+    A row passes when its key lies inside [min, max] (integer keys), equals an in-list entry
+    (the key for integers, its hash for strings), and is in the Bloom filter. The kernel
+    writes the row numbers in order and returns their count.
+    """
     emitter = KernelEmitter(module, name)
     builder = emitter.builder
     key = KeyColumn.read(emitter, kind, 0, stored_hashes=True)
@@ -606,6 +615,7 @@ def emit_filter(module: ir.Module, name: str, kind: str) -> None:
     out = emitter.pointer_field(base + 8, I64)
     has_bloom = builder.icmp_signed(">=", word_mask, i64(0))
     count = emitter.variable(i64(0), "count")
+
     with emitter.loop(start, stop) as row:
         passes = emitter.variable(key.is_valid(builder, row), "passes")
         with builder.if_then(builder.load(passes)):
@@ -616,17 +626,20 @@ def emit_filter(module: ir.Module, name: str, kind: str) -> None:
                 builder.store(inside, passes)
             else:
                 value = hashed
+
             with builder.if_then(builder.icmp_signed(">", in_list_length, i64(0))):
                 found = emitter.variable(ir.Constant(ir.IntType(1), 0), "found")
                 with emitter.loop(i64(0), in_list_length) as entry:
                     listed = builder.load(builder.gep(in_list, [entry], inbounds=True))
                     builder.store(builder.or_(builder.load(found), builder.icmp_signed("==", listed, value)), found)
                 builder.store(builder.and_(builder.load(passes), builder.load(found)), passes)
+
             with builder.if_then(has_bloom):
                 word, bits = bloom_position(builder, hashed, word_mask)
                 stored = builder.load(builder.gep(words, [word], inbounds=True))
                 present = builder.icmp_signed("==", builder.and_(stored, bits), bits)
                 builder.store(builder.and_(builder.load(passes), present), passes)
+
         with builder.if_then(builder.load(passes)):
             written = builder.load(count)
             builder.store(row, builder.gep(out, [written], inbounds=True))

@@ -1,12 +1,12 @@
 """Join keys as the kernels read them: type checks, widening, packing and buffer checks.
 
 A key of one integer-like column (any integer width, bool, date, timestamp) becomes int64
-values; a string or binary key keeps its Arrow offsets and data. A key of several columns
-is packed into one int64 when every part is integer-like and the product of the parts'
-ranges fits in 63 bits; otherwise each row's parts are concatenated into one binary value
-(an integer part as its 8 bytes, a string part as its length in 4 bytes and its bytes), so
-that equal binaries mean equal parts. A row with a null part has a null key, and null keys
-never match.
+values, and a string or binary key keeps its Arrow offsets and data. A key of several
+columns is packed into one int64 when every part is integer-like and the product of the
+parts' ranges fits in 63 bits. Otherwise each row's parts are concatenated into one binary
+value: an integer part as its 8 bytes, a string part as its length in 4 bytes and its
+bytes, so that equal binaries mean equal parts. A row with a null part has a null key, and
+null keys never match.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ class KeyBuffers:
 
 
 # A bitmap of ones for keys without nulls, allocated once and never freed, so that fields that
-# point into it stay valid; longer columns get a bitmap of their own.
+# point into it stay valid. Longer columns get a bitmap of their own.
 SHARED_ONES_BITS = 1 << 16
 SHARED_ONES = np.full(SHARED_ONES_BITS // 8, 0xFF, dtype=np.uint8)
 
@@ -208,7 +208,7 @@ def string_key(array: pa.Array, name: str) -> KeyBuffers:
 
 @dataclass(frozen=True)
 class Packing:
-    """How integer parts pack into one int64: (part - minimum) * stride, summed, first part most significant."""
+    """The packing of integer parts into one int64: the sum of (part - minimum) * stride, first part most significant."""
 
     minimums: tuple[int, ...]
     spans: tuple[int, ...]

@@ -112,7 +112,9 @@ def build(keys: KeyBuffers, mode: str | None = None) -> BuiltTable:
         valid, minimum, maximum = keys.rows - keys.null_count, None, None
         mode = "hash"
     if mode == "array":
-        assert minimum is not None and maximum is not None and valid > 0, "array mode needs a key range"
+        assert minimum is not None, "array mode needs a key range"
+        assert maximum is not None, "array mode needs a key range"
+        assert valid > 0, "array mode needs a key"
         span = maximum - minimum + 1
         heads = np.full(span, -1, dtype=np.int64)
         fields = [*keys.fields, keys.rows, address(heads), address(chains), minimum, span]
@@ -160,7 +162,11 @@ def probe(
     ensure_hashes(keys)
     rows = keys.rows if selection is None else len(selection)
     one_each = table.unique or first_only
-    flags = (PROBE_LEFT if left else 0) | (PROBE_UNIQUE if one_each else 0)
+    flags = 0
+    if left:
+        flags |= PROBE_LEFT
+    if one_each:
+        flags |= PROBE_UNIQUE
     fixed = [
         0 if selection is None else address(selection),
         flags,
@@ -210,7 +216,8 @@ def lookup_rows(table: BuiltTable, keys: KeyBuffers) -> np.ndarray:
 
 def merge_join(left: KeyBuffers, right: KeyBuffers, keep_left: bool) -> Pairs:
     """Join two integer key columns whose valid keys ascend; return (left rows, right rows) in left order."""
-    assert left.kind == "int" and right.kind == "int", "the merge join reads integer keys"
+    assert left.kind == "int", "the merge join reads integer keys"
+    assert right.kind == "int", "the merge join reads integer keys"
     flags = PROBE_LEFT if keep_left else 0
     base = [*left.fields, left.rows, *right.fields, right.rows, flags]
     capacity = left.rows if keep_left else min(left.rows, right.rows)

@@ -1,8 +1,9 @@
 """`join` and `plan_join`: inner and left joins of two Arrow tables with compiled kernels.
 
 The output has the left table's columns, then the right table's columns other than its key
-columns, as a Polars join with `coalesce=True` has them; a right column whose name is taken
-gets `suffix`. Rows come in the order the operator produces them, which is not specified.
+columns, as a Polars join with `coalesce=True` has them. A right column whose name the left
+side already has gets `suffix`. Rows come in the order the operator produces them, which is
+not specified.
 """
 
 from __future__ import annotations
@@ -199,14 +200,13 @@ class JoinPlan:
         )
         return selection
 
-
     def decide_pushdown_after_build(self, table: operators.BuiltTable, probe_keys: KeyBuffers) -> None:
         """Choose the pushdown from the build's exact distinct count and a sketch of the probe keys.
 
         At most `table.distinct` of the probe's distinct keys can match, so their share bounds
         the share of distinct probe keys with a match. Statistics gathered without distinct
-        counts leave this until now; a probe with fewer than twice as many rows as the build
-        has keys cannot fall below the threshold, so it is not sketched.
+        counts leave the choice until now. The caller skips a probe with fewer than twice as
+        many rows as the build has keys, because its share cannot fall below the threshold.
         """
         sketch = HyperLogLog(PROBE_SKETCH_PRECISION)
         sketch.add_keys(probe_keys)

@@ -10,9 +10,11 @@ The rules, in order:
    uses a direct-address array or a hash table is decided after the build starts, from the
    actual minimum, maximum and count of the keys (featurejit.joins.operators.build).
 
-For inner joins, the build side's key range and membership (an in-list of up to
-IN_LIST_MAX keys, a Bloom filter beyond) filter the probe side before the probe when the
-statistics estimate that fewer than PUSHDOWN_MAX_MATCH of the probe rows can match.
+For inner joins, the build side's key range and membership filter the probe side before the
+probe, with an in-list of up to IN_LIST_MAX keys and a Bloom filter beyond. The planner
+chooses this when the statistics estimate that fewer than PUSHDOWN_MAX_MATCH of the probe
+rows can match. Without distinct counts, JoinPlan decides after the build from the build's
+exact distinct count and a sketch of the probe keys.
 """
 
 from __future__ import annotations

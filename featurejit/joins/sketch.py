@@ -3,9 +3,9 @@
 The algorithm is the one of Flajolet, Fusy, Gandouet and Meunier, "HyperLogLog: the analysis
 of a near-optimal cardinality estimation algorithm" (2007), with 64-bit hashes, so it needs
 no correction for large counts, and with linear counting for small counts as Heule, Nunkesser
-and Hall propose in "HyperLogLog in Practice" (2013). Each of the 2**precision registers
-keeps the largest rank seen among the hashes whose top `precision` bits select it; the rank
-is one plus the number of leading zeros of the remaining bits. The compiled `sketch` kernel
+and Hall propose in "HyperLogLog in Practice" (2013). The top `precision` bits of a hash
+select one of the 2**precision registers. The register keeps the largest rank it has seen,
+where the rank is one plus the number of leading zeros of the hash's remaining bits. The compiled `sketch` kernel
 hashes the keys and updates the registers in one pass.
 
 Error bound: the relative standard error of the estimate is about 1.04 / sqrt(2**precision),

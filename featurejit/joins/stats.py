@@ -1,9 +1,9 @@
 """Column statistics for choosing join operators: rows, nulls, range, distinct count, order.
 
-Statistics come from the data (`column_stats`, `table_stats`) or, for Parquet files, from
-the file's metadata first (`parquet_stats`): the row count, null counts and min/max of each
-row group, the distinct counts where the writer stored them, and sortedness where the file
-declares its sorting columns. What the metadata lacks is read from the data.
+Statistics come from the data (`column_stats`, `table_stats`). For Parquet files they come
+from the file's metadata first (`parquet_stats`): the row count, the null counts and min/max
+of each row group, the distinct counts where the writer stored them, and sortedness where
+the file declares its sorting columns. What the metadata lacks is read from the data.
 
 Distinct counts are exact for key columns, counted by Arrow's hash-based count_distinct,
 and estimated by a HyperLogLog sketch (featurejit.joins.sketch) for other columns.
@@ -178,11 +178,11 @@ def parquet_stats(
     """Gather column statistics of a Parquet file, from its metadata where it has them.
 
     Rows, nulls, min and max come from the row group statistics when every row group has
-    them. The distinct count comes from the metadata when every row group stores one and
-    there is one row group (counts of several groups do not add up), and sortedness when the
-    file declares the column as an ascending sorting column of every row group whose ranges
-    follow one another. With `read_data`, the rest is computed from the column's values;
-    without, it stays None.
+    them. The distinct count comes from the metadata when the file has one row group that
+    stores it, because the counts of several groups do not add up. The column counts as sorted
+    when the file declares it an ascending sorting column of every row group and the groups'
+    ranges follow one another. With `read_data`, the rest is computed from the column's
+    values, and without it the rest stays None.
     """
     file = pq.ParquetFile(path)
     metadata = file.metadata
@@ -221,7 +221,7 @@ def parquet_stats(
 
 
 def metadata_stats(metadata: pq.FileMetaData, schema: pa.Schema, name: str) -> ColumnStats:
-    """Return what a Parquet file's metadata tells of one top-level column."""
+    """Return the statistics that a Parquet file's metadata stores for one top-level column."""
     field_index = schema.get_field_index(name)
     if field_index < 0:
         raise KeyError(f"the Parquet file has no column {name!r}; its columns are {', '.join(schema.names)}")
@@ -229,6 +229,7 @@ def metadata_stats(metadata: pq.FileMetaData, schema: pa.Schema, name: str) -> C
     column_index = next(
         (index for index in range(metadata.num_columns) if metadata.schema.column(index).path.split(".")[0] == name), None
     )
+
     rows = metadata.num_rows
     groups = [metadata.row_group(group) for group in range(metadata.num_row_groups)]
     if column_index is None or not groups:
@@ -236,12 +237,14 @@ def metadata_stats(metadata: pq.FileMetaData, schema: pa.Schema, name: str) -> C
     chunks = [group.column(column_index).statistics for group in groups]
     if any(chunk is None for chunk in chunks):
         return ColumnStats(name, arrow_type, rows, None, source="parquet metadata")
+
     nulls = sum(chunk.null_count for chunk in chunks)
     low = high = None
     ranges = []
     if all(chunk.has_min_max for chunk in chunks):
         ranges = [(chunk.min, chunk.max) for chunk in chunks]
         low, high = min(pair[0] for pair in ranges), max(pair[1] for pair in ranges)
+
     distinct = None
     if len(chunks) == 1 and chunks[0].distinct_count not in (None, 0):
         distinct = chunks[0].distinct_count
