@@ -84,3 +84,41 @@ def test_quotes_in_comments_and_escapes_are_fine() -> None:
     assert find_unclosed_string('// a " quote in a comment\n') is None
     assert find_unclosed_string('py.raise "a \\" b"\n') is None
     assert find_unclosed_string('x\n  py.raise "open\n') == 4 + 9
+
+
+def test_datetime_ops_round_trip() -> None:
+    text = """builtin.module {
+  func.func @f(%t: !py.datetime<"UTC">, %u: !py.datetime<"Europe/Paris">, %d: !py.date, %td: !py.timedelta) -> f64 {
+    %c = py.temporal_constant 5, 7 : !py.datetime<"UTC">
+    %s = py.temporal_shift "sub", %t, %td : !py.datetime<"UTC">
+    %h = py.temporal_field "hour", %s : !py.datetime<"UTC">
+    %k = py.temporal_cmp "ne", %t, %u : !py.datetime<"UTC">, !py.datetime<"Europe/Paris">
+    %e = py.temporal_diff %t, %u : !py.datetime<"UTC">, !py.datetime<"Europe/Paris">
+    %r = py.timedelta_arith "truediv", %e, %td : !py.timedelta -> f64
+    %z = py.astimezone %t : !py.datetime<"UTC"> to !py.datetime<"Europe/Paris">
+    %day = py.datetime_date %z : !py.datetime<"Europe/Paris">
+    %n = py.timedelta_negate "abs", %td
+    %w = py.timedelta_from_us %h
+    %x = py.temporal_seconds "timestamp", %t : !py.datetime<"UTC">
+    func.return %r : f64
+  }
+}
+"""
+    assert print_module(parse_module(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('%0 = py.temporal_field "hour", %d : !py.date', "expected a py.temporal_field among year, month, day"),
+        ("%0 = py.temporal_diff %t, %a : !py.datetime<\"\">, !py.datetime<\"UTC\">", "both naive or both aware"),
+        ('%0 = py.temporal_cmp "lt", %d, %td : !py.date, !py.timedelta', "expected py.temporal_cmp of two datetimes"),
+        ('%0 = py.timedelta_arith "mul", %td, %td : !py.timedelta -> !py.timedelta', "to take i64 and give !py.timedelta"),
+        ('%0 = py.temporal_shift "mul", %t, %td : !py.datetime<"">', 'expected py.temporal_shift "add" or "sub"'),
+        ('%0 = py.temporal_seconds "timestamp", %td : !py.timedelta', 'expected py.temporal_seconds "total_seconds"'),
+    ],
+)
+def test_datetime_verifiers_say_what_they_expected(body: str, message: str) -> None:
+    signature = '(%t: !py.datetime<"">, %a: !py.datetime<"UTC">, %d: !py.date, %td: !py.timedelta)'
+    with pytest.raises(VerifyException, match=message):
+        parse_function(f"{body}\nfunc.return", signature, "()")

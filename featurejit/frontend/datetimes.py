@@ -225,8 +225,6 @@ class DatetimeLowering(LoweringBase):
 
     def lower_temporal_method(self, node: ast.Call, receiver: SSAValue, method: str, env: Env) -> SSAValue:
         """Lower `t.weekday()`, `t.date()`, `td.total_seconds()` and the other methods."""
-        if node.keywords or any(isinstance(argument, ast.Starred) for argument in node.args):
-            raise self.unsupported(node, f"{method}() with keyword or *arguments is not compiled")
         present = self.present_operand(receiver)
         assert present is not None
         methods = TEMPORAL_METHODS[type(present.type)]
@@ -236,6 +234,8 @@ class DatetimeLowering(LoweringBase):
             raise self.unsupported(
                 node, f"{name}.{method}() is not compiled", hint=f"Compiled {name} methods: {', '.join(sorted(methods))}."
             )
+        if node.keywords or any(isinstance(argument, ast.Starred) for argument in node.args):
+            raise self.unsupported(node, f"{method}() with keyword or *arguments is not compiled")
         return handler(self, node, present, node.args, env)
 
     def expect_arguments(self, node: ast.Call, arguments: list[ast.expr], count: int) -> None:

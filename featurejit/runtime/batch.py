@@ -401,7 +401,13 @@ class BatchRunner:
         """Return the output types of a call without rows: those the kernel for its inputs fixes, if any."""
         if self.get_kernel is None or self.output_arrow_types is None or not any(o is datetime.datetime for o in self.outputs):
             return [None] * len(self.outputs)
-        inputs = [slice_argument(argument, 0, 0) for argument in bound.arguments]
+        arguments = [
+            Argument(argument.name, argument.spec, argument.scalar, pa.array([], argument.array.type))
+            if isinstance(argument.array, pa.ChunkedArray)
+            else argument
+            for argument in bound.arguments
+        ]
+        inputs = [slice_argument(argument, 0, 0) for argument in arguments]
         keys = tuple(segment.key(column_descriptor(segment, 0)[0]) for segment in inputs)
         if self.get_kernel(keys) is None:
             return [None] * len(self.outputs)

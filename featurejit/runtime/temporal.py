@@ -148,8 +148,9 @@ def converter(arrow_type: pa.DataType) -> Any:
         def to_date(count: int) -> Any:
             try:
                 return EPOCH_DATE + datetime.timedelta(days=count // per_day)
-            except OverflowError as error:
-                return InvalidValue(f"<{arrow_type} {count}>", OverflowError(f"the {arrow_type} value {count} is outside date's range ({error})"))
+            except OverflowError:
+                error = OverflowError(f"the {arrow_type} value {count} is outside date's range, years 1 to 9999")
+                return InvalidValue(f"<{arrow_type} {count}>", error)
 
         return to_date
     unit = arrow_type.unit
@@ -170,9 +171,10 @@ def converter(arrow_type: pa.DataType) -> Any:
             if tzinfo is None:
                 return EPOCH_NAIVE + delta
             return (EPOCH_UTC + delta).astimezone(tzinfo)
-        except OverflowError as error:
+        except OverflowError:
+            limits = "of 999999999 days either way" if is_duration else "of years 1 to 9999"
             kind = "timedelta" if is_duration else "datetime"
-            return InvalidValue(shown, OverflowError(f"the {arrow_type} value {count} is outside {kind}'s range ({error})"))
+            return InvalidValue(shown, OverflowError(f"the {arrow_type} value {count} is outside {kind}'s range {limits}"))
 
     return to_value
 

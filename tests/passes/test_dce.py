@@ -478,3 +478,42 @@ def test_keeps_unused_float_floor_division(check_pass: CheckPass) -> None:
         CHECK-NEXT: func.return
         """,
     )
+
+
+def test_removes_unused_fields_of_naive_datetimes_dates_and_timedeltas(check_pass: CheckPass) -> None:
+    check_pass(
+        "dce",
+        """
+        func.func @f(%t: !py.datetime<"">, %u: !py.datetime<"+05:30">, %d: !py.date, %td: !py.timedelta) -> i64 {
+          %hour = py.temporal_field "hour", %t : !py.datetime<"">
+          %minute = py.temporal_field "minute", %u : !py.datetime<"+05:30">
+          %year = py.temporal_field "year", %d : !py.date
+          %days = py.temporal_field "days", %td : !py.timedelta
+          %zero = py.constant 0 : i64
+          func.return %zero : i64
+        }
+        """,
+        """
+        CHECK:      func.func
+        CHECK-NEXT:   %zero = py.constant 0 : i64
+        CHECK-NEXT:   func.return %zero : i64
+        """,
+    )
+
+
+def test_keeps_unused_fields_that_read_a_zone_table(check_pass: CheckPass) -> None:
+    check_pass(
+        "dce",
+        """
+        func.func @f(%t: !py.datetime<"America/New_York">, %td: !py.timedelta) -> i64 {
+          %hour = py.temporal_field "hour", %t : !py.datetime<"America/New_York">
+          %later = py.temporal_shift "add", %t, %td : !py.datetime<"America/New_York">
+          %zero = py.constant 0 : i64
+          func.return %zero : i64
+        }
+        """,
+        """
+        CHECK:      %hour = py.temporal_field "hour", %t
+        CHECK-NEXT: %later = py.temporal_shift "add", %t, %td
+        """,
+    )
