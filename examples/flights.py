@@ -6,15 +6,22 @@ Run them on the bundled data with:
 
 Each parameter is named after a flights column. Clock times (dep_time, sched_dep_time, ...)
 are local HHMM integers, so 1:05 pm is 1305 and midnight is 2400. Delays are in minutes.
+time_hour is the scheduled hour of departure as a UTC timestamp, and carrier, origin and
+dest are text codes.
 """
 
 import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import featurejit as fj
 
 # Arrivals this many minutes late or more count as delayed. The US Bureau of Transportation
 # Statistics counts a flight as on time if it arrives less than 15 minutes after schedule.
 DELAY_THRESHOLD_MINUTES = 15
+
+# Every flight leaves one of New York City's airports (EWR, JFK, LGA), so local times are New York's.
+NEW_YORK = ZoneInfo("America/New_York")
 
 
 @fj.jit_resolver
@@ -96,3 +103,33 @@ def delay_recovered_fraction(dep_delay: int | None, arr_delay: int | None) -> fl
     if dep_delay is None or arr_delay is None:
         return None
     return (dep_delay - arr_delay) / dep_delay
+
+
+@fj.jit_resolver
+def is_legacy_carrier(carrier: str | None) -> bool:
+    """Flag the carriers that flew before the 1978 US airline deregulation: American, Delta, United and US Airways."""
+    return carrier in ("AA", "DL", "UA", "US")
+
+
+@fj.jit_resolver
+def route(origin: str, dest: str) -> str:
+    """Name the route by its airport codes, as in "EWR-IAH"."""
+    return f"{origin}-{dest}"
+
+
+@fj.jit_resolver
+def departure_weekday(time_hour: datetime) -> int:
+    """Return the scheduled day of departure in New York, 0 for Monday to 6 for Sunday."""
+    return time_hour.astimezone(NEW_YORK).weekday()
+
+
+@fj.jit_resolver
+def departure_hour(time_hour: datetime) -> int:
+    """Return the scheduled hour of departure in New York, which equals the table's hour column."""
+    return time_hour.astimezone(NEW_YORK).hour
+
+
+@fj.jit_resolver
+def is_weekend(time_hour: datetime) -> bool:
+    """Flag flights scheduled to leave on a Saturday or Sunday, New York time."""
+    return time_hour.astimezone(NEW_YORK).weekday() >= 5

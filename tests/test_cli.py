@@ -455,8 +455,9 @@ def test_explain_every_resolver_of_a_file(capsys: pytest.CaptureFixture[str]) ->
     code, out, _ = run_main(capsys, "explain", str(EXAMPLE))
 
     assert code == 0
-    assert out.count("compiled to native code") == 7
+    assert out.count("compiled to native code") == 12
     assert "parameter air_time: int | None -> !py.optional<i64>" in out
+    assert "parameter time_hour: datetime -> !py.datetime" in out
 
 
 def test_explain_names_unsupported_construct(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
