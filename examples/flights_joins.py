@@ -17,8 +17,8 @@ key), the weather at its origin in its scheduled hour (a composite key of origin
 time_hour), its origin and destination airports (two relationships to one entity) and its
 airline. Its plane
 has a has-many relationship back to the flights, which the share of late flights per plane
-reads. The data has gaps, which become None: 2,512 flights have no tail number and 52,606 a
-tail number missing from planes, 1,573 have no weather record for their hour, 7,602 fly to
+reads. The data has gaps, which become None: 2,512 flights have no tail number and 50,094 a
+tail number missing from planes, 1,556 have no weather record for their hour, 7,602 fly to
 one of four airports missing from airports, and 70 planes have no year.
 """
 

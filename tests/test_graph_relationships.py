@@ -245,3 +245,11 @@ def test_joins_run_before_one_fused_kernel(graph: Any) -> None:
     assert kinds == ["join", "join", "join", "join", "fused kernel"]
     joined = [stage.join.relationship.name for stage in plan.stages if stage.join is not None]
     assert joined == ["customer", "referrer", "store", "txns"]
+
+
+def test_drawing_lists_relationships(graph: Any) -> None:
+    text = graph.draw("text")
+    assert "    customer: has one Customer on Order.customer_code = Customer.code" in text
+    assert "    store: has one Store on Order.city = Store.city AND Order.day = Store.day" in text
+    assert "    txns: has many Txn on Order.user_id = Txn.user_id" in text
+    assert '"Order.customer.age" -> "resolver discount"' in graph.draw("dot")

@@ -54,6 +54,11 @@ def draw_text(graph: Graph) -> str:
         lines.append(f"{entity.name} (key {key}; source: {source.description if source is not None else 'none'})")
         for feature in entity.features.values():
             lines.append(f"  {feature.name}: {feature.type}, {provider(graph, feature)}")
+        used = [relationship for relationship in entity.relationships.values() if relationship in graph.dag.checked]
+        if used:
+            lines.append("  relationships:")
+        for relationship in used:
+            lines.append(f"    {relationship.name}: {relationship.summary()}")
         resolvers = [node for node in graph.dag.nodes if node.entity is entity]
         if resolvers:
             lines.append("  resolvers:")

@@ -158,10 +158,14 @@ class Relationship:
     def target_keys(self) -> tuple[Feature, ...]:
         return self.resolve()[2]
 
-    def describe(self) -> str:
-        """Return the relationship and its join condition, such as `Flight.plane (has one Plane on ...)`."""
+    def summary(self) -> str:
+        """Return the kind, other entity and join condition, such as `has one Plane on Flight.tailnum = Plane.tailnum`."""
         condition = " AND ".join(f"{a!r} = {b!r}" for a, b in zip(self.owner_keys, self.target_keys, strict=True))
-        return f"{self.qualified_name} (has {self.kind} {self.target.name} on {condition})"
+        return f"has {self.kind} {self.target.name} on {condition}"
+
+    def describe(self) -> str:
+        """Return the relationship's name and summary, such as `Flight.plane (has one Plane on ...)`."""
+        return f"{self.qualified_name} ({self.summary()})"
 
     def reference(self) -> HasOneReference | HasManyReference:
         """Return the class attribute of this relationship, such as `Flight.plane`."""
