@@ -1,4 +1,4 @@
-"""Feature graphs: entities declared with `@features`, resolvers over their features, and sources.
+"""Feature graphs: entities declared with `@features`, their relationships, resolvers over their features, and sources.
 
 `Graph` builds the dependency graph of resolvers from their annotations, plans queries and
 runs them online (a few keys) or offline (whole tables). It imports pyarrow and networkx, so

@@ -11,8 +11,9 @@ stages of a wave do not depend on each other, so they may run in parallel.
 
 Every join of a relationship is a left join: each row keeps its place, with nulls where the
 other entity has no matching row. Joins therefore keep the order in which the request first
-needs them, which never changes a result. How each join runs is chosen from statistics when
-it runs (featurejit.graph.joined).
+needs them, which never changes a result. How each join runs is chosen when it runs: from
+statistics offline (featurejit.graph.offline_joins), through indexes online
+(featurejit.graph.online_joins).
 """
 
 from __future__ import annotations
