@@ -42,6 +42,7 @@ from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_t
 from featurejit.errors import CompileError
 from featurejit.resolver import JitResolver
 from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info
+from featurejit.settings import problems as setting_problems
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -424,10 +425,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `featurejit` command with `argv` (default: sys.argv[1:]) and return its exit code."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
+        # Without a source checkout, bench takes any options and explains where the harness is.
+        if unknown and not (getattr(args, "handler", None) is bench_command and bench_folder() is None):
+            parser.parse_args(argv)  # reports the unknown arguments and exits
     except SystemExit as stop:
         # argparse exits after --help, --version and invalid arguments; main() returns the code instead.
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    if setting_problems:
+        for problem in setting_problems:
+            print_error(problem)
+        return EXIT_USAGE
 
     # No markup: resolver names, values and error messages are user text that may contain brackets.
     # No emoji codes either: IR and messages may contain text such as :fire:.

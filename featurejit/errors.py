@@ -61,3 +61,9 @@ class CompileError(Exception):
             parts.append(self.hint)
         return "\n".join(parts)
 
+
+class ColumnNotFoundError(KeyError):
+    """A table lacks a column that a resolver reads; a KeyError, as pyarrow raises for a missing column."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""

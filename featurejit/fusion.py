@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from featurejit.errors import ColumnNotFoundError
 from featurejit.resolver import JitResolver
 
 if TYPE_CHECKING:
@@ -105,6 +106,8 @@ class FusedResolvers:
     def __init__(self, resolvers: Sequence[JitResolver | FusedMember], outputs: Sequence[str] | None = None):
         if not resolvers:
             raise ValueError("fuse() needs at least one resolver")
+        if isinstance(outputs, str):
+            raise TypeError(f"fuse(outputs={outputs!r}) takes a list of column names; pass outputs=[{outputs!r}]")
         for resolver in resolvers:
             inner = resolver.resolver if isinstance(resolver, FusedMember) else resolver
             if not isinstance(inner, JitResolver):
@@ -149,7 +152,7 @@ class FusedResolvers:
         missing = [name for name in self.inputs if name not in table.column_names]
         if missing:
             readers = ", ".join(dict.fromkeys(member.describe() for member, _ in self.inputs[missing[0]]))
-            raise KeyError(
+            raise ColumnNotFoundError(
                 f"the table has no column {missing[0]!r}, which {readers} reads; "
                 f"its columns are: {', '.join(table.column_names)}"
             )

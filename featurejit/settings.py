@@ -24,15 +24,26 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+# Values of the settings that are not valid, each described with its fix. They are warned
+# about at import and leave the setting at its default; the command line rejects them.
+problems: list[str] = []
+
+TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 def _flag(name: str, default: bool) -> bool:
     value = os.environ.get(name)
-    if value is None or value == "":
+    if value is None or value.strip() == "":
         return default
-    return value.strip().lower() not in ("0", "false", "no", "off")
+    word = value.strip().lower()
+    if word in TRUE_WORDS or word in FALSE_WORDS:
+        return word in TRUE_WORDS
+    problems.append(f"{name}={value!r} is not a switch; set it to 1 or 0")
+    return default
 
 
 def _count(name: str, default: int) -> int:
@@ -42,9 +53,11 @@ def _count(name: str, default: int) -> int:
     try:
         parsed = int(value)
     except ValueError:
-        raise ValueError(f"{name}={value!r} is not an integer; set it to a whole number of 1 or more") from None
+        problems.append(f"{name}={value!r} is not an integer; set it to a whole number of 1 or more")
+        return default
     if parsed < 1:
-        raise ValueError(f"{name}={value!r} is below 1; set it to a whole number of 1 or more")
+        problems.append(f"{name}={value!r} is below 1; set it to a whole number of 1 or more")
+        return default
     return parsed
 
 
@@ -91,3 +104,6 @@ settings = Settings(
     cache_dir=Path(os.environ.get("FEATUREJIT_CACHE_DIR") or default_cache_dir()).expanduser(),
     cache_max_bytes=_count("FEATUREJIT_CACHE_MAX_MB", 256) * 2**20,
 )
+
+for _problem in problems:
+    warnings.warn(f"{_problem}; featurejit uses the default meanwhile", RuntimeWarning, stacklevel=2)

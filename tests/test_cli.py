@@ -519,3 +519,56 @@ def test_rows_zero_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert code == 2
     assert "expected an integer of 1 or more" in err
+
+
+def run_module_command(arguments: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run `python -m featurejit.cli` in a new process with extra environment variables."""
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "featurejit.cli", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **environment},
+        cwd=Path(__file__).resolve().parents[1],
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "fragment"),
+    [
+        ("FEATUREJIT_THREADS", "abc", "FEATUREJIT_THREADS='abc' is not an integer"),
+        ("FEATUREJIT_THREADS", "0", "FEATUREJIT_THREADS='0' is below 1"),
+        ("FEATUREJIT_CACHE", "maybe", "FEATUREJIT_CACHE='maybe' is not a switch; set it to 1 or 0"),
+    ],
+)
+def test_invalid_setting_is_a_usage_error(variable: str, value: str, fragment: str) -> None:
+    completed = run_module_command(["cache", "info"], {variable: value})
+    assert completed.returncode == 2
+    assert f"error: {fragment}" in completed.stderr
+    assert "Traceback" not in completed.stderr
+
+
+def test_invalid_setting_warns_library_users() -> None:
+    probe = "import featurejit.settings as s; print(s.settings.threads >= 1, s.problems)"
+    import os
+
+    completed = subprocess.run(
+        [sys.executable, "-W", "always", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FEATUREJIT_DISABLE_JIT": "yes please"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "RuntimeWarning: FEATUREJIT_DISABLE_JIT='yes please' is not a switch" in completed.stderr
+    assert completed.stdout.startswith("True [")
+
+
+def test_bench_options_without_checkout(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import featurejit.cli as cli
+
+    monkeypatch.setattr(cli, "bench_folder", lambda: None)
+    assert main(["bench", "--list"]) == 2
+    assert "clone the repository" in capsys.readouterr().err

@@ -225,6 +225,16 @@ def test_unsupported_annotation_falls_back() -> None:
     assert chunked.to_pylist() == [1, 2, 3]
 
 
+def test_mixed_result_types_error() -> None:
+    @jit_resolver
+    def power(a: int, b: int) -> int | float:
+        return a**b
+
+    assert power(pa.array([3, 2]), pa.array([2, 3])).to_pylist() == [9, 8]
+    with pytest.raises(TypeError, match="power has no return annotation that featurejit reads"):
+        power(pa.array([2, 2]), pa.array([62, -1]))
+
+
 def test_invalid_decorator_arguments() -> None:
     with pytest.raises(ValueError, match=r"mode='fast'\) is invalid"):
         jit_resolver(mode="fast")(lambda x: x)

@@ -144,8 +144,14 @@ def test_chunked_columns_and_record_batch() -> None:
 
 
 def test_missing_column_names_it_and_its_reader() -> None:
-    with pytest.raises(KeyError, match="no column 'air_time', which speed, hours reads"):
+    with pytest.raises(KeyError, match="no column 'air_time', which speed, hours reads") as raised:
         fj.fuse(speed, hours)(pa.table({"distance": [1]}))
+    assert str(raised.value).startswith("the table has no column 'air_time'")
+
+
+def test_outputs_string_rejected() -> None:
+    with pytest.raises(TypeError, match=r"pass outputs=\['speed'\]"):
+        fj.fuse(speed, hours, outputs="speed")  # type: ignore[arg-type]
 
 
 def test_wrong_column_type_names_it() -> None:

@@ -252,3 +252,33 @@ def test_str_comparison_with_number_is_false_and_ordering_raises() -> None:
 def test_invalid_utf8_binary_column_is_rejected() -> None:
     with pytest.raises(TypeError, match=r"expects str \| None, but got an Arrow array of type binary"):
         domain(pa.array([b"\xff\xfe"], pa.binary()))
+
+
+def test_split_forms_not_compiled() -> None:
+    from featurejit import CompileError
+
+    with pytest.raises(CompileError, match=r"str.split\(\) without a separator is not compiled"):
+
+        @jit_resolver(mode="require")
+        def first_word(text: str) -> str:
+            return text.split()[0]
+
+    with pytest.raises(CompileError, match="with a separator only, without maxsplit"):
+
+        @jit_resolver(mode="require")
+        def head(text: str) -> str:
+            return text.rsplit(",", 1)[0]
+
+
+def test_scalar_none_keeps_native() -> None:
+    assert length_or_none(None) is None
+    assert length_or_none("héllo") == 5
+    assert length_or_none.explain(show=False).native
+    assert length_or_none(pa.array(["ab", None])).to_pylist() == [2, None]
+
+
+@jit_resolver
+def length_or_none(text: str | None) -> int | None:
+    if text is None:
+        return None
+    return len(text)

@@ -132,9 +132,18 @@ class StringLowering(LoweringBase):
     def lower_split_item(self, node: ast.Subscript, call: ast.Call, env: Env) -> SSAValue:
         assert isinstance(call.func, ast.Attribute)
         kind = call.func.attr
+        if not call.args:
+            raise self.unsupported(
+                call,
+                f"str.{kind}() without a separator is not compiled",
+                hint=f"Pass the separator, as in s.{kind}(',')[0], or let the resolver run interpreted.",
+            )
         if len(call.args) != 1 or call.keywords:
             raise self.unsupported(
-                call, f"str.{kind}() is compiled with one separator argument", hint="Pass the separator, as in s.split(',')[0]."
+                call,
+                f"str.{kind}() is compiled with a separator only, without maxsplit",
+                hint="Drop maxsplit where it does not change the item: s.split(',', 1)[0] equals s.split(',')[0], "
+                "and s.rsplit(',', 1)[-1] equals s.rsplit(',')[-1].",
             )
         text = self.string_operand(self.lower_expression(call.func.value, env))
         separator = self.string_operand(self.lower_expression(call.args[0], env))

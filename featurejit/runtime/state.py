@@ -258,7 +258,8 @@ class ResolverState:
         signature = self.signature()
         # NOTE: scalar calls with str, datetime, date or timedelta arguments or results run in the
         # interpreter; only batch kernels read and write those values.
-        native = not settings.disable_jit and signature.result.python_type not in INTERPRETED_SCALAR_TYPES
+        annotated = [signature.result.python_type, *(spec.python_type for _, spec in signature.parameters)]
+        native = not settings.disable_jit and not any(kind in INTERPRETED_SCALAR_TYPES for kind in annotated)
         native = native and all(fits_int64(value) and not isinstance(value, INTERPRETED_SCALAR_TYPES) for value in values)
         native = native and all(
             value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
@@ -319,7 +320,14 @@ class ResolverState:
                     continue
                 raise located_error(error, self.name, row, names, row_values) from error
         self.stats = stats
-        result = pa.array(results)
+        try:
+            result = pa.array(results)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise TypeError(
+                f"{self.name} has no return annotation that featurejit reads, and Arrow cannot build one column "
+                f"from its results: {error}. Annotate the return as int, float, bool, str, a datetime type, "
+                f"or T | None of one of those"
+            ) from None
         if any(isinstance(array, pa.ChunkedArray) for array in arrays):
             return pa.chunked_array([result])
         return result
