@@ -22,7 +22,7 @@ from llvmlite import ir
 from xdsl.ir import Attribute, Operation
 
 from featurejit.codegen import arith
-from featurejit.codegen.arith import F64, FALSE, I64, TRUE, i64
+from featurejit.codegen.arith import F64, FALSE, I32, I64, TRUE, i64
 from featurejit.codegen.row import LOWERINGS, DatetimeValue, RowEmitter
 from featurejit.codegen.zonetables import ZoneDataError, ZoneTable, zone_table
 from featurejit.errors import CompileError
@@ -53,17 +53,39 @@ UNIT_MICROSECONDS = {"s": US_PER_SECOND, "ms": 1_000, "us": 1}
 # --------------------------------------------------------------------------------------
 
 
+def floor_divmod(builder: ir.IRBuilder, x: ir.Value, divisor: int) -> tuple[ir.Value, ir.Value]:
+    """Return (x // divisor, x % divisor) of an int64 and a positive constant, rounding toward -inf.
+
+    The quotient is estimated in double precision and then corrected by one either way,
+    because x86-64 has no vector instruction for dividing 64-bit integers, but converts and
+    divides doubles in vectors. The estimate is within one of the exact quotient for any x:
+    converting x to double changes it by at most 2**10, which moves a quotient by a divisor
+    of at least 2**11 by less than one, and the division's own rounding error is below one.
+    """
+    if divisor < 2**11:
+        quotient = builder.sdiv(x, i64(divisor))
+        remainder = builder.srem(x, i64(divisor))
+        negative = builder.icmp_signed("<", remainder, i64(0))
+        quotient = builder.sub(quotient, builder.zext(negative, I64))
+        return quotient, builder.add(remainder, builder.select(negative, i64(divisor), i64(0)))
+    estimate = builder.fdiv(builder.sitofp(x, F64), ir.Constant(F64, float(divisor)))
+    quotient = builder.fptosi(arith.intrinsic(builder, "llvm.floor.f64", F64, [estimate]), I64)
+    remainder = builder.sub(x, builder.mul(quotient, i64(divisor)))
+    below = builder.icmp_signed("<", remainder, i64(0))
+    above = builder.icmp_signed(">=", remainder, i64(divisor))
+    quotient = builder.add(quotient, builder.select(below, i64(-1), builder.select(above, i64(1), i64(0))))
+    remainder = builder.add(remainder, builder.select(below, i64(divisor), builder.select(above, i64(-divisor), i64(0))))
+    return quotient, remainder
+
+
 def floor_div(builder: ir.IRBuilder, x: ir.Value, divisor: int) -> ir.Value:
     """Return x // divisor for a positive constant divisor, rounding toward -inf."""
-    quotient = builder.sdiv(x, i64(divisor))
-    remainder = builder.srem(x, i64(divisor))
-    return builder.sub(quotient, builder.zext(builder.icmp_signed("<", remainder, i64(0)), I64))
+    return floor_divmod(builder, x, divisor)[0]
 
 
 def floor_mod(builder: ir.IRBuilder, x: ir.Value, divisor: int) -> ir.Value:
     """Return x % divisor for a positive constant divisor, in [0, divisor)."""
-    remainder = builder.srem(x, i64(divisor))
-    return builder.add(remainder, builder.select(builder.icmp_signed("<", remainder, i64(0)), i64(divisor), i64(0)))
+    return floor_divmod(builder, x, divisor)[1]
 
 
 def outside(builder: ir.IRBuilder, x: ir.Value, low: int, high: int) -> ir.Value:
@@ -71,39 +93,45 @@ def outside(builder: ir.IRBuilder, x: ir.Value, low: int, high: int) -> ir.Value
     return builder.or_(builder.icmp_signed("<", x, i64(low)), builder.icmp_signed(">", x, i64(high)))
 
 
+def i32(value: int) -> ir.Constant:
+    return ir.Constant(I32, value)
+
+
 def civil_from_days(builder: ir.IRBuilder, days: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
     """Return (year, month, day) of a day count since 1970-01-01 in the proleptic Gregorian calendar.
 
     Days shift to 0000-03-01, then split into 400-year eras of 146097 days and the year of the
-    era, so that leap days fall at the end of each year.
+    era, so that leap days fall at the end of each year. The arithmetic is 32-bit, which
+    x86-64 divides by constants in vectors: dates lie within 3.7 million days of 1970, and
+    other rows are flagged before their fields are read.
     """
-    shifted = builder.add(days, i64(719_468))
-    era = floor_div(builder, shifted, 146_097)
-    day_of_era = builder.sub(shifted, builder.mul(era, i64(146_097)))  # [0, 146096]
-    year_of_era = builder.sdiv(
+    shifted = builder.add(builder.trunc(days, I32), i32(719_468))
+    era = builder.sdiv(builder.sub(shifted, builder.select(builder.icmp_signed("<", shifted, i32(0)), i32(146_096), i32(0))), i32(146_097))
+    day_of_era = builder.sub(shifted, builder.mul(era, i32(146_097)))  # [0, 146096]
+    year_of_era = builder.udiv(
         builder.sub(
             builder.add(
-                builder.sub(day_of_era, builder.sdiv(day_of_era, i64(1_460))), builder.sdiv(day_of_era, i64(36_524))
+                builder.sub(day_of_era, builder.udiv(day_of_era, i32(1_460))), builder.udiv(day_of_era, i32(36_524))
             ),
-            builder.sdiv(day_of_era, i64(146_096)),
+            builder.udiv(day_of_era, i32(146_096)),
         ),
-        i64(365),
+        i32(365),
     )  # [0, 399]
     day_of_year = builder.sub(
         day_of_era,
         builder.sub(
-            builder.add(builder.mul(year_of_era, i64(365)), builder.sdiv(year_of_era, i64(4))),
-            builder.sdiv(year_of_era, i64(100)),
+            builder.add(builder.mul(year_of_era, i32(365)), builder.udiv(year_of_era, i32(4))),
+            builder.udiv(year_of_era, i32(100)),
         ),
     )  # [0, 365], from 1 March
-    month_index = builder.sdiv(builder.add(builder.mul(day_of_year, i64(5)), i64(2)), i64(153))  # [0, 11]
+    month_index = builder.udiv(builder.add(builder.mul(day_of_year, i32(5)), i32(2)), i32(153))  # [0, 11]
     day = builder.add(
-        builder.sub(day_of_year, builder.sdiv(builder.add(builder.mul(month_index, i64(153)), i64(2)), i64(5))), i64(1)
+        builder.sub(day_of_year, builder.udiv(builder.add(builder.mul(month_index, i32(153)), i32(2)), i32(5))), i32(1)
     )
-    before_january = builder.icmp_signed("<", month_index, i64(10))
-    month = builder.select(before_january, builder.add(month_index, i64(3)), builder.sub(month_index, i64(9)))
-    year = builder.add(builder.add(year_of_era, builder.mul(era, i64(400))), builder.zext(builder.not_(before_january), I64))
-    return year, month, day
+    before_january = builder.icmp_signed("<", month_index, i32(10))
+    month = builder.select(before_january, builder.add(month_index, i32(3)), builder.sub(month_index, i32(9)))
+    year = builder.add(builder.add(year_of_era, builder.mul(era, i32(400))), builder.zext(builder.not_(before_january), I32))
+    return builder.sext(year, I64), builder.sext(month, I64), builder.sext(day, I64)
 
 
 # --------------------------------------------------------------------------------------
@@ -282,11 +310,14 @@ def load_temporal(
 def to_microseconds(builder: ir.IRBuilder, raw: ir.Value, unit: str) -> tuple[ir.Value, ir.Value]:
     """Convert an int64 count of `unit` to microseconds, flagging overflow and sub-microsecond parts."""
     if unit == "ns":
-        return builder.sdiv(raw, i64(1_000)), builder.icmp_signed("!=", builder.srem(raw, i64(1_000)), i64(0))
+        microseconds, rest = floor_divmod(builder, raw, 1_000)
+        return microseconds, builder.icmp_signed("!=", rest, i64(0))
     scale = UNIT_MICROSECONDS[unit]
     if scale == 1:
         return raw, FALSE
-    return arith.int_mul(builder, raw, i64(scale))
+    # A bounds test rather than an overflow intrinsic, which x86-64 cannot run in vectors.
+    overflow = outside(builder, raw, -(2**63) // scale + 1, (2**63 - 1) // scale)
+    return builder.mul(raw, i64(scale)), overflow
 
 
 # --------------------------------------------------------------------------------------
@@ -336,17 +367,20 @@ def calendar_field(builder: ir.IRBuilder, days: ir.Value, time_of_day: ir.Value,
     if field in ("year", "month", "day"):
         return civil_from_days(builder, days)[("year", "month", "day").index(field)]
     if field in ("weekday", "isoweekday"):
-        weekday = floor_mod(builder, builder.add(days, i64(3)), 7)  # 1970-01-01 was a Thursday
+        # 1970-01-01 was a Thursday, so the weekday is (days + 3) % 7. Adding 719169, which is 3
+        # more than a multiple of 7, keeps the sum positive for every date.
+        weekday = builder.sext(builder.urem(builder.add(builder.trunc(days, I32), i32(719_169)), i32(7)), I64)
         return weekday if field == "weekday" else builder.add(weekday, i64(1))
     if field == "toordinal":
         return builder.add(days, i64(EPOCH_ORDINAL))
-    divisor, modulus = {
-        "hour": (3_600 * US_PER_SECOND, 24),
-        "minute": (60 * US_PER_SECOND, 60),
-        "second": (US_PER_SECOND, 60),
+    unit, within = {
+        "hour": (3_600 * US_PER_SECOND, US_PER_DAY),
+        "minute": (60 * US_PER_SECOND, 3_600 * US_PER_SECOND),
+        "second": (US_PER_SECOND, 60 * US_PER_SECOND),
         "microsecond": (1, US_PER_SECOND),
     }[field]
-    return builder.urem(builder.udiv(time_of_day, i64(divisor)), i64(modulus))
+    part = time_of_day if within == US_PER_DAY else floor_mod(builder, time_of_day, within)
+    return part if unit == 1 else floor_div(builder, part, unit)
 
 
 def timedelta_field(builder: ir.IRBuilder, microseconds: ir.Value, field: str) -> ir.Value:
