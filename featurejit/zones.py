@@ -5,9 +5,9 @@ such as "+05:30" for a `datetime.timezone`, and a key such as "America/New_York"
 `zoneinfo.ZoneInfo`. CPython computes aware datetimes that share one tzinfo object on their
 local clock times, and those with different tzinfo objects on their UTC instants. Two values
 of one zone name share one tzinfo object: fixed offsets behave the same either way, and
-`ZoneInfo(key)` returns one cached object per key. A tzinfo for which that does not hold
-(a `ZoneInfo` made with `no_cache`, a pytz or dateutil zone) has no zone name, and values in
-it run in the interpreter.
+`ZoneInfo(key)` returns one cached object per key. Other tzinfo objects (a `ZoneInfo` made
+with `no_cache`, a pytz or dateutil zone) have no zone name, and values in them run in the
+interpreter.
 """
 
 from __future__ import annotations

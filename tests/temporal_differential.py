@@ -1,8 +1,8 @@
 """Differential testing of datetime, date and timedelta resolvers against their plain Python functions.
 
-Inputs are Arrow arrays of given types. The Python side sees each element as pyarrow's
-`as_py()` gives it, computed here from the element's count of units, and an element that
-Python cannot hold fails its row. Aware results are compared by UTC instant and zone, because
+Inputs are Arrow arrays of given types. The plain function gets each element as pyarrow's
+`as_py()` converts it, computed here from the element's count of units, and an element that
+Python cannot represent fails its row. Aware results are compared by UTC instant and zone, because
 an Arrow timestamp holds only those.
 """
 
@@ -145,8 +145,8 @@ def check_temporal(
 ) -> None:
     """A batch call over arrays of `arrow_types` gives CPython's value on every row, or its first error.
 
-    A row holds Python values or int counts of units; the rows that raise are also left out
-    and the rest checked again, so that errors do not hide the values.
+    A row contains Python values or int counts of units. The rows that raise are then left
+    out and the rest checked again, so that errors do not hide the values.
     """
     if native:
         explanation = resolver.explain(show=False)

@@ -58,9 +58,9 @@ def floor_divmod(builder: ir.IRBuilder, x: ir.Value, divisor: int) -> tuple[ir.V
 
     The quotient is estimated in double precision and then corrected by one either way,
     because x86-64 has no vector instruction for dividing 64-bit integers, but converts and
-    divides doubles in vectors. The estimate is within one of the exact quotient for any x:
-    converting x to double changes it by at most 2**10, which moves a quotient by a divisor
-    of at least 2**11 by less than one, and the division's own rounding error is below one.
+    divides doubles in vectors. The estimate is within one of the exact quotient for any x.
+    Converting x to double changes it by at most 2**10, which moves the quotient by less than
+    a half for a divisor of at least 2**11, and the division itself rounds by less than a half.
     """
     if divisor < 2**11:
         quotient = builder.sdiv(x, i64(divisor))
@@ -152,13 +152,13 @@ class ZoneArrays:
 
 
 def load_zone_table(zone: str) -> ZoneTable:
-    """Return the offset table of a zone key; raise CompileError if the zone's data cannot be used."""
+    """Return the offset table of a zone key, or raise CompileError if the zone's data cannot be used."""
     try:
         return zone_table(zone)
     except ZoneDataError as error:
         raise CompileError(
             f"the time zone {zone!r} is not compiled: {error}",
-            hint="Values in this zone run in the interpreter; convert the column to UTC to compile it.",
+            hint="Values in this zone run in the interpreter. Convert the column to UTC to compile it.",
         ) from None
 
 
@@ -221,7 +221,7 @@ def offset_at(builder: ir.IRBuilder, arrays: ZoneArrays, table: ir.GlobalVariabl
 
 
 def clock_of_instant(builder: ir.IRBuilder, zone: str, instant: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """Return (local clock time, bad) of a UTC instant in `zone`; bad past the zone table's end."""
+    """Return (local clock time, bad) of a UTC instant in `zone`, where bad is set past the zone table's end."""
     arrays = zone_arrays(builder, zone)
     if isinstance(arrays, int):
         return builder.add(instant, i64(arrays)), FALSE
@@ -259,7 +259,7 @@ def zone_of(type_: Attribute) -> str:
 
 
 def datetime_of_instant(builder: ir.IRBuilder, zone: str, instant: ir.Value) -> DatetimeValue:
-    """Return an aware datetime at a UTC instant; its clock part is bad past the zone table's end."""
+    """Return an aware datetime at a UTC instant, whose clock part is bad past the zone table's end."""
     clock, bad = clock_of_instant(builder, zone, instant)
     return DatetimeValue(clock, instant, bad, FALSE)
 
@@ -280,7 +280,7 @@ def datetime_of_clock(builder: ir.IRBuilder, zone: str, clock: ir.Value) -> Date
 def load_temporal(
     builder: ir.IRBuilder, physical: str, argument_type: Attribute, data: ir.Value, index: ir.Value
 ) -> tuple[DatetimeValue | ir.Value, ir.Value]:
-    """Load one timestamp, date or duration element as its IR value, with a flag for values CPython cannot hold.
+    """Load one timestamp, date or duration element as its IR value, with a flag for values Python cannot represent.
 
     Flagged: nanoseconds that are not whole microseconds, values beyond int64 microseconds or
     outside datetime's and date's range, and timestamps whose local time leaves that range.

@@ -36,7 +36,7 @@ END_YEAR = 2200
 EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
 EPOCH_NAIVE = datetime.datetime(1970, 1, 1)
 EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
-# Transitions this close to datetime's limits change no time that a datetime holds.
+# Transitions this close to datetime's limits change no local time inside datetime's range.
 FIRST_SECOND = (datetime.datetime.min - EPOCH_NAIVE) // datetime.timedelta(seconds=1) + 2 * 86400
 LAST_SECOND = (datetime.datetime.max - EPOCH_NAIVE) // datetime.timedelta(seconds=1) - 2 * 86400
 # Times before the first transition at which the table is checked, as years.
@@ -52,9 +52,9 @@ class ZoneTable:
     """The UTC offsets of one zone: seconds east of UTC, before and from each transition."""
 
     key: str
-    transitions: tuple[int, ...]  # UTC seconds, ascending; the offset differs on each side
+    transitions: tuple[int, ...]  # UTC seconds, ascending, each with a different offset on either side
     offsets: tuple[int, ...]  # offsets[0] before transitions[0], offsets[i + 1] from transitions[i] on
-    end: int | None  # UTC seconds from which the table no longer describes the zone; None: never
+    end: int | None  # UTC seconds from which the table no longer describes the zone, or None for never
     fingerprint: str  # SHA-256 of the zone file, for cache keys
 
     @property
@@ -187,7 +187,7 @@ RULE_DATE = re.compile(r"(?:J(\d{1,3})|M(\d{1,2})\.(\d)\.(\d)|(\d{1,3}))(?:/([+-
 
 
 def parse_posix_rule(text: str) -> PosixRule | None:
-    """Parse a POSIX TZ string such as "EST5EDT,M3.2.0,M11.1.0"; None for an empty one.
+    """Parse a POSIX TZ string such as "EST5EDT,M3.2.0,M11.1.0", or return None for an empty one.
 
     POSIX offsets count hours west of UTC, so "EST5" is UTC-5. Raises ZoneDataError for a
     string this parser does not read.
@@ -293,7 +293,7 @@ def seconds_of(offset: datetime.timedelta | None) -> int:
 
 @functools.lru_cache(maxsize=64)
 def zone_table(key: str) -> ZoneTable:
-    """Build and check the offset table of zone `key`; raise ZoneDataError if it cannot be trusted."""
+    """Build and check the offset table of zone `key`, or raise ZoneDataError if zoneinfo disagrees with it."""
     data = read_zone_file(key)
     try:
         zone = zoneinfo.ZoneInfo(key)
@@ -336,9 +336,9 @@ def check_table(table: ZoneTable, zone: zoneinfo.ZoneInfo) -> None:
     """Raise ZoneDataError unless `zone` gives the table's offset at every probe."""
     problems: list[str] = []
 
-    def expect(what: str, actual: int | None, expected: int) -> None:
+    def expect(probe_name: str, actual: int | None, expected: int) -> None:
         if actual is not None and actual != expected and len(problems) < 3:
-            problems.append(f"{what}: zoneinfo gives {actual}, the table {expected}")
+            problems.append(f"{probe_name}: zoneinfo gives {actual}, the table {expected}")
 
     for fold in (0, 1):
         local = table.local_transitions(fold)

@@ -330,6 +330,8 @@ def lower_timedelta_call(lowering: Lowering, node: ast.Call, env: Env) -> SSAVal
     names = list(TIMEDELTA_UNITS)
     if len(positional) > len(names) or any(name not in TIMEDELTA_UNITS for name in keywords):
         return constant_of_call(lowering, node, datetime.timedelta, timedelta_type, env)  # raises TypeError per row
+
+    # Bind the arguments to the constructor's parameters, as CPython does.
     arguments = dict(zip(names, positional, strict=False))
     argument_nodes = dict(zip(names, node.args, strict=False))
     if set(arguments) & set(keywords):
@@ -339,6 +341,8 @@ def lower_timedelta_call(lowering: Lowering, node: ast.Call, env: Env) -> SSAVal
     dynamic = [name for name, value in arguments.items() if value is NOT_STATIC]
     if not dynamic:
         return constant_of_call(lowering, node, datetime.timedelta, timedelta_type, env)
+
+    # Sum the constant arguments in Python, then add each computed one times its unit.
     static_total = 0
     for name, value in arguments.items():
         if value is NOT_STATIC:
@@ -351,6 +355,7 @@ def lower_timedelta_call(lowering: Lowering, node: ast.Call, env: Env) -> SSAVal
             )
         static_total += value * TIMEDELTA_UNITS[name]
     total = lowering.python_constant(node, static_total) if static_total else None
+
     for name in dynamic:
         value = lowering.lower_expression(argument_nodes[name], env)
         if isinstance(value.type, OptionalType):

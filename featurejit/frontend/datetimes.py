@@ -67,7 +67,7 @@ def type_name(type_: Attribute) -> str:
 
 
 class DatetimeLowering(LoweringBase):
-    """Lowers the datetime parts of expressions; ExpressionLowering dispatches here for such operands."""
+    """Lowers the datetime parts of expressions, which ExpressionLowering dispatches here."""
 
     # Provided by ExpressionLowering and StringLowering, which this class is mixed into.
     lower_expression: Callable[[ast.expr, Env], SSAValue]
@@ -121,7 +121,7 @@ class DatetimeLowering(LoweringBase):
         return self.emit_value(dtops.TimedeltaArithmeticOp(kind, left, right))
 
     def temporal_unary(self, operator: ast.unaryop, value: SSAValue) -> SSAValue:
-        """Lower `-td` and `+td`; other unary operators, and any on a datetime or date, raise TypeError."""
+        """Lower `-td` and `+td`. Other unary operators, and any on a datetime or date, raise TypeError."""
         present = self.present_operand(value)
         assert present is not None
         if present.type != py.timedelta_type or isinstance(operator, ast.Invert):
@@ -134,7 +134,7 @@ class DatetimeLowering(LoweringBase):
         raise self.unsupported(
             node,
             "multiplying or dividing a timedelta by a float, or dividing it by an int, is not compiled",
-            hint="CPython rounds these to the microsecond; divide two timedeltas, or use // for whole units.",
+            hint="CPython rounds these to the microsecond. Divide two timedeltas, or use // for whole units.",
         )
 
     # ----------------------------------------------------------------------------------

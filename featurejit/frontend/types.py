@@ -27,7 +27,7 @@ def split_nullable(type_: Attribute) -> tuple[Attribute | None, bool]:
 
 
 class TypeJoinError(Exception):
-    """Two paths give a variable types that no IR type holds together, such as str and int, or two time zones."""
+    """Two paths give a variable types that no one IR type represents, such as str and int, or two time zones."""
 
 
 def join_types(first: Attribute, second: Attribute) -> Attribute:

@@ -3,7 +3,7 @@
 Aware datetimes that share a zone compute on local clock times, as CPython does for values
 that share a tzinfo object: `a - b` is the difference of the clock times and `a < b` compares
 them. Aware datetimes of different zones compute on UTC instants, and CPython's exception for
-equality (a value in a repeated or skipped hour equals no value of another zone) holds. The
+equality (a value in a repeated or skipped hour equals no value of another zone) applies. The
 local time of a zone comes from a table of its UTC offsets (featurejit/codegen/zonetables.py),
 and a row outside the table takes the slow path. So do rows whose result leaves datetime's
 range or int64 microseconds.
@@ -51,10 +51,10 @@ INT64_MAX = 2**63 - 1
 
 
 def encode_temporal(value: datetime.datetime | datetime.date | datetime.timedelta) -> tuple[int, int, Attribute]:
-    """Return (clock value, UTC value, IR type) of a datetime, date or timedelta, as the IR holds it.
+    """Return (clock value, UTC value, IR type) of a datetime, date or timedelta, as the IR represents it.
 
-    Datetimes count microseconds since 1970-01-01T00:00, on the local clock and in UTC; the
-    two are equal for a naive datetime. Dates count days and timedeltas microseconds. Raises
+    Datetimes count microseconds since 1970-01-01T00:00, on the local clock and in UTC, and
+    the two are equal for a naive datetime. Dates count days and timedeltas microseconds. Raises
     ValueError for a datetime in a zone without a zone name, or a timedelta beyond int64.
     """
     if type(value) is datetime.datetime:

@@ -39,7 +39,7 @@ class ParameterKey:
 
     `zone` is the time zone of a datetime parameter ("" for naive). `unsupported` gives the
     reason when no kernel can take the argument, such as a datetime in a tzinfo without a
-    zone name; compiling for such a key raises CompileError.
+    zone name. Compiling for such a key raises CompileError.
     """
 
     python_type: type
@@ -478,7 +478,7 @@ def chunk_results(pieces: list[pa.Array], output: type) -> pa.ChunkedArray:
             if piece.type != arrow_type:
                 if (piece.type.tz is None) != (arrow_type.tz is None):
                     raise TypeError(
-                        f"chunk {position} of the result holds {piece.type} values, but chunk 0 holds {arrow_type}; "
+                        f"chunk {position} of the result contains {piece.type} values, but chunk 0 contains {arrow_type}; "
                         f"return one kind of datetime on every row"
                     )
                 pieces[position] = piece.cast(arrow_type)

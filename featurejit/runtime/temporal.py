@@ -3,7 +3,7 @@
 Kernels read Arrow `timestamp`, `date32`, `date64` and `duration` arrays without a copy. The
 slow path turns elements into Python values as pyarrow's `as_py()` does: a timestamp with a
 zone becomes an aware datetime whose tzinfo is a `zoneinfo.ZoneInfo` or a `datetime.timezone`,
-and a date64 keeps the whole days before it. An element that Python cannot hold (nanoseconds
+and a date64 keeps the whole days before it. An element that Python cannot represent (nanoseconds
 that are not whole microseconds, a year outside 1 to 9999, a timedelta beyond 999999999 days)
 becomes an InvalidValue, which fails its row with the reason. Results are stored as
 `timestamp[us]` (with the zone of the result for aware datetimes), `date32` and `duration[us]`.
@@ -104,7 +104,7 @@ def encode_scalar(value: Any, python_type: type) -> EncodedScalar:
     # that a transition skips (CPython keeps such a time as it was written).
     round_trip = (EPOCH_UTC + datetime.timedelta(microseconds=instant)).astimezone(value.tzinfo)
     if round_trip.replace(tzinfo=None) != value.replace(tzinfo=None):
-        reason = f"{value!r} is a local time that its zone skips, which a kernel cannot hold"
+        reason = f"{value!r} is a local time that its zone skips, which a kernel cannot represent"
         return EncodedScalar(pa.array([0], arrow_type), zone, reason)
     return EncodedScalar(pa.array([instant], pa.int64()).cast(arrow_type), zone)
 
@@ -116,13 +116,13 @@ def encode_scalar(value: Any, python_type: type) -> EncodedScalar:
 
 @dataclass(frozen=True)
 class InvalidValue:
-    """An Arrow element that Python's datetime types cannot hold; its row fails with `error`."""
+    """An Arrow element that Python's datetime types cannot represent, whose row fails with `error`."""
 
-    shown: str
+    text: str
     error: Exception = field(compare=False)
 
     def __repr__(self) -> str:
-        return self.shown
+        return self.text
 
 
 def python_values(array: pa.Array, positions: np.ndarray) -> list[Any]:
@@ -158,12 +158,12 @@ def converter(arrow_type: pa.DataType) -> Any:
     tzinfo = None if is_duration or not arrow_type.tz else tzinfo_of_arrow(arrow_type.tz)
 
     def to_value(count: int) -> Any:
-        shown = f"<{arrow_type} {count}>"
+        text = f"<{arrow_type} {count}>"
         nanoseconds = count * NANOSECONDS[unit]
         if nanoseconds % 1000:
             kind = "timedelta" if is_duration else "datetime.datetime"
-            error = ValueError(f"the {arrow_type} value {count} has nanoseconds, which {kind} cannot hold")
-            return InvalidValue(shown, error)
+            error = ValueError(f"the {arrow_type} value {count} has nanoseconds, which {kind} cannot represent")
+            return InvalidValue(text, error)
         try:
             delta = datetime.timedelta(microseconds=nanoseconds // 1000)
             if is_duration:
@@ -174,7 +174,7 @@ def converter(arrow_type: pa.DataType) -> Any:
         except OverflowError:
             limits = "of 999999999 days either way" if is_duration else "of years 1 to 9999"
             kind = "timedelta" if is_duration else "datetime"
-            return InvalidValue(shown, OverflowError(f"the {arrow_type} value {count} is outside {kind}'s range {limits}"))
+            return InvalidValue(text, OverflowError(f"the {arrow_type} value {count} is outside {kind}'s range {limits}"))
 
     return to_value
 
@@ -245,7 +245,7 @@ class TemporalOutput:
         if aware != (value.tzinfo is not None):
             kind = "naive" if value.tzinfo is None else "aware"
             raise TypeError(
-                f"row {row} returned the {kind} datetime {value!r}, but the column holds "
+                f"row {row} returned the {kind} datetime {value!r}, but the column contains "
                 f"{'aware' if aware else 'naive'} datetimes; return one kind on every row"
             )
         if aware:
@@ -285,20 +285,20 @@ def temporal_list_to_arrow(values: list[Any] | tuple[Any, ...], python_type: typ
 
     Aware datetimes must share one tzinfo object, because an Arrow array has one zone and
     CPython computes differently with values of several. Raises TypeError otherwise, and
-    ValueError for a local time that its zone skips, which an Arrow timestamp cannot hold.
+    ValueError for a local time that its zone skips, which an Arrow timestamp cannot represent.
     """
     present = [value for value in values if value is not None]
     if python_type is not datetime.datetime or not present:
         return pa.array(values, type=TEMPORAL_ARROW_TYPES[python_type])
     zones = {id(value.tzinfo): value.tzinfo for value in present if isinstance(value, datetime.datetime)}
     if len(zones) > 1:
-        raise TypeError("the list holds datetimes with different tzinfo objects; pass one zone per call")
+        raise TypeError("the list contains datetimes with different tzinfo objects; pass one zone per call")
     (tzinfo,) = zones.values() if zones else (None,)
     if tzinfo is None:
         return pa.array(values, type=pa.timestamp("us"))
     if zone_of_tzinfo(tzinfo) is None:
         raise TypeError(
-            f"the list holds datetimes in {tzinfo!r}, which an Arrow array cannot stand for; "
+            f"the list contains datetimes in {tzinfo!r}, which an Arrow timestamp type cannot represent; "
             f"use datetime.timezone or zoneinfo.ZoneInfo(key)"
         )
     for index, value in enumerate(values):
@@ -306,6 +306,6 @@ def temporal_list_to_arrow(values: list[Any] | tuple[Any, ...], python_type: typ
             continue
         utc = value.astimezone(datetime.UTC)
         if utc.astimezone(tzinfo).replace(tzinfo=None) != value.replace(tzinfo=None):
-            raise ValueError(f"item {index}, {value!r}, is a local time that its zone skips, which Arrow cannot hold")
+            raise ValueError(f"item {index}, {value!r}, is a local time that its zone skips, which Arrow cannot represent")
     zone = zone_name_of_value(present[0])
     return pa.array(values, type=pa.timestamp("us", tz=zone))
