@@ -282,3 +282,58 @@ def length_or_none(text: str | None) -> int | None:
     if text is None:
         return None
     return len(text)
+
+
+LEGACY_CARRIERS = ("AA", "DL", "UA", "héllo", "")
+HUB_SET = frozenset({"JFK", "LGA", "日本語", "EWR"})
+PREFIXES = ("a", "é", "Hel")
+SMALL_CODES = (1, 2.5, True, None)
+MUTABLE_CODES = ["AA", "DL"]
+
+
+@jit_resolver
+def is_legacy(carrier: str) -> bool:
+    return carrier in LEGACY_CARRIERS
+
+
+@jit_resolver
+def not_hub(origin: str) -> bool:
+    return origin not in HUB_SET
+
+
+@jit_resolver
+def has_prefix(text: str) -> bool:
+    return text.startswith(PREFIXES) or text.endswith(PREFIXES)
+
+
+@jit_resolver
+def small_code(code: int | None) -> bool:
+    return code in SMALL_CODES
+
+
+@pytest.mark.parametrize("resolver", [is_legacy, not_hub, has_prefix], ids=lambda resolver: resolver.name)
+def test_constant_collections_match_python(resolver) -> None:
+    rows = [(value,) for value in [*EDGE_STRINGS, "AA", "JFK", "日本語", "dl"]]
+    check_resolver(resolver, rows, (str,))
+
+
+def test_constant_tuple_of_numbers_and_none() -> None:
+    check_resolver(small_code, [(1,), (2,), (0,), (None,), (-1,)], (int,))
+
+
+def test_rebound_constant_tuple_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert is_legacy(pa.array(["AA", "B6"])).to_pylist() == [True, False]
+    monkeypatch.setattr(sys.modules[__name__], "LEGACY_CARRIERS", ("B6",))
+    assert is_legacy(pa.array(["AA", "B6"])).to_pylist() == [False, True]
+
+
+def test_mutable_constant_collection_is_explained() -> None:
+    from featurejit import CompileError
+
+    with pytest.raises(CompileError, match="'in' over the list MUTABLE_CODES is not compiled") as raised:
+
+        @jit_resolver(mode="require")
+        def is_mutable_code(carrier: str) -> bool:
+            return carrier in MUTABLE_CODES
+
+    assert "frozenset" in str(raised.value)

@@ -278,7 +278,14 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
         return is_none if isinstance(operator, ast.Is) else self.emit_value(py.NotOp(is_none))
 
     def membership(self, container: ast.expr, operator: ast.cmpop, left: SSAValue, env: Env) -> SSAValue:
-        """Lower `x in (1, 2, 3)` for a literal tuple, list or set as a chain of ==."""
+        """Lower `x in (1, 2, 3)` for a literal tuple, list or set, or a tuple or frozenset constant, as a chain of ==."""
+        constants = self.constant_collection(container, env)
+        if constants is not None:
+            found = self.constant(False)
+            for element in constants:
+                equal = self.compare(container, ast.Eq(), left, self.python_constant(container, element))
+                found = self.emit_value(py.MaxOp(found, equal))  # max of two bools is their or
+            return found if isinstance(operator, ast.In) else self.emit_value(py.NotOp(found))
         if not isinstance(container, ast.Tuple | ast.List | ast.Set):
             value = self.lower_expression(container, env)
             if is_str(value):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from xdsl.dialects.builtin import f64, i1, i64
 from xdsl.ir import SSAValue
 
-from featurejit.frontend.building import Env, LoweringBase
+from featurejit.frontend.building import Env, LoweringBase, attribute_path
 from featurejit.ir import dialect as py
 from featurejit.ir import strings as strops
 from featurejit.ir.dialect import OptionalType, is_temporal_type, none_type, python_name, str_type
@@ -210,17 +210,57 @@ class StringLowering(LoweringBase):
             )
         if node.keywords or any(isinstance(argument, ast.Starred) for argument in node.args):
             raise self.unsupported(node, f"str.{method}() with keyword or *arguments is not compiled")
+
         text = self.string_operand(receiver)
         if text is None:  # a method of None raises AttributeError
             self.emit(py.RaiseOp("AttributeError"))
             text = self.emit_value(strops.StrConstantOp(""))
+
+        # startswith and endswith take a tuple of candidates, written out or as a constant.
         arguments: list[SSAValue] = []
         for argument in node.args:
-            if isinstance(argument, ast.Tuple) and method in ("startswith", "endswith"):
+            affix = method in ("startswith", "endswith")
+            constants = self.constant_collection(argument, env, (tuple,)) if affix else None
+            if isinstance(argument, ast.Tuple) and affix:
                 arguments.extend(self.lower_expression(element, env) for element in argument.elts)
+            elif constants is not None:
+                arguments.extend(self.python_constant(argument, element) for element in constants)
             else:
                 arguments.append(self.lower_expression(argument, env))
         return handler(self, node, text, arguments)
+
+    def constant_collection(
+        self, node: ast.expr, env: Env, kinds: tuple[type, ...] = (tuple, frozenset)
+    ) -> list[object] | None:
+        """Return the elements of a module or closure constant of one of `kinds` that `node` names, or None.
+
+        A frozenset's elements are sorted by repr, so that the IR does not depend on string
+        hashing, which differs between processes.
+        """
+        path = attribute_path(node)
+        if path is None or path[0] in env:
+            return None
+        value = self.resolve_static(node, env)
+        if isinstance(value, list | set) and frozenset in kinds:
+            raise self.unsupported(
+                node,
+                f"'in' over the {type(value).__name__} {'.'.join(path)} is not compiled, because it may change",
+                hint=f"Make it a tuple or a frozenset: {path[-1]} = frozenset({{...}}).",
+            )
+        if isinstance(value, frozenset) and frozenset in kinds:
+            elements: list[object] = sorted(value, key=repr)
+        elif isinstance(value, tuple) and tuple in kinds:
+            elements = list(value)
+        else:
+            return None
+        for element in elements:
+            if type(element) not in (int, float, bool, str, type(None)) or element != element:
+                raise self.unsupported(
+                    node,
+                    f"'in' over {'.'.join(path)} is compiled for int, float, bool, str and None elements "
+                    f"other than NaN, but it contains {element!r}",
+                )
+        return elements
 
     def string_arguments(self, node: ast.Call, arguments: list[SSAValue], count: tuple[int, ...]) -> list[SSAValue] | None:
         """Check the count of str arguments; return them unwrapped, or None if one is not a str."""
