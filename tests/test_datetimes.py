@@ -145,6 +145,17 @@ EXPRESSIONS: list[tuple[str, str, str, str]] = [
     ("built", "n: int", "timedelta", "timedelta(days=n, hours=1)"),
     ("built_weeks", "n: int", "int", "timedelta(weeks=n, microseconds=n).days"),
     ("in_hours", "td: timedelta", "int", "td // timedelta(hours=1)"),
+    ("is_missing", "t: datetime | None", "bool", "t == None"),
+    ("unguarded_hour", "t: datetime | None", "int", "t.hour"),
+    ("first_present", "t: datetime | None", "datetime | None", "t or CUTOFF"),
+    ("equals_a_date", "t: datetime, d: date", "bool", "t == d"),
+    ("before_a_date", "t: datetime, d: date", "bool", "t < d"),
+    ("equals_a_number", "td: timedelta, n: int", "bool", "td != n"),
+    ("below_a_number", "td: timedelta, n: int", "bool", "td < n"),
+    ("within_a_day", "td: timedelta", "bool", "timedelta(0) < td <= timedelta(days=1)"),
+    ("holiday", "d: date", "bool", "d in (date(2000, 2, 29), date(1970, 1, 1), date(9999, 12, 31))"),
+    ("inlined", "t: datetime, u: datetime", "float", "hours_between(t, u)"),
+    ("added_to_none", "t: datetime", "datetime", "t + None"),
 ]
 
 
@@ -177,13 +188,15 @@ def rows_for(kinds: list[str]) -> list[tuple[Any, ...]]:
 
 # Expressions whose result is t or u, which compile only when both share a zone.
 SAME_ZONE_ONLY = ("latest", "earliest")
+# Expressions that mix t with a naive constant, which compile only for naive t.
+NAIVE_ONLY = ("first_present",)
 
 
 def zone_cases(name: str, kinds: list[str]) -> list[tuple[str | None, str | None]]:
     if "t" in kinds and "u" in kinds:
         return [pair for pair in ZONE_PAIRS if name not in SAME_ZONE_ONLY or pair[0] == pair[1]]
     if "t" in kinds:
-        return [(zone, None) for zone in ZONES]
+        return [(zone, None) for zone in ZONES if name not in NAIVE_ONLY or not zone]
     return [(None, None)]
 
 
@@ -203,6 +216,10 @@ def temporal_module(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         "NEW_YORK = ZoneInfo('America/New_York')",
         "INDIA = timezone(timedelta(hours=5, minutes=30))",
         "CUTOFF = datetime(2013, 11, 3, 1, 30)",
+        "",
+        "@jit_resolver",
+        "def hours_between(a: datetime, b: datetime) -> float:",
+        "    return (a - b) / timedelta(hours=1)",
         "",
     ]
     for name, parameters, result, expression in EXPRESSIONS:
@@ -622,3 +639,51 @@ def test_fused_resolvers_read_timestamps() -> None:
     shifted = with_datetime(pa.table({"time_hour": column.fill_null(0)})).column("next_hour")
     assert shifted.type == pa.timestamp("us", tz=NY)
     assert shifted.to_pylist()[:2] == [value + datetime.timedelta(hours=1) for value in values[:2]]
+
+
+# --------------------------------------------------------------------------------------
+# Morsels and resolvers that run in the interpreter
+# --------------------------------------------------------------------------------------
+
+
+def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from featurejit.settings import settings
+
+    @jit_resolver
+    def local_day(t: datetime.datetime | None) -> datetime.date | None:
+        return None if t is None else (t + datetime.timedelta(hours=30)).date()
+
+    generator = np.random.default_rng(11)
+    seconds = generator.integers(-2_000_000_000, 4_000_000_000, 20_000)
+    array = pa.array(seconds, pa.int64(), mask=seconds % 13 == 0).cast(pa.timestamp("s", tz=NY))
+    monkeypatch.setattr(settings, "threads", 1)
+    single = local_day(array)
+    monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "morsel_rows", 1000)
+    assert local_day(array).equals(single)
+    assert single.to_pylist()[:500] == [None if t is None else (t + datetime.timedelta(hours=30)).date() for t in array.to_pylist()[:500]]
+
+
+def test_interpreted_datetime_results_take_their_zone_from_the_values() -> None:
+    @jit_resolver
+    def in_paris(t: datetime.datetime) -> datetime.datetime:
+        for _ in range(1):  # a loop, so the resolver runs in the interpreter
+            t = t.astimezone(ZoneInfo("Europe/Paris"))
+        return t
+
+    @jit_resolver
+    def naive_or_aware(t: datetime.datetime) -> datetime.datetime:
+        for _ in range(1):
+            if t.year > 2000:
+                t = t.replace(tzinfo=None)
+        return t
+
+    array = pa.array([0, 3600 * 24 * 365 * 40], pa.timestamp("s", tz="UTC"))
+    result = in_paris(array)
+    assert not in_paris.explain(show=False).native
+    assert result.type == pa.timestamp("us", tz="Europe/Paris")
+    assert result.cast(pa.int64()).to_pylist() == [0, 3600 * 24 * 365 * 40 * 10**6]
+    with pytest.raises(TypeError, match="row 1 returned the naive datetime"):
+        naive_or_aware(array)
