@@ -25,6 +25,7 @@ the metadata as JSON, then the object code.
 
 from __future__ import annotations
 
+import datetime
 import functools
 import hashlib
 import json
@@ -256,6 +257,35 @@ def describe_value(value: Any) -> str | None:
     if isinstance(value, types.BuiltinFunctionType | type):
         module = getattr(value, "__module__", None) or getattr(getattr(value, "__self__", None), "__name__", "")
         return f"builtin:{module}.{value.__qualname__}"
+    return describe_temporal(value)
+
+
+def describe_temporal(value: Any) -> str | None:
+    """Describe a datetime, date, timedelta or zone constant, or return None for another value.
+
+    A zoneinfo zone is described by its key and the digest of its zone file, because kernels
+    hold offsets computed from that file. A tzinfo without a zone name has no description.
+    """
+    import zoneinfo
+
+    from featurejit.zones import zone_of_tzinfo
+
+    if type(value) is datetime.timedelta:
+        return f"timedelta:{value.days}:{value.seconds}:{value.microseconds}"
+    if type(value) is datetime.date:
+        return f"date:{value.isoformat()}"
+    if type(value) is datetime.timezone:
+        return f"timezone:{value!r}"
+    if type(value) is zoneinfo.ZoneInfo:
+        if zone_of_tzinfo(value) is None:
+            return None
+        fingerprints = zone_fingerprints([f'!py.datetime<"{value.key}">'])
+        return f"zoneinfo:{fingerprints[0] if fingerprints else value.key}"
+    if type(value) is datetime.datetime:
+        zone = "naive" if value.tzinfo is None else describe_temporal(value.tzinfo)
+        if zone is None:
+            return None
+        return f"datetime:{value.replace(tzinfo=None).isoformat()}:fold={value.fold}:{zone}"
     return None
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 import zoneinfo
 
 import pytest
@@ -102,3 +103,17 @@ def test_zone_names() -> None:
     assert fixed_zone_name(19_800) == "+05:30"
     assert tzinfo_of_arrow("+05:30") == datetime.timezone(datetime.timedelta(hours=5, minutes=30))
     assert tzinfo_of_arrow("UTC") is zoneinfo.ZoneInfo("UTC")
+
+
+def test_cache_descriptions_of_datetime_constants() -> None:
+    from featurejit.cache import describe_value
+
+    paris = zoneinfo.ZoneInfo("Europe/Paris")
+    moment = datetime.datetime(2013, 11, 3, 1, 30, fold=1, tzinfo=paris)
+    assert describe_value(moment) == describe_value(moment.replace(microsecond=0))
+    assert describe_value(moment) != describe_value(moment.replace(fold=0))
+    assert describe_value(paris) == f"zoneinfo:Europe/Paris:{hashlib.sha256(read_zone_file('Europe/Paris')).hexdigest()}"
+    assert describe_value(datetime.timedelta(days=-1, microseconds=5)) == "timedelta:-1:0:5"
+    assert describe_value(datetime.date(2000, 2, 29)) == "date:2000-02-29"
+    assert describe_value(zoneinfo.ZoneInfo.no_cache("Europe/Paris")) is None
+    assert describe_value(moment.replace(tzinfo=zoneinfo.ZoneInfo.no_cache("Europe/Paris"))) is None
