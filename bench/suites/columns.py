@@ -1,8 +1,7 @@
-"""String and datetime resolvers over flights columns, once featurejit compiles them.
+"""String and datetime resolvers over flights columns: `len(tailnum)` and `time_hour.hour`.
 
-Each suite first compiles its resolver with mode="require". Until featurejit compiles
-strings or datetimes, that raises CompileError and the suite reports itself skipped with the
-compiler's message, so these suites start to measure as soon as the compiler supports them.
+Each suite first compiles its resolver with mode="require". If that raises CompileError, the
+suite reports itself skipped with the compiler's message instead of timing the interpreter.
 """
 
 from __future__ import annotations
