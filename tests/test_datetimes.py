@@ -687,3 +687,21 @@ def test_interpreted_datetime_results_take_their_zone_from_the_values() -> None:
     assert result.cast(pa.int64()).to_pylist() == [0, 3600 * 24 * 365 * 40 * 10**6]
     with pytest.raises(TypeError, match="row 1 returned the naive datetime"):
         naive_or_aware(array)
+
+
+CUTOFF = DT(2013, 6, 1)
+
+
+@jit_resolver
+def year_after(n: int) -> int:
+    return (CUTOFF + datetime.timedelta(days=n)).year
+
+
+def test_native_scalar_entry_with_datetime_constants() -> None:
+    assert [year_after(n) for n in (0, 300, -5000)] == [2013, 2014, 1999]
+    assert year_after.explain(show=False).native
+    with pytest.raises(OverflowError, match="must have magnitude <= 999999999"):
+        year_after(10**9)
+    with pytest.raises(OverflowError, match="date value out of range"):
+        year_after(3_000_000)
+    check_temporal(year_after, [(n,) for n in (0, 1, -1, 10**6, -(10**6), 2_900_000, 10**9, 2**62, None)], [pa.int64()])
