@@ -78,3 +78,16 @@ def test_results_equal_for_one_and_many_threads(resolver, monkeypatch: pytest.Mo
         except ZeroDivisionError:
             expected_values.append(None)
     assert [several[row].as_py() for row in sample] == expected_values
+
+
+def test_all_valid_bitmap_outlives_growth() -> None:
+    from featurejit.runtime.batch import AllValidBitmap
+
+    bitmap = AllValidBitmap()
+    small_address, small_size = bitmap.get(100)
+    large_address, large_size = bitmap.get(small_size * 8 * 4)
+    assert large_size >= small_size * 4
+    assert large_address != small_address
+    still_there = [buffer for buffer in bitmap.outgrown if int(buffer.ctypes.data) == small_address]
+    assert len(still_there) == 1
+    assert bool((still_there[0] == 0xFF).all())

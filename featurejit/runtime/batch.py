@@ -125,12 +125,16 @@ class AllValidBitmap:
 
     def __init__(self) -> None:
         self.buffer = np.full(1024, 0xFF, dtype=np.uint8)
+        # Buffers replaced by larger ones stay allocated, because a kernel on another thread may
+        # still read them. Each is half the size of the next, so they add at most one more copy.
+        self.outgrown: list[np.ndarray] = []
         self.lock = threading.Lock()
 
     def get(self, bits: int) -> tuple[int, int]:
-        """Return the address and size in bytes of at least `bits` one bits."""
+        """Return the address and size in bytes of at least `bits` one bits, valid for the process's life."""
         with self.lock:
             if len(self.buffer) * 8 < bits:
+                self.outgrown.append(self.buffer)
                 self.buffer = np.full(max((bits + 7) // 8, 2 * len(self.buffer)), 0xFF, dtype=np.uint8)
             return int(self.buffer.ctypes.data), len(self.buffer)
 
