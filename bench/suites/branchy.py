@@ -293,7 +293,7 @@ def targets(rows: list[Any], largest: int) -> list[Target]:
 
 
 NOTES = [
-    "featurejit x is the row's median time over featurejit's at the same row count: above 1 means featurejit is faster.",
+    "featurejit x is the row's median time per row over featurejit's at the same row count: above 1 means featurejit is faster.",
     "featurejit runs with on_error=\"null\": the rows where CPython raises ZeroDivisionError (a > b and c == -1.0) "
     "go to its slow path and come back null. Peers are compared with featurejit on the rows where c != -1.0.",
     "The Python loop runs on at most --python-rows rows, so compare its rows/s, not its time. It catches "

@@ -192,7 +192,7 @@ def targets(rows: list[Row], largest: int) -> list[Target]:
 
 
 NOTES = [
-    "featurejit x is the row's median time over the reference row of its group (the first fused row).",
+    "featurejit x is the row's median time per row over the reference row's, the first fused row of its group.",
     "The fused kernel's result is checked against one call per resolver (eight) or numpy (three); the other rows "
     "against the fused result, every column on every row, with nulls compared as NaN.",
     "The eight-resolver group has no peers, because writing the eight resolvers in each peer's language is not done "
