@@ -1,6 +1,6 @@
 """Several resolvers over one table: one fused kernel against one call per resolver and against peers.
 
-The eight resolvers are the seven of examples/flights.py and `log_distance`. Every case
+The eight resolvers are the seven numeric ones of examples/flights.py and `log_distance`. Every case
 computes all eight columns over the flights table (repeated for larger row counts). Peers
 compute the three resolvers that bench/suites/resolvers.py has peers for, so their rows
 are in a group of their own with a fused kernel of those three.
@@ -30,11 +30,18 @@ def log_distance(distance: int) -> float:
 
 
 def example_resolvers() -> list[Any]:
+    """Return the resolvers of examples/flights.py that read numbers only, as the peers do."""
     spec = importlib.util.spec_from_file_location("featurejit_bench_flights_example", EXAMPLE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return [value for value in vars(module).values() if isinstance(value, fj.JitResolver)]
+    resolvers = [value for value in vars(module).values() if isinstance(value, fj.JitResolver)]
+    numeric = (int, float, bool)
+    return [
+        resolver
+        for resolver in resolvers
+        if all(spec.python_type in numeric for _, spec in resolver.signature().parameters)
+    ]
 
 
 def table_columns(result: pa.Table) -> list[np.ndarray]:
