@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from featurejit import jit_resolver
+from featurejit.runtime.memory import address
 
 
 @jit_resolver
@@ -173,6 +174,22 @@ def test_int_scalar_beyond_int64_runs_python() -> None:
 def test_missing_argument_names_parameter() -> None:
     with pytest.raises(TypeError, match="speed_mph.*air_time"):
         speed_mph(1400)
+
+
+def test_too_many_positional_arguments() -> None:
+    with pytest.raises(TypeError, match=r"speed_mph\(\): too many positional arguments"):
+        speed_mph(pa.array([1400]), pa.array([227]), pa.array([1]))
+
+
+def test_positional_call_with_default_left_out() -> None:
+    assert scaled(pa.array([1.5, -2.0])).to_pylist() == [3.0, -4.0]
+
+
+def test_address_of_numpy_view_is_its_first_byte() -> None:
+    base = np.arange(10, dtype=np.int64)
+    view = base[3:]
+    assert address(view) == view.ctypes.data
+    assert address(view) == address(base) + 3 * 8
 
 
 def test_unexpected_keyword() -> None:

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from featurejit.codegen.kernel import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
+from featurejit.runtime.memory import address
 from featurejit.runtime.slow_path import RowResults, gather_values, read_bits
 from featurejit.runtime.string_output import StringOutput
 from featurejit.runtime.temporal import (
@@ -70,6 +71,7 @@ class SegmentInput:
     python_type: type
     zone: str = ""  # of a datetime argument, see ParameterKey
     unsupported: str = ""
+    physical: str = ""  # the kernel's layout of `array`, if known when the segment was cut
 
     def values_at(self, rows: np.ndarray) -> list[Any]:
         if self.broadcast and self.argument.array is None:
@@ -105,14 +107,17 @@ def slice_argument(argument: Argument, start: int, stop: int) -> SegmentInput:
             encoded = encode_scalar(value, python_type)
             return SegmentInput(argument, encoded.array, True, python_type, encoded.zone, encoded.unsupported)
         return SegmentInput(argument, pa.array([value], type=ARROW_TYPE_OF[python_type]), True, python_type)
-    piece = array.slice(start, stop - start)
+    if isinstance(array, pa.Array) and start == 0 and stop == len(array):
+        piece = array  # the whole array: slicing would only build a new one
+    else:
+        piece = array.slice(start, stop - start)
     if isinstance(piece, pa.ChunkedArray):
         chunks = [chunk for chunk in piece.chunks if len(chunk)]
         assert len(chunks) == 1, "segments lie within one chunk"
         piece = chunks[0]
     info = arrow_info(piece.type)
     assert info is not None, "arrays are checked when bound"
-    return SegmentInput(argument, piece, False, info[1], zone_of_array_type(piece.type))
+    return SegmentInput(argument, piece, False, info[1], zone_of_array_type(piece.type), physical=info[0])
 
 
 class AllValidBitmap:
@@ -136,7 +141,7 @@ class AllValidBitmap:
             if len(self.buffer) * 8 < bits:
                 self.outgrown.append(self.buffer)
                 self.buffer = np.full(max((bits + 7) // 8, 2 * len(self.buffer)), 0xFF, dtype=np.uint8)
-            return int(self.buffer.ctypes.data), len(self.buffer)
+            return address(self.buffer), len(self.buffer)
 
 
 ALL_VALID = AllValidBitmap()
@@ -150,9 +155,11 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
     pa.Array.from_buffers, say) can cause.
     """
     array = segment.array
-    info = arrow_info(array.type)
-    assert info is not None, "arrays are checked when bound"
-    physical = info[0]
+    physical = segment.physical
+    if not physical:
+        info = arrow_info(array.type)
+        assert info is not None, "arrays are checked when bound"
+        physical = info[0]
     kind = PHYSICAL_TYPES[physical][1]
     buffers = array.buffers()
     validity = buffers[0]
@@ -248,6 +255,10 @@ def set_bits(words: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
     np.bitwise_or.at(words, indices[values], masks[values])
 
 
+NO_ROWS = np.zeros(0, dtype=np.int64)
+NO_ROWS.flags.writeable = False
+
+
 def flagged_rows(flags: np.ndarray) -> np.ndarray:
     """Return the indices of the set bits of a flag bitmap of 64-bit words, in order."""
     words = np.flatnonzero(flags)
@@ -297,7 +308,7 @@ class OutputBuffers:
     def addresses(self, first_row: int) -> list[int]:
         """Return the first three kernel output fields (see kernel.py) for rows from `first_row`, a multiple of 64."""
         data_offset = first_row // 64 * 8 if self.output is bool else first_row * self.data.itemsize
-        return [self.data.ctypes.data + data_offset, self.valid.ctypes.data + first_row // 64 * 8, 0]
+        return [address(self.data) + data_offset, address(self.valid) + first_row // 64 * 8, 0]
 
     def store(self, rows: np.ndarray, values: list[Any], present: list[bool]) -> None:
         """Write the interpreter's results over the kernel's for the slow-path rows."""
@@ -456,15 +467,18 @@ class BatchRunner:
             layout, descriptor = column_descriptor(segment, rows)
             keys.append(segment.key(layout))
             fields.extend(descriptor)
-        kernel = self.get_kernel(tuple(keys))
+        key = tuple(keys)
+        kernel = self.get_kernel(key)
         if kernel is None:
             return None
-        if self.output_arrow_types is not None:
-            for buffer, arrow_type in zip(buffers, self.output_arrow_types(tuple(keys)), strict=True):
+        if self.output_arrow_types is not None and any(isinstance(buffer, TemporalOutput) for buffer in buffers):
+            for buffer, arrow_type in zip(buffers, self.output_arrow_types(key), strict=True):
                 if arrow_type is not None and isinstance(buffer, TemporalOutput):
                     buffer.arrow_type = arrow_type
         flags = np.zeros(word_count(rows), dtype=np.uint64)
         flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags, output_flags)
+        if flagged == 0:
+            return NO_ROWS
         slow_rows = flagged_rows(flags)
         assert len(slow_rows) == flagged, "the kernel's count matches its flag bitmap"
         return slow_rows
@@ -547,12 +561,11 @@ def run_morsels(
         addresses = []
         for index, buffer in enumerate(buffers):
             addresses += buffer.addresses(start)
-            addresses.append(0 if output_flags is None else int(output_flags[index].ctypes.data) + words)
+            addresses.append(0 if output_flags is None else address(output_flags[index]) + words)
         outputs = np.array(addresses, dtype=np.int64)
-        scratch = Scratch()
+        scratch = Scratch.for_this_thread()
         count = min(morsel, rows - start)
-        flags_address = flags.ctypes.data + words
-        return int(kernel(count, columns.ctypes.data, outputs.ctypes.data, flags_address, scratch.address))
+        return int(kernel(count, address(columns), address(outputs), address(flags) + words, scratch.reset()))
 
     if settings.threads == 1 or len(starts) == 1:
         return sum(run(start) for start in starts)
@@ -566,13 +579,25 @@ class Scratch:
     """A kernel call's scratch memory for new strings, and the context struct that describes it.
 
     The context is {base address, capacity, used} as three int64. A row that needs more than
-    SCRATCH_BYTES for the strings it builds takes the slow path.
+    SCRATCH_BYTES for the strings it builds takes the slow path. Kernels reset `used` on every
+    row, and nothing reads the memory after a call, so each thread keeps one Scratch.
     """
+
+    _per_thread = threading.local()
 
     def __init__(self) -> None:
         self.memory = np.empty(SCRATCH_BYTES, dtype=np.uint8)  # pages are touched only if used
-        self.context = np.array([self.memory.ctypes.data, SCRATCH_BYTES, 0], dtype=np.int64)
+        self.context = np.array([address(self.memory), SCRATCH_BYTES, 0], dtype=np.int64)
+        self.address = address(self.context)
 
-    @property
-    def address(self) -> int:
-        return int(self.context.ctypes.data)
+    @classmethod
+    def for_this_thread(cls) -> Scratch:
+        scratch = getattr(cls._per_thread, "scratch", None)
+        if scratch is None:
+            scratch = cls._per_thread.scratch = cls()
+        return scratch
+
+    def reset(self) -> int:
+        """Mark the memory unused and return the context's address."""
+        self.context[2] = 0
+        return self.address

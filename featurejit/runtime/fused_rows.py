@@ -31,6 +31,7 @@ from featurejit.runtime.batch import (
     store_results,
     word_count,
 )
+from featurejit.runtime.memory import address
 from featurejit.runtime.state import log_null_rows
 from featurejit.settings import settings
 
@@ -52,10 +53,6 @@ class ContiguousInput:
     """An input that run_morsels reads as a SegmentInput: one that is not broadcast, so morsels shift its offset."""
 
     broadcast: bool = False
-
-
-def address(array: np.ndarray) -> int:
-    return int(array.ctypes.data)
 
 
 class CallBuffers:

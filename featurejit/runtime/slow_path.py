@@ -141,6 +141,7 @@ def run_rows(
     on_error="null" a failing row becomes null and is counted.
     """
     results = RowResults([], [], 0)
+    columns = list(columns)  # gathers each column once, instead of once per row
     for position, row in enumerate(rows.tolist()):
         values = [column[position] for column in columns]
         try:

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from featurejit.runtime.memory import address
+
 INT32_LIMIT = 2**31 - 1
 _libc = ctypes.CDLL(None)
 _free = _libc.free
@@ -52,7 +54,7 @@ class StringOutput:
     def addresses(self, first_row: int) -> list[int]:
         """Return the kernel's three output fields; a str column runs as one morsel, from row 0."""
         assert first_row == 0, "str outputs are not split into morsels"
-        return [int(self.builder.ctypes.data), int(self.valid.ctypes.data), int(self.offsets.ctypes.data)]
+        return [address(self.builder), address(self.valid), address(self.offsets)]
 
     def store(self, rows: np.ndarray, values: list[Any], present: list[bool]) -> None:
         """Remember the interpreter's strings for the slow-path rows, spliced in by to_array."""

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from featurejit.runtime.memory import address
 from featurejit.zones import NAIVE, tzinfo_of_arrow, zone_of_arrow, zone_of_tzinfo
 
 EPOCH_NAIVE = datetime.datetime(1970, 1, 1)
@@ -221,7 +222,7 @@ class TemporalOutput:
 
     def addresses(self, first_row: int) -> list[int]:
         """Return the first three kernel output fields (see kernel.py) for rows from `first_row`."""
-        return [self.data.ctypes.data + first_row * self.data.itemsize, self.valid.ctypes.data + first_row // 64 * 8, 0]
+        return [address(self.data) + first_row * self.data.itemsize, address(self.valid) + first_row // 64 * 8, 0]
 
     def store(self, rows: np.ndarray, values: list[Any], present: list[bool]) -> None:
         """Write the interpreter's results (Python values, checked by convert_result) for the slow-path rows."""

@@ -1,0 +1,16 @@
+"""Addresses of numpy buffers for kernel calls."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+
+def address(array: np.ndarray) -> int:
+    """Return the address of a contiguous numpy array's first byte.
+
+    Wrapping the array in an Arrow buffer takes about 0.25 us here, against 1 us for
+    `array.ctypes.data`, which builds a ctypes object on every access. A one-row call
+    reads about ten addresses.
+    """
+    return pa.py_buffer(array).address
