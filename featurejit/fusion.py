@@ -149,7 +149,8 @@ class FusedResolvers:
                 f"a fused resolver takes a pyarrow Table or RecordBatch, but got {type(table).__name__}; "
                 f"build one with pyarrow.table({{name: column, ...}})"
             )
-        missing = [name for name in self.inputs if name not in table.column_names]
+        column_names = set(table.column_names)  # a new list on every access
+        missing = [name for name in self.inputs if name not in column_names]
         if missing:
             readers = ", ".join(dict.fromkeys(member.describe() for member, _ in self.inputs[missing[0]]))
             raise ColumnNotFoundError(

@@ -107,8 +107,9 @@ def slice_argument(argument: Argument, start: int, stop: int) -> SegmentInput:
             encoded = encode_scalar(value, python_type)
             return SegmentInput(argument, encoded.array, True, python_type, encoded.zone, encoded.unsupported)
         return SegmentInput(argument, pa.array([value], type=ARROW_TYPE_OF[python_type]), True, python_type)
-    if isinstance(array, pa.Array) and start == 0 and stop == len(array):
-        piece = array  # the whole array: slicing would only build a new one
+    if start == 0 and stop == len(array) and (isinstance(array, pa.Array) or array.num_chunks == 1):
+        # The whole array: slicing would only build a new one.
+        piece = array if isinstance(array, pa.Array) else array.chunk(0)
     else:
         piece = array.slice(start, stop - start)
     if isinstance(piece, pa.ChunkedArray):

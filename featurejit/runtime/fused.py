@@ -77,6 +77,8 @@ class FusedState:
         self.output_specs = {member.output: member.resolver.signature().result for member in fused.members}
         self.readers: dict[str, list[str]] = {}  # see readers_of
         self.thread_buffers = threading.local()  # buffers of small calls, see featurejit.runtime.fused_rows
+        # Column types that every reader's annotation accepts, so later calls skip the checks.
+        self.accepted_types: set[tuple[pa.DataType, ...]] = set()
 
     @staticmethod
     def column_spec(name: str, readers: list[tuple[FusedMember, str]]) -> ValueSpec:
@@ -91,10 +93,13 @@ class FusedState:
     def run(self, columns: list[pa.Array | pa.ChunkedArray]) -> pa.Table:
         fused = self.fused
         names = list(fused.inputs)
-        for name, column in zip(names, columns, strict=True):
-            for member, parameter in fused.inputs[name]:
-                resolver = member.resolver
-                check_array(resolver.name, parameter, dict(resolver.signature().parameters)[parameter], column)
+        column_types = tuple(column.type for column in columns)
+        if column_types not in self.accepted_types:
+            for name, column in zip(names, columns, strict=True):
+                for member, parameter in fused.inputs[name]:
+                    resolver = member.resolver
+                    check_array(resolver.name, parameter, dict(resolver.signature().parameters)[parameter], column)
+            self.accepted_types.add(column_types)
         signature = Signature(tuple((name, self.specs[name]) for name in names), ValueSpec(int, False))
         bound = bind_arguments(self.name, signature, list(columns))
         self.drop_stale_kernels()
