@@ -10,11 +10,14 @@ the address of its validity bitmap (read only if the layout has one), the array 
 the sizes in bytes of the data buffer and of the bitmap. The rest are the string data and
 its size, or the dictionary's offsets, data, data size, length and offset. A broadcast parameter reads element `offset`
 on every row. `outputs` contains FIELDS_PER_OUTPUT i64 per output column: its data, its
-validity bitmap, the int64 offsets of a str column, and a bitmap of the rows whose value of
-this output the kernel could not compute (written only when there are several outputs).
-The kernel runs in blocks of 64 rows. For each output it writes one element per row, or one
-bit for a bool column, and a validity bit; `flags` gets each row's slow-path bit, set if
-any output of the row needs the interpreter. Bitmaps are LSB-first arrays of 64-bit words,
+validity bitmap, the int64 offsets of a str column, a bitmap of the rows whose value of
+this output the kernel could not compute (written only when there are several outputs), and
+a bitmap of the rows on which the resolver raises for certain (written only with one output,
+and only if its address is not 0). A row raises for certain when CPython's evaluation of it
+reaches a zero divisor and no op before flagged the row, so every op the row ran so far was
+exact. The kernel runs in blocks of 64 rows. For each output it writes one element per row,
+or one bit for a bool column, and a validity bit; `flags` gets each row's slow-path bit, set
+if any output of the row needs the interpreter, raising rows included. Bitmaps are LSB-first arrays of 64-bit words,
 the layout Arrow uses. The kernel returns the number of flagged rows. Elements are read
 only in offset to offset + n - 1 (offset alone when broadcast), which the runtime checks
 against the buffer sizes before the call, and bitmap bytes only below the sizes given.
@@ -107,7 +110,7 @@ def find_function(module_op: object) -> func.FuncOp:
 
 
 FIELDS_PER_COLUMN = 10
-FIELDS_PER_OUTPUT = 4
+FIELDS_PER_OUTPUT = 5
 BLOCK_ROWS = 64
 
 
@@ -333,6 +336,8 @@ def build_batch_kernel(
         valid_pointers.append(builder.inttoptr(output_field(1), word_pointer))
         offset_pointers.append(builder.inttoptr(output_field(2), word_pointer))
         flag_pointers.append(builder.inttoptr(output_field(3), word_pointer))
+    # The raise bitmap's address (see the ABI above), or 0 when the caller does not want it.
+    raises_address = builder.load(builder.gep(outputs_pointer, [i64(4)], inbounds=True))
     context = builder.bitcast(context_address, CONTEXT)
     uses_scratch = any(isinstance(op, SCRATCH_OPS) for op in function_op.walk())
     broadcast = load_broadcast_columns(builder, columns)
@@ -361,6 +366,7 @@ def build_batch_kernel(
     builder.position_at_end(inner)
     lane = builder.phi(I64, "lane")
     flag_word = builder.phi(I64, "flag_word")
+    raise_word = None if split_flags else builder.phi(I64, "raise_word")
     output_flag_words = [builder.phi(I64, f"flag_word_{index}") for index in range(len(outputs) if split_flags else 0)]
     valid_words = [builder.phi(I64, f"valid_word_{index}") for index in range(len(outputs))]
     bool_words = [builder.phi(I64, f"bool_word_{index}") for index in range(len(outputs))]
@@ -385,7 +391,7 @@ def build_batch_kernel(
         flag = builder.or_(flag, bad)
         argument, flag = column_argument(builder, column, value, present, flag)
         arguments.append(argument)
-    emitter = RowEmitter(builder, output_scopes(function_op) if split_flags else None)
+    emitter = RowEmitter(builder, output_scopes(function_op) if split_flags else None, track_raises=not split_flags)
     emitter.flag = flag
     emitter.context = context
     results, _ = emitter.emit_function_results(function_op, arguments)
@@ -395,6 +401,10 @@ def build_batch_kernel(
         output_flags.append(builder.or_(emitter.output_flag(index), bad))
         converted.append((value, present))
     flag = emitter.combine(output_flags)
+    # A raising row also goes to the slow path, which gives the exception, unless the caller
+    # asked for the raise bitmap and makes the row null itself.
+    raises = builder.and_(emitter.raises, builder.not_(flag))
+    flag = builder.or_(flag, emitter.raises)
     next_valid_words, next_bool_words = [], []
     for index, ((value, present), output) in enumerate(zip(converted, outputs, strict=True)):
         if output is bool:
@@ -408,6 +418,7 @@ def build_batch_kernel(
             next_bool_words.append(bool_words[index])
         next_valid_words.append(builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane)))
     next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
+    next_raise_word = None if raise_word is None else builder.or_(raise_word, builder.shl(builder.zext(raises, I64), lane))
     next_output_flag_words = [
         builder.or_(word, builder.shl(builder.zext(output_flag, I64), lane))
         for word, output_flag in zip(output_flag_words, output_flags, strict=False)
@@ -416,6 +427,8 @@ def build_batch_kernel(
     builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, block_tail)
     row_latch = builder.block  # the row's code may have added blocks after `row`
     phis = [(lane, next_lane), (flag_word, next_flag_word)]
+    if raise_word is not None and next_raise_word is not None:
+        phis.append((raise_word, next_raise_word))
     phis += list(zip(output_flag_words, next_output_flag_words, strict=True))
     phis += list(zip(valid_words, next_valid_words, strict=True)) + list(zip(bool_words, next_bool_words, strict=True))
     for phi, following in phis:
@@ -431,19 +444,24 @@ def build_batch_kernel(
         if split_flags:
             builder.store(next_output_flag_words[index], builder.gep(flag_pointers[index], [block], inbounds=True))
     builder.store(next_flag_word, builder.gep(flags, [block], inbounds=True))
+    if next_raise_word is not None:
+        with builder.if_then(builder.icmp_unsigned("!=", raises_address, i64(0))):
+            raise_words = builder.inttoptr(raises_address, word_pointer)
+            builder.store(next_raise_word, builder.gep(raise_words, [block], inbounds=True))
     popcount = intrinsic(builder, "llvm.ctpop.i64", I64, [next_flag_word])
     flagged_after = builder.add(flagged_before, popcount)
     next_block = builder.add(block, i64(1))
     builder.cbranch(builder.icmp_signed("<", next_block, blocks), block_head, done)
+    block_latch = builder.block  # the raise bitmap's store may have added blocks after `block_end`
     block.add_incoming(i64(0), entry)
-    block.add_incoming(next_block, block_tail)
+    block.add_incoming(next_block, block_latch)
     flagged_before.add_incoming(i64(0), entry)
-    flagged_before.add_incoming(flagged_after, block_tail)
+    flagged_before.add_incoming(flagged_after, block_latch)
 
     builder.position_at_end(done)
     total = builder.phi(I64)
     total.add_incoming(i64(0), entry)
-    total.add_incoming(flagged_after, block_tail)
+    total.add_incoming(flagged_after, block_latch)
     builder.ret(total)
 
 

@@ -291,7 +291,9 @@ def convert_dyn_output(
 class RowEmitter:
     """Writes the LLVM IR of one resolver call at a builder's position."""
 
-    def __init__(self, builder: ir.IRBuilder, op_scopes: dict[Operation, Scope] | None = None):
+    def __init__(
+        self, builder: ir.IRBuilder, op_scopes: dict[Operation, Scope] | None = None, track_raises: bool = False
+    ):
         self.builder = builder
         self.values: dict[SSAValue, Repr] = {}
         # The row's slow-path flag, split by the scope of the ops that set it, so that a kernel
@@ -299,6 +301,11 @@ class RowEmitter:
         # the scope of the function's top-level ops; nested ops share their parent's.
         self.op_scopes = op_scopes or {}
         self.scope_flags: dict[Scope, ir.Value] = {}
+        # With track_raises, conditions on which CPython raises for certain (a zero divisor)
+        # set `raises` and leave `scope_flags` alone, so that the kernel can tell rows that
+        # raise from rows whose value only the interpreter can compute. Without, they flag.
+        self.track_raises = track_raises
+        self.raises: ir.Value = FALSE
         self.scope: Scope = None
         self.returned: list[Repr] | None = None
         # The row's scratch memory for new strings ({i8* base, i64 capacity, i64 used}), if any.
@@ -337,7 +344,7 @@ class RowEmitter:
 
     @property
     def flag(self) -> ir.Value:
-        """The row's flag: set if any op flagged it."""
+        """The row's flag: set if any op flagged it. It leaves out the certain raises in `raises`."""
         return self.combine(list(self.scope_flags.values()))
 
     @flag.setter
@@ -358,6 +365,13 @@ class RowEmitter:
     def flag_if(self, condition: ir.Value) -> None:
         current = self.scope_flags.get(self.scope, FALSE)
         self.scope_flags[self.scope] = self.builder.or_(current, condition)
+
+    def raise_if(self, condition: ir.Value) -> None:
+        """Record that CPython raises on this row when `condition` is true and nothing before it flagged."""
+        if self.track_raises:
+            self.raises = self.builder.or_(self.raises, condition)
+        else:
+            self.flag_if(condition)
 
     def define(self, op: Operation, value: Repr) -> None:
         self.values[op.results[0]] = value
@@ -383,13 +397,17 @@ class RowEmitter:
 
         # Each branch starts from the flags before the `if`; the merge block takes a phi of each.
         flags_before = dict(self.scope_flags)
+        raises_before = self.raises
         incoming = []
+        raises_incoming = []
         for llvm_block, region in ((then_block, op.true_region), (else_block, op.false_region)):
             builder.position_at_end(llvm_block)
             self.scope_flags = dict(flags_before)
+            self.raises = raises_before
             region_block = region.blocks.first
             yielded = self.emit_block(region_block) if region_block is not None else []
             incoming.append(([flatten(value) for value in yielded], self.scope_flags, builder.block))
+            raises_incoming.append((self.raises, builder.block))
             builder.branch(merge_block)
 
         builder.position_at_end(merge_block)
@@ -400,6 +418,11 @@ class RowEmitter:
                 flag_phi.add_incoming(flags.get(scope, FALSE), block)
             merged_flags[scope] = flag_phi
         self.scope_flags = merged_flags
+        if any(raises is not FALSE for raises, _ in raises_incoming):
+            raises_phi = builder.phi(I1)
+            for raises, block in raises_incoming:
+                raises_phi.add_incoming(raises, block)
+            self.raises = raises_phi
         for index, result in enumerate(op.results):
             merged = []
             for position, llvm_type_ in enumerate(components(result.type)):
@@ -546,7 +569,17 @@ class RowEmitter:
         lhs, rhs = (self.values[operand] for operand in op.operands)
         operand_type = op.operands[0].type
         int_semantics, float_semantics = BINARY_SEMANTICS[type(op)]
-        if operand_type == I64_TYPE:
+        if operand_type in (I64_TYPE, F64_TYPE) and type(op) in DIVISIONS:
+            # CPython raises ZeroDivisionError on a zero divisor, whatever the dividend.
+            value, bad = (int_semantics if operand_type == I64_TYPE else float_semantics)(self.builder, lhs, rhs)
+            zero = zero_of(rhs.type)
+            if operand_type == I64_TYPE:
+                divisor_is_zero = self.builder.icmp_signed("==", rhs, zero)
+            else:
+                divisor_is_zero = self.builder.fcmp_ordered("==", rhs, zero)
+            self.raise_if(divisor_is_zero)
+            self.checked(op, (value, self.builder.and_(bad, self.builder.not_(divisor_is_zero))))
+        elif operand_type == I64_TYPE:
             self.checked(op, int_semantics(self.builder, lhs, rhs))
         elif operand_type == F64_TYPE:
             self.checked(op, float_semantics(self.builder, lhs, rhs))
@@ -752,6 +785,9 @@ BINARY_SEMANTICS: dict[type[Operation], tuple[Callable[..., Result], Callable[..
     py.ModOp: (arith.int_mod, arith.float_mod),
     py.PowOp: (mathlib.int_pow, mathlib.float_pow),
 }
+
+# Binary ops that raise ZeroDivisionError on a zero divisor of type int or float.
+DIVISIONS: frozenset[type[Operation]] = frozenset({py.TrueDivOp, py.FloorDivOp, py.ModOp})
 
 UNARY_SEMANTICS: dict[type[Operation], tuple[Callable[..., Result], Callable[..., Result] | None]] = {
     py.NegOp: (arith.int_neg, arith.float_neg),

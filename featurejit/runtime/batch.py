@@ -386,10 +386,14 @@ class BatchRunner:
         slow_path: SlowPath,
         get_kernel: Callable[[tuple[ParameterKey, ...]], KernelFunction | None] | None,
         output_arrow_types: Callable[[tuple[ParameterKey, ...]], list[pa.DataType | None]] | None = None,
+        null_raising_rows: bool = False,
     ):
         self.outputs = outputs
         self.slow_path = slow_path
         self.get_kernel = get_kernel  # None: run every row in the interpreter
+        # With one output and on_error="null": rows on which the kernel finds that CPython
+        # raises become null here, without running in the interpreter.
+        self.null_raising_rows = null_raising_rows and len(outputs) == 1
         # The Arrow types that the kernel for these keys fixes for its outputs (None where it does
         # not), for datetime columns whose zone comes from the kernel's result type.
         self.output_arrow_types = output_arrow_types
@@ -436,7 +440,7 @@ class BatchRunner:
         output_flags = output_flag_arrays(self.outputs, rows)
         slow_rows = None
         if self.get_kernel is not None:
-            slow_rows = self.run_kernel(inputs, rows, buffers, output_flags)
+            slow_rows = self.run_kernel(inputs, rows, buffers, output_flags, stats)
         if slow_rows is None:  # no kernel: every row runs in the interpreter
             stats.native = False
             slow_rows = np.arange(rows, dtype=np.int64)
@@ -456,8 +460,9 @@ class BatchRunner:
         rows: int,
         buffers: list[OutputBuffers | StringOutput | TemporalOutput],
         output_flags: list[np.ndarray] | None,
+        stats: CallStats,
     ) -> np.ndarray | None:
-        """Call the kernel on one segment; return the local indices of the flagged rows.
+        """Call the kernel on one segment; return the local indices of the rows for the slow path.
 
         Returns None when no kernel could be compiled for these inputs.
         """
@@ -477,11 +482,19 @@ class BatchRunner:
                 if arrow_type is not None and isinstance(buffer, TemporalOutput):
                     buffer.arrow_type = arrow_type
         flags = np.zeros(word_count(rows), dtype=np.uint64)
-        flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags, output_flags)
+        raises = np.zeros(word_count(rows), dtype=np.uint64) if self.null_raising_rows else None
+        flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags, output_flags, raises)
         if flagged == 0:
             return NO_ROWS
+        raising = 0
+        if raises is not None and raises.any():
+            raising_rows = flagged_rows(raises)
+            raising = len(raising_rows)
+            buffers[0].store(raising_rows, [0] * raising, [False] * raising)
+            stats.error_rows += raising
+            flags &= ~raises  # raising rows are flagged too, and need nothing more
         slow_rows = flagged_rows(flags)
-        assert len(slow_rows) == flagged, "the kernel's count matches its flag bitmap"
+        assert len(slow_rows) + raising == flagged, "the kernel's count matches its flag bitmap"
         return slow_rows
 
 
@@ -538,6 +551,7 @@ def run_morsels(
     buffers: list[OutputBuffers | StringOutput | TemporalOutput],
     flags: np.ndarray,
     output_flags: list[np.ndarray] | None = None,
+    raises: np.ndarray | None = None,
 ) -> int:
     """Run the kernel over the rows, split into morsels across threads; return the flagged count.
 
@@ -563,6 +577,7 @@ def run_morsels(
         for index, buffer in enumerate(buffers):
             addresses += buffer.addresses(start)
             addresses.append(0 if output_flags is None else address(output_flags[index]) + words)
+            addresses.append(address(raises) + words if raises is not None and index == 0 else 0)
         outputs = np.array(addresses, dtype=np.int64)
         scratch = Scratch.for_this_thread()
         count = min(morsel, rows - start)

@@ -91,7 +91,7 @@ class CallBuffers:
         fields = []
         for index, buffer in enumerate(self.outputs):
             flags = 0 if self.output_flags is None else address(self.output_flags[index])
-            fields += [*buffer.addresses(0), flags]
+            fields += [*buffer.addresses(0), flags, 0]  # no raise bitmap: flagged rows raise in the slow path
         return fields
 
     def load(self, columns: list[NumericColumn], rows: int) -> None:
