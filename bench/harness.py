@@ -44,7 +44,9 @@ LIBRARIES = {
     "polars": "polars",
     "duckdb": "duckdb",
 }
-VERSIONED = ("featurejit", "llvmlite", "xdsl", "numpy", "pyarrow", "numexpr", "numba", "polars", "duckdb", "matplotlib")
+VERSIONED = (
+    "featurejit", "llvmlite", "xdsl", "numpy", "pyarrow", "numexpr", "numba", "polars", "duckdb", "matplotlib", "tpchgen-cli",
+)
 
 
 @dataclass
