@@ -46,6 +46,13 @@ def per_hour(distance: int, air_time: int | None) -> float:
     return distance / (air_time // 60)  # type: ignore[operator]
 
 
+@jit_resolver(on_error="null")
+def inverse_per_hour(per_hour: float | None) -> float:
+    if per_hour is None:
+        return -1.0
+    return 1 / per_hour
+
+
 @jit_resolver
 def strict_ratio(distance: int, air_time: int | None) -> float:
     return distance / air_time  # type: ignore[operator]
@@ -285,28 +292,67 @@ def record_interpreted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]
     return calls
 
 
-def test_slow_row_reruns_spoiled_resolvers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+@jit_resolver(on_error="null")
+def doubled(distance: int) -> int:
+    return distance * 2
+
+
+@jit_resolver(on_error="null")
+def halved(doubled: int) -> int:
+    return doubled // 2
+
+
+def test_zero_divisor_rows_need_no_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = record_interpreted(monkeypatch)
     table = pa.table({"distance": [600, 0, 300, 120], "air_time": [120, 30, 90, 60]})
     result = fj.fuse(speed, is_fast, hours, per_hour)(table)
     assert result.column("per_hour").to_pylist() == [300.0, None, 300.0, 120.0]  # row 1 divides by 30 // 60
     assert result.column("hours").to_pylist() == [2, 0, 1, 1]
-    assert calls == [("per_hour", 1)]
+    assert calls == [], "per_hour raises on row 1 for certain, so the kernel makes it null"
 
 
-def test_slow_row_reruns_resolvers_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_raise_in_resolver_read_by_another_is_certain_for_it_only(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = record_interpreted(monkeypatch)
     table = pa.table({"distance": [600, 0, 300], "air_time": [120, 30, 90]})
     result = fj.fuse(speed, is_fast, slowness)(table)
     assert result.column("slowness").to_pylist() == [2.0, None, 1.5]  # row 1 divides 0 by a speed of 0.0
     assert result.column("is_fast").to_pylist() == [False, False, False]
-    assert calls == [("speed", 1), ("slowness", 1)]
+    assert calls == []
 
 
-def test_shared_operation_spoils_every_output_that_uses_it() -> None:
+def test_slow_row_reruns_spoiled_resolvers_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_interpreted(monkeypatch)
+    table = pa.table({"distance": [600, 2**62, 300], "air_time": [120, 30, 90]})
+    result = fj.fuse(hours, doubled)(table)
+    assert result.column("doubled").to_pylist() == [1200, None, 600]  # 2**63 does not fit int64
+    assert result.column("hours").to_pylist() == [2, 0, 1]
+    assert calls == [("doubled", 1)]
+
+
+def test_slow_row_reruns_resolvers_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_interpreted(monkeypatch)
+    table = pa.table({"distance": [600, 2**62, 300]})
+    result = fj.fuse(doubled, halved)(table)
+    assert result.column("halved").to_pylist() == [600, None, 300]  # None // 2 raises TypeError
+    assert calls == [("doubled", 1), ("halved", 1)]
+
+
+def test_zero_divisor_in_resolver_read_flags_its_reader(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = record_interpreted(monkeypatch)
+    table = pa.table({"distance": [600, 0, 300], "air_time": [120, 30, 90]})
+    result = fj.fuse(per_hour, inverse_per_hour)(table)
+    assert result.column("per_hour").to_pylist() == [300.0, None, 300.0]
+    assert result.column("inverse_per_hour").to_pylist() == [1 / 300.0, -1.0, 1 / 300.0]
+    assert calls == [("per_hour", 1), ("inverse_per_hour", 1)], "the reader gets None from per_hour"
+
+
+def test_identical_divisions_stay_per_resolver_until_llvm() -> None:
     table = pa.table({"distance": [7, 8, 9, -9], "air_time": [2, 0, None, 4]})
     fused = fj.fuse(quotient, quotient_plus_one)
-    assert fused.dump("optimized").count("py.floordiv") == 1
+    # Each resolver keeps its own floordiv, tagged with its name, so that each raises on its
+    # own rows. LLVM then computes the division once.
+    assert fused.dump("optimized").count("py.floordiv") == 2
+    assert fused.dump("llvm").count(" sdiv ") == 1
     result = fused(table)
     assert result.column("quotient").to_pylist() == [3, None, None, -3]
     assert result.column("quotient_plus_one").to_pylist() == [4, None, None, -2]

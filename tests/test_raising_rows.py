@@ -188,3 +188,36 @@ def test_sliced_chunked_and_threaded_calls_agree(monkeypatch: pytest.MonkeyPatch
     raising = (sliced[0] > sliced[1]) & (sliced[2] + 1.0 == 0.0)
     assert single_errors == int(raising.sum()) > 0
     assert several.is_null().to_numpy(zero_copy_only=False).tolist() == raising.tolist()
+
+
+def test_fused_outputs_match_separate_calls() -> None:
+    rows = grid(int, int)
+    table = pa.table({"a": pa.array([a for a, _ in rows]), "b": pa.array([b for _, b in rows])})
+    fused = fuse(floor_and_mod, quotient_is_large, quotient_text, unused_quotient)
+    result = fused(table)
+    for resolver in (floor_and_mod, quotient_is_large, quotient_text, unused_quotient):
+        column = result.column(resolver.name).to_pylist()
+        assert column == resolver(table.column("a"), table.column("b")).to_pylist(), resolver.name
+        expected = expected_column(resolver, rows)
+        assert [value is None for value in column] == [value is None for value in expected], resolver.name
+
+
+@jit_resolver(on_error="null")
+def ratio_ab(a: int, b: int) -> float:
+    return a / b
+
+
+@jit_resolver(on_error="null")
+def guarded_reader(ratio_ab: float | None, a: int, b: int) -> float:
+    if ratio_ab is None:
+        return 0.0
+    return a / b + ratio_ab
+
+
+@pytest.mark.parametrize("outputs", [None, ["guarded_reader"]], ids=["both", "reader only"])
+def test_reader_of_raising_resolver_gets_none(outputs: list[str] | None) -> None:
+    table = pa.table({"a": [6, 5, 0], "b": [3, 0, 0]})
+    result = fuse(ratio_ab, guarded_reader, outputs=outputs)(table)
+    assert result.column("guarded_reader").to_pylist() == [4.0, 0.0, 0.0]
+    if outputs is None:
+        assert result.column("ratio_ab").to_pylist() == [2.0, None, None]

@@ -12,10 +12,10 @@ its size, or the dictionary's offsets, data, data size, length and offset. A bro
 on every row. `outputs` contains FIELDS_PER_OUTPUT i64 per output column: its data, its
 validity bitmap, the int64 offsets of a str column, a bitmap of the rows whose value of
 this output the kernel could not compute (written only when there are several outputs), and
-a bitmap of the rows on which the resolver raises for certain (written only with one output,
-and only if its address is not 0). A row raises for certain when CPython's evaluation of it
-reaches a zero divisor and no op before flagged the row, so every op the row ran so far was
-exact. The kernel runs in blocks of 64 rows. For each output it writes one element per row,
+a bitmap of the rows on which this output's resolver raises for certain (written only if its
+address is not 0). A row raises for certain when CPython's evaluation of the resolver reaches
+a zero divisor and no op that this output depends on flagged the row, so every step before
+was exact. The kernel runs in blocks of 64 rows. For each output it writes one element per row,
 or one bit for a bool column, and a validity bit; `flags` gets each row's slow-path bit, set
 if any output of the row needs the interpreter, raising rows included. Bitmaps are LSB-first arrays of 64-bit words,
 the layout Arrow uses. The kernel returns the number of flagged rows. Elements are read
@@ -42,7 +42,7 @@ from llvmlite import ir
 from xdsl.dialects import func
 from xdsl.dialects.builtin import f64 as F64_TYPE
 from xdsl.dialects.builtin import i1 as I1_TYPE
-from xdsl.ir import Attribute, Operation, SSAValue
+from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from featurejit.codegen import strhelpers
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
@@ -62,7 +62,7 @@ from featurejit.codegen.row import (
 from featurejit.codegen.strhelpers import BUILDER as STRING_BUILDER
 from featurejit.codegen.strhelpers import CONTEXT
 from featurejit.codegen.strings import SCRATCH_OPS
-from featurejit.ir.dialect import NoneType, OptionalType
+from featurejit.ir.dialect import ColumnValueOp, NoneType, OptionalType
 
 PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
     "bool": (I8, "bits"),
@@ -262,6 +262,46 @@ def column_argument(
     return value, builder.or_(flag, builder.not_(present))
 
 
+def output_owners(function_op: func.FuncOp) -> dict[Operation, frozenset[int]]:
+    """Map each top-level op of the function to the results whose own resolver runs it.
+
+    The walk back from a result stops at the `py.column_value` of any other resolver of a
+    fused group, so the ops of a resolver that the result reads are not its own. Ops that
+    CSE merged across resolvers belong to each of them.
+    """
+    entry = function_op.body.blocks.first
+    assert entry is not None
+    top_level = list(entry.ops)
+    position = {op: index for index, op in enumerate(top_level)}
+    owners: dict[Operation, set[int]] = {op: set() for op in top_level}
+    returned = top_level[-1]
+    assert isinstance(returned, func.ReturnOp), "a func.func body ends with func.return"
+    for index, operand in enumerate(returned.operands):
+        own_result = operand.owner
+        pending = [operand]
+        while pending:
+            op = top_level_op(pending.pop(), entry, position)
+            if op is None or index in owners[op]:
+                continue
+            if isinstance(op, ColumnValueOp) and op is not own_result:
+                continue  # another resolver's result
+            owners[op].add(index)
+            for nested in op.walk():
+                pending.extend(nested.operands)
+    return {op: frozenset(indices) for op, indices in owners.items()}
+
+
+def top_level_op(value: SSAValue, entry: Block, position: dict[Operation, int]) -> Operation | None:
+    """Return the top-level op that defines `value` or contains its definition; None for an argument."""
+    owner = value.owner
+    if owner is entry:
+        return None
+    op = owner if isinstance(owner, Operation) else owner.parent_op()
+    while op is not None and op not in position:
+        op = op.parent_op()
+    return op
+
+
 def output_scopes(function_op: func.FuncOp) -> dict[Operation, Scope]:
     """Map each top-level op of the function to the results whose values depend on it.
 
@@ -276,22 +316,12 @@ def output_scopes(function_op: func.FuncOp) -> dict[Operation, Scope]:
     position = {op: index for index, op in enumerate(top_level)}
     scopes: dict[Operation, set[int]] = {op: set() for op in top_level}
 
-    def top_level_owner(value: SSAValue) -> Operation | None:
-        """Return the top-level op that defines `value` or contains its definition; None for an argument."""
-        owner = value.owner
-        if owner is entry:
-            return None
-        op = owner if isinstance(owner, Operation) else owner.parent_op()
-        while op is not None and op not in position:
-            op = op.parent_op()
-        return op
-
     returned = top_level[-1]
     assert isinstance(returned, func.ReturnOp), "a func.func body ends with func.return"
     for index, operand in enumerate(returned.operands):
         pending = [operand]
         while pending:
-            op = top_level_owner(pending.pop())
+            op = top_level_op(pending.pop(), entry, position)
             if op is None or index in scopes[op]:
                 continue
             scopes[op].add(index)
@@ -321,7 +351,7 @@ def build_batch_kernel(
     result_types = list(function_op.function_type.outputs.data)
     assert len(result_types) == len(outputs), "one function result per output column"
     columns = read_columns(builder, columns_pointer, layouts, argument_types)
-    data_pointers, valid_pointers, offset_pointers, flag_pointers = [], [], [], []
+    data_pointers, valid_pointers, offset_pointers, flag_pointers, raise_addresses = [], [], [], [], []
     split_flags = len(outputs) > 1  # write a flag bitmap per output
     for index, output in enumerate(outputs):
 
@@ -336,8 +366,8 @@ def build_batch_kernel(
         valid_pointers.append(builder.inttoptr(output_field(1), word_pointer))
         offset_pointers.append(builder.inttoptr(output_field(2), word_pointer))
         flag_pointers.append(builder.inttoptr(output_field(3), word_pointer))
-    # The raise bitmap's address (see the ABI above), or 0 when the caller does not want it.
-    raises_address = builder.load(builder.gep(outputs_pointer, [i64(4)], inbounds=True))
+        # The raise bitmap's address (see the ABI above), or 0 when the caller does not want it.
+        raise_addresses.append(output_field(4))
     context = builder.bitcast(context_address, CONTEXT)
     uses_scratch = any(isinstance(op, SCRATCH_OPS) for op in function_op.walk())
     broadcast = load_broadcast_columns(builder, columns)
@@ -366,7 +396,7 @@ def build_batch_kernel(
     builder.position_at_end(inner)
     lane = builder.phi(I64, "lane")
     flag_word = builder.phi(I64, "flag_word")
-    raise_word = None if split_flags else builder.phi(I64, "raise_word")
+    raise_words = [builder.phi(I64, f"raise_word_{index}") for index in range(len(outputs))]
     output_flag_words = [builder.phi(I64, f"flag_word_{index}") for index in range(len(outputs) if split_flags else 0)]
     valid_words = [builder.phi(I64, f"valid_word_{index}") for index in range(len(outputs))]
     bool_words = [builder.phi(I64, f"bool_word_{index}") for index in range(len(outputs))]
@@ -391,7 +421,7 @@ def build_batch_kernel(
         flag = builder.or_(flag, bad)
         argument, flag = column_argument(builder, column, value, present, flag)
         arguments.append(argument)
-    emitter = RowEmitter(builder, output_scopes(function_op) if split_flags else None, track_raises=not split_flags)
+    emitter = RowEmitter(builder, output_scopes(function_op) if split_flags else None, output_owners(function_op))
     emitter.flag = flag
     emitter.context = context
     results, _ = emitter.emit_function_results(function_op, arguments)
@@ -400,11 +430,14 @@ def build_batch_kernel(
         value, present, bad = convert_output(builder, result, result_type, output)
         output_flags.append(builder.or_(emitter.output_flag(index), bad))
         converted.append((value, present))
-    flag = emitter.combine(output_flags)
     # A raising row also goes to the slow path, which gives the exception, unless the caller
     # asked for the raise bitmap and makes the row null itself.
-    raises = builder.and_(emitter.raises, builder.not_(flag))
-    flag = builder.or_(flag, emitter.raises)
+    certain_raises = []
+    for index, output_flag in enumerate(output_flags):
+        raises = emitter.raises(index)
+        certain_raises.append(builder.and_(raises, builder.not_(output_flag)))
+        output_flags[index] = builder.or_(output_flag, raises)
+    flag = emitter.combine(output_flags)
     next_valid_words, next_bool_words = [], []
     for index, ((value, present), output) in enumerate(zip(converted, outputs, strict=True)):
         if output is bool:
@@ -418,7 +451,10 @@ def build_batch_kernel(
             next_bool_words.append(bool_words[index])
         next_valid_words.append(builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane)))
     next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
-    next_raise_word = None if raise_word is None else builder.or_(raise_word, builder.shl(builder.zext(raises, I64), lane))
+    next_raise_words = [
+        builder.or_(word, builder.shl(builder.zext(raises, I64), lane))
+        for word, raises in zip(raise_words, certain_raises, strict=True)
+    ]
     next_output_flag_words = [
         builder.or_(word, builder.shl(builder.zext(output_flag, I64), lane))
         for word, output_flag in zip(output_flag_words, output_flags, strict=False)
@@ -427,8 +463,7 @@ def build_batch_kernel(
     builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, block_tail)
     row_latch = builder.block  # the row's code may have added blocks after `row`
     phis = [(lane, next_lane), (flag_word, next_flag_word)]
-    if raise_word is not None and next_raise_word is not None:
-        phis.append((raise_word, next_raise_word))
+    phis += list(zip(raise_words, next_raise_words, strict=True))
     phis += list(zip(output_flag_words, next_output_flag_words, strict=True))
     phis += list(zip(valid_words, next_valid_words, strict=True)) + list(zip(bool_words, next_bool_words, strict=True))
     for phi, following in phis:
@@ -444,10 +479,10 @@ def build_batch_kernel(
         if split_flags:
             builder.store(next_output_flag_words[index], builder.gep(flag_pointers[index], [block], inbounds=True))
     builder.store(next_flag_word, builder.gep(flags, [block], inbounds=True))
-    if next_raise_word is not None:
-        with builder.if_then(builder.icmp_unsigned("!=", raises_address, i64(0))):
-            raise_words = builder.inttoptr(raises_address, word_pointer)
-            builder.store(next_raise_word, builder.gep(raise_words, [block], inbounds=True))
+    for raise_address, next_raise_word in zip(raise_addresses, next_raise_words, strict=True):
+        with builder.if_then(builder.icmp_unsigned("!=", raise_address, i64(0))):
+            raise_bitmap = builder.inttoptr(raise_address, word_pointer)
+            builder.store(next_raise_word, builder.gep(raise_bitmap, [block], inbounds=True))
     popcount = intrinsic(builder, "llvm.ctpop.i64", I64, [next_flag_word])
     flagged_after = builder.add(flagged_before, popcount)
     next_block = builder.add(block, i64(1))

@@ -292,7 +292,10 @@ class RowEmitter:
     """Writes the LLVM IR of one resolver call at a builder's position."""
 
     def __init__(
-        self, builder: ir.IRBuilder, op_scopes: dict[Operation, Scope] | None = None, track_raises: bool = False
+        self,
+        builder: ir.IRBuilder,
+        op_scopes: dict[Operation, Scope] | None = None,
+        op_owners: dict[Operation, frozenset[int]] | None = None,
     ):
         self.builder = builder
         self.values: dict[SSAValue, Repr] = {}
@@ -301,11 +304,14 @@ class RowEmitter:
         # the scope of the function's top-level ops; nested ops share their parent's.
         self.op_scopes = op_scopes or {}
         self.scope_flags: dict[Scope, ir.Value] = {}
-        # With track_raises, conditions on which CPython raises for certain (a zero divisor)
-        # set `raises` and leave `scope_flags` alone, so that the kernel can tell rows that
-        # raise from rows whose value only the interpreter can compute. Without, they flag.
-        self.track_raises = track_raises
-        self.raises: ir.Value = FALSE
+        # With `op_owners`, the results whose own resolver runs each top-level op (see
+        # kernel.output_owners), a condition on which CPython raises for certain (a zero
+        # divisor) goes to `owner_raises` for its owners instead of flagging them, so that
+        # the kernel can tell rows that raise from rows only the interpreter can compute.
+        # Results that read an owner's value are flagged. Without, the condition flags.
+        self.op_owners = op_owners
+        self.owner_raises: dict[frozenset[int], ir.Value] = {}
+        self.owners: frozenset[int] = frozenset()
         self.scope: Scope = None
         self.returned: list[Repr] | None = None
         # The row's scratch memory for new strings ({i8* base, i64 capacity, i64 used}), if any.
@@ -339,12 +345,14 @@ class RowEmitter:
             assert lowering is not None, f"no LLVM lowering for {op.name}"
             if op in self.op_scopes:
                 self.scope = self.op_scopes[op]
+            if self.op_owners is not None and op in self.op_owners:
+                self.owners = self.op_owners[op]
             lowering(self, op)
         return []
 
     @property
     def flag(self) -> ir.Value:
-        """The row's flag: set if any op flagged it. It leaves out the certain raises in `raises`."""
+        """The row's flag: set if any op flagged it. It leaves out the certain raises in `owner_raises`."""
         return self.combine(list(self.scope_flags.values()))
 
     @flag.setter
@@ -368,10 +376,18 @@ class RowEmitter:
 
     def raise_if(self, condition: ir.Value) -> None:
         """Record that CPython raises on this row when `condition` is true and nothing before it flagged."""
-        if self.track_raises:
-            self.raises = self.builder.or_(self.raises, condition)
-        else:
+        if not self.owners:
             self.flag_if(condition)
+            return
+        current = self.owner_raises.get(self.owners, FALSE)
+        self.owner_raises[self.owners] = self.builder.or_(current, condition)
+        if self.scope is not None and self.scope - self.owners:
+            readers = frozenset(self.scope - self.owners)  # they read an owner's value, None after it raises
+            self.scope_flags[readers] = self.builder.or_(self.scope_flags.get(readers, FALSE), condition)
+
+    def raises(self, output: int) -> ir.Value:
+        """Return whether the resolver of result `output` raises on this row for certain, unless the row is flagged."""
+        return self.combine([raises for owners, raises in self.owner_raises.items() if output in owners])
 
     def define(self, op: Operation, value: Repr) -> None:
         self.values[op.results[0]] = value
@@ -397,17 +413,17 @@ class RowEmitter:
 
         # Each branch starts from the flags before the `if`; the merge block takes a phi of each.
         flags_before = dict(self.scope_flags)
-        raises_before = self.raises
+        raises_before = dict(self.owner_raises)
         incoming = []
         raises_incoming = []
         for llvm_block, region in ((then_block, op.true_region), (else_block, op.false_region)):
             builder.position_at_end(llvm_block)
             self.scope_flags = dict(flags_before)
-            self.raises = raises_before
+            self.owner_raises = dict(raises_before)
             region_block = region.blocks.first
             yielded = self.emit_block(region_block) if region_block is not None else []
             incoming.append(([flatten(value) for value in yielded], self.scope_flags, builder.block))
-            raises_incoming.append((self.raises, builder.block))
+            raises_incoming.append(self.owner_raises)
             builder.branch(merge_block)
 
         builder.position_at_end(merge_block)
@@ -418,11 +434,13 @@ class RowEmitter:
                 flag_phi.add_incoming(flags.get(scope, FALSE), block)
             merged_flags[scope] = flag_phi
         self.scope_flags = merged_flags
-        if any(raises is not FALSE for raises, _ in raises_incoming):
+        merged_raises: dict[frozenset[int], ir.Value] = {}
+        for owners in dict.fromkeys(owners for raises in raises_incoming for owners in raises):
             raises_phi = builder.phi(I1)
-            for raises, block in raises_incoming:
-                raises_phi.add_incoming(raises, block)
-            self.raises = raises_phi
+            for raises, (_, _, block) in zip(raises_incoming, incoming, strict=True):
+                raises_phi.add_incoming(raises.get(owners, FALSE), block)
+            merged_raises[owners] = raises_phi
+        self.owner_raises = merged_raises
         for index, result in enumerate(op.results):
             merged = []
             for position, llvm_type_ in enumerate(components(result.type)):

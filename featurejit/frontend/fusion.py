@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from xdsl.dialects import func
-from xdsl.dialects.builtin import ModuleOp
-from xdsl.ir import Attribute, Block, Region, SSAValue
+from xdsl.dialects.builtin import ModuleOp, StringAttr
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import read_signature
@@ -24,6 +24,10 @@ from featurejit.frontend.building import FunctionScope, LoweredFunction, Unsuppo
 from featurejit.frontend.lower import Lowering
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
+
+
+# The attribute naming the resolver that an op which may flag belongs to (see mark_flagging_ops).
+MEMBER_ATTRIBUTE = "fj.resolver"
 
 
 class FusedLowering(Lowering):
@@ -62,6 +66,7 @@ class FusedLowering(Lowering):
         self.block = entry
         produced: dict[str, SSAValue] = {}
         for member in self.members:
+            lowered_before = set(entry.walk())
             resolver = member.resolver
             source = read_function_source(resolver.function)
             self.scope = FunctionScope(source, resolver.function)
@@ -82,10 +87,23 @@ class FusedLowering(Lowering):
             value = self.emit_value(py.ColumnValueOp(result, declared.ir_type()))
             value.name_hint = member.output
             produced[member.output] = value
+            mark_flagging_ops(entry, lowered_before, member.output)
         self.emit(func.ReturnOp(*(produced[name] for name in self.outputs)))
         result_types = [produced[name].type for name in self.outputs]
         function = func.FuncOp(self.symbol, (list(self.column_types.values()), result_types), Region(entry))
         return LoweredFunction(ModuleOp([function]), self.symbol, list(self.captures.values()), self.inlined)
+
+
+def mark_flagging_ops(entry: Block, lowered_before: set[Operation], output: str) -> None:
+    """Tag the ops of one resolver that may flag a row with the resolver's output name.
+
+    CSE merges identical ops only, so the tag keeps an op that may raise in its own resolver:
+    a resolver whose result does not use its `a / b` must still raise where another
+    resolver's identical `a / b` does. LLVM still computes identical divisions once.
+    """
+    for op in entry.walk():
+        if op not in lowered_before and py.may_take_slow_path(op):
+            op.attributes[MEMBER_ATTRIBUTE] = StringAttr(output)
 
 
 def lower_fused(

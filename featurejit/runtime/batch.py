@@ -386,14 +386,14 @@ class BatchRunner:
         slow_path: SlowPath,
         get_kernel: Callable[[tuple[ParameterKey, ...]], KernelFunction | None] | None,
         output_arrow_types: Callable[[tuple[ParameterKey, ...]], list[pa.DataType | None]] | None = None,
-        null_raising_rows: bool = False,
+        null_raising_rows: list[bool] | None = None,
     ):
         self.outputs = outputs
         self.slow_path = slow_path
         self.get_kernel = get_kernel  # None: run every row in the interpreter
-        # With one output and on_error="null": rows on which the kernel finds that CPython
-        # raises become null here, without running in the interpreter.
-        self.null_raising_rows = null_raising_rows and len(outputs) == 1
+        # Per output, whether its resolver has on_error="null": rows on which the kernel finds
+        # that the resolver raises then become null here, without running in the interpreter.
+        self.null_raising_rows = null_raising_rows or [False] * len(outputs)
         # The Arrow types that the kernel for these keys fixes for its outputs (None where it does
         # not), for datetime columns whose zone comes from the kernel's result type.
         self.output_arrow_types = output_arrow_types
@@ -482,20 +482,38 @@ class BatchRunner:
                 if arrow_type is not None and isinstance(buffer, TemporalOutput):
                     buffer.arrow_type = arrow_type
         flags = np.zeros(word_count(rows), dtype=np.uint64)
-        raises = np.zeros(word_count(rows), dtype=np.uint64) if self.null_raising_rows else None
+        raises = [np.zeros(word_count(rows), dtype=np.uint64) if wanted else None for wanted in self.null_raising_rows]
         flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags, output_flags, raises)
         if flagged == 0:
             return NO_ROWS
-        raising = 0
-        if raises is not None and raises.any():
-            raising_rows = flagged_rows(raises)
-            raising = len(raising_rows)
-            buffers[0].store(raising_rows, [0] * raising, [False] * raising)
-            stats.error_rows += raising
-            flags &= ~raises  # raising rows are flagged too, and need nothing more
-        slow_rows = flagged_rows(flags)
-        assert len(slow_rows) + raising == flagged, "the kernel's count matches its flag bitmap"
-        return slow_rows
+        assert int(np.bitwise_count(flags).sum()) == flagged, "the kernel's count matches its flag bitmap"
+        self.null_raising(buffers, raises, flags, output_flags, stats)
+        return flagged_rows(flags)
+
+    def null_raising(
+        self,
+        buffers: list[OutputBuffers | StringOutput | TemporalOutput],
+        raises: list[np.ndarray | None],
+        flags: np.ndarray,
+        output_flags: list[np.ndarray] | None,
+        stats: CallStats,
+    ) -> None:
+        """Make the rows on which an output's resolver raises null, and clear their flags for that output.
+
+        Raising rows are flagged too. A row whose flags are all cleared needs no interpreter.
+        """
+        for index, (buffer, output_raises) in enumerate(zip(buffers, raises, strict=True)):
+            if output_raises is None or not output_raises.any():
+                continue
+            raising_rows = flagged_rows(output_raises)
+            buffer.store(raising_rows, [0] * len(raising_rows), [False] * len(raising_rows))
+            stats.error_rows += len(raising_rows)
+            if output_flags is None:
+                flags &= ~output_raises
+            else:
+                output_flags[index] &= ~output_raises
+        if output_flags is not None:
+            np.bitwise_or.reduce(output_flags, out=flags)
 
 
 def chunk_results(pieces: list[pa.Array], output: type) -> pa.ChunkedArray:
@@ -551,7 +569,7 @@ def run_morsels(
     buffers: list[OutputBuffers | StringOutput | TemporalOutput],
     flags: np.ndarray,
     output_flags: list[np.ndarray] | None = None,
-    raises: np.ndarray | None = None,
+    raises: list[np.ndarray | None] | None = None,
 ) -> int:
     """Run the kernel over the rows, split into morsels across threads; return the flagged count.
 
@@ -577,7 +595,8 @@ def run_morsels(
         for index, buffer in enumerate(buffers):
             addresses += buffer.addresses(start)
             addresses.append(0 if output_flags is None else address(output_flags[index]) + words)
-            addresses.append(address(raises) + words if raises is not None and index == 0 else 0)
+            output_raises = None if raises is None else raises[index]
+            addresses.append(0 if output_raises is None else address(output_raises) + words)
         outputs = np.array(addresses, dtype=np.int64)
         scratch = Scratch.for_this_thread()
         count = min(morsel, rows - start)

@@ -106,7 +106,9 @@ class FusedState:
         outputs = [self.output_specs[name].python_type for name in fused.outputs]
         stats = CallStats()
         get_kernel = None if settings.disable_jit else self.kernel
-        arrays = BatchRunner(outputs, self.slow_path, get_kernel).run(bound, stats)
+        members = {member.output: member for member in fused.members}
+        null_raising_rows = [members[name].resolver.on_error == "null" for name in fused.outputs]
+        arrays = BatchRunner(outputs, self.slow_path, get_kernel, null_raising_rows=null_raising_rows).run(bound, stats)
         self.stats = stats
         if stats.error_rows:
             log_null_rows(self, self.name, stats)

@@ -235,7 +235,7 @@ class ResolverState:
         ) -> list[RowResults]:
             return [run_rows(self.function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
 
-        null_raising_rows = self.resolver.on_error == "null"
+        null_raising_rows = [self.resolver.on_error == "null"]
         runner = BatchRunner([output], slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows)
         (result,) = runner.run(bound, stats)
         self.stats = stats
