@@ -311,7 +311,7 @@ def test_zero_divisor_rows_need_no_interpreter(monkeypatch: pytest.MonkeyPatch) 
     assert calls == [], "per_hour raises on row 1 for certain, so the kernel makes it null"
 
 
-def test_raise_in_resolver_read_by_another_is_certain_for_it_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zero_divisor_in_reader_needs_no_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = record_interpreted(monkeypatch)
     table = pa.table({"distance": [600, 0, 300], "air_time": [120, 30, 90]})
     result = fj.fuse(speed, is_fast, slowness)(table)

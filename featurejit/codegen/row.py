@@ -304,11 +304,11 @@ class RowEmitter:
         # the scope of the function's top-level ops; nested ops share their parent's.
         self.op_scopes = op_scopes or {}
         self.scope_flags: dict[Scope, ir.Value] = {}
-        # With `op_owners`, the results whose own resolver runs each top-level op (see
-        # kernel.output_owners), a condition on which CPython raises for certain (a zero
-        # divisor) goes to `owner_raises` for its owners instead of flagging them, so that
-        # the kernel can tell rows that raise from rows only the interpreter can compute.
-        # Results that read an owner's value are flagged. Without, the condition flags.
+        # `op_owners` gives the results whose own resolver runs each top-level op (see
+        # kernel.output_owners). A condition on which CPython raises for certain, a zero
+        # divisor, then goes to `owner_raises` for the op's owners, so the kernel can tell
+        # rows that raise from rows only the interpreter computes. Results that read an
+        # owner's value are flagged. Without owners, the condition flags.
         self.op_owners = op_owners
         self.owner_raises: dict[frozenset[int], ir.Value] = {}
         self.owners: frozenset[int] = frozenset()
