@@ -7,6 +7,7 @@ no earlier inexact step skip it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -221,3 +222,10 @@ def test_reader_of_raising_resolver_gets_none(outputs: list[str] | None) -> None
     assert result.column("guarded_reader").to_pylist() == [4.0, 0.0, 0.0]
     if outputs is None:
         assert result.column("ratio_ab").to_pylist() == [2.0, None, None]
+
+
+def test_fused_log_counts_results_per_resolver(caplog: pytest.LogCaptureFixture) -> None:
+    table = pa.table({"a": [6, 5, 0], "b": [3, 0, 0]})
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        fuse(ratio_ab, floor_and_mod)(table)
+    assert "4 resolver results in 3 rows raised" in caplog.text

@@ -111,7 +111,7 @@ class FusedState:
         arrays = BatchRunner(outputs, self.slow_path, get_kernel, null_raising_rows=null_raising_rows).run(bound, stats)
         self.stats = stats
         if stats.error_rows:
-            log_null_rows(self, self.name, stats)
+            log_null_rows(self, self.name, stats, fused=True)
         return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
 
     def slow_path(

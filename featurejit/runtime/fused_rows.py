@@ -228,7 +228,7 @@ def run_fused_rows(state: FusedState, columns: list[NumericColumn]) -> list[Nume
         store_results(buffers.outputs, results, slow_rows, needed, stats)
     state.stats = stats
     if stats.error_rows:
-        log_null_rows(state, state.name, stats)
+        log_null_rows(state, state.name, stats, fused=True)
     return buffers.read_outputs(rows)
 
 

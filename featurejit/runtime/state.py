@@ -54,12 +54,16 @@ def ir_type_of(python_type: type, optional: bool, zone: str = "") -> Attribute:
     return OptionalType(element) if optional else element
 
 
-def log_null_rows(owner: Any, name: str, stats: CallStats) -> None:
-    """Log the rows a call set to null: the first call at WARNING, later calls at DEBUG."""
+def log_null_rows(owner: Any, name: str, stats: CallStats, fused: bool = False) -> None:
+    """Log the rows a call set to null: the first call at WARNING, later calls at DEBUG.
+
+    A fused call counts a row once per resolver that raised on it.
+    """
     level = logging.DEBUG if getattr(owner, "nulls_logged", False) else logging.WARNING
+    what = "resolver results in %d rows" if fused else "of %d rows"
     logger.log(
         level,
-        "%s: %d of %d rows raised and were set to null (on_error='null'); "
+        f"%s: %d {what} raised and were set to null (on_error='null'); "
         "explain() reports the count of each call, and later calls log it at DEBUG level",
         name,
         stats.error_rows,
