@@ -360,6 +360,28 @@ def test_left_join_builds_on_smaller_left_side() -> None:
     assert "2 left rows without a match added after the probe" in plan.explain()
 
 
+@pytest.mark.parametrize("how", ["inner", "left"])
+def test_array_on_larger_dense_side_instead_of_hash(how: str) -> None:
+    rng = np.random.default_rng(8)
+    probe = pa.table({"k": rng.choice(400_000, 5000, replace=False), "a": np.arange(5000)})
+    features = pa.table({"k": rng.permutation(200_000), "b": np.arange(200_000)})
+    stats = {"left_stats": table_stats(probe, keys=["k"]), "right_stats": table_stats(features, keys=["k"])}
+    plan = plan_join(probe, features, on="k", how=how, **stats)
+    assert plan.choice.build == "right"
+    assert "its 200,000 keys over 200,000 values fit a direct-address array" in plan.explain()
+    result = plan.execute()
+    assert "direct-address array" in plan.explain()
+    assert normalized(result) == pyarrow_join(probe, features, ["k"], ["k"], how)
+
+
+def test_hash_on_smaller_side_when_larger_is_sparse() -> None:
+    rng = np.random.default_rng(8)
+    probe = pa.table({"k": rng.choice(400_000, 5000, replace=False)})
+    features = pa.table({"k": rng.choice(10**12, 200_000, replace=False), "b": np.arange(200_000)})
+    plan = plan_join(probe, features, on="k", how="left", left_stats=table_stats(probe, keys=["k"]))
+    assert plan.choice.build == "left"
+
+
 def test_probe_morsels_on_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(join_operators, "PROBE_MORSEL_ROWS", 64)
     monkeypatch.setattr(settings, "threads", 2)
