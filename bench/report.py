@@ -81,7 +81,7 @@ def print_suite(console: Any, result: SuiteResult) -> None:
     from rich.table import Table
 
     console.print()
-    console.print(f"[bold]{result.title}[/bold] ({result.name})")
+    console.print(f"{result.title} ({result.name})", style="bold")
     if result.skipped:
         console.print(f"  skipped: {result.skipped}")
         return

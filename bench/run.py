@@ -109,14 +109,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(parser.parse_args(argv), " ".join(["python -m bench", *(argv if argv is not None else sys.argv[1:])]))
 
 
-def run(args: argparse.Namespace, command: str) -> int:
-    """Run the chosen suites; return 1 if a check failed or a case raised, 2 for an unknown suite, else 0."""
+def consoles() -> tuple[Any, Any]:
+    """Return the consoles for results and for messages.
+
+    Markup is off, because messages contain brackets that rich would take for styles, such as
+    the extra in "pip install -e '.[bench]'".
+    """
     from rich.console import Console
 
-    out, err = Console(), Console(stderr=True)
+    out, err = Console(markup=False), Console(stderr=True, markup=False)
     if not out.is_terminal:
         # Output to a file or pipe keeps whole table rows, where a terminal wraps them to fit.
-        out = Console(width=250)
+        out = Console(width=250, markup=False)
+    return out, err
+
+
+def run(args: argparse.Namespace, command: str) -> int:
+    """Run the chosen suites; return 1 if a check failed or a case raised, 2 for an unknown suite, else 0."""
+    out, err = consoles()
     # Thread counts must be in the environment before a peer reads them at import.
     use_threads(args.threads)
     # featurejit logs a warning per call that sets rows to null. The suites report those counts instead.
@@ -172,7 +182,7 @@ def run_suites(suites: list[Suite], options: Options, out: Any, err: Any) -> lis
     from bench.report import print_suite
 
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),

@@ -1009,13 +1009,19 @@ def cache_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Print the state of the kernel cache, or delete its entries."""
     from featurejit.cache import FORMAT_VERSION, KernelCache
 
+    if settings.cache_dir.exists() and not settings.cache_dir.is_dir():
+        raise UsageError(
+            f"the kernel cache folder {settings.cache_dir} is a file, not a folder; "
+            f"set FEATUREJIT_CACHE_DIR to a folder, or unset it for the default"
+        )
     kernel_cache = KernelCache(settings.cache_dir)
     if args.action == "clear":
         try:
             removed, removed_bytes = kernel_cache.clear()
         except OSError as error:
             raise UsageError(f"clearing the kernel cache in {settings.cache_dir} failed: {error}") from None
-        out.print(f"removed {removed} entries ({format_bytes(removed_bytes)}) from {settings.cache_dir}")
+        noun = "entry" if removed == 1 else "entries"
+        out.print(f"removed {removed} {noun} ({format_bytes(removed_bytes)}) from {settings.cache_dir}")
         return EXIT_OK
     files = kernel_cache.files()
     total = sum(size for _, size, _ in files)

@@ -41,6 +41,7 @@ class Explanation:
     last_slow_path_rows: int
     last_error_rows: int
     compile_ms: dict[str, float] = field(default_factory=dict)
+    called: bool = True  # False until the resolver's first call
 
     def __repr__(self) -> str:
         how = "native" if self.native else "interpreted"
@@ -48,6 +49,8 @@ class Explanation:
 
     def __str__(self) -> str:
         how = "compiled to native code" if self.native else "runs in the interpreter"
+        if not self.native and self.mode == "require" and self.reason != "FEATUREJIT_DISABLE_JIT is set":
+            how = "does not compile, so its calls raise CompileError"
         lines = [f"{self.name}: {how} (mode={self.mode!r}, on_error={self.on_error!r})"]
         if self.reason:
             lines.append(f"  reason: {self.reason}".replace("\n", "\n          "))
@@ -58,11 +61,23 @@ class Explanation:
         if self.compile_ms:
             stages = ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in self.compile_ms.items())
             lines.append(f"  last compile: {stages}")
-        lines.append(
-            f"  last call: {self.last_rows} rows, {self.last_slow_path_rows} on the slow path, "
-            f"{self.last_error_rows} errors set to null"
-        )
+        lines.append(last_call_line(self.called, self.last_rows, self.last_slow_path_rows, self.last_error_rows))
         return "\n".join(lines)
+
+
+def last_call_line(called: bool, rows: int, slow_path_rows: int, error_rows: int) -> str:
+    """Return explain()'s line on the last call's row counts."""
+    if not called:
+        return "  last call: none yet"
+    return (
+        f"  last call: {counted(rows, 'row')}, {slow_path_rows:,} on the slow path, "
+        f"{counted(error_rows, 'error')} set to null"
+    )
+
+
+def counted(count: int, noun: str) -> str:
+    """Return "1 row" or "3 rows": the count with the noun in the matching number."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 class CodeText(str):

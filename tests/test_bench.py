@@ -183,3 +183,13 @@ def test_join_check_rejects_wrong_rows() -> None:
     assert not inner(out_of_range).passed
     assert not left(inner_result).passed
     assert not inner(inner_result.drop_columns(["x"])).passed
+
+
+def test_messages_keep_brackets(capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.harness import SuiteResult
+    from bench.report import print_suite
+    from bench.run import consoles
+
+    out, _ = consoles()
+    print_suite(out, SuiteResult("x", "X", "", "throughput", notes=["charts not drawn; pip install -e '.[bench]'"]))
+    assert "pip install -e '.[bench]'" in capsys.readouterr().out

@@ -461,11 +461,21 @@ def test_cache_command_reports_and_clears(cache_on: Path, capsys: pytest.Capture
     assert f"folder: {cache_on}" in output
     assert "entries: 1 of format version 1" in output
     assert main(["cache", "clear"]) == 0
-    assert "removed 1 entries" in capsys.readouterr().out
+    assert "removed 1 entry" in capsys.readouterr().out
     assert entry_files(cache_on) == []
     assert main(["cache", "info"]) == 0
     assert "entries: 0" in capsys.readouterr().out
     assert main(["cache", "compact"]) == 2
+
+
+def test_cache_command_rejects_a_file_as_folder(cache_on: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from featurejit.cli import main
+
+    cache_on.write_text("not a folder")
+    for action in ("info", "clear"):
+        assert main(["cache", action]) == 2
+        assert "is a file, not a folder; set FEATUREJIT_CACHE_DIR to a folder" in capsys.readouterr().err
+    assert cache_on.read_text() == "not a folder"
 
 
 def test_known_types_print_as_keyed() -> None:

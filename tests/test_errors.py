@@ -378,3 +378,8 @@ def scaled_delay(delay: DELAY) -> float | None:  # type: ignore[valid-type]
 def test_annotation_object_stands_for_its_type() -> None:
     assert scaled_delay(pa.array([1.5, None])).to_pylist() == [3.0, None]
     assert scaled_delay.explain(show=False).parameters == [("delay", "float | None", "!py.optional<f64>")]
+
+
+def test_long_int_result_is_shortened_in_overflow_error() -> None:
+    with pytest.raises(OverflowError, match=r"the result 100000000000\.\.\. \(309 digits\) does not fit in int64"):
+        to_int(pa.array([1.0, 1e308]))

@@ -131,6 +131,12 @@ def test_missing_provider_names_feature_and_path() -> None:
     assert "has no column minutes" in message
 
 
+def test_missing_requested_output_says_so() -> None:
+    table = pa.table({"id": [1], "distance": [3]})
+    with pytest.raises(GraphError, match=r"^nothing provides Trip.minutes, a requested output: no resolver writes it"):
+        fj.Graph([speed], sources={Trip: table}, outputs=[Trip.minutes])
+
+
 def test_missing_provider_without_source() -> None:
     with pytest.raises(GraphError, match="nothing provides Trip.distance.*Trip has no source"):
         fj.Graph([speed], outputs=[Trip.speed])

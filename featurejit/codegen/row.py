@@ -590,7 +590,7 @@ class RowEmitter:
         if operand_type in (I64_TYPE, F64_TYPE) and type(op) in DIVISIONS:
             # CPython raises ZeroDivisionError on a zero divisor, whatever the dividend.
             value, bad = (int_semantics if operand_type == I64_TYPE else float_semantics)(self.builder, lhs, rhs)
-            zero = zero_of(rhs.type)
+            zero = zero_of(LLVM_TYPES[operand_type])
             if operand_type == I64_TYPE:
                 divisor_is_zero = self.builder.icmp_signed("==", rhs, zero)
             else:

@@ -25,7 +25,6 @@ from featurejit.frontend.lower import Lowering
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
 
-
 # The attribute naming the resolver that an op which may flag belongs to (see mark_flagging_ops).
 MEMBER_ATTRIBUTE = "fj.resolver"
 

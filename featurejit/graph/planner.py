@@ -215,9 +215,12 @@ class Planner:
             if source is not None
             else f"{feature.entity.name} has no source"
         )
-        chain = ", and ".join(path)
+        if path == [f"the output {feature!r}"]:
+            needed = "a requested output"
+        else:
+            needed = "which is needed because " + ", and ".join(path)
         raise GraphError(
-            f"nothing provides {feature!r}, which is needed because {chain}: no resolver writes it and {where}; "
+            f"nothing provides {feature!r}, {needed}: no resolver writes it and {where}; "
             f"add a resolver that writes it, add the column to the source, or pass it in the request"
         )
 

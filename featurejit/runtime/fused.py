@@ -73,6 +73,7 @@ class FusedState:
         self.failure: CompileError | None = None
         self.last_kernel: CompiledKernel | None = None
         self.stats = CallStats(native=False)
+        self.called = False  # set by the first call, on either path
         self.specs = {name: self.column_spec(name, readers) for name, readers in fused.inputs.items()}
         self.output_specs = {member.output: member.resolver.signature().result for member in fused.members}
         self.readers: dict[str, list[str]] = {}  # see readers_of
@@ -110,6 +111,7 @@ class FusedState:
         null_raising_rows = [members[name].resolver.on_error == "null" for name in fused.outputs]
         arrays = BatchRunner(outputs, self.slow_path, get_kernel, null_raising_rows=null_raising_rows).run(bound, stats)
         self.stats = stats
+        self.called = True
         if stats.error_rows:
             log_null_rows(self, self.name, stats, fused=True)
         return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
@@ -299,10 +301,9 @@ class FusedState:
         if kept:
             lines.append(f"  computed but not written: {', '.join(kept)}")
         lines.append(f"  kernels compiled: {sum(kernel is not None for kernel in self.kernels.values())}")
-        lines.append(
-            f"  last call: {self.stats.rows} rows, {self.stats.slow_path_rows} on the slow path, "
-            f"{self.stats.error_rows} errors set to null"
-        )
+        from featurejit.resolver import last_call_line
+
+        lines.append(last_call_line(self.called, self.stats.rows, self.stats.slow_path_rows, self.stats.error_rows))
         return "\n".join(lines)
 
     def dump(self, stage: str) -> str:

@@ -227,6 +227,7 @@ def run_fused_rows(state: FusedState, columns: list[NumericColumn]) -> list[Nume
         results = state.slow_path(list(fused.inputs), values, slow_rows, 0, needed)
         store_results(buffers.outputs, results, slow_rows, needed, stats)
     state.stats = stats
+    state.called = True
     if stats.error_rows:
         log_null_rows(state, state.name, stats, fused=True)
     return buffers.read_outputs(rows)

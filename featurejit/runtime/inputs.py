@@ -134,6 +134,12 @@ def normalize_scalar(value: Any) -> Any:
     return value
 
 
+def a_type_name(python_type: type) -> str:
+    """Return "an int" or "a float": the type's name with its article."""
+    name = python_type.__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
 def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> Any:
     value = normalize_scalar(value)
     if value is None:
@@ -142,7 +148,7 @@ def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> 
         return value
     raise TypeError(
         f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(value)}; "
-        f"pass a {spec.python_type.__name__}, or a column as a pyarrow array, a 1-D numpy array or a list "
+        f"pass {a_type_name(spec.python_type)}, or a column as a pyarrow array, a 1-D numpy array or a list "
         f"(for a pandas or Polars series, pass series.to_numpy() or pyarrow.array(series))"
     )
 

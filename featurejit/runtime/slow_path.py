@@ -97,7 +97,7 @@ def convert_result(value: Any, output: type) -> tuple[Any, bool]:
     elif output is int:
         if type(value) in (int, bool):
             if not INT64_MIN <= value <= INT64_MAX:
-                raise OverflowError(f"the result {value} does not fit in int64, the output column's type")
+                raise OverflowError(f"the result {short_int(value)} does not fit in int64, the output column's type")
             return int(value), True
     elif output is str:
         if type(value) is str:
@@ -155,3 +155,12 @@ def run_rows(
         results.values.append(stored)
         results.present.append(present)
     return results
+
+
+def short_int(value: int) -> str:
+    """Return an int as text, or its leading digits and its digit count when it is long."""
+    text = str(value)
+    digits = len(text.lstrip("-"))
+    if digits <= 30:
+        return text
+    return f"{text[:12]}... ({digits} digits)"

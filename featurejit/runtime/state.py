@@ -90,7 +90,7 @@ class ResolverState:
         self.default: CompiledKernel | None = None
         self.failure: CompileError | None = None
         self.last_kernel: CompiledKernel | None = None
-        self.recorded_stats = CallStats(native=False)
+        self.recorded_stats = self.initial_stats = CallStats(native=False)
 
     @property
     def stats(self) -> CallStats:
@@ -345,14 +345,19 @@ class ResolverState:
     def explain(self) -> Explanation:
         from featurejit.resolver import COLUMN_NAMES, Explanation, native_name
 
-        if self.failure is None and self.default is None and not settings.disable_jit:
-            self.guarded(self.default_kernel)
-        native = self.failure is None and not settings.disable_jit
+        failure = self.failure
+        if failure is None and self.default is None and not settings.disable_jit:
+            try:
+                self.guarded(self.default_kernel)
+            except CompileError as error:  # mode "require" raises it; explain() reports it
+                failure = error
+            failure = failure or self.failure
+        native = failure is None and not settings.disable_jit
         reason = ""
         if settings.disable_jit:
             reason = "FEATUREJIT_DISABLE_JIT is set"
-        elif self.failure is not None:
-            reason = str(self.failure)
+        elif failure is not None:
+            reason = str(failure)
         parameters: list[tuple[str, str, str]] = []
         result = ("unknown", "unknown")
         try:
@@ -380,4 +385,5 @@ class ResolverState:
             last_slow_path_rows=self.stats.slow_path_rows,
             last_error_rows=self.stats.error_rows,
             compile_ms=compile_ms,
+            called=self.recorded_stats is not self.initial_stats or self.stats is FAST_CALL_STATS,
         )
