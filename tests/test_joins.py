@@ -364,7 +364,7 @@ def test_left_join_builds_on_smaller_left_side() -> None:
 def test_array_on_larger_dense_side_instead_of_hash(how: str) -> None:
     rng = np.random.default_rng(8)
     probe = pa.table({"k": rng.choice(400_000, 5000, replace=False), "a": np.arange(5000)})
-    features = pa.table({"k": rng.permutation(200_000), "b": np.arange(200_000)})
+    features = pa.table({"k": np.arange(200_000), "b": rng.random(200_000)})  # in order: the array fills front to back
     stats = {"left_stats": table_stats(probe, keys=["k"]), "right_stats": table_stats(features, keys=["k"])}
     plan = plan_join(probe, features, on="k", how=how, **stats)
     assert plan.choice.build == "right"
@@ -372,6 +372,17 @@ def test_array_on_larger_dense_side_instead_of_hash(how: str) -> None:
     result = plan.execute()
     assert "direct-address array" in plan.explain()
     assert normalized(result) == pyarrow_join(probe, features, ["k"], ["k"], how)
+
+
+def test_hash_when_dense_side_is_unordered() -> None:
+    rng = np.random.default_rng(8)
+    probe = pa.table({"k": rng.choice(400_000, 5000, replace=False), "a": np.arange(5000)})
+    features = pa.table({"k": rng.permutation(200_000), "b": np.arange(200_000)})
+    plan = plan_join(probe, features, on="k", how="left", left_stats=table_stats(probe, keys=["k"]))
+    assert plan.choice.build == "left"
+    result = plan.execute()
+    assert "pushdown: min/max" in plan.explain(), "right rows without a match are dropped, so a filter may drop them first"
+    check_against_references(result, probe, features, ["k"], ["k"], "left", "build left with pushdown")
 
 
 def test_hash_on_smaller_side_when_larger_is_sparse() -> None:

@@ -174,16 +174,17 @@ class JoinPlan:
         if not keep_left:
             right_rows, left_rows = operators.probe(table, probe_keys, False, selection=selection)
             return left_rows, right_rows
-        # A left join built on the left: probe with the right, then add the left rows nothing matched.
+        # A left join built on the left: probe with the right, then add the left rows nothing
+        # matched. Right rows without a match are dropped, so a pushdown may filter them.
         matched = np.zeros(max(build_keys.rows, 1), dtype=np.uint8)
-        right_rows, left_rows = operators.probe(table, probe_keys, False, matched=matched)
+        right_rows, left_rows = operators.probe(table, probe_keys, False, matched=matched, selection=selection)
         unmatched = np.flatnonzero(matched[: build_keys.rows] == 0)
         self.actual.append(f"{len(unmatched):,} left rows without a match added after the probe")
         return np.concatenate([left_rows, unmatched]), np.concatenate([right_rows, np.full(len(unmatched), -1, dtype=np.int64)])
 
     def pushdown(self, table: operators.BuiltTable, probe_keys: KeyBuffers) -> np.ndarray | None:
-        if self.how != "inner":
-            return None  # a left join keeps every probe row, so nothing may filter them
+        if self.how != "inner" and self.choice.build != "left":
+            return None  # a left join that probes with its left side keeps every probe row
         if not self.choice.pushdown and 0 < table.distinct <= IN_LIST_MAX < probe_keys.rows:
             # Statistics without distinct counts cannot tell this before the build, and an
             # in-list of a few keys costs less than probing the table with every row.

@@ -14,7 +14,8 @@ The rules, in order:
    side if the estimated cost, per-row build and probe costs times the rows, is lower. A
    hash probe per row of a large side costs more than writing its key into an array.
 
-For inner joins, the build side's key range and membership filter the probe side before the
+For inner joins, and left joins that build on the left side, the probe rows without a match
+are dropped. There the build side's key range and membership filter the probe side before the
 probe, with an in-list of up to IN_LIST_MAX keys and a Bloom filter beyond. The planner
 chooses this when the statistics estimate that fewer than PUSHDOWN_MAX_MATCH of the probe
 rows can match. Without distinct counts, JoinPlan decides after the build from the build's
@@ -32,10 +33,12 @@ IN_LIST_MAX = 16
 
 # Estimated nanoseconds per row of building and probing, for rule 4. These are estimates,
 # not measurements of each step. On an AMD EPYC (Zen 4) a left join of 100,000 sparse keys
-# with 10,000,000 dense ones took 137 ms with the hash table and 39 ms with the array.
+# with 10,000,000 dense ones in order took 137 ms with the hash table and 39 ms with the
+# array. With the dense keys in random order, the array took about 140 ms.
 HASH_BUILD_NS = 10.0
 HASH_PROBE_NS = 6.0
 ARRAY_BUILD_NS = 2.0
+ARRAY_BUILD_UNSORTED_NS = 12.0
 ARRAY_PROBE_NS = 4.0
 # Per probe row, a pushed-down filter: a min/max test and an in-list, or a Bloom filter.
 IN_LIST_FILTER_NS = 1.0
@@ -110,13 +113,20 @@ def choose_join(
         choice = JoinChoice("hash join", build, False, [reason])
         if integer_key:
             larger_side = "right" if build == "left" else "left"
-            larger = array_instead_of_hash((left_key, right_key) if build == "left" else (right_key, left_key), how)
+            filters_probe = how == "inner" or build == "left"
+            larger = array_instead_of_hash((left_key, right_key) if build == "left" else (right_key, left_key), filters_probe)
             if larger is not None:
                 choice.build = larger_side
                 choice.reasons = [f"build on the {larger_side} side: {larger}"]
-    if how == "inner":
+    # An inner join, or a left join that builds on its left side, drops probe rows without a match.
+    if how == "inner" or choice.build == "left":
         probe_stats, build_stats = (right_key, left_key) if choice.build == "left" else (left_key, right_key)
         fraction, why = match_fraction(probe_stats, build_stats)
+        distinct_known = all(key is not None and key.distinct is not None for key in (probe_stats, build_stats))
+        if fraction is not None and fraction >= PUSHDOWN_MAX_MATCH and not distinct_known:
+            # The key ranges alone overlap, but the build may hold few of the probe's keys:
+            # JoinPlan decides after the build, from its exact distinct count.
+            fraction = None
         choice.estimated_match = fraction
         if fraction is not None and fraction < PUSHDOWN_MAX_MATCH:
             choice.pushdown = True
@@ -126,12 +136,12 @@ def choose_join(
     return choice
 
 
-def array_instead_of_hash(keys: tuple[ColumnStats | None, ColumnStats | None], how: str) -> str | None:
+def array_instead_of_hash(keys: tuple[ColumnStats | None, ColumnStats | None], filters_probe: bool) -> str | None:
     """Return why to build an array on the larger side (rule 4), or None to keep the smaller side.
 
-    `keys` are the key statistics of the smaller side, then of the larger side. An inner
-    join whose probe side the smaller build would filter pays the filter on each probe row
-    and a probe on each estimated match instead of a probe on every row.
+    `keys` are the key statistics of the smaller side, then of the larger side. When the join
+    drops unmatched probe rows (`filters_probe`), a build on the smaller side may filter the
+    larger side, paying the filter on each of its rows and a probe on each estimated match.
     """
     from featurejit.joins.operators import choose_array  # the operators import the compiler
 
@@ -141,15 +151,17 @@ def array_instead_of_hash(keys: tuple[ColumnStats | None, ColumnStats | None], h
     assert isinstance(smaller.max, int) and isinstance(larger.max, int)
     if choose_array(smaller.valid, smaller.min, smaller.max) or not choose_array(larger.valid, larger.min, larger.max):
         return None
-    if how == "inner" and smaller.valid <= IN_LIST_MAX:
+    if filters_probe and smaller.valid <= IN_LIST_MAX:
         return None  # an in-list of these few keys filters the larger side at less than an array's cost
     hash_cost = smaller.valid * HASH_BUILD_NS + larger.rows * HASH_PROBE_NS
     fraction, _ = match_fraction(larger, smaller)
-    if how == "inner" and fraction is not None and fraction < PUSHDOWN_MAX_MATCH:
+    if filters_probe and fraction is not None and fraction < PUSHDOWN_MAX_MATCH:
         in_list = smaller.distinct is not None and smaller.distinct <= IN_LIST_MAX
         filter_cost = IN_LIST_FILTER_NS if in_list else BLOOM_FILTER_NS
         hash_cost = smaller.valid * HASH_BUILD_NS + larger.rows * (filter_cost + fraction * HASH_PROBE_NS)
-    array_cost = larger.valid * ARRAY_BUILD_NS + smaller.rows * ARRAY_PROBE_NS
+    # Keys in order fill the array front to back. Keys in random order miss the cache on each write.
+    build_ns = ARRAY_BUILD_NS if larger.sorted else ARRAY_BUILD_UNSORTED_NS
+    array_cost = larger.valid * build_ns + smaller.rows * ARRAY_PROBE_NS
     if array_cost >= hash_cost:
         return None
     return (
