@@ -533,7 +533,8 @@ def notes(bench: Bench, rows: list[Row]) -> list[str]:
         "featurejit's planner builds on the side with fewer bytes, so at 1,000,000 and 10,000,000 probe rows it builds "
         "on the probe table, as a multimap when probe keys repeat. It builds on the larger side instead when the "
         "smaller side's keys would need a hash table and the larger side's dense keys fit a direct-address array "
-        "at a lower estimated cost, as with 100,000 probe rows against the large build table.",
+        "at a lower estimated cost, which needs those keys in order; here they are in random order. A left join "
+        "that builds on its left side filters the right side with the build's min/max and Bloom filter.",
         f"The groups with {large_build:,} build rows use dense keys 0 to {large_build - 1:,} in random order and "
         "probe tables made as for the other groups, about 10% of their keys missing from the build.",
         f"TPC-H: tpchgen-cli wrote lineitem and orders at scale factor {scale:g} as Parquet into "
