@@ -7,6 +7,7 @@ no earlier inexact step skip it.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -229,3 +230,17 @@ def test_fused_log_counts_results_per_resolver(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.WARNING, logger="featurejit"):
         fuse(ratio_ab, floor_and_mod)(table)
     assert "4 resolver results in 3 rows raised" in caplog.text
+
+
+@jit_resolver(on_error="null")
+def later_date(day: datetime.date, n: int) -> datetime.date:
+    return day if 10 // n > 1 else day + datetime.timedelta(days=1)
+
+
+def test_date_output_nulls_raising_rows() -> None:
+    days = [datetime.date(2024, 1, 1), datetime.date(1969, 12, 31), datetime.date(2024, 2, 29), datetime.date(1, 1, 1)]
+    divisors = [0, 3, 20, -1]
+    result = later_date(pa.array(days), pa.array(divisors))
+    assert result.to_pylist() == [None, datetime.date(1969, 12, 31), datetime.date(2024, 3, 1), datetime.date(1, 1, 2)]
+    explanation = later_date.explain(show=False)
+    assert explanation.last_error_rows == 1

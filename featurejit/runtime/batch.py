@@ -505,9 +505,17 @@ class BatchRunner:
         for index, (buffer, output_raises) in enumerate(zip(buffers, raises, strict=True)):
             if output_raises is None or not output_raises.any():
                 continue
-            raising_rows = flagged_rows(output_raises)
-            buffer.store(raising_rows, [0] * len(raising_rows), [False] * len(raising_rows))
-            stats.error_rows += len(raising_rows)
+            if isinstance(buffer, OutputBuffers | TemporalOutput):
+                # The validity bitmap has the raise bitmap's layout, so whole words clear at once.
+                # The values under the cleared bits stay as the kernel wrote them.
+                buffer.valid &= ~output_raises
+                if buffer.output is bool:
+                    buffer.data &= ~output_raises
+                stats.error_rows += int(np.bitwise_count(output_raises).sum())
+            else:
+                raising_rows = flagged_rows(output_raises)
+                buffer.store(raising_rows, [0] * len(raising_rows), [False] * len(raising_rows))
+                stats.error_rows += len(raising_rows)
             if output_flags is None:
                 flags &= ~output_raises
             else:
