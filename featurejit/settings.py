@@ -105,5 +105,14 @@ settings = Settings(
     cache_max_bytes=_count("FEATUREJIT_CACHE_MAX_MB", 256) * 2**20,
 )
 
-for _problem in problems:
-    warnings.warn(f"{_problem}; featurejit uses the default meanwhile", RuntimeWarning, stacklevel=2)
+def run_by_command_line() -> bool:
+    """Return whether the featurejit command runs this process: its main() reports the problems as errors."""
+    if not sys.argv or not sys.argv[0]:
+        return False
+    program = Path(sys.argv[0])
+    return program.name == "featurejit" or program.resolve() == Path(__file__).resolve().parent / "cli.py"
+
+
+if not run_by_command_line():
+    for _problem in problems:
+        warnings.warn(f"{_problem}; featurejit uses the default meanwhile", RuntimeWarning, stacklevel=2)

@@ -550,6 +550,7 @@ def test_invalid_setting_is_a_usage_error(variable: str, value: str, fragment: s
     assert completed.returncode == 2
     assert f"error: {fragment}" in completed.stderr
     assert "Traceback" not in completed.stderr
+    assert "RuntimeWarning" not in completed.stderr, "the command reports the problem once, as an error"
 
 
 def test_invalid_setting_warns_library_users() -> None:

@@ -4,23 +4,23 @@ Batch kernel ABI, for n rows:
 
     i64 kernel(i64 n, i64* columns, i64* outputs, i64* flags, i8* context)
 
-`columns` contains FIELDS_PER_COLUMN i64 per parameter. The first five are the address of
-the Arrow data buffer (the offsets of a string column, the indices of a dictionary one),
-the address of its validity bitmap (read only if the layout has one), the array offset, and
-the sizes in bytes of the data buffer and of the bitmap. The rest are the string data and
-its size, or the dictionary's offsets, data, data size, length and offset. A broadcast parameter reads element `offset`
-on every row. `outputs` contains FIELDS_PER_OUTPUT i64 per output column: its data, its
-validity bitmap, the int64 offsets of a str column, a bitmap of the rows whose value of
-this output the kernel could not compute (written only when there are several outputs), and
-a bitmap of the rows on which this output's resolver raises for certain (written only if its
-address is not 0). A row raises for certain when CPython's evaluation of the resolver reaches
-a zero divisor and no op that this output depends on flagged the row, so every step before
-was exact. The kernel runs in blocks of 64 rows. For each output it writes one element per row,
-or one bit for a bool column, and a validity bit; `flags` gets each row's slow-path bit, set
-if any output of the row needs the interpreter, raising rows included. Bitmaps are LSB-first arrays of 64-bit words,
-the layout Arrow uses. The kernel returns the number of flagged rows. Elements are read
-only in offset to offset + n - 1 (offset alone when broadcast), which the runtime checks
-against the buffer sizes before the call, and bitmap bytes only below the sizes given.
+`columns` contains FIELDS_PER_COLUMN i64 per parameter. The first five are the address of the
+Arrow data buffer (the offsets of a string column, the indices of a dictionary one), the address
+of its validity bitmap (read only if the layout has one), the array offset, and the sizes in
+bytes of the data buffer and of the bitmap. The rest are the string data and its size, or the
+dictionary's offsets, data, data size, length and offset. A broadcast parameter reads element
+`offset` on every row. `outputs` contains FIELDS_PER_OUTPUT i64 per output column: its data, its
+validity bitmap, the int64 offsets of a str column, a bitmap of the rows whose value of this
+output the kernel could not compute (written only when there are several outputs), and a bitmap
+of the rows on which this output's resolver raises for certain (written only if its address is
+not 0). A row raises for certain when CPython's evaluation of the resolver reaches a zero
+divisor and no op that this output depends on flagged the row, so every step before was exact.
+The kernel runs in blocks of 64 rows. For each output it writes one element per row, or one bit
+for a bool column, and a validity bit; `flags` gets each row's slow-path bit, set if any output
+of the row needs the interpreter, raising rows included. Bitmaps are LSB-first arrays of 64-bit
+words, the layout Arrow uses. The kernel returns the number of flagged rows. Elements are read
+only in offset to offset + n - 1 (offset alone when broadcast), which the runtime checks against
+the buffer sizes before the call, and bitmap bytes only below the sizes given.
 `context` is the scratch memory for new strings (see featurejit.codegen.strhelpers).
 
 Scalar entry ABI:
