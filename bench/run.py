@@ -117,7 +117,7 @@ def consoles() -> tuple[Any, Any]:
     """
     from rich.console import Console
 
-    out, err = Console(markup=False), Console(stderr=True, markup=False)
+    out, err = Console(markup=False), Console(stderr=True, markup=False, soft_wrap=True)
     if not out.is_terminal:
         # Output to a file or pipe keeps whole table rows, where a terminal wraps them to fit.
         out = Console(width=250, markup=False)

@@ -205,9 +205,8 @@ def select_resolvers(target: str, name_required: bool) -> dict[str, JitResolver]
 
 
 def explain_command(args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Compile each selected resolver and print its explanation."""
+    """Print the explanation of each selected resolver, which compiles it unless FEATUREJIT_DISABLE_JIT is set."""
     for index, resolver in enumerate(select_resolvers(args.target, name_required=False).values()):
-        resolver.compile()
         if index:
             out.print()
         out.print(str(resolver.explain(show=False)))

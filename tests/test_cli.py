@@ -477,6 +477,41 @@ def test_explain_names_unsupported_construct(capsys: pytest.CaptureFixture[str],
     assert f"{path.resolve()}:6:5: for loops are not compiled yet" in out
 
 
+def test_explain_compiles_nothing_with_jit_disabled(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from featurejit.settings import settings
+
+    path = write_resolver_file(
+        tmp_path,
+        "halves.py",
+        "from featurejit import jit_resolver\n\n@jit_resolver\ndef half(n: int) -> float:\n    return n / 2\n",
+    )
+    monkeypatch.setattr(settings, "disable_jit", True)
+
+    code, out, _ = run_main(capsys, "explain", f"{path}:half")
+
+    assert code == 0
+    assert "reason: FEATUREJIT_DISABLE_JIT is set" in out
+    assert "kernels compiled: 0" in out
+    assert "last compile" not in out
+
+
+def test_explain_reports_require_mode_failure(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "unknown.py",
+        "from featurejit import jit_resolver\n\n@jit_resolver(mode='require')\n"
+        "def f(n: int) -> int:\n    return undefined_fn(n)\n",
+    )
+
+    code, out, _ = run_main(capsys, "explain", f"{path}:f")
+
+    assert code == 0
+    assert "f: does not compile, so its calls raise CompileError" in out
+    assert "name 'undefined_fn' is not defined" in out
+
+
 @pytest.mark.parametrize("stage, fragment", [("ir", "py.cmp"), ("optimized", "func.func"), ("llvm", "define"), ("asm", "ret")])
 def test_dump_stage(capsys: pytest.CaptureFixture[str], stage: str, fragment: str) -> None:
     code, out, _ = run_main(capsys, "dump", f"{EXAMPLE}:is_delayed", "--stage", stage)
