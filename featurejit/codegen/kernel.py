@@ -269,11 +269,32 @@ def output_owners(function_op: func.FuncOp) -> dict[Operation, frozenset[int]]:
     fused group, so the ops of a resolver that the result reads are not its own. Ops that
     CSE merged across resolvers belong to each of them.
     """
+    return {op: frozenset(results) for op, results in results_reaching(function_op, own_resolver_only=True).items()}
+
+
+def output_scopes(function_op: func.FuncOp) -> dict[Operation, Scope]:
+    """Map each top-level op of the function to the results whose values depend on it.
+
+    A row that an op flags needs the interpreter only for the results in the op's scope; the
+    others are exact. An op with regions counts as one op together with everything nested
+    in it. An op that no result depends on spoils every result (scope None), because it may
+    be the one that raises in CPython.
+    """
+    scopes = results_reaching(function_op, own_resolver_only=False)
+    return {op: frozenset(results) if results else None for op, results in scopes.items()}
+
+
+def results_reaching(function_op: func.FuncOp, own_resolver_only: bool) -> dict[Operation, set[int]]:
+    """Map each top-level op to the indices of the results that a walk back from them reaches.
+
+    With `own_resolver_only`, the walk from a result does not pass another resolver's
+    `py.column_value`.
+    """
     entry = function_op.body.blocks.first
     assert entry is not None
     top_level = list(entry.ops)
     position = {op: index for index, op in enumerate(top_level)}
-    owners: dict[Operation, set[int]] = {op: set() for op in top_level}
+    reached: dict[Operation, set[int]] = {op: set() for op in top_level}
     returned = top_level[-1]
     assert isinstance(returned, func.ReturnOp), "a func.func body ends with func.return"
     for index, operand in enumerate(returned.operands):
@@ -281,14 +302,14 @@ def output_owners(function_op: func.FuncOp) -> dict[Operation, frozenset[int]]:
         pending = [operand]
         while pending:
             op = top_level_op(pending.pop(), entry, position)
-            if op is None or index in owners[op]:
+            if op is None or index in reached[op]:
                 continue
-            if isinstance(op, ColumnValueOp) and op is not own_result:
+            if own_resolver_only and isinstance(op, ColumnValueOp) and op is not own_result:
                 continue  # another resolver's result
-            owners[op].add(index)
+            reached[op].add(index)
             for nested in op.walk():
                 pending.extend(nested.operands)
-    return {op: frozenset(indices) for op, indices in owners.items()}
+    return reached
 
 
 def top_level_op(value: SSAValue, entry: Block, position: dict[Operation, int]) -> Operation | None:
@@ -300,34 +321,6 @@ def top_level_op(value: SSAValue, entry: Block, position: dict[Operation, int]) 
     while op is not None and op not in position:
         op = op.parent_op()
     return op
-
-
-def output_scopes(function_op: func.FuncOp) -> dict[Operation, Scope]:
-    """Map each top-level op of the function to the results whose values depend on it.
-
-    A row that an op flags needs the interpreter only for the results in the op's scope; the
-    others are exact. An op with regions counts as one op together with everything nested
-    in it. An op that no result depends on spoils every result (scope None), because it may
-    be the one that raises in CPython.
-    """
-    entry = function_op.body.blocks.first
-    assert entry is not None
-    top_level = list(entry.ops)
-    position = {op: index for index, op in enumerate(top_level)}
-    scopes: dict[Operation, set[int]] = {op: set() for op in top_level}
-
-    returned = top_level[-1]
-    assert isinstance(returned, func.ReturnOp), "a func.func body ends with func.return"
-    for index, operand in enumerate(returned.operands):
-        pending = [operand]
-        while pending:
-            op = top_level_op(pending.pop(), entry, position)
-            if op is None or index in scopes[op]:
-                continue
-            scopes[op].add(index)
-            for nested in op.walk():
-                pending.extend(nested.operands)
-    return {op: frozenset(outputs) if outputs else None for op, outputs in scopes.items()}
 
 
 def build_batch_kernel(
