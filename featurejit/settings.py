@@ -105,6 +105,7 @@ settings = Settings(
     cache_max_bytes=_count("FEATUREJIT_CACHE_MAX_MB", 256) * 2**20,
 )
 
+
 def run_by_command_line() -> bool:
     """Return whether the featurejit command runs this process: its main() reports the problems as errors."""
     if not sys.argv or not sys.argv[0]:

@@ -502,9 +502,11 @@ class BatchRunner:
 
         Raising rows are flagged too. A row whose flags are all cleared needs no interpreter.
         """
+        cleared = False
         for index, (buffer, output_raises) in enumerate(zip(buffers, raises, strict=True)):
             if output_raises is None or not output_raises.any():
                 continue
+            cleared = True
             if isinstance(buffer, OutputBuffers | TemporalOutput):
                 # The validity bitmap has the raise bitmap's layout, so whole words clear at once.
                 # The values under the cleared bits stay as the kernel wrote them.
@@ -520,7 +522,7 @@ class BatchRunner:
                 flags &= ~output_raises
             else:
                 output_flags[index] &= ~output_raises
-        if output_flags is not None:
+        if cleared and output_flags is not None:
             np.bitwise_or.reduce(output_flags, out=flags)
 
 
@@ -635,6 +637,7 @@ class Scratch:
 
     @classmethod
     def for_this_thread(cls) -> Scratch:
+        """Return this thread's Scratch, creating it on first use."""
         scratch = getattr(cls._per_thread, "scratch", None)
         if scratch is None:
             scratch = cls._per_thread.scratch = cls()

@@ -76,6 +76,8 @@ class FusedState:
         self.called = False  # set by the first call, on either path
         self.specs = {name: self.column_spec(name, readers) for name, readers in fused.inputs.items()}
         self.output_specs = {member.output: member.resolver.signature().result for member in fused.members}
+        on_error = {member.output: member.resolver.on_error for member in fused.members}
+        self.null_raising_rows = [on_error[name] == "null" for name in fused.outputs]
         self.readers: dict[str, list[str]] = {}  # see readers_of
         self.thread_buffers = threading.local()  # buffers of small calls, see featurejit.runtime.fused_rows
         # Column types that every reader's annotation accepts, so later calls skip the checks.
@@ -107,9 +109,8 @@ class FusedState:
         outputs = [self.output_specs[name].python_type for name in fused.outputs]
         stats = CallStats()
         get_kernel = None if settings.disable_jit else self.kernel
-        members = {member.output: member for member in fused.members}
-        null_raising_rows = [members[name].resolver.on_error == "null" for name in fused.outputs]
-        arrays = BatchRunner(outputs, self.slow_path, get_kernel, null_raising_rows=null_raising_rows).run(bound, stats)
+        runner = BatchRunner(outputs, self.slow_path, get_kernel, null_raising_rows=self.null_raising_rows)
+        arrays = runner.run(bound, stats)
         self.stats = stats
         self.called = True
         if stats.error_rows:

@@ -60,14 +60,16 @@ def log_null_rows(owner: Any, name: str, stats: CallStats, fused: bool = False) 
     A fused call counts a row once per resolver that raised on it.
     """
     level = logging.DEBUG if getattr(owner, "nulls_logged", False) else logging.WARNING
-    what = "resolver results in %d rows" if fused else "of %d rows"
+    if fused:
+        count = f"{stats.error_rows} resolver results in {stats.rows} rows"
+    else:
+        count = f"{stats.error_rows} of {stats.rows} rows"
     logger.log(
         level,
-        f"%s: %d {what} raised and were set to null (on_error='null'); "
+        "%s: %s raised and were set to null (on_error='null'); "
         "explain() reports the count of each call, and later calls log it at DEBUG level",
         name,
-        stats.error_rows,
-        stats.rows,
+        count,
     )
     owner.nulls_logged = True
 
@@ -90,7 +92,8 @@ class ResolverState:
         self.default: CompiledKernel | None = None
         self.failure: CompileError | None = None
         self.last_kernel: CompiledKernel | None = None
-        self.recorded_stats = self.initial_stats = CallStats(native=False)
+        self.recorded_stats = CallStats(native=False)
+        self.called = False  # set by every call that goes through Python; native calls count in `stats`
 
     @property
     def stats(self) -> CallStats:
@@ -102,6 +105,7 @@ class ResolverState:
     @stats.setter
     def stats(self, stats: CallStats) -> None:
         self.recorded_stats = stats
+        self.called = True
         self.native_calls_seen = 0 if self.native is None else self.native.counter.value
 
     # ----------------------------------------------------------------------------------
@@ -349,9 +353,10 @@ class ResolverState:
         if failure is None and self.default is None and not settings.disable_jit:
             try:
                 self.guarded(self.default_kernel)
-            except CompileError as error:  # mode "require" raises it; explain() reports it
+            except CompileError as error:  # mode "require" raises it, and explain() reports it instead
                 failure = error
-            failure = failure or self.failure
+            else:
+                failure = self.failure
         native = failure is None and not settings.disable_jit
         reason = ""
         if settings.disable_jit:
@@ -385,5 +390,5 @@ class ResolverState:
             last_slow_path_rows=self.stats.slow_path_rows,
             last_error_rows=self.stats.error_rows,
             compile_ms=compile_ms,
-            called=self.recorded_stats is not self.initial_stats or self.stats is FAST_CALL_STATS,
+            called=self.called or self.stats is FAST_CALL_STATS,
         )
