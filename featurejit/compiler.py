@@ -9,6 +9,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,7 +17,7 @@ from llvmlite import ir
 from xdsl.ir import Attribute
 
 from featurejit import cache
-from featurejit.codegen.engine import get_engine
+from featurejit.codegen.engine import CompiledModule, get_engine
 from featurejit.codegen.kernel import (
     ColumnLayout,
     build_batch_kernel,
@@ -50,6 +51,10 @@ class CompiledKernel:
 
     A batch kernel has `entry`; a scalar kernel has `python_entries`, the addresses of its
     checked and unchecked entries (see featurejit.codegen.pyentry).
+
+    A quick kernel (`tier` "quick") has `optimizing`, the background compile of its optimized
+    tier, which replaces `entry`, the LLVM text, the object code and the stages in place when
+    it is done, so that everything holding the kernel runs the optimized code from then on.
     """
 
     entry: Callable[..., int] | None
@@ -66,10 +71,30 @@ class CompiledKernel:
     object_code: bytes = b""
     entry_points: list[str] = field(default_factory=list)
     cached: bool = False  # loaded from the disk cache
+    tier: str = "optimized"
+    optimizing: Future[None] | None = None
 
     @property
     def compile_seconds(self) -> float:
         return sum(self.stage_seconds.values())
+
+    def wait_optimized(self) -> None:
+        """Wait for the optimized tier of a quick kernel. After a failed background compile the quick one stays."""
+        pending = self.optimizing
+        if pending is None:
+            return
+        try:
+            pending.result()
+        except Exception:  # noqa: BLE001 - logged by the background compile; the quick kernel stays correct
+            pass
+
+    def take_optimized(self, compiled: CompiledModule) -> None:
+        """Switch a quick kernel to its optimized tier."""
+        self.optimized_llvm_text = compiled.llvm_optimized
+        self.object_code = compiled.object_code
+        self.stage_seconds = {**self.stage_seconds, "optimized llvm": compiled.seconds}
+        self.tier = "optimized"
+        self.entry = BATCH_KERNEL_TYPE(compiled.addresses[self.entry_points[0]])
 
     @property
     def assembly(self) -> str:
@@ -88,10 +113,12 @@ def compile_kernel(
     parameter_types: Sequence[Attribute],
     layouts: Sequence[ColumnLayout] | None,
     output: type,
+    quick: bool = False,
 ) -> CompiledKernel:
     """Compile `function` for these parameter IR types: a batch kernel for `layouts`, else a scalar entry.
 
-    The disk cache serves the kernel if it holds one compiled from the same inputs.
+    The disk cache serves the kernel if it contains one compiled from the same inputs. With
+    `quick` a batch kernel comes first as a quick kernel (see compile_lowered).
     """
     request = cache.KernelRequest(
         function, tuple(map(str, parameter_types)), None if layouts is None else tuple(layouts), output
@@ -100,9 +127,15 @@ def compile_kernel(
     if cached is not None:
         return cached
     symbol = symbol_for(name)
-    kernel = compile_lowered(name, symbol, lambda: lower_function(function, parameter_types, symbol), layouts, [output])
-    cache.store_kernel(request, kernel)
-    return kernel
+    return compile_lowered(
+        name,
+        symbol,
+        lambda: lower_function(function, parameter_types, symbol),
+        layouts,
+        [output],
+        quick=quick,
+        store=lambda kernel: cache.store_kernel(request, kernel),
+    )
 
 
 def compile_lowered(
@@ -111,11 +144,17 @@ def compile_lowered(
     lower: Callable[[], LoweredFunction],
     layouts: Sequence[ColumnLayout] | None,
     outputs: list[type],
+    quick: bool = False,
+    store: Callable[[CompiledKernel], None] | None = None,
 ) -> CompiledKernel:
     """Run the compile pipeline on the function that `lower` produces, named `symbol` in LLVM.
 
     With `layouts` it builds a batch kernel with one output column per function result, of the
-    Python types in `outputs`; without, a scalar entry.
+    Python types in `outputs`; without, a scalar entry. `store` receives the optimized kernel,
+    for the disk cache.
+
+    With `quick` and `layouts`, LLVM compiles the kernel without optimizing it, and the
+    optimized kernel follows on a background thread (see CompiledKernel).
     """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
@@ -153,8 +192,9 @@ def compile_lowered(
     lap("codegen")
 
     # Optimize for the host CPU, compile to object code and load it into this process.
-    compiled = get_engine().compile(llvm_module, entry_points)
-    lap("llvm")
+    quick = quick and layouts is not None
+    compiled = get_engine().compile(llvm_module, entry_points, quick=quick)
+    lap("quick llvm" if quick else "llvm")
 
     addresses = [compiled.addresses[entry_point] for entry_point in entry_points]
     kernel = CompiledKernel(
@@ -171,7 +211,13 @@ def compile_lowered(
         python_entries=None if layouts is not None else (addresses[0], addresses[1]),
         object_code=compiled.object_code,
         entry_points=entry_points,
+        tier="quick" if quick else "optimized",
     )
+    if quick:
+        if settings.optimize_quick_kernels:
+            kernel.optimizing = optimize_later(kernel, compiled.llvm_unoptimized, store)
+    elif store is not None:
+        store(kernel)
     logger.debug(
         "compiled %s as %s in %.1f ms (%s)",
         name,
@@ -180,6 +226,35 @@ def compile_lowered(
         ", ".join(f"{stage} {value * 1000:.1f} ms" for stage, value in seconds.items()),
     )
     return kernel
+
+
+def optimize_later(
+    kernel: CompiledKernel, unoptimized: str, store: Callable[[CompiledKernel], None] | None
+) -> Future[None]:
+    """Compile the optimized tier of a quick kernel on the background thread and switch the kernel to it."""
+
+    def done(compiled: CompiledModule) -> None:
+        kernel.take_optimized(compiled)
+        kernel.optimizing = None
+        logger.debug("optimized %s in the background in %.1f ms", kernel.symbol, compiled.seconds * 1000)
+        if store is not None:
+            store(kernel)
+
+    pending = get_engine().compile_later(unoptimized, kernel.entry_points, done)
+
+    def report(finished: Future[None]) -> None:
+        error = finished.exception()
+        if error is not None:
+            kernel.optimizing = None
+            logger.error(
+                "internal compiler error while optimizing %s; its quick kernel stays in use: %s: %s",
+                kernel.symbol,
+                type(error).__name__,
+                error,
+            )
+
+    pending.add_done_callback(report)
+    return pending
 
 
 def lower_resolver(

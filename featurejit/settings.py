@@ -8,6 +8,9 @@
 |                           |         | this process may run on                                        |
 | FEATUREJIT_MORSEL_ROWS    | 65536   | minimum rows per unit of work handed to a thread, rounded up   |
 |                           |         | to 64; large calls use about 4 units per thread                |
+| FEATUREJIT_QUICK_ROWS     | 1000000 | batch calls of fewer rows may run a quick kernel, compiled    |
+|                           |         | without LLVM's optimizations, while the optimized kernel       |
+|                           |         | compiles on a background thread; 0 always waits for it         |
 | FEATUREJIT_POOL_ROWS      | 100000  | rows from which a graph runs an interpreted resolver in a pool |
 |                           |         | of processes (Linux only), instead of in the calling process   |
 | FEATUREJIT_CACHE          | 1       | 0 turns off the disk cache of compiled kernels                 |
@@ -46,17 +49,17 @@ def _flag(name: str, default: bool) -> bool:
     return default
 
 
-def _count(name: str, default: int) -> int:
+def _count(name: str, default: int, minimum: int = 1) -> int:
     value = os.environ.get(name)
     if not value:
         return default
     try:
         parsed = int(value)
     except ValueError:
-        problems.append(f"{name}={value!r} is not an integer; set it to a whole number of 1 or more")
+        problems.append(f"{name}={value!r} is not an integer; set it to a whole number of {minimum} or more")
         return default
-    if parsed < 1:
-        problems.append(f"{name}={value!r} is below 1; set it to a whole number of 1 or more")
+    if parsed < minimum:
+        problems.append(f"{name}={value!r} is below {minimum}; set it to a whole number of {minimum} or more")
         return default
     return parsed
 
@@ -88,10 +91,14 @@ class Settings:
     verify_ir: bool
     threads: int
     morsel_rows: int
+    quick_rows: int
     pool_rows: int
     cache_enabled: bool
     cache_dir: Path
     cache_max_bytes: int
+    # False keeps quick kernels from being replaced by optimized ones, so that tests can run
+    # the quick tier on purpose. No variable sets it.
+    optimize_quick_kernels: bool = True
 
 
 settings = Settings(
@@ -99,6 +106,7 @@ settings = Settings(
     verify_ir=_flag("FEATUREJIT_VERIFY_IR", False),
     threads=_count("FEATUREJIT_THREADS", available_cpus()),
     morsel_rows=_count("FEATUREJIT_MORSEL_ROWS", 65536),
+    quick_rows=_count("FEATUREJIT_QUICK_ROWS", 1_000_000, minimum=0),
     pool_rows=_count("FEATUREJIT_POOL_ROWS", 100_000),
     cache_enabled=_flag("FEATUREJIT_CACHE", True),
     cache_dir=Path(os.environ.get("FEATUREJIT_CACHE_DIR") or default_cache_dir()).expanduser(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -560,7 +561,6 @@ def test_rows_zero_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
 
 def run_module_command(arguments: list[str], environment: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """Run `python -m featurejit.cli` in a new process with extra environment variables."""
-    import os
 
     return subprocess.run(
         [sys.executable, "-m", "featurejit.cli", *arguments],
@@ -578,6 +578,7 @@ def run_module_command(arguments: list[str], environment: dict[str, str]) -> sub
         ("FEATUREJIT_THREADS", "abc", "FEATUREJIT_THREADS='abc' is not an integer"),
         ("FEATUREJIT_THREADS", "0", "FEATUREJIT_THREADS='0' is below 1"),
         ("FEATUREJIT_CACHE", "maybe", "FEATUREJIT_CACHE='maybe' is not a switch; set it to 1 or 0"),
+        ("FEATUREJIT_QUICK_ROWS", "-1", "FEATUREJIT_QUICK_ROWS='-1' is below 0; set it to a whole number of 0 or more"),
     ],
 )
 def test_invalid_setting_is_a_usage_error(variable: str, value: str, fragment: str) -> None:
@@ -588,9 +589,21 @@ def test_invalid_setting_is_a_usage_error(variable: str, value: str, fragment: s
     assert "RuntimeWarning" not in completed.stderr, "the command reports the problem once, as an error"
 
 
+def test_quick_rows_zero_is_valid() -> None:
+    probe = "import featurejit.settings as s; print(s.settings.quick_rows, s.problems)"
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FEATUREJIT_QUICK_ROWS": "0"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "0 []"
+
+
 def test_invalid_setting_warns_library_users() -> None:
     probe = "import featurejit.settings as s; print(s.settings.threads >= 1, s.problems)"
-    import os
 
     completed = subprocess.run(
         [sys.executable, "-W", "always", "-c", probe],

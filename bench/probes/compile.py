@@ -3,8 +3,12 @@
     python -m bench.probes.compile [--load-compiler]
 
 With --load-compiler the probe imports the compiler and creates the JIT engine before the
-first compile, and times each step on its own. Without, the first compile() includes them,
-as it does for a user. The disk cache is used as the environment sets it.
+first compile, and times each step on its own. Without, the first call includes them, as it
+does for a user. The disk cache is used as the environment sets it.
+
+The first call passes one-row arrays, so it compiles a quick kernel and the optimized one
+follows in the background; the probe times both. The other resolvers are compiled with
+compile(), which builds the optimized kernel at once.
 """
 
 import time
@@ -35,12 +39,18 @@ def main() -> None:
         report["compiler_import_ms"] = (loaded - start) * 1000
         report["engine_ms"] = (time.perf_counter() - loaded) * 1000
 
+    import pyarrow as pa
+
     from bench.probes import small_resolvers
 
+    distance, air_time = pa.array([1400]), pa.array([227])
     start = time.perf_counter()
-    small_resolvers.speed_mph.compile()
+    small_resolvers.speed_mph(distance, air_time)
     report["first_compile_ms"] = (time.perf_counter() - start) * 1000
     report["first_stages_ms"] = stages(small_resolvers.speed_mph)
+    small_resolvers.speed_mph.compile()  # waits for the optimized kernel
+    report["optimized_ready_ms"] = (time.perf_counter() - start) * 1000
+    report["optimized_stages_ms"] = stages(small_resolvers.speed_mph)
 
     warm = []
     for resolver in small_resolvers.WARM:

@@ -40,8 +40,9 @@ class CompileSuite(Suite):
     name = "compile"
     title = "Import and compile latency"
     description = (
-        "`import featurejit`, the compiler's lazy imports and JIT engine setup, compiles of small resolvers "
-        "(speed_mph and four others) cold and warm, and loads from the disk cache in a new process. "
+        "`import featurejit`, the compiler's lazy imports and JIT engine setup, the first call of a small resolver "
+        "(speed_mph on one-row arrays, which compiles a quick kernel, the optimized one following in the "
+        "background), compile() of four others, and loads from the disk cache in a new process. "
         "Every sample is one fresh process."
     )
     kind = "latency"
@@ -66,6 +67,7 @@ class CompileSuite(Suite):
                     add(ENGINE, loaded["engine_ms"])
                     add(FIRST, loaded["first_compile_ms"])
                     stages.setdefault(FIRST, []).append(loaded["first_stages_ms"])
+                    add(OPTIMIZED, loaded["optimized_ready_ms"])
                     for warm in loaded["warm"]:
                         add(WARM, warm["ms"])
                         stages.setdefault(WARM, []).append(warm["stages_ms"])
@@ -98,16 +100,18 @@ class CompileSuite(Suite):
 IMPORT = "import featurejit"
 COMPILER_IMPORT = "lazy import of the compiler (xDSL, llvmlite, pyarrow, numpy)"
 ENGINE = "JIT engine setup"
-FIRST = "first compile of speed_mph, compiler loaded"
-WARM = "warm compile of a small resolver, same process"
+FIRST = "first call of speed_mph, one row, compiler loaded: quick kernel compiled and run"
+OPTIMIZED = "its optimized kernel ready, from the start of that call"
+WARM = "compile() of a small resolver, optimized kernel, same process"
 SCALAR = "scalar kernel compile on the first scalar call"
-COLD_USER = "first compile() in a new process, lazy imports included"
+COLD_USER = "first call in a new process, lazy imports included"
 CACHE_LOAD = "load of speed_mph from the disk cache, new process"
 CACHE_LOAD_SCALAR = "load of its scalar kernel from the disk cache"
-CACHE_USER = "first compile() in a new process, disk cache, lazy imports included"
+CACHE_USER = "first call in a new process, disk cache, lazy imports included"
 
 checks = {
     FIRST: "batch kernel; stages in the notes",
+    OPTIMIZED: "compiled on a background thread while the call returns",
     WARM: "branchy, is_delayed, clock_minutes, log_distance",
     CACHE_LOAD: "the 'cache' stage of explain().compile_ms",
 }
@@ -128,8 +132,8 @@ def targets(samples: dict[str, list[float]]) -> list[Target]:
 
     return [
         check(IMPORT, 150, "`import featurejit` under 150 ms"),
-        check(FIRST, 30, "a small resolver compiles in under 30 ms once the package is imported (speed_mph)"),
-        check(WARM, 30, "a small resolver compiles in under 30 ms (warm, four other resolvers)"),
+        check(FIRST, 30, "a small resolver compiles in under 30 ms once the package is imported (speed_mph, quick kernel)"),
+        check(WARM, 30, "a small resolver compiles in under 30 ms (compile(), optimized kernel, four other resolvers)"),
         check(CACHE_LOAD, 2, "a load from the disk cache in a new process under 2 ms"),
     ]
 
@@ -140,11 +144,14 @@ def notes(stages: dict[str, list[dict[str, float]]], runs: int) -> list[str]:
         lines.append(f"Stages of '{name}' (median): {median_stages(runs_stages)}.")
     lines += [
         "The llvm stage optimizes the LLVM IR at O3 with loop and SLP vectorization, emits object code for the host "
-        "CPU and loads it into the engine.",
+        "CPU and loads it into the engine. The quick llvm stage skips the optimization and uses LLVM's fast "
+        "instruction selector; its kernel runs two to four times slower. A call of fewer rows than "
+        "FEATUREJIT_QUICK_ROWS (1,000,000) runs it while the optimized llvm stage runs on a background thread; "
+        "larger calls and compile() wait for the optimized kernel.",
         "The load from the disk cache includes computing the key, reading and verifying the entry, checking the "
         "captured values and inlined resolvers, and loading the object code. Creating the JIT engine is the "
         "separate engine setup row.",
-        "A first compile() in a new process also imports the compiler, which takes most of its time; the disk "
+        "A first call in a new process also imports the compiler, which takes most of its time; the disk "
         "cache saves the compile stages, not those imports.",
     ]
     return lines

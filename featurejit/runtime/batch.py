@@ -384,7 +384,7 @@ class BatchRunner:
         self,
         outputs: list[type],
         slow_path: SlowPath,
-        get_kernel: Callable[[tuple[ParameterKey, ...]], KernelFunction | None] | None,
+        get_kernel: Callable[[tuple[ParameterKey, ...], int | None], KernelFunction | None] | None,
         output_arrow_types: Callable[[tuple[ParameterKey, ...]], list[pa.DataType | None]] | None = None,
         null_raising_rows: list[bool] | None = None,
     ):
@@ -429,7 +429,7 @@ class BatchRunner:
         ]
         inputs = [slice_argument(argument, 0, 0) for argument in arguments]
         keys = tuple(segment.key(column_descriptor(segment, 0)[0]) for segment in inputs)
-        if self.get_kernel(keys) is None:
+        if self.get_kernel(keys, 0) is None:
             return [None] * len(self.outputs)
         return self.output_arrow_types(keys)
 
@@ -474,7 +474,7 @@ class BatchRunner:
             keys.append(segment.key(layout))
             fields.extend(descriptor)
         key = tuple(keys)
-        kernel = self.get_kernel(key)
+        kernel = self.get_kernel(key, stats.rows)
         if kernel is None:
             return None
         if self.output_arrow_types is not None and any(isinstance(buffer, TemporalOutput) for buffer in buffers):

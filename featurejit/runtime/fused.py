@@ -19,7 +19,7 @@ from featurejit.frontend.fusion import lower_fused
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import bind_arguments, check_array
 from featurejit.runtime.slow_path import RowResults, convert_result, located_error
-from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of, log_null_rows
+from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of, log_null_rows, takes_quick_kernel
 from featurejit.runtime.temporal import raise_invalid
 from featurejit.settings import settings
 
@@ -197,14 +197,24 @@ class FusedState:
     # Kernels
     # ----------------------------------------------------------------------------------
 
-    def kernel(self, keys: tuple[ParameterKey, ...]) -> KernelFunction | None:
+    def kernel(self, keys: tuple[ParameterKey, ...], rows: int | None = None) -> KernelFunction | None:
+        """Return the kernel for these inputs, compiling it on first use.
+
+        A call of `rows` rows may get a quick kernel (see takes_quick_kernel); without `rows`
+        the kernel is the optimized one.
+        """
+        quick = takes_quick_kernel(rows)
         with self.fused.lock:
             if keys not in self.kernels:
-                self.kernels[keys] = self.compile(keys)
+                self.kernels[keys] = self.compile(keys, quick)
             kernel = self.kernels[keys]
-        return None if kernel is None else kernel.entry
+        if kernel is None:
+            return None
+        if not quick:
+            kernel.wait_optimized()
+        return kernel.entry
 
-    def compile(self, keys: tuple[ParameterKey, ...]) -> CompiledKernel | None:
+    def compile(self, keys: tuple[ParameterKey, ...], quick: bool = False) -> CompiledKernel | None:
         """Compile the fused kernel for these inputs; on a CompileError run in the interpreter."""
         fused = self.fused
         for name, key in zip(fused.inputs, keys, strict=True):
@@ -238,6 +248,8 @@ class FusedState:
                 lambda: lower_fused(fused.members, column_types, fused.outputs, symbol),
                 [key.layout for key in keys],
                 outputs,
+                quick=quick,
+                store=lambda kernel: cache.store_kernel(request, kernel),
             )
         except CompileError as error:
             if any(resolver.mode == "require" for resolver in fused.resolvers):
@@ -254,7 +266,6 @@ class FusedState:
             logger.exception(failure.message)
             self.note_failure(failure)
             return None
-        cache.store_kernel(request, kernel)
         self.last_kernel = kernel
         return kernel
 

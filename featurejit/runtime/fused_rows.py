@@ -166,15 +166,20 @@ def captures_current(kernel: CompiledKernel) -> bool:
     return True
 
 
-def kernel_for(state: FusedState, buffers: CallBuffers, pattern: tuple[bool, ...], input_types: list[type]) -> CompiledKernel | None:
-    """Return the kernel for this null pattern, remembered per thread while its captured values stay current."""
+def kernel_for(
+    state: FusedState, buffers: CallBuffers, pattern: tuple[bool, ...], input_types: list[type], rows: int
+) -> CompiledKernel | None:
+    """Return the kernel for this null pattern, remembered per thread while its captured values stay current.
+
+    A call of `rows` rows may get a quick kernel, which switches to the optimized one in place.
+    """
     kernel = buffers.kernels.get(pattern)
     if kernel is not None and captures_current(kernel):
         return kernel
     buffers.kernels.clear()
     state.drop_stale_kernels()
     keys = parameter_keys(state, pattern, input_types)
-    state.kernel(keys)
+    state.kernel(keys, rows)
     kernel = state.kernels.get(keys)
     if kernel is not None:
         buffers.kernels[pattern] = kernel
@@ -211,7 +216,7 @@ def run_fused_rows(state: FusedState, columns: list[NumericColumn]) -> list[Nume
     buffers = thread_buffers(state, input_types, output_types, rows)
     kernel = None
     if not settings.disable_jit:
-        kernel = kernel_for(state, buffers, null_pattern(state, columns, rows), input_types)
+        kernel = kernel_for(state, buffers, null_pattern(state, columns, rows), input_types, rows)
     buffers.load(columns, rows)
     output_flags = buffers.output_flags
     if kernel is not None and rows:

@@ -46,6 +46,16 @@ ScalarKey = tuple[type, ...]
 FAST_CALL_STATS = CallStats(rows=1, native=True)
 
 
+def takes_quick_kernel(rows: int | None) -> bool:
+    """Return whether a batch call of `rows` rows runs a quick kernel rather than wait for the optimized one.
+
+    A small call, such as an online request, gains more from a kernel compiled in a few
+    milliseconds than it loses to the kernel's slower code. A large call gains from waiting.
+    None means an explicit compile, which always gets the optimized kernel.
+    """
+    return rows is not None and rows < settings.quick_rows
+
+
 def ir_type_of(python_type: type, optional: bool, zone: str = "") -> Attribute:
     """Return the IR type of a parameter; a datetime is in `zone` ("" for naive)."""
     from featurejit.frontend.annotations import ValueSpec
@@ -118,7 +128,7 @@ class ResolverState:
         return self.cached_signature
 
     def default_kernel(self) -> CompiledKernel:
-        """Compile the batch kernel for the annotated types, raising CompileError if it cannot."""
+        """Compile the optimized batch kernel for the annotated types, raising CompileError if it cannot."""
         with self.resolver.lock:
             self.drop_stale_kernels()
             if self.default is None:
@@ -127,10 +137,13 @@ class ResolverState:
                     ParameterKey(spec.python_type, spec.optional, ColumnLayout(DEFAULT_PHYSICAL[spec.python_type], spec.optional, False))
                     for _, spec in signature.parameters
                 )
-                self.default = self.compile_batch(keys)
-            return self.default
+                # A call may have compiled a quick kernel for these keys already.
+                self.default = self.batch_kernels.get(keys) or self.compile_batch(keys)
+            default = self.default
+        default.wait_optimized()
+        return default
 
-    def compile_batch(self, keys: tuple[ParameterKey, ...]) -> CompiledKernel:
+    def compile_batch(self, keys: tuple[ParameterKey, ...], quick: bool = False) -> CompiledKernel:
         for (name, _), key in zip(self.signature().parameters, keys, strict=True):
             if key.unsupported:
                 raise CompileError(f"parameter {name!r}: {key.unsupported}", hint="Such calls run in the interpreter.")
@@ -140,6 +153,7 @@ class ResolverState:
             [ir_type_of(key.python_type, key.optional, key.zone) for key in keys],
             [key.layout for key in keys],
             self.signature().result.python_type,
+            quick,
         )
         self.remember(kernel)
         self.batch_kernels[keys] = kernel
@@ -251,12 +265,18 @@ class ResolverState:
             log_null_rows(self.resolver, self.name, stats)
         return result
 
-    def batch_kernel(self, keys: tuple[ParameterKey, ...]) -> KernelFunction | None:
+    def batch_kernel(self, keys: tuple[ParameterKey, ...], rows: int | None = None) -> KernelFunction | None:
+        """Return the kernel for these inputs, compiling it on first use (see takes_quick_kernel for `rows`)."""
+        quick = takes_quick_kernel(rows)
         with self.resolver.lock:
             if keys not in self.batch_kernels:
-                self.batch_kernels[keys] = self.guarded(lambda: self.compile_batch(keys))
+                self.batch_kernels[keys] = self.guarded(lambda: self.compile_batch(keys, quick))
             kernel = self.batch_kernels[keys]
-        return None if kernel is None else kernel.entry
+        if kernel is None:
+            return None
+        if not quick:
+            kernel.wait_optimized()
+        return kernel.entry
 
     def kernel_arrow_types(self, keys: tuple[ParameterKey, ...]) -> list[pa.DataType | None]:
         """Return the Arrow type of the result that the kernel for `keys` fixes (a datetime's zone), if any."""
