@@ -150,7 +150,7 @@ def notes(stages: dict[str, list[dict[str, float]]], runs: int) -> list[str]:
         "larger calls and compile() wait for the optimized kernel.",
         "The load from the disk cache includes computing the key, reading and verifying the entry, checking the "
         "captured values and inlined resolvers, and loading the object code. Creating the JIT engine is the "
-        "separate engine setup row.",
+        "separate engine setup row, which includes MCJIT's first finalize in the process (about 1.2 ms).",
         "A first call in a new process also imports the compiler, which takes most of its time; the disk "
         "cache saves the compile stages, not those imports.",
     ]

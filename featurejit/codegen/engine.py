@@ -59,6 +59,9 @@ class JitEngine:
         self.triple = self.target.triple
         self.data_layout = str(self.target_machine.target_data)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.target_machine)
+        # MCJIT's first finalize sets up the engine's memory and symbol lookup (about 1.2 ms
+        # measured here). Done now, it is part of engine setup rather than of the first kernel load.
+        self.engine.finalize_object()
         self.lock = threading.Lock()
         # Entry point symbol -> address, for every object loaded. Symbols name their content
         # (see featurejit.cache), so a symbol loaded before is the same code and is not loaded again.
