@@ -8,10 +8,12 @@
     index = Index.build(planes, "tailnum")                         # built once, probed many times
     index.lookup(["N10156", "N102UW"])                             # the planes' rows, in key order
     index.join(flights, how="left")
+    join_all(flights, [JoinStep(planes, on="tailnum", how="left"), JoinStep(delayed, on="flight")])
 
 Importing this package loads pyarrow and numpy; kernels compile on first use.
 """
 
+from featurejit.joins.chain import JoinsPlan, JoinStep, join_all, plan_joins
 from featurejit.joins.filters import JoinFilter
 from featurejit.joins.index import Index
 from featurejit.joins.keys import KeyTypeError
@@ -27,12 +29,16 @@ __all__ = [
     "JoinChoice",
     "JoinFilter",
     "JoinPlan",
+    "JoinStep",
+    "JoinsPlan",
     "KeyTypeError",
     "TableStats",
     "choose_join",
     "column_stats",
     "join",
+    "join_all",
     "parquet_stats",
     "plan_join",
+    "plan_joins",
     "table_stats",
 ]
