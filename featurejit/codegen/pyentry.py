@@ -8,9 +8,11 @@ functions with the C signature of a builtin created with METH_VARARGS | METH_KEY
 
 `checked` is what a resolver call from Python code reaches. It takes the native path only for
 exactly the argument types the kernel was compiled for, passed by position, and only while
-every captured name still refers to the object the kernel was compiled with. Any other call
-goes to the general fallback, `context[0]`, with the same arguments. `unchecked` is for the
-runtime, which has checked the types itself; it skips those checks and the guards.
+every captured name still refers to the object the kernel was compiled with. A parameter the
+kernel takes as `!py.optional<T>` also accepts None, which the kernel gets as a presence flag
+of 0. Any other call goes to the general fallback, `context[0]`, with the same arguments.
+`unchecked` is for the runtime, which has checked the types itself; it skips those checks and
+the guards.
 
 Both unbox the arguments, run the kernel and box its result. A row the kernel flags, or an
 int beyond int64, goes to the interpreter fallback `context[1]` with the same positional
@@ -38,7 +40,7 @@ from xdsl.ir import Attribute
 from featurejit.codegen.arith import F64, I8, I32, I64, i64
 from featurejit.codegen.row import KIND_BOOL, KIND_FLOAT, KIND_INT
 from featurejit.frontend.captures import Capture
-from featurejit.ir.dialect import NoneType
+from featurejit.ir.dialect import OptionalType
 
 OBJECT = I8.as_pointer()
 PYTHON_FUNCTIONS: dict[str, tuple[ir.Type, list[ir.Type]]] = {
@@ -102,13 +104,24 @@ class GuardSpec:
     module_steps: tuple[bool, ...] = ()
 
 
-def scalar_python_types(function_op: func.FuncOp) -> list[type]:
-    """Return the exact Python type of each argument of a scalar specialization, type(None) for None."""
+@dataclass(frozen=True)
+class EntryArgument:
+    """One argument of a scalar entry: the exact Python type it unboxes, and whether None is accepted too."""
+
+    python_type: type
+    optional: bool = False
+
+
+def scalar_entry_arguments(function_op: func.FuncOp) -> list[EntryArgument]:
+    """Return the argument of the scalar entry for each parameter of a scalar specialization."""
     names: dict[Attribute, type] = {F64_TYPE: float, I64_TYPE: int, I1_TYPE: bool}
-    types: list[type] = []
+    arguments: list[EntryArgument] = []
     for argument_type in function_op.function_type.inputs.data:
-        types.append(type(None) if isinstance(argument_type, NoneType) else names[argument_type])
-    return types
+        if isinstance(argument_type, OptionalType):
+            arguments.append(EntryArgument(names[argument_type.element_type], optional=True))
+        else:
+            arguments.append(EntryArgument(names[argument_type]))
+    return arguments
 
 
 def guard_captures(captures: Sequence[Capture]) -> list[Capture]:
@@ -175,19 +188,15 @@ class ContextLayout:
 
 
 def build_python_entries(
-    module: ir.Module, scalar_name: str, argument_types: list[type], guards: list[GuardSpec], name: str
+    module: ir.Module, scalar_name: str, arguments: list[EntryArgument], guards: list[GuardSpec], name: str
 ) -> tuple[str, str]:
-    """Add the checked and unchecked entries around the scalar kernel `scalar_name`, and return their names.
-
-    `argument_types` are the exact Python types of the specialization, with type(None) for a
-    None argument, which the kernel does not take.
-    """
+    """Add the checked and unchecked entries around the scalar kernel `scalar_name`, and return their names."""
     scalar = module.get_global(scalar_name)
     scalar.linkage = "internal"
     emitter = EntryEmitter(module)
-    core = emitter.build_core(scalar, argument_types, f"{name}_core")
+    core = emitter.build_core(scalar, arguments, f"{name}_core")
     checked_name, unchecked_name = f"{name}_checked", f"{name}_unchecked"
-    emitter.build_checked(core, argument_types, guards, checked_name)
+    emitter.build_checked(core, arguments, guards, checked_name)
     emitter.build_unchecked(core, unchecked_name)
     return checked_name, unchecked_name
 
@@ -240,7 +249,7 @@ class EntryEmitter:
     # The core: unbox, run the kernel, box
     # ----------------------------------------------------------------------------------
 
-    def build_core(self, scalar: ir.Function, argument_types: list[type], name: str) -> ir.Function:
+    def build_core(self, scalar: ir.Function, arguments: list[EntryArgument], name: str) -> ir.Function:
         """Build `PyObject* core(context, args, kwargs)` for arguments known to have the right types."""
         function = self.entry_function(name, "internal")
         context, args, _ = function.args
@@ -249,26 +258,28 @@ class EntryEmitter:
         builder = ir.IRBuilder(entry)
         overflow = builder.alloca(I32)
 
-        # Unbox each argument. An int beyond int64 goes to the interpreter.
+        # Unbox each argument, and pass an optional one with its presence flag.
         values: list[ir.Value] = []
-        for index, python_type in enumerate(argument_types):
-            if python_type is type(None):
-                continue
+        for index, argument in enumerate(arguments):
             item = self.item(builder, args, index)
-            if python_type is float:
-                slot = builder.bitcast(builder.gep(item, [i64(FLOAT_VALUE_OFFSET)]), F64.as_pointer())
-                values.append(builder.load(slot))
-            elif python_type is bool:
-                is_true = builder.icmp_unsigned("==", item, self.object("_Py_TrueStruct"))
-                values.append(builder.zext(is_true, I64))
-            else:
-                builder.store(ir.Constant(I32, 0), overflow)
-                value = builder.call(self.api("PyLong_AsLongLongAndOverflow"), [item, overflow])
-                fits = builder.icmp_signed("==", builder.load(overflow), ir.Constant(I32, 0))
-                unboxed = function.append_basic_block(f"unboxed{index}")
-                builder.cbranch(fits, unboxed, interpreter)
-                builder.position_at_end(unboxed)
-                values.append(value)
+            if not argument.optional:
+                values.append(self.unbox(builder, function, item, argument.python_type, overflow, interpreter, index))
+                continue
+            is_none = builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct"))
+            checked_block = builder.block
+            present = function.append_basic_block(f"present{index}")
+            merged = function.append_basic_block(f"argument{index}")
+            builder.cbranch(is_none, merged, present)
+            builder.position_at_end(present)
+            value = self.unbox(builder, function, item, argument.python_type, overflow, interpreter, index)
+            present_block = builder.block
+            builder.branch(merged)
+            builder.position_at_end(merged)
+            merged_value = builder.phi(value.type)
+            merged_value.add_incoming(ir.Constant(value.type, 0), checked_block)
+            merged_value.add_incoming(value, present_block)
+            values.append(merged_value)
+            values.append(builder.zext(builder.not_(is_none), I64))
 
         # Run the kernel. A flagged row goes to the interpreter.
         result = builder.call(scalar, values)
@@ -304,6 +315,34 @@ class EntryEmitter:
         self.call_fallback(builder, context, ContextLayout.INTERPRETER, args, ir.Constant(OBJECT, None))
         return function
 
+    def unbox(
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        item: ir.Value,
+        python_type: type,
+        overflow: ir.Value,
+        interpreter: ir.Block,
+        index: int,
+    ) -> ir.Value:
+        """Emit a load of the value of `item`, an object of exactly `python_type`.
+
+        An int beyond int64 branches to `interpreter`.
+        """
+        if python_type is float:
+            slot = builder.bitcast(builder.gep(item, [i64(FLOAT_VALUE_OFFSET)]), F64.as_pointer())
+            return builder.load(slot)
+        if python_type is bool:
+            is_true = builder.icmp_unsigned("==", item, self.object("_Py_TrueStruct"))
+            return builder.zext(is_true, I64)
+        builder.store(ir.Constant(I32, 0), overflow)
+        value = builder.call(self.api("PyLong_AsLongLongAndOverflow"), [item, overflow])
+        fits = builder.icmp_signed("==", builder.load(overflow), ir.Constant(I32, 0))
+        unboxed = function.append_basic_block(f"unboxed{index}")
+        builder.cbranch(fits, unboxed, interpreter)
+        builder.position_at_end(unboxed)
+        return value
+
     # ----------------------------------------------------------------------------------
     # The entries
     # ----------------------------------------------------------------------------------
@@ -313,7 +352,9 @@ class EntryEmitter:
         builder = ir.IRBuilder(function.append_basic_block("entry"))
         builder.ret(builder.call(core, list(function.args)))
 
-    def build_checked(self, core: ir.Function, argument_types: list[type], guards: list[GuardSpec], name: str) -> None:
+    def build_checked(
+        self, core: ir.Function, arguments: list[EntryArgument], guards: list[GuardSpec], name: str
+    ) -> None:
         """Build the entry for calls from Python code: check the call's shape and the guards, then run the core."""
         function = self.entry_function(name)
         context, args, kwargs = function.args
@@ -325,17 +366,16 @@ class EntryEmitter:
             builder.cbranch(condition, passed, general)
             builder.position_at_end(passed)
 
-        # Positional arguments only, as many as the kernel takes, each of exactly its type.
+        # Positional arguments only, as many as the kernel takes, each of exactly its type or None if optional.
         check(builder.icmp_unsigned("==", kwargs, ir.Constant(OBJECT, None)), "no_keywords")
         size = self.tuple_size(builder, args)
-        check(builder.icmp_signed("==", size, i64(len(argument_types))), "arity")
-        for index, python_type in enumerate(argument_types):
+        check(builder.icmp_signed("==", size, i64(len(arguments))), "arity")
+        for index, argument in enumerate(arguments):
             item = self.item(builder, args, index)
-            if python_type is type(None):
-                matches = builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct"))
-            else:
-                expected = self.object(EXACT_TYPES[python_type])
-                matches = builder.icmp_unsigned("==", self.type_of(builder, item), expected)
+            expected = self.object(EXACT_TYPES[argument.python_type])
+            matches = builder.icmp_unsigned("==", self.type_of(builder, item), expected)
+            if argument.optional:
+                matches = builder.or_(matches, builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct")))
             check(matches, f"type{index}")
 
         # Each captured name must still refer to the object the kernel was compiled with.
