@@ -1,10 +1,13 @@
 """Scalar entry points that CPython calls directly, written in LLVM IR against the C API.
 
 A scalar kernel (see `build_scalar_entry`) takes unboxed values. This module wraps it in two
-functions with the C signature of a builtin created with METH_VARARGS | METH_KEYWORDS:
+functions with the C signature of a builtin created with METH_FASTCALL | METH_KEYWORDS.
+CPython calls such a builtin through vectorcall: the positional arguments come in an array,
+and the names of keyword arguments in `kwnames`, which is NULL for a call without keywords.
+So a direct call, as the runtime makes, builds no argument tuple:
 
-    PyObject* checked(PyObject* context, PyObject* args, PyObject* kwargs)
-    PyObject* unchecked(PyObject* context, PyObject* args, PyObject* kwargs)
+    PyObject* checked(PyObject* context, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
+    PyObject* unchecked(PyObject* context, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
 
 `checked` is what a resolver call from Python code reaches. It takes the native path only for
 exactly the argument types the kernel was compiled for, passed by position, and only while
@@ -44,14 +47,14 @@ from featurejit.ir.dialect import OptionalType
 
 OBJECT = I8.as_pointer()
 PYTHON_FUNCTIONS: dict[str, tuple[ir.Type, list[ir.Type]]] = {
-    "PyObject_Call": (OBJECT, [OBJECT, OBJECT, OBJECT]),
+    "PyObject_Vectorcall": (OBJECT, [OBJECT, OBJECT.as_pointer(), I64, OBJECT]),
     "PyObject_GetAttr": (OBJECT, [OBJECT, OBJECT]),
     "PyDict_GetItemWithError": (OBJECT, [OBJECT, OBJECT]),
     "PyCell_Get": (OBJECT, [OBJECT]),
     "PyModule_GetDict": (OBJECT, [OBJECT]),
     "PyLong_AsLongLongAndOverflow": (I64, [OBJECT, I32.as_pointer()]),
     "PyLong_FromLongLong": (OBJECT, [I64]),
-    "PyLong_AsVoidPtr": (I64.as_pointer(), [OBJECT]),
+    "PyByteArray_AsString": (OBJECT, [OBJECT]),
     "PyFloat_FromDouble": (OBJECT, [F64]),
     "PyBool_FromLong": (OBJECT, [I64]),
     "PyErr_Occurred": (OBJECT, []),
@@ -63,12 +66,11 @@ PYTHON_OBJECTS = ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "PyModule_Type",
 EXACT_TYPES = {float: "PyFloat_Type", int: "PyLong_Type", bool: "PyBool_Type"}
 
 # PyObject_HEAD ends with ob_type in every build, and PyFloatObject is the head and a double.
-# A tuple is the head, its size, then its items, as the PyTuple_GET_SIZE and PyTuple_GET_ITEM
-# macros read them. The context and the arguments of a METH_VARARGS call are always tuples.
+# A tuple is the head, its size, then its items, as the PyTuple_GET_ITEM macro reads them.
+# The context is always a tuple.
 POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
 TYPE_OFFSET = object.__basicsize__ - POINTER_SIZE
 FLOAT_VALUE_OFFSET = float.__basicsize__ - ctypes.sizeof(ctypes.c_double)
-TUPLE_SIZE_OFFSET = object.__basicsize__
 TUPLE_ITEMS_OFFSET = tuple.__basicsize__
 
 STATUS_FLAGGED_SHIFT = 8
@@ -164,8 +166,8 @@ def guard_specs(captures: Sequence[Capture]) -> list[GuardSpec]:
 class ContextLayout:
     """Positions of the items in an entry's context tuple.
 
-    0 the general fallback, 1 the interpreter fallback, 2 the address of an int64 counter of
-    native calls (as a Python int), 3 the builtins module's dict, 4 an object the context
+    0 the general fallback, 1 the interpreter fallback, 2 a bytearray whose 8 bytes are the
+    int64 counter of native calls, 3 the builtins module's dict, 4 an object the context
     keeps alive (the method definition of the builtin). Then, per guard, its cell or its
     function's globals, the name, one name per attribute, and the expected object.
     """
@@ -223,7 +225,8 @@ class EntryEmitter:
             return ir.GlobalVariable(self.module, I8, symbol)
 
     def entry_function(self, name: str, linkage: str = "") -> ir.Function:
-        function = ir.Function(self.module, ir.FunctionType(OBJECT, [OBJECT, OBJECT, OBJECT]), name)
+        """Declare a function with the C signature of a METH_FASTCALL | METH_KEYWORDS builtin."""
+        function = ir.Function(self.module, ir.FunctionType(OBJECT, [OBJECT, OBJECT.as_pointer(), I64, OBJECT]), name)
         if linkage:
             function.linkage = linkage
         return function
@@ -233,26 +236,28 @@ class EntryEmitter:
         slot = builder.gep(tuple_object, [i64(TUPLE_ITEMS_OFFSET + POINTER_SIZE * index)])
         return builder.load(builder.bitcast(slot, OBJECT.as_pointer()))
 
-    def tuple_size(self, builder: ir.IRBuilder, tuple_object: ir.Value) -> ir.Value:
-        slot = builder.gep(tuple_object, [i64(TUPLE_SIZE_OFFSET)])
-        return builder.load(builder.bitcast(slot, I64.as_pointer()))
+    def argument(self, builder: ir.IRBuilder, args: ir.Value, index: int) -> ir.Value:
+        """Load positional argument `index` of a vectorcall, a borrowed reference."""
+        return builder.load(builder.gep(args, [i64(index)]))
 
     def type_of(self, builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
         slot = builder.bitcast(builder.gep(value, [i64(TYPE_OFFSET)]), OBJECT.as_pointer())
         return builder.load(slot)
 
-    def call_fallback(self, builder: ir.IRBuilder, context: ir.Value, index: int, args: ir.Value, kwargs: ir.Value) -> None:
+    def call_fallback(
+        self, builder: ir.IRBuilder, context: ir.Value, index: int, args: ir.Value, nargs: ir.Value, kwnames: ir.Value
+    ) -> None:
         fallback = self.item(builder, context, index)
-        builder.ret(builder.call(self.api("PyObject_Call"), [fallback, args, kwargs]))
+        builder.ret(builder.call(self.api("PyObject_Vectorcall"), [fallback, args, nargs, kwnames]))
 
     # ----------------------------------------------------------------------------------
     # The core: unbox, run the kernel, box
     # ----------------------------------------------------------------------------------
 
     def build_core(self, scalar: ir.Function, arguments: list[EntryArgument], name: str) -> ir.Function:
-        """Build `PyObject* core(context, args, kwargs)` for arguments known to have the right types."""
+        """Build `PyObject* core(context, args, nargs, kwnames)` for arguments known to have the right types."""
         function = self.entry_function(name, "internal")
-        context, args, _ = function.args
+        context, args, nargs, _ = function.args
         entry = function.append_basic_block("entry")
         interpreter = function.append_basic_block("interpreter")
         builder = ir.IRBuilder(entry)
@@ -261,7 +266,7 @@ class EntryEmitter:
         # Unbox each argument, and pass an optional one with its presence flag.
         values: list[ir.Value] = []
         for index, argument in enumerate(arguments):
-            item = self.item(builder, args, index)
+            item = self.argument(builder, args, index)
             if not argument.optional:
                 values.append(self.unbox(builder, function, item, argument.python_type, overflow, interpreter, index))
                 continue
@@ -291,7 +296,8 @@ class EntryEmitter:
 
         # Count the native call and box the result by its Python type.
         builder.position_at_end(native)
-        counter = builder.call(self.api("PyLong_AsVoidPtr"), [self.item(builder, context, ContextLayout.COUNTER)])
+        counter_bytes = builder.call(self.api("PyByteArray_AsString"), [self.item(builder, context, ContextLayout.COUNTER)])
+        counter = builder.bitcast(counter_bytes, I64.as_pointer())
         builder.store(builder.add(builder.load(counter), i64(1)), counter)
         kind = builder.trunc(status, I8)
         boxes = {
@@ -312,7 +318,7 @@ class EntryEmitter:
         builder.ret(none)
 
         builder.position_at_end(interpreter)
-        self.call_fallback(builder, context, ContextLayout.INTERPRETER, args, ir.Constant(OBJECT, None))
+        self.call_fallback(builder, context, ContextLayout.INTERPRETER, args, nargs, ir.Constant(OBJECT, None))
         return function
 
     def unbox(
@@ -357,7 +363,7 @@ class EntryEmitter:
     ) -> None:
         """Build the entry for calls from Python code: check the call's shape and the guards, then run the core."""
         function = self.entry_function(name)
-        context, args, kwargs = function.args
+        context, args, nargs, kwnames = function.args
         builder = ir.IRBuilder(function.append_basic_block("entry"))
         general = function.append_basic_block("general")
 
@@ -367,11 +373,10 @@ class EntryEmitter:
             builder.position_at_end(passed)
 
         # Positional arguments only, as many as the kernel takes, each of exactly its type or None if optional.
-        check(builder.icmp_unsigned("==", kwargs, ir.Constant(OBJECT, None)), "no_keywords")
-        size = self.tuple_size(builder, args)
-        check(builder.icmp_signed("==", size, i64(len(arguments))), "arity")
+        check(builder.icmp_unsigned("==", kwnames, ir.Constant(OBJECT, None)), "no_keywords")
+        check(builder.icmp_signed("==", nargs, i64(len(arguments))), "arity")
         for index, argument in enumerate(arguments):
-            item = self.item(builder, args, index)
+            item = self.argument(builder, args, index)
             expected = self.object(EXACT_TYPES[argument.python_type])
             matches = builder.icmp_unsigned("==", self.type_of(builder, item), expected)
             if argument.optional:
@@ -387,10 +392,10 @@ class EntryEmitter:
                 builder.call(self.api("Py_DecRef"), [current])
             check(same, f"guard{guard_index}")
 
-        builder.ret(builder.call(core, [context, args, kwargs]))
+        builder.ret(builder.call(core, [context, args, nargs, kwnames]))
 
         builder.position_at_end(general)
-        self.call_fallback(builder, context, ContextLayout.GENERAL, args, kwargs)
+        self.call_fallback(builder, context, ContextLayout.GENERAL, args, nargs, kwnames)
 
     def emit_guard_lookup(
         self,
