@@ -6,6 +6,11 @@ module creates its functions. The newest builtin becomes the `__call__` of the r
 own class, so a call from Python code reaches native code without running Python bytecode.
 The builtins form a chain: a call that does not match one entry goes to the next older one,
 and after the oldest to the resolver's general call path.
+
+NOTE: a resolver is an instance, so CPython reaches the builtin through the class's
+`__call__` slot, which builds an argument tuple and looks `__call__` up on every call. That
+fixed cost is larger than a plain call of a function that returns at once, so in the scalar
+bench suite `speed(1400, None)` costs about twice its plain call.
 """
 
 from __future__ import annotations
