@@ -24,7 +24,7 @@ from featurejit.codegen.kernel import (
     build_scalar_entry,
     find_function,
 )
-from featurejit.codegen.pyentry import build_python_entries, guard_specs, scalar_python_types
+from featurejit.codegen.pyentry import build_python_entries, guard_specs, scalar_entry_arguments
 from featurejit.frontend.annotations import read_signature
 from featurejit.frontend.captures import Capture
 from featurejit.frontend.lower import LoweredFunction, lower_function
@@ -186,7 +186,7 @@ def compile_lowered(
         build_scalar_entry(llvm_module, function_op, entry_name)
         entry_points = list(
             build_python_entries(
-                llvm_module, entry_name, scalar_python_types(function_op), guard_specs(lowered.captures), entry_name
+                llvm_module, entry_name, scalar_entry_arguments(function_op), guard_specs(lowered.captures), entry_name
             )
         )
     lap("codegen")

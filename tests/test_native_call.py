@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import types
@@ -130,6 +131,26 @@ def test_other_argument_shapes_take_general_path() -> None:
     with pytest.raises(TypeError):
         branchy(3.0, 2.0, "x")
     assert branchy(3.0, 2.0, 3.0) == (3.0 * 1.07 + 2.0) / 4.0
+
+
+def test_call_forms_match_python() -> None:
+    assert either(2, 1.5) == 3.0
+    arguments = (3, 0.5)
+    assert either(*arguments) == 1.5
+    assert either(*arguments, **{}) == 1.5
+    assert either(3, y=0.5) == 1.5
+    assert either(y=None, x=3) is None
+    assert list(map(either, [1, None, 4], [2.0, 2.0, None])) == [2.0, None, None]
+    assert functools.partial(either, 5)(0.5) == 2.5
+    assert type(either).__call__(2, None) is None
+    with pytest.raises(TypeError, match="multiple values"):
+        either(1, 2.0, x=1)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        either(1, 2.0, z=1)
+    with pytest.raises(TypeError, match="missing"):
+        either(1)
+    with pytest.raises(TypeError):
+        either(1, 2.0, 3.0)
 
 
 def test_types_seen_before_stay_native() -> None:

@@ -146,7 +146,8 @@ def notes(number: int, samples: int) -> list[str]:
         "calls it costs.",
         "A compiled resolver's `__call__` is a builtin over its kernel's native entry, which checks the argument "
         "types and captured names, unboxes, computes and boxes. Calls it does not handle take the general path.",
-        "speed(1400, None) is a separate specialization: the kernel for (int, None) returns None without reading air_time.",
+        "speed(1400, None) runs the kernel of speed(1400, 227), which takes air_time as an optional int: a value and a "
+        "flag that is 0 for None.",
     ]
 
 

@@ -1,16 +1,21 @@
 """Scalar entry points that CPython calls directly, written in LLVM IR against the C API.
 
 A scalar kernel (see `build_scalar_entry`) takes unboxed values. This module wraps it in two
-functions with the C signature of a builtin created with METH_VARARGS | METH_KEYWORDS:
+functions with the C signature of a builtin created with METH_FASTCALL | METH_KEYWORDS.
+CPython calls such a builtin through vectorcall: the positional arguments come in an array,
+and the names of keyword arguments in `kwnames`, which is NULL for a call without keywords.
+So a direct call, as the runtime makes, builds no argument tuple:
 
-    PyObject* checked(PyObject* context, PyObject* args, PyObject* kwargs)
-    PyObject* unchecked(PyObject* context, PyObject* args, PyObject* kwargs)
+    PyObject* checked(PyObject* context, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
+    PyObject* unchecked(PyObject* context, PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames)
 
 `checked` is what a resolver call from Python code reaches. It takes the native path only for
 exactly the argument types the kernel was compiled for, passed by position, and only while
-every captured name still refers to the object the kernel was compiled with. Any other call
-goes to the general fallback, `context[0]`, with the same arguments. `unchecked` is for the
-runtime, which has checked the types itself; it skips those checks and the guards.
+every captured name still refers to the object the kernel was compiled with. A parameter the
+kernel takes as `!py.optional<T>` also accepts None, which the kernel gets as a presence flag
+of 0. Any other call goes to the general fallback, `context[0]`, with the same arguments.
+`unchecked` is for the runtime, which has checked the types itself; it skips those checks and
+the guards.
 
 Both unbox the arguments, run the kernel and box its result. A row the kernel flags, or an
 int beyond int64, goes to the interpreter fallback `context[1]` with the same positional
@@ -38,18 +43,18 @@ from xdsl.ir import Attribute
 from featurejit.codegen.arith import F64, I8, I32, I64, i64
 from featurejit.codegen.row import KIND_BOOL, KIND_FLOAT, KIND_INT
 from featurejit.frontend.captures import Capture
-from featurejit.ir.dialect import NoneType
+from featurejit.ir.dialect import OptionalType
 
 OBJECT = I8.as_pointer()
 PYTHON_FUNCTIONS: dict[str, tuple[ir.Type, list[ir.Type]]] = {
-    "PyObject_Call": (OBJECT, [OBJECT, OBJECT, OBJECT]),
+    "PyObject_Vectorcall": (OBJECT, [OBJECT, OBJECT.as_pointer(), I64, OBJECT]),
     "PyObject_GetAttr": (OBJECT, [OBJECT, OBJECT]),
     "PyDict_GetItemWithError": (OBJECT, [OBJECT, OBJECT]),
     "PyCell_Get": (OBJECT, [OBJECT]),
     "PyModule_GetDict": (OBJECT, [OBJECT]),
     "PyLong_AsLongLongAndOverflow": (I64, [OBJECT, I32.as_pointer()]),
     "PyLong_FromLongLong": (OBJECT, [I64]),
-    "PyLong_AsVoidPtr": (I64.as_pointer(), [OBJECT]),
+    "PyByteArray_AsString": (OBJECT, [OBJECT]),
     "PyFloat_FromDouble": (OBJECT, [F64]),
     "PyBool_FromLong": (OBJECT, [I64]),
     "PyErr_Occurred": (OBJECT, []),
@@ -61,12 +66,11 @@ PYTHON_OBJECTS = ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "PyModule_Type",
 EXACT_TYPES = {float: "PyFloat_Type", int: "PyLong_Type", bool: "PyBool_Type"}
 
 # PyObject_HEAD ends with ob_type in every build, and PyFloatObject is the head and a double.
-# A tuple is the head, its size, then its items, as the PyTuple_GET_SIZE and PyTuple_GET_ITEM
-# macros read them. The context and the arguments of a METH_VARARGS call are always tuples.
+# A tuple is the head, its size, then its items, as the PyTuple_GET_ITEM macro reads them.
+# The context is always a tuple.
 POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
 TYPE_OFFSET = object.__basicsize__ - POINTER_SIZE
 FLOAT_VALUE_OFFSET = float.__basicsize__ - ctypes.sizeof(ctypes.c_double)
-TUPLE_SIZE_OFFSET = object.__basicsize__
 TUPLE_ITEMS_OFFSET = tuple.__basicsize__
 
 STATUS_FLAGGED_SHIFT = 8
@@ -102,13 +106,24 @@ class GuardSpec:
     module_steps: tuple[bool, ...] = ()
 
 
-def scalar_python_types(function_op: func.FuncOp) -> list[type]:
-    """Return the exact Python type of each argument of a scalar specialization, type(None) for None."""
+@dataclass(frozen=True)
+class EntryArgument:
+    """One argument of a scalar entry: the exact Python type it unboxes, and whether None is accepted too."""
+
+    python_type: type
+    optional: bool = False
+
+
+def scalar_entry_arguments(function_op: func.FuncOp) -> list[EntryArgument]:
+    """Return the argument of the scalar entry for each parameter of a scalar specialization."""
     names: dict[Attribute, type] = {F64_TYPE: float, I64_TYPE: int, I1_TYPE: bool}
-    types: list[type] = []
+    arguments: list[EntryArgument] = []
     for argument_type in function_op.function_type.inputs.data:
-        types.append(type(None) if isinstance(argument_type, NoneType) else names[argument_type])
-    return types
+        if isinstance(argument_type, OptionalType):
+            arguments.append(EntryArgument(names[argument_type.element_type], optional=True))
+        else:
+            arguments.append(EntryArgument(names[argument_type]))
+    return arguments
 
 
 def guard_captures(captures: Sequence[Capture]) -> list[Capture]:
@@ -151,8 +166,8 @@ def guard_specs(captures: Sequence[Capture]) -> list[GuardSpec]:
 class ContextLayout:
     """Positions of the items in an entry's context tuple.
 
-    0 the general fallback, 1 the interpreter fallback, 2 the address of an int64 counter of
-    native calls (as a Python int), 3 the builtins module's dict, 4 an object the context
+    0 the general fallback, 1 the interpreter fallback, 2 a bytearray whose 8 bytes are the
+    int64 counter of native calls, 3 the builtins module's dict, 4 an object the context
     keeps alive (the method definition of the builtin). Then, per guard, its cell or its
     function's globals, the name, one name per attribute, and the expected object.
     """
@@ -175,19 +190,15 @@ class ContextLayout:
 
 
 def build_python_entries(
-    module: ir.Module, scalar_name: str, argument_types: list[type], guards: list[GuardSpec], name: str
+    module: ir.Module, scalar_name: str, arguments: list[EntryArgument], guards: list[GuardSpec], name: str
 ) -> tuple[str, str]:
-    """Add the checked and unchecked entries around the scalar kernel `scalar_name`, and return their names.
-
-    `argument_types` are the exact Python types of the specialization, with type(None) for a
-    None argument, which the kernel does not take.
-    """
+    """Add the checked and unchecked entries around the scalar kernel `scalar_name`, and return their names."""
     scalar = module.get_global(scalar_name)
     scalar.linkage = "internal"
     emitter = EntryEmitter(module)
-    core = emitter.build_core(scalar, argument_types, f"{name}_core")
+    core = emitter.build_core(scalar, arguments, f"{name}_core")
     checked_name, unchecked_name = f"{name}_checked", f"{name}_unchecked"
-    emitter.build_checked(core, argument_types, guards, checked_name)
+    emitter.build_checked(core, arguments, guards, checked_name)
     emitter.build_unchecked(core, unchecked_name)
     return checked_name, unchecked_name
 
@@ -214,7 +225,8 @@ class EntryEmitter:
             return ir.GlobalVariable(self.module, I8, symbol)
 
     def entry_function(self, name: str, linkage: str = "") -> ir.Function:
-        function = ir.Function(self.module, ir.FunctionType(OBJECT, [OBJECT, OBJECT, OBJECT]), name)
+        """Declare a function with the C signature of a METH_FASTCALL | METH_KEYWORDS builtin."""
+        function = ir.Function(self.module, ir.FunctionType(OBJECT, [OBJECT, OBJECT.as_pointer(), I64, OBJECT]), name)
         if linkage:
             function.linkage = linkage
         return function
@@ -224,51 +236,55 @@ class EntryEmitter:
         slot = builder.gep(tuple_object, [i64(TUPLE_ITEMS_OFFSET + POINTER_SIZE * index)])
         return builder.load(builder.bitcast(slot, OBJECT.as_pointer()))
 
-    def tuple_size(self, builder: ir.IRBuilder, tuple_object: ir.Value) -> ir.Value:
-        slot = builder.gep(tuple_object, [i64(TUPLE_SIZE_OFFSET)])
-        return builder.load(builder.bitcast(slot, I64.as_pointer()))
+    def argument(self, builder: ir.IRBuilder, args: ir.Value, index: int) -> ir.Value:
+        """Load positional argument `index` of a vectorcall, a borrowed reference."""
+        return builder.load(builder.gep(args, [i64(index)]))
 
     def type_of(self, builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
         slot = builder.bitcast(builder.gep(value, [i64(TYPE_OFFSET)]), OBJECT.as_pointer())
         return builder.load(slot)
 
-    def call_fallback(self, builder: ir.IRBuilder, context: ir.Value, index: int, args: ir.Value, kwargs: ir.Value) -> None:
+    def call_fallback(
+        self, builder: ir.IRBuilder, context: ir.Value, index: int, args: ir.Value, nargs: ir.Value, kwnames: ir.Value
+    ) -> None:
         fallback = self.item(builder, context, index)
-        builder.ret(builder.call(self.api("PyObject_Call"), [fallback, args, kwargs]))
+        builder.ret(builder.call(self.api("PyObject_Vectorcall"), [fallback, args, nargs, kwnames]))
 
     # ----------------------------------------------------------------------------------
     # The core: unbox, run the kernel, box
     # ----------------------------------------------------------------------------------
 
-    def build_core(self, scalar: ir.Function, argument_types: list[type], name: str) -> ir.Function:
-        """Build `PyObject* core(context, args, kwargs)` for arguments known to have the right types."""
+    def build_core(self, scalar: ir.Function, arguments: list[EntryArgument], name: str) -> ir.Function:
+        """Build `PyObject* core(context, args, nargs, kwnames)` for arguments known to have the right types."""
         function = self.entry_function(name, "internal")
-        context, args, _ = function.args
+        context, args, nargs, _ = function.args
         entry = function.append_basic_block("entry")
         interpreter = function.append_basic_block("interpreter")
         builder = ir.IRBuilder(entry)
         overflow = builder.alloca(I32)
 
-        # Unbox each argument. An int beyond int64 goes to the interpreter.
+        # Unbox each argument, and pass an optional one with its presence flag.
         values: list[ir.Value] = []
-        for index, python_type in enumerate(argument_types):
-            if python_type is type(None):
+        for index, argument in enumerate(arguments):
+            item = self.argument(builder, args, index)
+            if not argument.optional:
+                values.append(self.unbox(builder, function, item, argument.python_type, overflow, interpreter, index))
                 continue
-            item = self.item(builder, args, index)
-            if python_type is float:
-                slot = builder.bitcast(builder.gep(item, [i64(FLOAT_VALUE_OFFSET)]), F64.as_pointer())
-                values.append(builder.load(slot))
-            elif python_type is bool:
-                is_true = builder.icmp_unsigned("==", item, self.object("_Py_TrueStruct"))
-                values.append(builder.zext(is_true, I64))
-            else:
-                builder.store(ir.Constant(I32, 0), overflow)
-                value = builder.call(self.api("PyLong_AsLongLongAndOverflow"), [item, overflow])
-                fits = builder.icmp_signed("==", builder.load(overflow), ir.Constant(I32, 0))
-                unboxed = function.append_basic_block(f"unboxed{index}")
-                builder.cbranch(fits, unboxed, interpreter)
-                builder.position_at_end(unboxed)
-                values.append(value)
+            is_none = builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct"))
+            checked_block = builder.block
+            present = function.append_basic_block(f"present{index}")
+            merged = function.append_basic_block(f"argument{index}")
+            builder.cbranch(is_none, merged, present)
+            builder.position_at_end(present)
+            value = self.unbox(builder, function, item, argument.python_type, overflow, interpreter, index)
+            present_block = builder.block
+            builder.branch(merged)
+            builder.position_at_end(merged)
+            merged_value = builder.phi(value.type)
+            merged_value.add_incoming(ir.Constant(value.type, 0), checked_block)
+            merged_value.add_incoming(value, present_block)
+            values.append(merged_value)
+            values.append(builder.zext(builder.not_(is_none), I64))
 
         # Run the kernel. A flagged row goes to the interpreter.
         result = builder.call(scalar, values)
@@ -280,7 +296,8 @@ class EntryEmitter:
 
         # Count the native call and box the result by its Python type.
         builder.position_at_end(native)
-        counter = builder.call(self.api("PyLong_AsVoidPtr"), [self.item(builder, context, ContextLayout.COUNTER)])
+        counter_bytes = builder.call(self.api("PyByteArray_AsString"), [self.item(builder, context, ContextLayout.COUNTER)])
+        counter = builder.bitcast(counter_bytes, I64.as_pointer())
         builder.store(builder.add(builder.load(counter), i64(1)), counter)
         kind = builder.trunc(status, I8)
         boxes = {
@@ -301,8 +318,36 @@ class EntryEmitter:
         builder.ret(none)
 
         builder.position_at_end(interpreter)
-        self.call_fallback(builder, context, ContextLayout.INTERPRETER, args, ir.Constant(OBJECT, None))
+        self.call_fallback(builder, context, ContextLayout.INTERPRETER, args, nargs, ir.Constant(OBJECT, None))
         return function
+
+    def unbox(
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        item: ir.Value,
+        python_type: type,
+        overflow: ir.Value,
+        interpreter: ir.Block,
+        index: int,
+    ) -> ir.Value:
+        """Emit a load of the value of `item`, an object of exactly `python_type`.
+
+        An int beyond int64 branches to `interpreter`.
+        """
+        if python_type is float:
+            slot = builder.bitcast(builder.gep(item, [i64(FLOAT_VALUE_OFFSET)]), F64.as_pointer())
+            return builder.load(slot)
+        if python_type is bool:
+            is_true = builder.icmp_unsigned("==", item, self.object("_Py_TrueStruct"))
+            return builder.zext(is_true, I64)
+        builder.store(ir.Constant(I32, 0), overflow)
+        value = builder.call(self.api("PyLong_AsLongLongAndOverflow"), [item, overflow])
+        fits = builder.icmp_signed("==", builder.load(overflow), ir.Constant(I32, 0))
+        unboxed = function.append_basic_block(f"unboxed{index}")
+        builder.cbranch(fits, unboxed, interpreter)
+        builder.position_at_end(unboxed)
+        return value
 
     # ----------------------------------------------------------------------------------
     # The entries
@@ -313,10 +358,12 @@ class EntryEmitter:
         builder = ir.IRBuilder(function.append_basic_block("entry"))
         builder.ret(builder.call(core, list(function.args)))
 
-    def build_checked(self, core: ir.Function, argument_types: list[type], guards: list[GuardSpec], name: str) -> None:
+    def build_checked(
+        self, core: ir.Function, arguments: list[EntryArgument], guards: list[GuardSpec], name: str
+    ) -> None:
         """Build the entry for calls from Python code: check the call's shape and the guards, then run the core."""
         function = self.entry_function(name)
-        context, args, kwargs = function.args
+        context, args, nargs, kwnames = function.args
         builder = ir.IRBuilder(function.append_basic_block("entry"))
         general = function.append_basic_block("general")
 
@@ -325,17 +372,15 @@ class EntryEmitter:
             builder.cbranch(condition, passed, general)
             builder.position_at_end(passed)
 
-        # Positional arguments only, as many as the kernel takes, each of exactly its type.
-        check(builder.icmp_unsigned("==", kwargs, ir.Constant(OBJECT, None)), "no_keywords")
-        size = self.tuple_size(builder, args)
-        check(builder.icmp_signed("==", size, i64(len(argument_types))), "arity")
-        for index, python_type in enumerate(argument_types):
-            item = self.item(builder, args, index)
-            if python_type is type(None):
-                matches = builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct"))
-            else:
-                expected = self.object(EXACT_TYPES[python_type])
-                matches = builder.icmp_unsigned("==", self.type_of(builder, item), expected)
+        # Positional arguments only, as many as the kernel takes, each of exactly its type or None if optional.
+        check(builder.icmp_unsigned("==", kwnames, ir.Constant(OBJECT, None)), "no_keywords")
+        check(builder.icmp_signed("==", nargs, i64(len(arguments))), "arity")
+        for index, argument in enumerate(arguments):
+            item = self.argument(builder, args, index)
+            expected = self.object(EXACT_TYPES[argument.python_type])
+            matches = builder.icmp_unsigned("==", self.type_of(builder, item), expected)
+            if argument.optional:
+                matches = builder.or_(matches, builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct")))
             check(matches, f"type{index}")
 
         # Each captured name must still refer to the object the kernel was compiled with.
@@ -347,10 +392,10 @@ class EntryEmitter:
                 builder.call(self.api("Py_DecRef"), [current])
             check(same, f"guard{guard_index}")
 
-        builder.ret(builder.call(core, [context, args, kwargs]))
+        builder.ret(builder.call(core, [context, args, nargs, kwnames]))
 
         builder.position_at_end(general)
-        self.call_fallback(builder, context, ContextLayout.GENERAL, args, kwargs)
+        self.call_fallback(builder, context, ContextLayout.GENERAL, args, nargs, kwnames)
 
     def emit_guard_lookup(
         self,

@@ -17,7 +17,7 @@ from featurejit.compiler import CompiledKernel, compile_kernel
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, read_signature
 from featurejit.frontend.captures import Capture
-from featurejit.ir.dialect import OptionalType, none_type, python_name
+from featurejit.ir.dialect import OptionalType, python_name
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
 from featurejit.runtime.native_call import NativeEntries
@@ -41,6 +41,9 @@ DEFAULT_PHYSICAL = {
 }
 # Scalar calls with arguments or results of these types run the plain function.
 INTERPRETED_SCALAR_TYPES = (str, datetime.datetime, datetime.date, datetime.timedelta)
+# The Python type of each argument of a scalar call. A None argument of an optional parameter
+# counts as its annotated type, because the kernel takes such a parameter as !py.optional<T>
+# and so serves None and values of type T alike.
 ScalarKey = tuple[type, ...]
 
 FAST_CALL_STATS = CallStats(rows=1, native=True)
@@ -161,7 +164,8 @@ class ResolverState:
 
     def compile_scalar(self, key: ScalarKey) -> CompiledKernel:
         parameter_types = [
-            none_type if python_type is type(None) else ir_type_of(python_type, False) for python_type in key
+            ir_type_of(python_type, spec.optional)
+            for python_type, (_, spec) in zip(key, self.signature().parameters, strict=True)
         ]
         kernel = compile_kernel(self.function, self.name, parameter_types, None, self.signature().result.python_type)
         self.remember(kernel)
@@ -295,7 +299,10 @@ class ResolverState:
             value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
         )
         if native:
-            key: ScalarKey = tuple(map(type, values))
+            key: ScalarKey = tuple(
+                spec.python_type if value is None else type(value)
+                for value, (_, spec) in zip(values, signature.parameters, strict=True)
+            )
             with self.resolver.lock:
                 if key not in self.scalar_kernels:
                     self.scalar_kernels[key] = self.guarded(lambda: self.compile_scalar(key))
