@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import logging
+import os
 import re
 import secrets
 import time
@@ -73,6 +74,7 @@ class CompiledKernel:
     cached: bool = False  # loaded from the disk cache
     tier: str = "optimized"
     optimizing: Future[None] | None = None
+    optimizing_process: int = 0  # the process whose background thread runs `optimizing`
 
     @property
     def compile_seconds(self) -> float:
@@ -81,8 +83,8 @@ class CompiledKernel:
     def wait_optimized(self) -> None:
         """Wait for the optimized tier of a quick kernel. After a failed background compile the quick one stays."""
         pending = self.optimizing
-        if pending is None:
-            return
+        if pending is None or self.optimizing_process != os.getpid():
+            return  # a forked child keeps the quick kernel: the parent's thread is not in it
         try:
             pending.result()
         except Exception:  # noqa: BLE001 - logged by the background compile; the quick kernel stays correct
@@ -215,6 +217,7 @@ def compile_lowered(
     )
     if quick:
         if settings.optimize_quick_kernels:
+            kernel.optimizing_process = os.getpid()
             kernel.optimizing = optimize_later(kernel, compiled.llvm_unoptimized, store)
     elif store is not None:
         store(kernel)

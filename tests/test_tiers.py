@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -204,3 +207,35 @@ def test_float_edges_in_quick_kernel(tiers: None) -> None:
     assert {row[0] for row in rows} >= set(EDGE_FLOATS) - {math.nan}
     check_batch_call(ratio, rows, [float, float])
     assert only_kernel(ratio).tier == "quick"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is missing on this platform")
+def test_forked_child_does_not_wait_for_parent_thread(tiers: None) -> None:
+    jit = engine.get_engine()
+    release = threading.Event()
+    blocker = jit.background.submit(release.wait, 60)  # keeps the next optimization pending
+    try:
+        speed = make_speed()
+        speed(pa.array([1]), pa.array([60]))
+        assert only_kernel(speed).tier == "quick"
+        context = multiprocessing.get_context("fork")
+        results = context.Queue()
+        child = context.Process(target=run_in_child, args=(speed, results))  # forked, so nothing is pickled
+        child.start()
+        in_child = results.get(timeout=60)
+        child.join(timeout=60)
+        assert child.exitcode == 0
+        assert in_child == ([float(value) for value in range(2000)], "quick", "optimized")
+    finally:
+        release.set()
+        blocker.result()
+
+
+def run_in_child(speed: fj.JitResolver, results: Any) -> None:
+    """Call a resolver whose optimization the parent has pending, then compile a new one in the child."""
+    values = speed(pa.array(range(2000)), pa.array([60] * 2000)).to_pylist()
+    fresh = make_speed()
+    fresh(pa.array([1]), pa.array([60]))
+    kernel = only_kernel(fresh)
+    kernel.wait_optimized()
+    results.put((values, only_kernel(speed).tier, kernel.tier))

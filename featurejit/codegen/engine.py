@@ -14,6 +14,7 @@ be used by two threads at once.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -69,6 +70,20 @@ class JitEngine:
         # One thread compiles the optimized tier of quick kernels, in submission order.
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurejit-optimize")
         self.background_machine: llvm.TargetMachine | None = None  # used only by that thread
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self.after_fork_in_child)
+
+    def after_fork_in_child(self) -> None:
+        """Give a forked child a background thread and lock of its own.
+
+        The parent's background thread does not exist in the child, and the parent's compiles
+        still pending there never finish in it (CompiledKernel.wait_optimized knows that).
+        NOTE: a fork while the background thread is inside LLVM may leave LLVM's own locks
+        held in the child; the graph's forked workers run plain Python functions only.
+        """
+        self.lock = threading.Lock()
+        self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurejit-optimize")
+        self.background_machine = None
 
     def create_target_machine(self, opt: int) -> llvm.TargetMachine:
         # No fast-math: kernels keep IEEE NaN and infinity semantics, as CPython does.
