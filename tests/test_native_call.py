@@ -306,3 +306,40 @@ def test_module_in_closure_guard() -> None:
     for _ in range(1000):
         root(9.0)
     assert [sys.getrefcount(math), sys.getrefcount(math.sqrt)] == before
+
+
+def test_call_slot_points_at_compiled_function() -> None:
+    import ctypes
+
+    from featurejit.runtime.native_call import PY_TP_CALL, TP_CALL_OFFSET
+
+    @jit_resolver
+    def ratio(a: int, b: int | None) -> float | None:
+        if b is None or b == 0:
+            return None
+        return a / b
+
+    class Plain:
+        def __call__(self, a: int, b: int) -> int:
+            return a + b
+
+    get_slot = ctypes.pythonapi.PyType_GetSlot
+    get_slot.restype, get_slot.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_int]
+    assert ratio(7, 2) == 3.5
+    slot = ctypes.c_void_p.from_address(id(type(ratio)) + TP_CALL_OFFSET).value
+    assert slot == get_slot(type(ratio), PY_TP_CALL)
+    assert slot != get_slot(Plain, PY_TP_CALL), "the class's tp_call is CPython's generic __call__ slot"
+    # Every kind of call through the compiled slot gives the plain function's result.
+    assert ratio(7, None) is None
+    assert ratio(7, 0) is None
+    assert ratio(b=4, a=2) == 0.5
+    assert ratio(2**70, 2) == 2**69
+    assert ratio(True, 2) == 0.5
+    with pytest.raises(TypeError, match="missing a required argument|required positional argument"):
+        ratio(7)
+    with pytest.raises(TypeError):
+        ratio(7, 2, 3)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'c'"):
+        ratio(7, c=2)
+    with pytest.raises(TypeError):
+        ratio("7", 2)

@@ -7,20 +7,26 @@ own class, so a call from Python code reaches native code without running Python
 The builtins form a chain: a call that does not match one entry goes to the next older one,
 and after the oldest to the resolver's general call path.
 
-NOTE: a resolver is an instance, so CPython reaches the builtin through the class's
-`__call__` slot, which builds an argument tuple and looks `__call__` up on every call. That
-fixed cost is larger than a plain call of a function that returns at once, so in the scalar
-bench suite `speed(1400, None)` costs about twice its plain call.
+A resolver is an instance, so CPython calls it through its class's tp_call slot. For a
+class with `__call__` that slot looks `__call__` up on every call and calls it, which costs
+more than a plain call of a function that returns at once. So the class's tp_call also
+points at a small compiled function that passes the argument tuple's items straight to the
+newest builtin's entry (see `CallSlot`).
 """
 
 from __future__ import annotations
 
 import builtins
 import ctypes
+import itertools
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from featurejit.codegen.pyentry import ContextLayout, guard_captures, is_closure_name
+from llvmlite import ir
+
+from featurejit.codegen.arith import I64, i64
+from featurejit.codegen.pyentry import OBJECT, ContextLayout, guard_captures, is_closure_name
 from featurejit.frontend.captures import Capture
 
 METH_KEYWORDS = 0x0002
@@ -69,6 +75,77 @@ def make_builtin(address: int, name: str, context: list[Any], keep_alive: list[A
     return function
 
 
+logger = logging.getLogger("featurejit")
+
+PY_TP_CALL = 50  # the tp_call slot's number for PyType_GetSlot, from CPython's typeslots.h
+# PyTypeObject starts with a variable-size object header (three words), then 13 pointer-size
+# fields before tp_call. CallSlot.slot checks the field against PyType_GetSlot before any
+# write, so a CPython with another layout only loses the shortcut.
+TP_CALL_OFFSET = 16 * ctypes.sizeof(ctypes.c_void_p)
+
+_get_slot = ctypes.pythonapi.PyType_GetSlot
+_get_slot.restype = ctypes.c_void_p
+_get_slot.argtypes = [ctypes.py_object, ctypes.c_int]
+_trampoline_numbers = itertools.count()
+
+
+class CallSlot:
+    """The tp_call slot of a resolver's class, pointed at a compiled function over the newest builtin.
+
+    The function takes CPython's (self, args, kwargs). Without keywords it calls the builtin's
+    C function with the tuple's items, as the builtin's own vectorcall would, and with them
+    it calls the builtin through PyObject_Call. CPython resets the slot whenever `__call__`
+    is assigned or deleted, so `point_at` runs after each assignment.
+    """
+
+    def __init__(self, resolver_class: type):
+        self.resolver_class = resolver_class
+        # Builtins a compiled function refers to, kept while any thread may still run it.
+        self.kept: list[Any] = []
+
+    def slot(self) -> ctypes.c_void_p | None:
+        """Return the class's tp_call field, or None if it is not where this CPython keeps it."""
+        field = ctypes.c_void_p.from_address(id(self.resolver_class) + TP_CALL_OFFSET)
+        current = _get_slot(self.resolver_class, PY_TP_CALL)
+        return field if current and field.value == current else None
+
+    def point_at(self, builtin: Any, entry_address: int) -> None:
+        field = self.slot()
+        if field is None:
+            logger.debug("%s: tp_call is not at the expected offset; calls go through __call__", self.resolver_class)
+            return
+        from featurejit.codegen.engine import get_engine
+
+        name = f"fj_call_slot_{next(_trampoline_numbers)}"
+        module = call_slot_module(name, entry_address, id(builtin.__self__), id(builtin))
+        address = get_engine().compile(module, [name], quick=True).addresses[name]
+        self.kept.append(builtin)
+        field.value = address
+
+
+def call_slot_module(name: str, entry_address: int, context_address: int, builtin_address: int) -> ir.Module:
+    """Return LLVM IR of `name(self, args, kwargs)`, which calls a METH_FASTCALL | METH_KEYWORDS entry."""
+    module = ir.Module(name=name)
+    function = ir.Function(module, ir.FunctionType(OBJECT, [OBJECT, OBJECT, OBJECT]), name)
+    _, arguments, keywords = function.args
+    ternary = ir.FunctionType(OBJECT, [OBJECT, OBJECT, OBJECT])
+    # The object code is never cached, so the address of PyObject_Call can be a constant.
+    call = i64(ctypes.cast(ctypes.pythonapi.PyObject_Call, ctypes.c_void_p).value or 0)
+    builder = ir.IRBuilder(function.append_basic_block("entry"))
+    with builder.if_then(builder.icmp_unsigned("!=", keywords, ir.Constant(OBJECT, None)), likely=False):
+        builtin = builder.inttoptr(i64(builtin_address), OBJECT)
+        builder.ret(builder.call(builder.inttoptr(call, ternary.as_pointer()), [builtin, arguments, keywords]))
+    # A tuple is the object header (reference count, type), its size, then its items.
+    word = ctypes.sizeof(ctypes.c_void_p)
+    size = builder.load(builder.bitcast(builder.gep(arguments, [i64(2 * word)]), I64.as_pointer()))
+    items = builder.bitcast(builder.gep(arguments, [i64(3 * word)]), OBJECT.as_pointer())
+    entry_type = ir.FunctionType(OBJECT, [OBJECT, OBJECT.as_pointer(), I64, OBJECT])
+    entry = builder.inttoptr(i64(entry_address), entry_type.as_pointer())
+    context = builder.inttoptr(i64(context_address), OBJECT)
+    builder.ret(builder.call(entry, [context, items, size, ir.Constant(OBJECT, None)]))
+    return module
+
+
 class NativeEntries:
     """The native scalar entries of one resolver, and the chain installed as its `__call__`."""
 
@@ -86,6 +163,7 @@ class NativeEntries:
         # buffer's address stays fixed while the entries write to it.
         self.counter_bytes = bytearray(ctypes.sizeof(ctypes.c_int64))
         self.counter = ctypes.c_int64.from_buffer(self.counter_bytes)
+        self.call_slot = CallSlot(resolver_class)
         # (checked address, captures, name) of each chained entry, oldest first
         self.entries: list[tuple[int, list[Capture], str]] = []
         # The objects the installed guards compare against, per entry
@@ -114,6 +192,7 @@ class NativeEntries:
             fallback = make_builtin(address, name, [*self.base_context(fallback), *objects], [self.counter])
         if self.entries:
             self.resolver_class.__call__ = fallback  # type: ignore[method-assign]
+            self.call_slot.point_at(fallback, self.entries[-1][0])
 
     def clear(self) -> None:
         self.entries = []
