@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import logging
+import re
 import sys
 import time
 import traceback
@@ -351,6 +352,16 @@ def dump_with_pass_options(resolver: JitResolver, args: argparse.Namespace, out:
     return EXIT_OK
 
 
+def first_use(text: str, name: str, source_name: str) -> str | None:
+    """Return "file:line:column" of the first occurrence of the SSA value `name` in `text`, if any."""
+    found = re.search(re.escape(name) + r"(?![\w.$-])", text)
+    if found is None:
+        return None
+    line = text.count("\n", 0, found.start()) + 1
+    column = found.start() - (text.rfind("\n", 0, found.start()) + 1) + 1
+    return f"{source_name}:{line}:{column}"
+
+
 def read_ir(source: str) -> ModuleOp:
     """Parse the IR text in file `source`, or in stdin if `source` is -.
 
@@ -381,7 +392,12 @@ def read_ir(source: str) -> ModuleOp:
     try:
         return parse_module(text, source_name)
     except ParseError as error:
-        raise UsageError(f"{error.span.get_location()}: invalid IR: {' '.join(error.msg.split())}") from None
+        location: object = error.span.get_location()
+        undefined = re.search(r"values used but not defined: \[(%[\w.$-]+)", error.msg)
+        if undefined is not None:
+            # xDSL reports this at the end of the text; the first use is where to look.
+            location = first_use(text, undefined.group(1), source_name) or location
+        raise UsageError(f"{location}: invalid IR: {' '.join(error.msg.split())}") from None
     except VerifyException as error:
         raise UsageError(f"{source_name}: invalid IR: {' '.join(str(error).split())}") from None
 

@@ -298,7 +298,7 @@ def test_opt_broken_pass_dump_in_generic_form(
         ),
         (
             "func.func @f(%x: i64) -> i64 {\n  func.return %y : i64\n}\n",
-            ":",
+            ":2:15",
             "values used but not defined: [%y]",
         ),
         (
