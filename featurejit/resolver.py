@@ -61,6 +61,10 @@ class Explanation:
         if self.compile_ms:
             stages = ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in self.compile_ms.items())
             lines.append(f"  last compile: {stages}")
+            if "quick llvm" in self.compile_ms:
+                later = "optimized llvm" in self.compile_ms
+                then = "then the optimized one, compiled on a background thread" if later else "no optimized one yet"
+                lines.append(f"  kernel tiers: a quick kernel for the first call, {then}")
         lines.append(last_call_line(self.called, self.last_rows, self.last_slow_path_rows, self.last_error_rows))
         return "\n".join(lines)
 

@@ -239,3 +239,12 @@ def run_in_child(speed: fj.JitResolver, results: Any) -> None:
     kernel = only_kernel(fresh)
     kernel.wait_optimized()
     results.put((values, only_kernel(speed).tier, kernel.tier))
+
+
+def test_explain_reports_both_tiers(tiers: None) -> None:
+    speed = make_speed()
+    speed(pa.array([1]), pa.array([60]))
+    text = str(speed.explain(show=False))
+    assert "quick llvm" in text
+    assert "optimized llvm" in text
+    assert "kernel tiers: a quick kernel for the first call, then the optimized one" in text
