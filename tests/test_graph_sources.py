@@ -176,6 +176,27 @@ def test_string_key_index() -> None:
         KeyIndex("when", pa.array([1.5]))
 
 
+def test_key_index_sparse_unicode_and_empty() -> None:
+    sparse = KeyIndex("id", pa.array([-(2**63), 2**63 - 1, 0, 10**15], type=pa.int64()))
+    assert sparse.lookup([2**63 - 1, -(2**63), 10**15, 1, True]).tolist() == [1, 0, 3, -1, -1]
+    assert "hash" in sparse.index.describe()
+    dense = KeyIndex("id", pa.array(range(1000, 0, -1), type=pa.uint16()))
+    assert dense.lookup_one(1000) == 0
+    assert dense.lookup_arrow(pa.array([1, None, 2000], type=pa.int64())).tolist() == [999, -1, -1]
+    assert "direct-address" in dense.index.describe()
+    words = KeyIndex("code", pa.array(["日本", "", "straße", None, "e\u0301"], type=pa.large_string()))
+    assert words.lookup(["", "straße", "e\u0301", "é", "日本"]).tolist() == [1, 2, 4, -1, 0]
+    assert words.lookup_arrow(pa.array(["日本", None], type=pa.string())).tolist() == [0, -1]
+    empty = KeyIndex("id", pa.array([], type=pa.int64()))
+    assert empty.lookup([1]).tolist() == [-1]
+    assert empty.lookup_arrow(pa.array([1, None])).tolist() == [-1, -1]
+
+
+def test_repeated_string_key_names_rows() -> None:
+    with pytest.raises(GraphError, match="the key code = 'b' is on rows 1 and 3 of the source"):
+        KeyIndex("code", pa.array(["a", "b", None, "b", None]))
+
+
 def test_string_primary_key() -> None:
     @fj.jit_resolver
     def doubled(visits: Store.visits) -> Store.twice:
