@@ -143,7 +143,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         return 0
     unknown = [name for name in args.suites if name not in suites]
     if unknown:
-        err.print(f"unknown suite {unknown[0]!r}; the suites are: {', '.join(suites)}")
+        err.print(f"error: unknown suite {unknown[0]!r}; the suites are: {', '.join(suites)}")
         return EXIT_USAGE
     chosen = [suites[name] for name in args.suites] if args.suites else list(suites.values())
     options = Options(

@@ -953,8 +953,9 @@ def run_notes(runs: Sequence[ResolverRun]) -> list[str]:
         elif run.kernels_compiled_during_run:
             count = run.kernels_compiled_during_run
             notes.append(
-                f"note: {run.name} compiled {count} more kernel{'s' if count > 1 else ''} during the run, "
-                f"specialized on the input columns' Arrow layout, and its run time includes that compile"
+                f"note: {run.name} needed {count} more kernel{'s' if count > 1 else ''} during the run, "
+                f"specialized on the input columns' Arrow layout, and its run time includes compiling it "
+                f"or loading it from the disk cache"
             )
     return notes
 
@@ -1016,7 +1017,7 @@ def add_cache_command(
         description="Show the disk cache of compiled kernels (folder, entries, size) or delete its entries. "
         "FEATUREJIT_CACHE_DIR sets the folder and FEATUREJIT_CACHE=0 turns the cache off.",
     )
-    cache.add_argument("action", choices=("info", "clear"), help="info: print the folder and its size; clear: delete every entry")
+    cache.add_argument("action", choices=("info", "clear"), help="info: print the folder, whether the cache is on, its entries, size and maximum size; clear: delete every entry")
     cache.set_defaults(handler=cache_command)
 
 

@@ -122,6 +122,30 @@ def run_by_command_line() -> bool:
     return program.name == "featurejit" or program.resolve() == Path(__file__).resolve().parent / "cli.py"
 
 
+def caller_stacklevel() -> int:
+    """Return the `warnings.warn` stacklevel, seen from this module, of the first code outside featurejit.
+
+    Settings are read when featurejit first needs them, so the warning names the user's line
+    rather than a featurejit module. `warnings` does not count the import machinery's frames,
+    so neither does this.
+    """
+    package = str(Path(__file__).resolve().parent)
+
+    def is_import_machinery(name: str) -> bool:
+        return "importlib" in name and "_bootstrap" in name
+
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None:
+        name = frame.f_code.co_filename
+        if not (name.startswith(package) or is_import_machinery(name)):
+            break
+        frame = frame.f_back
+        if not is_import_machinery(frame.f_code.co_filename):
+            level += 1
+    return level
+
+
 if not run_by_command_line():
     for _problem in problems:
-        warnings.warn(f"{_problem}; featurejit uses the default meanwhile", RuntimeWarning, stacklevel=2)
+        warnings.warn(f"{_problem}; featurejit uses the default meanwhile", RuntimeWarning, stacklevel=caller_stacklevel())

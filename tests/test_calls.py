@@ -203,12 +203,12 @@ def test_wrong_scalar_type_names_parameter_and_types() -> None:
 
 
 def test_float_array_for_int_parameter_is_rejected() -> None:
-    with pytest.raises(TypeError, match=r"'distance' expects int, but got an Arrow array of type double"):
+    with pytest.raises(TypeError, match=r"'distance' expects int, but got values of Arrow type double"):
         speed_mph(pa.array([1.5]), pa.array([2]))
 
 
 def test_string_array_is_rejected() -> None:
-    with pytest.raises(TypeError, match="'air_time' expects int \\| None, but got an Arrow array of type string"):
+    with pytest.raises(TypeError, match="'air_time' expects int \\| None, but got values of Arrow type string"):
         speed_mph(pa.array([1]), pa.array(["x"]))
 
 

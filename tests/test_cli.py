@@ -602,6 +602,20 @@ def test_quick_rows_zero_is_valid() -> None:
     assert completed.stdout.strip() == "0 []"
 
 
+def test_invalid_setting_warning_names_user_line(tmp_path: Path) -> None:
+    script = tmp_path / "user_script.py"
+    script.write_text("import featurejit.settings\n")
+    completed = subprocess.run(
+        [sys.executable, "-W", "always", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "FEATUREJIT_QUICK_ROWS": "abc"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stderr.startswith(f"{script}:1: RuntimeWarning: FEATUREJIT_QUICK_ROWS='abc' is not an integer")
+
+
 def test_invalid_setting_warns_library_users() -> None:
     probe = "import featurejit.settings as s; print(s.settings.threads >= 1, s.problems)"
 

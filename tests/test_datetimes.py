@@ -493,7 +493,7 @@ def test_lists_and_numpy_arrays() -> None:
 
 
 def test_wrong_array_types_are_rejected() -> None:
-    with pytest.raises(TypeError, match=r"expects datetime, but got an Arrow array of type date32.*pass timestamp"):
+    with pytest.raises(TypeError, match=r"expects datetime, but got values of Arrow type date32.*pass timestamp"):
         year_of(pa.array([datetime.date(2000, 1, 1)]))
     with pytest.raises(ValueError, match="'Mars/Olympus' is not in the zoneinfo database"):
         year_of(pa.array([0], pa.timestamp("s", tz="Mars/Olympus")))

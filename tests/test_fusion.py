@@ -162,7 +162,7 @@ def test_outputs_string_rejected() -> None:
 
 
 def test_wrong_column_type_names_it() -> None:
-    with pytest.raises(TypeError, match="'distance' expects int, but got an Arrow array of type double"):
+    with pytest.raises(TypeError, match="'distance' expects int, but got values of Arrow type double"):
         fj.fuse(speed)(pa.table({"distance": [1.5], "air_time": [2]}))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from featurejit.joins import JoinStep, join_all, plan_joins, table_stats
+from featurejit.joins import JoinStep, KeyTypeError, join_all, plan_joins, table_stats
 from tests.join_reference import normalized
 
 duckdb = pytest.importorskip("duckdb")
@@ -175,8 +175,22 @@ def test_invalid_steps_raise_clear_errors(steps: list, error: type[Exception], f
     assert fragment in str(raised.value)
 
 
-def test_int_key_against_string_key_names_both() -> None:
+def test_int_key_against_string_key_raises_when_planned() -> None:
     base, _, _, _ = star_tables(10)
-    with pytest.raises(TypeError) as raised:
-        join_all(base, [JoinStep(pa.table({"order": ["1"]}), on="order")])
-    assert "order" in str(raised.value)
+    with pytest.raises(KeyTypeError) as raised:
+        plan_joins(base, [JoinStep(pa.table({"order": ["1"]}), on="order")])
+    assert "'order' (int64)" in str(raised.value)
+    assert "'order' (string)" in str(raised.value)
+
+
+def test_one_step_not_in_a_list_is_rejected() -> None:
+    base, orders, _, _ = star_tables(10)
+    with pytest.raises(TypeError, match="wrap one step in a list"):
+        join_all(base, JoinStep(orders, on="order"))  # type: ignore[arg-type]
+
+
+def test_left_join_on_unique_keys_keeps_its_estimate() -> None:
+    base, _, parts, _ = star_tables()
+    unique_parts = parts.slice(0, 40)
+    plan = plan_joins(base, [JoinStep(unique_parts, on="part", how="left")])
+    assert plan.estimates[0] == base.num_rows

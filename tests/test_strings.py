@@ -250,7 +250,7 @@ def test_str_comparison_with_number_is_false_and_ordering_raises() -> None:
 
 
 def test_invalid_utf8_binary_column_is_rejected() -> None:
-    with pytest.raises(TypeError, match=r"expects str \| None, but got an Arrow array of type binary"):
+    with pytest.raises(TypeError, match=r"expects str \| None, but got values of Arrow type binary"):
         domain(pa.array([b"\xff\xfe"], pa.binary()))
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from featurejit.joins.keys import check_key_types
 from featurejit.joins.plan import HOWS, JoinPlan, as_table, plan_join
 from featurejit.joins.planner import match_fraction
 from featurejit.joins.stats import ColumnStats, TableStats, column_stats
@@ -142,6 +143,7 @@ def resolve_steps(base: pa.Table, steps: Sequence[JoinStep]) -> tuple[list[Plann
     """Check each step and name its columns as joining in request order would; return the steps and final columns."""
     columns = list(base.column_names)
     provider: dict[str, int | None] = dict.fromkeys(columns)  # final name -> step that adds it (None: the base)
+    types = {name: base.schema.field(name).type for name in columns}  # final name -> Arrow type
     planned = []
     for position, step in enumerate(steps):
         if not isinstance(step, JoinStep):
@@ -159,6 +161,8 @@ def resolve_steps(base: pa.Table, steps: Sequence[JoinStep]) -> tuple[list[Plann
         for name in right_on:
             if name not in table.column_names:
                 raise KeyError(f"{label}: its table has no column {name!r}; its columns are {', '.join(table.column_names)}")
+        # An int key against a string key raises KeyTypeError here, before any join runs.
+        check_key_types([(name, types[name]) for name in left_on], [(name, table.schema.field(name).type) for name in right_on])
         # Each step's columns get names of their own, so that no order of the joins renames them.
         renamed = {name: f"{name}\x00{position}" for name in table.column_names if name not in right_on}
         table = table.rename_columns([renamed.get(name, name) for name in table.column_names])
@@ -170,6 +174,7 @@ def resolve_steps(base: pa.Table, steps: Sequence[JoinStep]) -> tuple[list[Plann
                     f"{label}: its column {name!r} would be named {final!r}, which an earlier table has; pass another suffix="
                 )
             provider[final] = position
+            types[final] = table.schema.field(inner).type
             columns.append(final)
             added[final] = inner
         needs = {provider[name] for name in left_on} - {None}
@@ -191,7 +196,9 @@ def estimate(planned: PlannedStep, base: pa.Table, stats: dict[str, ColumnStats]
     if supplied is not None and right_name in supplied.columns:
         build = supplied.columns[right_name]
     else:
-        build = column_stats(planned.table.column(right_name), right_name)
+        # Exact distinct counts of the joined table's key: a fan-out from a sketch's estimate
+        # would make a join on unique keys look as if it added rows.
+        build = column_stats(planned.table.column(right_name), right_name, key=True)
     fraction, why = match_fraction(probe, build)
     if fraction is None:
         planned.reason = why
@@ -235,10 +242,12 @@ def plan_joins(base: pa.Table | pa.RecordBatch, steps: Sequence[JoinStep]) -> Jo
     """Check several joins of `base` and choose their order; `execute()` runs them and `explain()` shows why.
 
     Raises KeyError for a key column that is missing, ValueError for an invalid `how` or a
-    column name that a suffix does not make unique, and TypeError for a step that is not a
-    JoinStep.
+    column name that a suffix does not make unique, KeyTypeError (a TypeError) for an integer
+    key against a string key, and TypeError for a step that is not a JoinStep.
     """
     table = as_table(base, "left")
+    if isinstance(steps, JoinStep) or not isinstance(steps, Sequence):
+        raise TypeError(f"plan_joins takes a list of JoinStep objects, but got {type(steps).__name__}; wrap one step in a list")
     planned, columns = resolve_steps(table, steps)
     stats: dict[str, ColumnStats] = {}
     for step in planned:

@@ -201,7 +201,7 @@ def check_array(resolver_name: str, name: str, spec: ValueSpec, array: pa.Array 
             datetime.timedelta: "duration",
         }[spec.python_type]
         raise TypeError(
-            f"{resolver_name}(): parameter {name!r} expects {spec}, but got an Arrow array of type {array.type}; "
+            f"{resolver_name}(): parameter {name!r} expects {spec}, but got values of Arrow type {array.type}; "
             f"pass {accepted} values, or cast the column first"
         )
 
