@@ -91,3 +91,32 @@ def test_all_valid_bitmap_outlives_growth() -> None:
     still_there = [buffer for buffer in bitmap.outgrown if int(buffer.ctypes.data) == small_address]
     assert len(still_there) == 1
     assert bool((still_there[0] == 0xFF).all())
+
+
+def test_resolvers_compiling_on_several_threads_at_once(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # Each compile has an LLVM context of its own and each thread its own target machines,
+    # so different resolvers may compile at the same time.
+    source = "import featurejit as fj\n"
+    for number in range(24):
+        source += (
+            f"\n@fj.jit_resolver\ndef mix{number}(a: int, b: float | None) -> float | None:\n"
+            f"    if b is None:\n        return None\n"
+            f"    return (a * {number + 1} + b) / (b + {number}.5) if a > {number} else a - b * {number}\n"
+        )
+    (tmp_path / "concurrent_resolvers.py").write_text(source)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import concurrent_resolvers  # type: ignore[import-not-found]
+
+    resolvers = [getattr(concurrent_resolvers, f"mix{number}") for number in range(24)]
+    a = pa.array(range(-50, 50))
+    b = pa.array([float(value) if value % 7 else None for value in range(100)])
+
+    def run(resolver):  # type: ignore[no-untyped-def]
+        return resolver(a, b).to_pylist(), resolver(3, 2.0)
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(run, resolvers))
+    for resolver, (column, scalar) in zip(resolvers, results, strict=True):
+        expected = [resolver.function(x, y) for x, y in zip(a.to_pylist(), b.to_pylist(), strict=True)]
+        assert column == expected, resolver.name
+        assert scalar == resolver.function(3, 2.0), resolver.name

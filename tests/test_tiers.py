@@ -112,10 +112,10 @@ def test_failed_background_compile_keeps_quick_kernel(
     jit = engine.get_engine()
     compile_text = jit.compile_text
 
-    def failing(unoptimized: str, entry_points: list[str], context: object, machine: object, suffix: str):  # type: ignore[no-untyped-def]
+    def failing(unoptimized: str, entry_points: list[str], suffix: str):  # type: ignore[no-untyped-def]
         if not suffix:
             raise RuntimeError("out of memory in the optimizer")
-        return compile_text(unoptimized, entry_points, context, machine, suffix)  # type: ignore[arg-type]
+        return compile_text(unoptimized, entry_points, suffix)
 
     monkeypatch.setattr(jit, "compile_text", failing)
     speed = make_speed()

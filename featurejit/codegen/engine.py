@@ -6,9 +6,11 @@ loaded from the cache runs exactly the machine code that was compiled.
 
 Batch kernels come in two tiers. A quick kernel skips LLVM's optimizations and uses its fast
 instruction selector. It compiles in a few milliseconds and, in our measurements, runs two to
-four times slower. The optimized kernel compiles from the same LLVM IR on a background
-thread, with its own LLVM context and target machine, because LLVM does not allow either to
-be used by two threads at once.
+four times slower. The optimized kernel compiles from the same LLVM IR on a background thread.
+
+LLVM does not allow a context or a target machine to be used by two threads at once, and
+resolvers may compile on several threads, so every compile parses its module into a context
+of its own and each thread has its own target machines.
 """
 
 from __future__ import annotations
@@ -55,8 +57,8 @@ class JitEngine:
         self.target = llvm.Target.from_default_triple()
         self.cpu_name = llvm.get_host_cpu_name()
         self.cpu_features = llvm.get_host_cpu_features().flatten()
-        self.target_machine = self.create_target_machine(opt=3)
-        self.quick_machine = self.create_target_machine(opt=0)
+        self.target_machine = self.create_target_machine(opt=3)  # for engine creation and the data layout
+        self.machines = threading.local()  # per thread: optimization level -> target machine
         self.triple = self.target.triple
         self.data_layout = str(self.target_machine.target_data)
         self.engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), self.target_machine)
@@ -69,7 +71,6 @@ class JitEngine:
         self.loaded: dict[str, int] = {}
         # One thread compiles the optimized tier of quick kernels, in submission order.
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurejit-optimize")
-        self.background_machine: llvm.TargetMachine | None = None  # used only by that thread
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=self.after_fork_in_child)
 
@@ -83,11 +84,17 @@ class JitEngine:
         """
         self.lock = threading.Lock()
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurejit-optimize")
-        self.background_machine = None
 
     def create_target_machine(self, opt: int) -> llvm.TargetMachine:
         # No fast-math: kernels keep IEEE NaN and infinity semantics, as CPython does.
         return self.target.create_target_machine(cpu=self.cpu_name, features=self.cpu_features, opt=opt, jit=True)
+
+    def machine(self, opt: int) -> llvm.TargetMachine:
+        """Return this thread's target machine for optimization level `opt` (0 or 3)."""
+        machines = self.machines.__dict__.setdefault("by_level", {})
+        if opt not in machines:
+            machines[opt] = self.create_target_machine(opt)
+        return machines[opt]
 
     def compile(self, module: ir.Module, entry_points: list[str], quick: bool = False) -> CompiledModule:
         """Verify, optimize, compile and load `module`; return the addresses of `entry_points`.
@@ -98,21 +105,13 @@ class JitEngine:
         """
         module.triple = self.triple
         module.data_layout = self.data_layout
-        unoptimized = str(module)
-        if quick:
-            return self.compile_text(unoptimized, entry_points, None, self.quick_machine, QUICK_SUFFIX)
-        return self.compile_text(unoptimized, entry_points, None, self.target_machine, "")
+        return self.compile_text(str(module), entry_points, QUICK_SUFFIX if quick else "")
 
-    def compile_text(
-        self,
-        unoptimized: str,
-        entry_points: list[str],
-        context: llvm.context.ContextRef | None,
-        machine: llvm.TargetMachine,
-        suffix: str,
-    ) -> CompiledModule:
+    def compile_text(self, unoptimized: str, entry_points: list[str], suffix: str) -> CompiledModule:
+        """Compile LLVM IR text: optimized without `suffix`, quick with it (see `compile`)."""
         start = time.perf_counter()
-        parsed = llvm.parse_assembly(unoptimized, context=context)
+        machine = self.machine(0 if suffix else 3)
+        parsed = llvm.parse_assembly(unoptimized, context=llvm.create_context())
         parsed.verify()
         if suffix:
             for name in entry_points:
@@ -134,14 +133,11 @@ class JitEngine:
         """
 
         def run() -> None:
-            if self.background_machine is None:
-                self.background_machine = self.create_target_machine(opt=3)
-            context = llvm.create_context()
-            done(self.compile_text(unoptimized, entry_points, context, self.background_machine, ""))
+            done(self.compile_text(unoptimized, entry_points, ""))
 
         return self.background.submit(run)
 
-    def optimize(self, module: llvm.ModuleRef, machine: llvm.TargetMachine | None = None) -> None:
+    def optimize(self, module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
         options = llvm.PipelineTuningOptions(speed_level=3)
         options.loop_vectorization = True
         options.slp_vectorization = True
@@ -151,7 +147,7 @@ class JitEngine:
         # did not pay for their compile time there.
         options.loop_interleaving = False
         options.loop_unrolling = False
-        pass_builder = llvm.create_pass_builder(machine or self.target_machine, options)
+        pass_builder = llvm.create_pass_builder(machine, options)
         pass_builder.getModulePassManager().run(module, pass_builder)
 
     def load_object(self, object_code: bytes, entry_points: list[str]) -> dict[str, int]:
@@ -173,7 +169,7 @@ class JitEngine:
 
     def assembly(self, optimized_llvm: str) -> str:
         """Return the host CPU's assembly for optimized LLVM IR, as the loaded object code has it."""
-        return self.target_machine.emit_assembly(llvm.parse_assembly(optimized_llvm))
+        return self.machine(3).emit_assembly(llvm.parse_assembly(optimized_llvm, context=llvm.create_context()))
 
 
 _engine: JitEngine | None = None
