@@ -294,8 +294,9 @@ def targets(rows: list[Any], largest: int) -> list[Target]:
 
 NOTES = [
     "featurejit x is the row's median time per row over featurejit's at the same row count: above 1 means featurejit is faster.",
-    "featurejit runs with on_error=\"null\": the rows where CPython raises ZeroDivisionError (a > b and c == -1.0) "
-    "go to its slow path and come back null. Peers are compared with featurejit on the rows where c != -1.0.",
+    "featurejit runs with on_error=\"null\": its kernel marks the rows where CPython raises ZeroDivisionError "
+    "(a > b and c == -1.0), and the runtime makes them null without the interpreter. Peers are compared with "
+    "featurejit on the rows where c != -1.0.",
     "The Python loop runs on at most --python-rows rows, so compare its rows/s, not its time. It catches "
     "ZeroDivisionError per row and appends None, and it is compared on every row of its slice.",
     "numpy, numexpr and pyarrow.compute evaluate both branches on every row and give inf or nan where a > b and "
