@@ -314,7 +314,8 @@ def probe_gathered(
         return Morsel(start, stop, buffers.probe_rows[:found], buffers.build_rows[:found], count)
 
     def work() -> None:
-        buffers = MorselBuffers(morsel, morsel if one_each else int(morsel * per_row) + 64, select is not None)
+        largest = min(morsel, rows)  # a probe side shorter than a morsel needs no more
+        buffers = MorselBuffers(largest, largest if one_each else int(largest * per_row) + 64, select is not None)
         while (index := claim()) is not None:
             start = starts[index]
             pairs = run(buffers, start, min(start + morsel, rows))

@@ -32,6 +32,9 @@ PROBE_SKETCH_PRECISION = 12  # 4 KiB of registers, a standard error of about 1.6
 # A probe side this long has its pushed-down filter tried on a sample first. The sample is
 # then at most an eighth of the rows that the filter would read.
 PUSHDOWN_SAMPLE_MIN_ROWS = 8 * SAMPLE_BLOCKS * SAMPLE_BLOCK_ROWS
+# An estimate, not a measured crossover: below this many rows a take with null indices is
+# cheap enough, and index lookups of a few keys skip the extra arrays of `take_rows_with_nulls`.
+MASKED_TAKE_MIN_ROWS = 4096
 
 
 def as_table(data: Any, side: str) -> pa.Table:
@@ -85,8 +88,55 @@ def take_rows(table: pa.Table, rows: np.ndarray | None) -> pa.Table:
     if rows is None:
         return table
     missing = rows < 0
-    indices = pa.array(rows, mask=missing) if missing.any() else pa.array(rows)
-    return table.take(indices)
+    if not missing.any():
+        return table.take(pa.array(rows))
+    if len(rows) < MASKED_TAKE_MIN_ROWS or table.num_rows == 0:
+        return table.take(pa.array(rows, mask=missing))
+    return take_rows_with_nulls(table, rows, missing)
+
+
+def is_flat_fixed_width(arrow_type: pa.DataType) -> bool:
+    """Return whether arrays of the type are a validity bitmap and one buffer of values, nothing else."""
+    return any(
+        check(arrow_type)
+        for check in (
+            pa.types.is_integer, pa.types.is_floating, pa.types.is_temporal, pa.types.is_boolean,
+            pa.types.is_decimal, pa.types.is_fixed_size_binary,
+        )
+    )
+
+
+def take_rows_with_nulls(table: pa.Table, rows: np.ndarray, missing: np.ndarray) -> pa.Table:
+    """Return `take_rows` of rows some of which are -1, without null indices where a column allows.
+
+    Arrow's take checks the validity of each index when the indices have nulls. With 10% of
+    them null, that doubled its time (pyarrow 26, two columns of 1,000,000 rows taken 262,144
+    rows at a time, on a 2-core Xeon virtual machine). Fixed-width
+    columns are taken at row 0 for the -1 rows instead, and get those rows' nulls from a
+    bitmap afterwards. Other columns, such as strings, take the indices with nulls.
+    """
+    fast = [name for name in table.column_names if is_flat_fixed_width(table.schema.field(name).type)]
+    columns: dict[str, pa.ChunkedArray] = {}
+    if fast:
+        found = np.packbits(~missing, bitorder="little")
+        taken = table.select(fast).take(pa.array(np.where(missing, 0, rows)))
+        for name in fast:
+            columns[name] = with_missing_rows(taken.column(name).combine_chunks(), found)
+    slow = [name for name in table.column_names if name not in columns]
+    if slow:
+        taken = table.select(slow).take(pa.array(rows, mask=missing))
+        columns.update({name: taken.column(name) for name in slow})
+    return pa.Table.from_arrays([columns[name] for name in table.column_names], schema=table.schema)
+
+
+def with_missing_rows(array: pa.Array, found: np.ndarray) -> pa.Array:
+    """Return a fixed-width array with the rows whose bit in `found` (an LSB-first bitmap) is clear set to null."""
+    assert array.offset == 0, "take returns arrays at offset 0"
+    validity = found
+    bitmap = array.buffers()[0]
+    if array.null_count and bitmap is not None:
+        validity = np.bitwise_and(found, np.frombuffer(bitmap, dtype=np.uint8, count=len(found)))
+    return pa.Array.from_buffers(array.type, len(array), [pa.py_buffer(validity), array.buffers()[1]])
 
 
 def right_output_columns(right: pa.Table, right_keys: list[str]) -> list[str]:
