@@ -190,3 +190,28 @@ def test_in_list_filter_and_expression() -> None:
     string_expression = strings.expression("s")
     assert string_expression is not None
     assert pa.table({"s": ["a", "b", "é"]}).filter(string_expression).column("s").to_pylist() == ["b", "é"]
+
+
+def test_filter_of_row_ranges_matches_whole_filter() -> None:
+    rng = np.random.default_rng(6)
+    present = rng.choice(2**40, 3000, replace=False)
+    probe = np.where(rng.random(5000) < 0.5, rng.choice(present, 5000), rng.integers(0, 2**41, 5000))
+    keys = int_key(probe, rng.random(5000) > 0.1, None, "k")
+    join_filter = JoinFilter.from_build(build(integer_keys(present)))
+    whole = join_filter.select(keys)
+    out = np.empty(1000, dtype=np.int64)
+    pieces = []
+    for start in range(0, 5000, 1000):
+        count = join_filter.select_range(keys, start, start + 1000, out)
+        pieces.append(out[:count].copy())
+    assert np.array_equal(np.concatenate(pieces), whole)
+    assert join_filter.select_range(keys, 4000, 4000, out) == 0
+
+
+def test_sample_pass_fraction_of_short_and_empty_keys() -> None:
+    join_filter = JoinFilter.from_build(build(integer_keys(np.arange(100) * 1000)))
+    assert join_filter.sample_pass_fraction(integer_keys(np.array([0, 1000, 5, 7]))) == (0.5, 4)
+    assert join_filter.sample_pass_fraction(integer_keys(np.zeros(0, dtype=np.int64))) == (0.0, 0)
+    fraction, sampled = join_filter.sample_pass_fraction(integer_keys(np.arange(100_000) * 1000))
+    assert sampled == 16 * 1024
+    assert 0 < fraction < 0.05

@@ -430,3 +430,156 @@ def test_pushdown_chosen_after_build_from_probe_sketch() -> None:
     left_plan = plan_join(left, right, on="k", how="left")
     left_plan.execute()
     assert "pushdown" not in left_plan.explain()
+
+
+# --------------------------------------------------------------------------------------
+# Morsels and the pushdown's sample
+# --------------------------------------------------------------------------------------
+
+
+MORSEL_OPERATORS = [name for name in OPERATORS if name != "planned"]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("how", ["inner", "left"])
+@pytest.mark.parametrize("operator", MORSEL_OPERATORS)
+@pytest.mark.parametrize("case", CASES)
+def test_join_in_small_morsels_matches_references(case: str, operator: str, how: str, threads: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Morsels of 16 rows split every case into several output chunks, some of them empty.
+    monkeypatch.setattr(join_operators, "GATHER_MORSEL_ROWS", 16)
+    monkeypatch.setattr(join_operators, "PROBE_MORSEL_ROWS", 16)
+    monkeypatch.setattr(settings, "threads", threads)
+    left, right, left_on, right_on = make_case(case)
+    result = OPERATORS[operator](left, right, left_on, right_on, how)
+    check_against_references(result, left, right, left_on, right_on, how, case)
+
+
+def test_output_has_one_chunk_per_morsel(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(join_operators, "GATHER_MORSEL_ROWS", 100)
+    monkeypatch.setattr(settings, "threads", 1)
+    left = pa.table({"k": np.arange(1000) % 300, "a": np.arange(1000)})
+    right = pa.table({"k": np.arange(300)[::-1].copy(), "b": np.arange(300)})
+    result = join(left, right, on="k", how="left")
+    assert result.column("k").num_chunks == 10
+    assert result.column("a").to_pylist() == list(range(1000)), "a left join of unique keys keeps the left order"
+    assert result.column("b").to_pylist() == [299 - key for key in np.arange(1000) % 300]
+
+
+def test_repeated_hot_key_outgrows_morsel_buffers(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One build key has 500 rows among 2,000 unique ones, so the pairs per probe row estimated
+    # from the averages fall short in the morsels that probe it, which run again into larger buffers.
+    monkeypatch.setattr(join_operators, "GATHER_MORSEL_ROWS", 64)
+    monkeypatch.setattr(settings, "threads", 1)
+    right = pa.table({"k": np.concatenate([np.full(500, 7), np.arange(100, 2100)]), "b": np.arange(2500)})
+    left = pa.table({"k": np.where(np.arange(3000) % 50 == 0, 7, np.arange(3000)), "a": np.arange(3000)})
+    for how in ("inner", "left"):
+        plan = plan_join(left, right, on="k", how=how)
+        plan.choice = JoinChoice("hash join", "right", False, ["forced by the test"])
+        check_against_references(plan.execute(), left, right, ["k"], ["k"], how, "hot key")
+
+
+def sparse_probe(rng: np.random.Generator, build_keys: np.ndarray, rows: int, matching: float, absent_low: int) -> np.ndarray:
+    """Return `rows` probe keys: a `matching` share drawn from `build_keys`, the others from [absent_low, 3 * absent_low)."""
+    picked = rng.choice(build_keys, rows)
+    absent = rng.integers(absent_low, 3 * absent_low, rows)
+    return np.where(rng.random(rows) < matching, picked, absent)
+
+
+def test_pushdown_skipped_when_sample_mostly_passes() -> None:
+    # The probe's key range is three times the build's, so the planner estimates that a third
+    # of the probe rows match, but 90% do: the sample of the filter shows it would not pay.
+    rng = np.random.default_rng(21)
+    build_keys = rng.choice(2**40, 20_000, replace=False)
+    left = pa.table({"k": sparse_probe(rng, build_keys, 200_000, 0.9, 2**40), "a": np.arange(200_000)})
+    right = pa.table({"k": build_keys, "b": np.arange(20_000)})
+    plan = plan_join(left, right, on="k")
+    assert plan.choice.pushdown
+    result = plan.execute()
+    text = plan.explain()
+    assert "no pushdown after all: min/max [" in text
+    assert "of a sample of 16,384 probe rows, and filtering pays only below 50%" in text
+    assert "pushdown: min/max" not in text
+    assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], "inner")
+
+
+def test_pushdown_kept_when_sample_mostly_fails() -> None:
+    rng = np.random.default_rng(22)
+    build_keys = rng.choice(2**40, 20_000, replace=False)
+    left = pa.table({"k": sparse_probe(rng, build_keys, 200_000, 0.1, 2**40), "a": np.arange(200_000)})
+    right = pa.table({"k": build_keys, "b": np.arange(20_000)})
+    plan = plan_join(left, right, on="k")
+    result = plan.execute()
+    text = plan.explain()
+    assert "no pushdown after all" not in text
+    assert "and a Bloom filter of 20,000 keys in 65,536 bytes kept" in text
+    assert "of 200,000 probe rows" in text
+    assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], "inner")
+
+
+def test_pushdown_sample_with_null_keys_on_two_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "threads", 2)
+    rng = np.random.default_rng(23)
+    build_keys = rng.choice(2**40, 5_000, replace=False)
+    probe_keys = pa.array(sparse_probe(rng, build_keys, 150_000, 0.2, 2**40), mask=rng.random(150_000) < 0.3)
+    left = pa.table({"k": probe_keys, "a": np.arange(150_000)})
+    right = pa.table({"k": pa.array(build_keys, mask=rng.random(5_000) < 0.1), "b": np.arange(5_000)})
+    for how in ("inner", "left"):
+        for build in ("left", "right"):
+            plan = plan_join(left, right, on="k", how=how)
+            plan.choice = JoinChoice("hash join", build, True, ["forced by the test"])
+            check_against_references(plan.execute(), left, right, ["k"], ["k"], how, "sampled pushdown")
+
+
+def payload_table(rng: np.random.Generator, rows: int) -> pa.Table:
+    """Return `rows` rows of unique keys in random order and nullable columns of many types."""
+    mask = rng.random(rows) < 0.2
+    values = rng.integers(-1000, 1000, rows)
+    return pa.table({
+        "k": rng.permutation(rows),
+        "i8": pa.array(values.astype(np.int8), mask=mask),
+        "u64": pa.array(np.abs(values).astype(np.uint64)),
+        "f32": pa.array(values.astype(np.float32) / 7, mask=mask),
+        "flag": pa.array(values > 0, mask=mask),
+        "day": pa.array(values.astype(np.int32), mask=mask).cast(pa.date32()),
+        "at": pa.array(values, mask=mask).cast(pa.timestamp("ms", tz="UTC")),
+        "price": pa.array([None if gap else f"{value}.25" for value, gap in zip(values, mask, strict=True)]).cast(pa.decimal128(9, 2)),
+        "code": pa.array([None if gap else bytes([value % 256, 7]) for value, gap in zip(values, mask, strict=True)], pa.binary(2)),
+        "name": pa.array([None if gap else f"n{value}" for value, gap in zip(values, mask, strict=True)]),
+        "group": pa.array([f"g{value % 5}" for value in values]).dictionary_encode(),
+        "tags": pa.array([None if gap else [int(value)] for value, gap in zip(values, mask, strict=True)]),
+        "nothing": pa.nulls(rows),
+    })
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_left_join_nulls_in_every_payload_type(chunked: bool) -> None:
+    # 20,000 left rows, about a third without a match, take the right rows of the matched
+    # ones; fixed-width columns get the others' nulls from a bitmap, other columns from null indices.
+    rng = np.random.default_rng(31)
+    right = payload_table(rng, 15_000)
+    if chunked:
+        right = pa.concat_tables([right.slice(0, 4000), right.slice(4000, 6000), right.slice(10_000)])
+    left = pa.table({"k": pa.array(rng.integers(0, 22_000, 20_000), mask=rng.random(20_000) < 0.05), "a": np.arange(20_000)})
+    for build in ("left", "right"):
+        plan = plan_join(left, right, on="k", how="left")
+        plan.choice = JoinChoice("hash join", build, False, ["forced by the test"])
+        result = plan.execute()
+        assert result.schema.field("price").type == pa.decimal128(9, 2)
+        assert result.schema.field("group").type == right.schema.field("group").type
+        # pyarrow's join takes no list columns, so DuckDB alone is the reference here.
+        assert normalized(result) == duckdb_join(left, right, ["k"], ["k"], "left")
+
+
+def test_take_rows_with_nulls_matches_masked_take() -> None:
+    from featurejit.joins.plan import take_rows_with_nulls
+
+    rng = np.random.default_rng(32)
+    table = payload_table(rng, 5000)
+    rows = rng.integers(-1, 5000, 9000)
+    rows[:10] = -1
+    missing = rows < 0
+    expected = table.take(pa.array(rows, mask=missing))
+    actual = take_rows_with_nulls(table, rows, missing)
+    assert actual.schema == expected.schema
+    for name in table.column_names:
+        assert actual.column(name).equals(expected.column(name)), name

@@ -29,6 +29,9 @@ from featurejit.joins.planner import IN_LIST_MAX
 
 BLOOM_BITS_PER_KEY = 16
 NO_BLOOM = -1
+# The sample that `JoinFilter.sample_pass_fraction` filters: SAMPLE_BLOCKS blocks of SAMPLE_BLOCK_ROWS rows.
+SAMPLE_BLOCKS = 16
+SAMPLE_BLOCK_ROWS = 1024
 
 
 @dataclass
@@ -74,11 +77,21 @@ class JoinFilter:
 
     def select(self, keys: KeyBuffers) -> np.ndarray:
         """Return the probe rows that pass, in order, as int64 row numbers."""
-        assert (keys.kind == "int") == (self.kind == "int"), "both sides of a join use one key encoding"
-        ensure_hashes(keys)
         selected = np.empty(max(keys.rows, 1), dtype=np.int64)
-        if not self.distinct:
-            return selected[:0]
+        return selected[: self.select_range(keys, 0, keys.rows, selected)]
+
+    def select_range(self, keys: KeyBuffers, start: int, stop: int, out: np.ndarray) -> int:
+        """Write the probe rows of [start, stop) that pass to `out`, in order, and return their count.
+
+        `out` is an int64 array of at least stop - start entries.
+        """
+        assert (keys.kind == "int") == (self.kind == "int"), "both sides of a join use one key encoding"
+        assert 0 <= start <= stop <= keys.rows, "the rows lie inside the keys"
+        assert out.dtype == np.int64, "the output holds int64 row numbers"
+        assert len(out) >= stop - start, "the output has room for every row"
+        if not self.distinct or start == stop:
+            return 0
+        ensure_hashes(keys)
         in_list = self.in_list if self.in_list is not None else np.zeros(1, dtype=np.int64)
         in_list_length = 0 if self.in_list is None else len(self.in_list)
         bloom = self.bloom if self.bloom is not None else np.zeros(1, dtype=np.int64)
@@ -86,11 +99,23 @@ class JoinFilter:
         low = self.minimum if self.minimum is not None else -(2**63)
         high = self.maximum if self.maximum is not None else 2**63 - 1
         fields = [
-            *keys.fields, 0, keys.rows, low, high, address(in_list), in_list_length, address(bloom), word_mask, address(selected)
+            *keys.fields, start, stop, low, high, address(in_list), in_list_length, address(bloom), word_mask, address(out)
         ]
         array = np.array(fields, dtype=np.int64)
-        count = int(kernel(f"filter:{keys.kind}")(array.ctypes.data))
-        return selected[:count]
+        return int(kernel(f"filter:{keys.kind}")(array.ctypes.data))
+
+    def sample_pass_fraction(self, keys: KeyBuffers) -> tuple[float, int]:
+        """Return the share of probe rows that pass in SAMPLE_BLOCKS blocks spread over the keys, and the rows read.
+
+        Blocks rather than single rows keep the reads sequential, and spreading them over
+        the column covers probe sides whose keys change along the rows, such as sorted ones.
+        """
+        block = min(SAMPLE_BLOCK_ROWS, keys.rows)
+        out = np.empty(max(block, 1), dtype=np.int64)
+        starts = {index * (keys.rows - block) // max(SAMPLE_BLOCKS - 1, 1) for index in range(SAMPLE_BLOCKS)}
+        passed = sum(self.select_range(keys, start, start + block, out) for start in starts)
+        read = len(starts) * block
+        return (passed / read if read else 0.0), read
 
     def expression(self, column: str) -> pc.Expression | None:
         """Return the range and in-list as a pyarrow expression over `column`, or None if there is neither.

@@ -6,8 +6,11 @@ rows), as two int64 arrays, with -1 standing for the missing row of a left join.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -24,9 +27,15 @@ ARRAY_SLACK = 1024
 ARRAY_MAX_SPAN = 1 << 28
 MIN_CAPACITY = 16
 PROBE_MORSEL_ROWS = 1 << 16
+# Probe rows per morsel of `probe_gathered`. The pairs of a morsel of unique keys take 4 MiB,
+# small enough to stay in the cache until the gather reads them.
+GATHER_MORSEL_ROWS = 1 << 18
 HASHES_FIELD = 5  # of a string key's fields (see featurejit.joins.emit.KeyColumn)
 
 Pairs = tuple[np.ndarray, np.ndarray]
+Gathered = TypeVar("Gathered")
+# Writes the probe rows of [start, stop) that may match to an int64 array and returns their count.
+Select = Callable[[int, int, np.ndarray], int]
 
 
 def address(array: np.ndarray) -> int:
@@ -206,6 +215,122 @@ def probe(
     if len(results) == 1:
         return results[0]
     return np.concatenate([pair[0] for pair in results]), np.concatenate([pair[1] for pair in results])
+
+
+@dataclass
+class Morsel:
+    """The matching pairs of probe rows [start, stop), in probe row order, that `probe_gathered` passes on."""
+
+    start: int
+    stop: int
+    probe_rows: np.ndarray
+    build_rows: np.ndarray
+    passed: int  # probe rows that the filter kept, or stop - start without a filter
+
+
+class MorselBuffers:
+    """One worker's pair and selection buffers, reused by every morsel it probes in one call."""
+
+    def __init__(self, rows: int, capacity: int, selects: bool):
+        self.selection = np.empty(max(rows, 1) if selects else 1, dtype=np.int64)
+        self.probe_rows = np.empty(max(capacity, 1), dtype=np.int64)
+        self.build_rows = np.empty(max(capacity, 1), dtype=np.int64)
+
+    def ensure(self, capacity: int) -> None:
+        if capacity > len(self.probe_rows):
+            self.probe_rows = np.empty(capacity, dtype=np.int64)
+            self.build_rows = np.empty(capacity, dtype=np.int64)
+
+
+def probe_gathered(
+    table: BuiltTable,
+    keys: KeyBuffers,
+    left: bool,
+    gather: Callable[[Morsel], Gathered],
+    matched: np.ndarray | None = None,
+    select: Select | None = None,
+    threads: int | None = None,
+) -> tuple[list[Gathered], int]:
+    """Probe `keys` against `table` in morsels; return `gather` of each morsel's pairs, in probe row order,
+    and the number of probe rows probed.
+
+    `probe` returns the pairs of every row, which a caller then reads a second time to
+    gather the output. Here each morsel's pairs go to buffers that its worker reuses for the
+    next morsel, so `gather` reads them while they are in cache, and no pair array of the
+    whole probe side is allocated. `gather` must copy what it keeps. `left` and `matched`
+    work as in `probe`. `select`, a pushed-down filter, chooses the rows of each morsel to
+    probe. Morsels run on the featurejit thread pool, and `gather` runs on their thread.
+    """
+    check_probe_kind(table, keys)
+    ensure_hashes(keys)
+    rows = keys.rows
+    one_each = table.unique
+    flags = 0
+    if left:
+        flags |= PROBE_LEFT
+    if one_each:
+        flags |= PROBE_UNIQUE
+    matched_address = 0 if matched is None else address(matched)
+    compiled = kernel(probe_kernel_name(table, keys.kind))
+    per_row = 1.0 if one_each else max(1.0, table.valid / max(table.distinct, 1)) * 1.25
+    threads = settings.threads if threads is None else threads
+    if threads == 1:
+        morsel = GATHER_MORSEL_ROWS
+    else:
+        morsel = max(PROBE_MORSEL_ROWS, min(GATHER_MORSEL_ROWS, -(-rows // (4 * threads))))
+    starts = list(range(0, rows, morsel))
+    results: list[Gathered | None] = [None] * len(starts)
+    passed = [0] * len(starts)
+    claim_lock = threading.Lock()
+    next_morsel = iter(range(len(starts)))
+
+    def claim() -> int | None:
+        with claim_lock:
+            return next(next_morsel, None)
+
+    def run(buffers: MorselBuffers, start: int, stop: int) -> Morsel:
+        if select is None:
+            first, last, selection = start, stop, 0
+        else:
+            first, last, selection = 0, select(start, stop, buffers.selection), address(buffers.selection)
+        count = last - first
+        capacity = count if one_each else int(count * per_row) + 64
+        buffers.ensure(capacity)
+        fields = np.array(
+            [
+                *keys.fields, first, last, selection, flags, matched_address,
+                address(buffers.probe_rows), address(buffers.build_rows), len(buffers.probe_rows), *table.fields,
+            ],
+            dtype=np.int64,
+        )
+        found = int(compiled(fields.ctypes.data))
+        if found > len(buffers.probe_rows):
+            # More repeated keys matched than estimated: run again into buffers of the exact size.
+            buffers.ensure(found)
+            position = len(keys.fields) + Fields.PROBE_OUT_PROBE
+            fields[position : position + 3] = [address(buffers.probe_rows), address(buffers.build_rows), found]
+            again = int(compiled(fields.ctypes.data))
+            assert again == found, "a probe finds the same pairs twice"
+        return Morsel(start, stop, buffers.probe_rows[:found], buffers.build_rows[:found], count)
+
+    def work() -> None:
+        largest = min(morsel, rows)  # a probe side shorter than a morsel needs no more
+        buffers = MorselBuffers(largest, largest if one_each else int(largest * per_row) + 64, select is not None)
+        while (index := claim()) is not None:
+            start = starts[index]
+            pairs = run(buffers, start, min(start + morsel, rows))
+            passed[index] = pairs.passed
+            results[index] = gather(pairs)
+
+    workers = min(threads, len(starts))
+    if workers <= 1:
+        work()
+    else:
+        futures: list[Future[None]] = [thread_pool().submit(work) for _ in range(workers)]
+        for future in futures:
+            future.result()
+    # Each worker stores the result of every morsel it claims.
+    return cast(list[Gathered], results), sum(passed)
 
 
 def lookup_rows(table: BuiltTable, keys: KeyBuffers) -> np.ndarray:
