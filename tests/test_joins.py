@@ -583,3 +583,28 @@ def test_take_rows_with_nulls_matches_masked_take() -> None:
     assert actual.schema == expected.schema
     for name in table.column_names:
         assert actual.column(name).equals(expected.column(name)), name
+
+
+@pytest.mark.parametrize(
+    ("left_keys", "right_keys", "how", "kept"),
+    [
+        ([1, 1, 2, 5, 9], [1, 2, 5, 9], "inner", True),  # a sorted foreign key into unique keys
+        ([1, 1, 2, 5, 9], [1, 2, 5, 9, 11], "left", True),
+        ([1, 3, 5, 9], [1, 2, 5, 9], "left", True),  # 3 has no partner and gets nulls
+        ([1, 3, 5, 9], [1, 2, 5, 9], "inner", False),  # 3 drops out
+        ([1, 2, 5, 9], [1, 2, 2, 5, 9], "inner", False),  # 2 matches twice
+        ([None, 1, 2], [1, 2], "left", True),
+        ([None, 1, 2], [1, 2], "inner", False),
+        ([], [1, 2], "inner", True),
+    ],
+)
+def test_merge_join_keeps_left_columns_when_each_row_matches_once(
+    left_keys: list[int | None], right_keys: list[int], how: str, kept: bool
+) -> None:
+    left = pa.table({"k": pa.array(left_keys, pa.int64()), "v": pa.array(range(len(left_keys)), pa.int64())})
+    right = pa.table({"k": pa.array(right_keys, pa.int64()), "w": pa.array([f"w{key}" for key in right_keys])})
+    plan = plan_join(left, right, on="k", how=how)
+    assert plan.choice.operator == "merge join"
+    result = plan.execute()
+    assert ("kept without a copy" in plan.explain()) is kept
+    assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], how)

@@ -166,6 +166,18 @@ def assemble(
     return pa.Table.from_arrays([*left_part.columns, *right_part.columns], names=names)
 
 
+def every_row_once(rows: np.ndarray, count: int) -> bool:
+    """Return whether `rows` are 0, 1, ..., count - 1 in this order."""
+    if len(rows) != count:
+        return False
+    if count == 0:
+        return True
+    if rows[0] != 0 or rows[-1] != count - 1:
+        return False
+    # count strictly increasing integers from 0 to count - 1 are exactly those.
+    return bool(np.all(rows[1:] > rows[:-1]))
+
+
 def single_chunks(table: pa.Table) -> pa.Table:
     """Return the table with one chunk per column, copying only when a column has several.
 
@@ -243,8 +255,14 @@ class JoinPlan:
     def merge(self) -> pa.Table:
         left_keys = encode_keys(self.left, self.left_on, self.spec, 0)
         right_keys = encode_keys(self.right, self.right_on, self.spec, 1)
-        left_rows, right_rows = operators.merge_join(left_keys, right_keys, self.how == "left")
-        return assemble(self.left, self.right, left_rows, right_rows, self.right_on, self.suffix)
+        merged_left, right_rows = operators.merge_join(left_keys, right_keys, self.how == "left")
+        left_rows: np.ndarray | None = merged_left
+        if every_row_once(merged_left, self.left.num_rows):
+            # Each left row matched one right row, as a key into a table of unique keys does:
+            # the left columns are the output as they are, and only the right side is gathered.
+            self.actual.append("every left row matched once, so the left columns are kept without a copy")
+            left_rows = None
+        return assemble(self.left, single_chunks(self.right), left_rows, right_rows, self.right_on, self.suffix)
 
     def probe_and_gather(self) -> pa.Table:
         """Run a hash or index join: probe the build in morsels and gather each morsel's output rows.
