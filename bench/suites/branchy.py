@@ -3,8 +3,8 @@
 The resolver is `(a * 1.07 + b) / (c + 1.0) if a > b else a - b` with on_error="null". The
 columns are standard normal float64 from a fixed seed, with c = -1.0 on every 1000th row. On
 those rows `c + 1.0` is zero, so CPython raises ZeroDivisionError wherever `a > b` as well,
-about half of them. featurejit flags those rows, runs them in the interpreter and returns
-null there, so its time includes the slow path. Peers are compared with featurejit on the
+about half of them. featurejit's kernel marks those rows as raising for certain, and the
+runtime returns null there without the interpreter. Peers are compared with featurejit on the
 rows where c != -1.0, and the notes name the peers that are not exact on the others.
 """
 
@@ -95,7 +95,7 @@ class BranchySuite(Suite):
     title = "Branchy float resolver"
     description = (
         f"`{EXPRESSION}` over three float64 columns, with on_error=\"null\"; c = -1.0 on every "
-        f"{ZERO_DIVISOR_STEP}th row, so about one row in 2,000 divides by zero and takes featurejit's slow path."
+        f"{ZERO_DIVISOR_STEP}th row, so about one row in 2,000 divides by zero and comes back null."
     )
     order = 10
 
