@@ -42,6 +42,7 @@ class Explanation:
     last_error_rows: int
     compile_ms: dict[str, float] = field(default_factory=dict)
     called: bool = True  # False until the resolver's first call
+    last_quick_kernel: bool = False  # the last call ran a quick kernel
 
     def __repr__(self) -> str:
         how = "native" if self.native else "interpreted"
@@ -65,7 +66,8 @@ class Explanation:
                 later = "optimized llvm" in self.compile_ms
                 then = "then the optimized one, compiled on a background thread" if later else "no optimized one yet"
                 lines.append(f"  kernel tiers: a quick kernel for the first call, {then}")
-        lines.append(last_call_line(self.called, self.last_rows, self.last_slow_path_rows, self.last_error_rows))
+        last_call = last_call_line(self.called, self.last_rows, self.last_slow_path_rows, self.last_error_rows)
+        lines.append(f"{last_call}, on the quick kernel" if self.last_quick_kernel else last_call)
         return "\n".join(lines)
 
 

@@ -248,3 +248,6 @@ def test_explain_reports_both_tiers(tiers: None) -> None:
     assert "quick llvm" in text
     assert "optimized llvm" in text
     assert "kernel tiers: a quick kernel for the first call, then the optimized one" in text
+    assert text.splitlines()[-1].endswith("errors set to null, on the quick kernel")
+    speed(pa.array([2]), pa.array([60]))
+    assert not str(speed.explain(show=False)).endswith("on the quick kernel")

@@ -59,6 +59,7 @@ class CallStats:
     error_rows: int = 0
     native: bool = True
     kernels: list[str] = field(default_factory=list)
+    quick_kernel: bool = False  # a quick kernel ran, while its optimized tier compiled
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,7 @@ class ResolverState:
         self.last_kernel: CompiledKernel | None = None
         self.recorded_stats = CallStats(native=False)
         self.called = False  # set by every call that goes through Python; native calls count in `stats`
+        self.ran_quick_kernel = False  # set by batch_kernel, read by call_batch
 
     @property
     def stats(self) -> CallStats:
@@ -253,6 +254,7 @@ class ResolverState:
 
     def call_batch(self, bound: BoundCall, signature: Signature) -> pa.Array | pa.ChunkedArray:
         stats = CallStats()
+        self.ran_quick_kernel = False
         get_kernel = None if settings.disable_jit else self.batch_kernel
         output = signature.result.python_type
 
@@ -264,6 +266,7 @@ class ResolverState:
         null_raising_rows = [self.resolver.on_error == "null"]
         runner = BatchRunner([output], slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows)
         (result,) = runner.run(bound, stats)
+        stats.quick_kernel = self.ran_quick_kernel
         self.stats = stats
         if stats.error_rows:
             log_null_rows(self.resolver, self.name, stats)
@@ -280,6 +283,7 @@ class ResolverState:
             return None
         if not quick:
             kernel.wait_optimized()
+        self.ran_quick_kernel = self.ran_quick_kernel or kernel.tier == "quick"
         return kernel.entry
 
     def kernel_arrow_types(self, keys: tuple[ParameterKey, ...]) -> list[pa.DataType | None]:
@@ -418,4 +422,5 @@ class ResolverState:
             last_error_rows=self.stats.error_rows,
             compile_ms=compile_ms,
             called=self.called or self.stats is FAST_CALL_STATS,
+            last_quick_kernel=self.stats.quick_kernel,
         )
