@@ -45,8 +45,8 @@ def example_resolvers() -> list[Any]:
 
 
 # The memory-bound reference of the eight: resolvers with the parameter and result types of
-# the eight, so that a fused kernel of them reads the same columns and writes columns of the
-# same types, with one integer operation each instead of the real work.
+# the eight, with one integer operation each instead of the real work. A fused kernel of them
+# reads the same columns and writes columns of the same types.
 
 
 @fj.jit_resolver

@@ -8,9 +8,9 @@ Batch kernels come in two tiers. A quick kernel skips LLVM's optimizations and u
 instruction selector. It compiles in a few milliseconds and, in our measurements, runs two to
 four times slower. The optimized kernel compiles from the same LLVM IR on a background thread.
 
-LLVM does not allow a context or a target machine to be used by two threads at once, and
-resolvers may compile on several threads, so every compile parses its module into a context
-of its own and each thread has its own target machines.
+LLVM does not allow a context or a target machine to be used by two threads at once.
+Resolvers may compile on several threads, so every compile parses its module into a context
+of its own, and each thread has its own target machines.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class JitEngine:
         """Give a forked child a background thread and lock of its own.
 
         The parent's background thread does not exist in the child, and the parent's compiles
-        still pending there never finish in it (CompiledKernel.wait_optimized knows that).
+        still pending there never finish in it (CompiledKernel.wait_optimized checks for that).
         NOTE: a fork while the background thread is inside LLVM may leave LLVM's own locks
         held in the child; the graph's forked workers run plain Python functions only.
         """

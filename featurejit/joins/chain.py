@@ -241,9 +241,9 @@ def choose_order(planned: list[PlannedStep], rows: int) -> tuple[list[int], dict
 def plan_joins(base: pa.Table | pa.RecordBatch, steps: Sequence[JoinStep]) -> JoinsPlan:
     """Check several joins of `base` and choose their order; `execute()` runs them and `explain()` shows why.
 
-    Raises KeyError for a key column that is missing, ValueError for an invalid `how` or a
-    column name that a suffix does not make unique, KeyTypeError (a TypeError) for an integer
-    key against a string key, and TypeError for a step that is not a JoinStep.
+    Raises KeyError for a key column that is missing, and ValueError for an invalid `how` or
+    a column name that a suffix does not make unique. Raises KeyTypeError (a TypeError) for an
+    integer key against a string key, and TypeError for a step that is not a JoinStep.
     """
     table = as_table(base, "left")
     if isinstance(steps, JoinStep) or not isinstance(steps, Sequence):
