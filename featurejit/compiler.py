@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -75,6 +76,9 @@ class CompiledKernel:
     tier: str = "optimized"
     optimizing: Future[None] | None = None
     optimizing_process: int = 0  # the process whose background thread runs `optimizing`
+    # Run once the optimized tier has replaced the quick one, such as re-installing scalar entries.
+    when_optimized_callbacks: list[Callable[[], None]] = field(default_factory=list)
+    tier_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def compile_seconds(self) -> float:
@@ -91,12 +95,28 @@ class CompiledKernel:
             pass
 
     def take_optimized(self, compiled: CompiledModule) -> None:
-        """Switch a quick kernel to its optimized tier."""
-        self.optimized_llvm_text = compiled.llvm_optimized
-        self.object_code = compiled.object_code
-        self.stage_seconds = {**self.stage_seconds, "optimized llvm": compiled.seconds}
-        self.tier = "optimized"
-        self.entry = BATCH_KERNEL_TYPE(compiled.addresses[self.entry_points[0]])
+        """Switch a quick kernel to its optimized tier, then run the callbacks of `when_optimized`."""
+        with self.tier_lock:
+            self.optimized_llvm_text = compiled.llvm_optimized
+            self.object_code = compiled.object_code
+            self.stage_seconds = {**self.stage_seconds, "optimized llvm": compiled.seconds}
+            addresses = [compiled.addresses[name] for name in self.entry_points]
+            if self.entry is not None:
+                self.entry = BATCH_KERNEL_TYPE(addresses[0])
+            else:
+                self.python_entries = (addresses[0], addresses[1])
+            self.tier = "optimized"
+            callbacks, self.when_optimized_callbacks = self.when_optimized_callbacks, []
+        for callback in callbacks:
+            callback()
+
+    def when_optimized(self, callback: Callable[[], None]) -> None:
+        """Run `callback` when a quick kernel switches to its optimized tier (it never runs for a kernel that stays quick)."""
+        with self.tier_lock:
+            if self.tier == "quick":
+                self.when_optimized_callbacks.append(callback)
+                return
+        callback()
 
     @property
     def assembly(self) -> str:
@@ -194,7 +214,6 @@ def compile_lowered(
     lap("codegen")
 
     # Optimize for the host CPU, compile to object code and load it into this process.
-    quick = quick and layouts is not None
     compiled = get_engine().compile(llvm_module, entry_points, quick=quick)
     lap("quick llvm" if quick else "llvm")
 

@@ -251,3 +251,36 @@ def test_explain_reports_both_tiers(tiers: None) -> None:
     assert text.splitlines()[-1].endswith("errors set to null, on the quick kernel")
     speed(pa.array([2]), pa.array([60]))
     assert not str(speed.explain(show=False)).endswith("on the quick kernel")
+
+
+def test_scalar_call_switches_native_entry_to_optimized(tiers: None) -> None:
+    speed = make_speed()
+    assert speed(1400, 227) == 1400 / (227 / 60)
+    state = speed.state
+    assert state is not None and state.native is not None
+    (kernel,) = (kernel for kernel in state.scalar_kernels.values() if kernel is not None)
+    assert "quick llvm" in kernel.stage_seconds
+    kernel.wait_optimized()
+    assert kernel.tier == "optimized"
+    assert kernel.python_entries is not None
+    assert state.native.entries[-1][0] == kernel.python_entries[0]
+    for arguments in [(1400, 227), (1400, None), (1400, 0), (2**70, 3), (True, 60), (-(2**63), 1)]:
+        assert speed(*arguments) == speed.function(*arguments), arguments
+
+
+def test_scalar_entry_of_dropped_kernel_is_not_reinstalled(tiers: None) -> None:
+    release = threading.Event()
+    blocker = engine.get_engine().background.submit(release.wait, 60)
+    try:
+        speed = make_speed()
+        assert speed(60, 60) == 60.0
+        state = speed.state
+        assert state is not None and state.native is not None
+        (kernel,) = (kernel for kernel in state.scalar_kernels.values() if kernel is not None)
+        state.scalar_kernels.clear()  # as drop_stale_kernels does when a captured value changes
+        quick_address = state.native.entries[-1][0]
+    finally:
+        release.set()
+        blocker.result()
+    kernel.wait_optimized()
+    assert state.native.entries[-1][0] == quick_address

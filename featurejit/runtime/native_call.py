@@ -180,6 +180,12 @@ class NativeEntries:
         self.entries = [*self.entries[-(self.MAX_CHAINED - 1) :], (address, captures, name)]
         self.install()
 
+    def replace(self, name: str, address: int) -> None:
+        """Rebuild the chain with the entry called `name` at `address`, its kernel's optimized code."""
+        if any(entry_name == name for _, _, entry_name in self.entries):
+            self.entries = [(address if entry_name == name else old, captures, entry_name) for old, captures, entry_name in self.entries]
+            self.install()
+
     def install(self) -> None:
         """Build the chain of checked builtins and make the newest the resolver's `__call__`."""
         # NOTE: the native entries do not read settings.disable_jit, so setting it after a

@@ -168,11 +168,25 @@ class ResolverState:
             ir_type_of(python_type, spec.optional)
             for python_type, (_, spec) in zip(key, self.signature().parameters, strict=True)
         ]
-        kernel = compile_kernel(self.function, self.name, parameter_types, None, self.signature().result.python_type)
+        # A scalar call is one row, so it gets a quick kernel unless quick kernels are off.
+        output = self.signature().result.python_type
+        kernel = compile_kernel(self.function, self.name, parameter_types, None, output, takes_quick_kernel(1))
         self.remember(kernel)
         self.scalar_kernels[key] = kernel
         self.install_native_entries(key, kernel)
+        if kernel.tier == "quick":
+            kernel.when_optimized(lambda: self.reinstall_native_entries(key, kernel))
         return kernel
+
+    def reinstall_native_entries(self, key: ScalarKey, kernel: CompiledKernel) -> None:
+        """Point the native entries of `key` at the kernel's optimized tier, unless the kernel was dropped meanwhile."""
+        with self.resolver.lock:
+            if self.scalar_kernels.get(key) is not kernel or self.native is None:
+                return
+            assert kernel.python_entries is not None, "a scalar kernel has Python entries"
+            checked, unchecked = kernel.python_entries
+            self.unchecked_calls[key] = self.native.unchecked(unchecked, kernel.symbol)
+            self.native.replace(kernel.symbol, checked)
 
     def install_native_entries(self, key: ScalarKey, kernel: CompiledKernel) -> None:
         """Make the kernel's checked entry the resolver's `__call__` for these types, and keep its unchecked one."""
