@@ -55,8 +55,8 @@ class CompiledKernel:
     checked and unchecked entries (see featurejit.codegen.pyentry).
 
     A quick kernel (`tier` "quick") has `optimizing`, the background compile of its optimized
-    tier, which replaces `entry`, the LLVM text, the object code and the stages in place when
-    it is done, so that everything holding the kernel runs the optimized code from then on.
+    tier. When that is done it replaces `entry` (or `python_entries`), the LLVM text, the object
+    code and the stages in place, so everything holding the kernel runs the optimized code.
     """
 
     entry: Callable[..., int] | None
@@ -140,7 +140,7 @@ def compile_kernel(
     """Compile `function` for these parameter IR types: a batch kernel for `layouts`, else a scalar entry.
 
     The disk cache serves the kernel if it contains one compiled from the same inputs. With
-    `quick` a batch kernel comes first as a quick kernel (see compile_lowered).
+    `quick` the kernel comes first as a quick kernel (see compile_lowered).
     """
     request = cache.KernelRequest(
         function, tuple(map(str, parameter_types)), None if layouts is None else tuple(layouts), output
@@ -175,8 +175,8 @@ def compile_lowered(
     Python types in `outputs`; without, a scalar entry. `store` receives the optimized kernel,
     for the disk cache.
 
-    With `quick` and `layouts`, LLVM compiles the kernel without optimizing it, and the
-    optimized kernel follows on a background thread (see CompiledKernel).
+    With `quick`, LLVM compiles the kernel without optimizing it, and the optimized kernel
+    follows on a background thread (see CompiledKernel).
     """
     seconds: dict[str, float] = {}
     clock = time.perf_counter()

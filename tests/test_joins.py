@@ -553,8 +553,8 @@ def payload_table(rng: np.random.Generator, rows: int) -> pa.Table:
 
 @pytest.mark.parametrize("chunked", [False, True])
 def test_left_join_nulls_in_every_payload_type(chunked: bool) -> None:
-    # 20,000 left rows, about a third without a match, take the right rows of the matched
-    # ones; fixed-width columns get the others' nulls from a bitmap, other columns from null indices.
+    # 20,000 left rows, about a third without a match, take the right rows of the matched ones.
+    # Fixed-width columns get the other rows' nulls from a bitmap, other columns from null indices.
     rng = np.random.default_rng(31)
     right = payload_table(rng, 15_000)
     if chunked:
@@ -598,7 +598,7 @@ def test_take_rows_with_nulls_matches_masked_take() -> None:
         ([], [1, 2], "inner", True),
     ],
 )
-def test_merge_join_keeps_left_columns_when_each_row_matches_once(
+def test_merge_join_keeps_matched_left_columns(
     left_keys: list[int | None], right_keys: list[int], how: str, kept: bool
 ) -> None:
     left = pa.table({"k": pa.array(left_keys, pa.int64()), "v": pa.array(range(len(left_keys)), pa.int64())})

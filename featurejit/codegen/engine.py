@@ -80,7 +80,7 @@ class JitEngine:
         The parent's background thread does not exist in the child, and the parent's compiles
         still pending there never finish in it (CompiledKernel.wait_optimized checks for that).
         NOTE: a fork while the background thread is inside LLVM may leave LLVM's own locks
-        held in the child; the graph's forked workers run plain Python functions only.
+        held in the child. The graph's forked workers run plain Python functions only.
         """
         self.lock = threading.Lock()
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurejit-optimize")
@@ -91,7 +91,9 @@ class JitEngine:
 
     def machine(self, opt: int) -> llvm.TargetMachine:
         """Return this thread's target machine for optimization level `opt` (0 or 3)."""
-        machines = self.machines.__dict__.setdefault("by_level", {})
+        machines: dict[int, llvm.TargetMachine] | None = getattr(self.machines, "by_level", None)
+        if machines is None:
+            machines = self.machines.by_level = {}
         if opt not in machines:
             machines[opt] = self.create_target_machine(opt)
         return machines[opt]

@@ -183,7 +183,10 @@ class NativeEntries:
     def replace(self, name: str, address: int) -> None:
         """Rebuild the chain with the entry called `name` at `address`, its kernel's optimized code."""
         if any(entry_name == name for _, _, entry_name in self.entries):
-            self.entries = [(address if entry_name == name else old, captures, entry_name) for old, captures, entry_name in self.entries]
+            self.entries = [
+                (address if entry_name == name else old, captures, entry_name)
+                for old, captures, entry_name in self.entries
+            ]
             self.install()
 
     def install(self) -> None:

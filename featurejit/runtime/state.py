@@ -50,7 +50,7 @@ FAST_CALL_STATS = CallStats(rows=1, native=True)
 
 
 def takes_quick_kernel(rows: int | None) -> bool:
-    """Return whether a batch call of `rows` rows runs a quick kernel rather than wait for the optimized one.
+    """Return whether a call of `rows` rows runs a quick kernel rather than wait for the optimized one.
 
     A small call, such as an online request, gains more from a kernel compiled in a few
     milliseconds than it loses to the kernel's slower code. A large call gains from waiting.
