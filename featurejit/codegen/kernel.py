@@ -42,11 +42,13 @@ from llvmlite import ir
 from xdsl.dialects import func
 from xdsl.dialects.builtin import f64 as F64_TYPE
 from xdsl.dialects.builtin import i1 as I1_TYPE
+from xdsl.dialects.builtin import i64 as I64_TYPE
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from featurejit.codegen import strhelpers
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
 from featurejit.codegen.datetimes import load_temporal
+from featurejit.codegen.mathlib import LIBM_BINARY, LIBM_UNARY
 from featurejit.codegen.row import (
     NONE,
     OUTPUT_TYPES,
@@ -62,7 +64,7 @@ from featurejit.codegen.row import (
 from featurejit.codegen.strhelpers import BUILDER as STRING_BUILDER
 from featurejit.codegen.strhelpers import CONTEXT
 from featurejit.codegen.strings import SCRATCH_OPS
-from featurejit.ir.dialect import ColumnValueOp, NoneType, OptionalType
+from featurejit.ir.dialect import ColumnValueOp, FloorDivOp, MathCallOp, ModOp, NoneType, OptionalType, PowOp
 
 PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
     "bool": (I8, "bits"),
@@ -323,21 +325,95 @@ def top_level_op(value: SSAValue, entry: Block, position: dict[Operation, int]) 
     return op
 
 
+def load_arguments(
+    builder: ir.IRBuilder,
+    columns: list[Column],
+    broadcast: dict[int, tuple[ir.Value, ir.Value, ir.Value]],
+    validity_words: dict[int, ir.Value],
+    data_words: dict[int, ir.Value],
+    lane: ir.Value,
+    row: ir.Value,
+) -> tuple[list[Repr], ir.Value]:
+    """Load one row's argument of each column; return them and the flag of rows the kernel cannot read."""
+    arguments: list[Repr] = []
+    flag: ir.Value = FALSE
+    for index, column in enumerate(columns):
+        if index in broadcast:
+            value, present, bad = broadcast[index]
+        else:
+            if column.layout.physical == "bool":
+                value, bad = bit_of(builder, data_words[index], lane), FALSE
+            elif is_string_layout(column.layout):
+                value, bad = load_string(builder, column, builder.add(column.offset, row))
+            elif is_temporal_layout(column.layout):
+                value, bad = load_column_temporal(builder, column, builder.add(column.offset, row))
+            else:
+                value, bad = load_element(builder, column.layout, column.data, builder.add(column.offset, row))
+            present = bit_of(builder, validity_words[index], lane) if index in validity_words else TRUE
+        flag = builder.or_(flag, bad)
+        argument, flag = column_argument(builder, column, value, present, flag)
+        arguments.append(argument)
+    return arguments, flag
+
+
+LIBM_FUNCTIONS = frozenset((*LIBM_UNARY, *LIBM_BINARY))
+# The types of values that LLVM vectorizes code over: numbers, bools and None, optional or not.
+VECTOR_TYPES = (I1_TYPE, I64_TYPE, F64_TYPE)
+
+
+def is_vector_friendly(op: Operation) -> bool:
+    """Return whether LLVM can vectorize the code of `op`: numbers, bools or None, and no library call or int division."""
+    if isinstance(op, MathCallOp) and op.function.data in LIBM_FUNCTIONS:
+        return False
+    if isinstance(op, PowOp) and F64_TYPE in (operand.type for operand in op.operands):
+        return False
+    if isinstance(op, FloorDivOp | ModOp) and op.result.type == I64_TYPE:
+        return False  # x86 has no vector integer division, and LLVM's multiply-high is scalar for i64
+    for value in (*op.operands, *op.results):
+        type_ = value.type.element_type if isinstance(value.type, OptionalType) else value.type
+        if type_ not in VECTOR_TYPES and not isinstance(type_, NoneType):
+            return False
+    return True
+
+
+def row_loop_groups(function_op: func.FuncOp, outputs: list[type]) -> list[frozenset[int]]:
+    """Split the outputs of a kernel into groups that each get a loop over the rows of a block.
+
+    Loop fission: a fused kernel whose outputs share one loop is vectorized only if every
+    output's code is, and a single library call such as `exp` keeps the whole loop scalar.
+    So each output whose code LLVM can vectorize gets a loop of its own, and the outputs that
+    call the C library or handle strings or dates share one, where LLVM can still compute
+    their common calls once. A block's input values stay in the L1 cache between the loops.
+    A kernel with one output, or with one group, has one loop.
+    """
+    if len(outputs) == 1:
+        return [frozenset({0})]
+    reaching = results_reaching(function_op, own_resolver_only=False)
+    scalar = set()
+    for op, reached in reaching.items():
+        if not all(is_vector_friendly(nested) for nested in op.walk()):
+            scalar |= reached
+    vector = [frozenset({index}) for index in range(len(outputs)) if index not in scalar]
+    groups = vector + ([frozenset(scalar)] if scalar else [])
+    return groups
+
+
 def build_batch_kernel(
     module: ir.Module, function_op: func.FuncOp, layouts: list[ColumnLayout], outputs: list[type], name: str
 ) -> None:
     """Add the batch kernel `name` for this function and these input layouts to `module`.
 
     The function has one result per output column, of the Python types in `outputs`. The
-    outer loop walks blocks of 64 rows and loads each bitmap word once per block; the inner
-    loop runs the rows of a block, with straight-line code that LLVM can vectorize.
+    outer loop walks blocks of 64 rows and loads each bitmap word once per block; an inner
+    loop runs the rows of a block, with straight-line code that LLVM can vectorize. A kernel
+    with several outputs may have several inner loops (see row_loop_groups).
     """
     word_pointer = I64.as_pointer()
     signature = ir.FunctionType(I64, [I64, word_pointer, word_pointer, word_pointer, I8.as_pointer()])
     kernel = ir.Function(module, signature, name)
     rows, columns_pointer, outputs_pointer, flags, context_address = kernel.args
-    entry, block_head, inner, block_tail, done = (
-        kernel.append_basic_block(label) for label in ("entry", "block", "row", "block_end", "done")
+    entry, block_head, block_tail, done = (
+        kernel.append_basic_block(label) for label in ("entry", "block", "block_end", "done")
     )
     builder = ir.IRBuilder(entry)
     argument_types = list(function_op.function_type.inputs.data)
@@ -384,98 +460,95 @@ def build_batch_kernel(
             validity_words[index] = load_word(builder, column.validity, column.validity_bytes, first_bit)
         if column.layout.physical == "bool":
             data_words[index] = load_word(builder, column.data, column.data_bytes, first_bit)
-    builder.branch(inner)
-
-    builder.position_at_end(inner)
-    lane = builder.phi(I64, "lane")
-    flag_word = builder.phi(I64, "flag_word")
-    raise_words = [builder.phi(I64, f"raise_word_{index}") for index in range(len(outputs))]
-    output_flag_words = [builder.phi(I64, f"flag_word_{index}") for index in range(len(outputs) if split_flags else 0)]
-    valid_words = [builder.phi(I64, f"valid_word_{index}") for index in range(len(outputs))]
-    bool_words = [builder.phi(I64, f"bool_word_{index}") for index in range(len(outputs))]
-    row = builder.add(base, lane)
-    if uses_scratch:  # new strings of the previous row are dead
-        builder.store(i64(0), builder.gep(context, [i64(0), ir.Constant(ir.IntType(32), 2)], inbounds=True))
-    arguments: list[Repr] = []
-    flag: ir.Value = FALSE
-    for index, column in enumerate(columns):
-        if index in broadcast:
-            value, present, bad = broadcast[index]
-        else:
-            if column.layout.physical == "bool":
-                value, bad = bit_of(builder, data_words[index], lane), FALSE
-            elif is_string_layout(column.layout):
-                value, bad = load_string(builder, column, builder.add(column.offset, row))
-            elif is_temporal_layout(column.layout):
-                value, bad = load_column_temporal(builder, column, builder.add(column.offset, row))
+    scopes = output_scopes(function_op) if split_flags else None
+    owners = output_owners(function_op)
+    groups = row_loop_groups(function_op, outputs)
+    reaching = results_reaching(function_op, own_resolver_only=False) if len(groups) > 1 else {}
+    flag_word_before: ir.Value = i64(0)
+    for group in groups:
+        # Each group of outputs has a loop over the block's rows of its own, so that a group
+        # LLVM can vectorize is not held back by another's library calls.
+        selected = None if len(groups) == 1 else {op for op, reached in reaching.items() if not reached or reached & group}
+        inner = kernel.append_basic_block("row")
+        rows_end = kernel.append_basic_block("rows_end")
+        before = builder.block
+        builder.branch(inner)
+        builder.position_at_end(inner)
+        lane = builder.phi(I64, "lane")
+        flag_word = builder.phi(I64, "flag_word")
+        raise_words = {index: builder.phi(I64, f"raise_word_{index}") for index in group}
+        output_flag_words = {index: builder.phi(I64, f"flag_word_{index}") for index in group if split_flags}
+        valid_words = {index: builder.phi(I64, f"valid_word_{index}") for index in group}
+        bool_words = {index: builder.phi(I64, f"bool_word_{index}") for index in group if outputs[index] is bool}
+        row = builder.add(base, lane)
+        if uses_scratch:  # new strings of the previous row are dead
+            builder.store(i64(0), builder.gep(context, [i64(0), ir.Constant(ir.IntType(32), 2)], inbounds=True))
+        arguments, flag = load_arguments(builder, columns, broadcast, validity_words, data_words, lane, row)
+        emitter = RowEmitter(builder, scopes, owners)
+        emitter.flag = flag
+        emitter.context = context
+        results, _ = emitter.emit_function_results(function_op, arguments, selected)
+        converted, output_flags = {}, {}
+        for index in group:
+            value, present, bad = convert_output(builder, results[index], result_types[index], outputs[index])
+            output_flags[index] = builder.or_(emitter.output_flag(index), bad)
+            converted[index] = (value, present)
+        # A raising row also goes to the slow path, which gives the exception, unless the caller
+        # asked for the raise bitmap and makes the row null itself.
+        certain_raises = {}
+        for index, output_flag in output_flags.items():
+            raises = emitter.raises(index)
+            certain_raises[index] = builder.and_(raises, builder.not_(output_flag))
+            output_flags[index] = builder.or_(output_flag, raises)
+        flag = emitter.combine(list(output_flags.values()))
+        next_words: dict[ir.Value, ir.Value] = {}
+        for index, (value, present) in converted.items():
+            output = outputs[index]
+            if output is bool:
+                next_words[bool_words[index]] = builder.or_(bool_words[index], builder.shl(builder.zext(value, I64), lane))
+            elif output is str:
+                keep = builder.and_(present, builder.not_(output_flags[index]))
+                store_string(builder, data_pointers[index], offset_pointers[index], row, value, keep)
             else:
-                value, bad = load_element(builder, column.layout, column.data, builder.add(column.offset, row))
-            present = bit_of(builder, validity_words[index], lane) if index in validity_words else TRUE
-        flag = builder.or_(flag, bad)
-        argument, flag = column_argument(builder, column, value, present, flag)
-        arguments.append(argument)
-    emitter = RowEmitter(builder, output_scopes(function_op) if split_flags else None, output_owners(function_op))
-    emitter.flag = flag
-    emitter.context = context
-    results, _ = emitter.emit_function_results(function_op, arguments)
-    converted, output_flags = [], []
-    for index, (result, result_type, output) in enumerate(zip(results, result_types, outputs, strict=True)):
-        value, present, bad = convert_output(builder, result, result_type, output)
-        output_flags.append(builder.or_(emitter.output_flag(index), bad))
-        converted.append((value, present))
-    # A raising row also goes to the slow path, which gives the exception, unless the caller
-    # asked for the raise bitmap and makes the row null itself.
-    certain_raises = []
-    for index, output_flag in enumerate(output_flags):
-        raises = emitter.raises(index)
-        certain_raises.append(builder.and_(raises, builder.not_(output_flag)))
-        output_flags[index] = builder.or_(output_flag, raises)
-    flag = emitter.combine(output_flags)
-    next_valid_words, next_bool_words = [], []
-    for index, ((value, present), output) in enumerate(zip(converted, outputs, strict=True)):
-        if output is bool:
-            next_bool_words.append(builder.or_(bool_words[index], builder.shl(builder.zext(value, I64), lane)))
-        elif output is str:
-            keep = builder.and_(present, builder.not_(output_flags[index]))
-            store_string(builder, data_pointers[index], offset_pointers[index], row, value, keep)
-            next_bool_words.append(bool_words[index])
-        else:
-            builder.store(value, builder.gep(data_pointers[index], [row], inbounds=True))
-            next_bool_words.append(bool_words[index])
-        next_valid_words.append(builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane)))
-    next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
-    next_raise_words = [
-        builder.or_(word, builder.shl(builder.zext(raises, I64), lane))
-        for word, raises in zip(raise_words, certain_raises, strict=True)
-    ]
-    next_output_flag_words = [
-        builder.or_(word, builder.shl(builder.zext(output_flag, I64), lane))
-        for word, output_flag in zip(output_flag_words, output_flags, strict=False)
-    ]
-    next_lane = builder.add(lane, i64(1))
-    builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, block_tail)
-    row_latch = builder.block  # the row's code may have added blocks after `row`
-    phis = [(lane, next_lane), (flag_word, next_flag_word)]
-    phis += list(zip(raise_words, next_raise_words, strict=True))
-    phis += list(zip(output_flag_words, next_output_flag_words, strict=True))
-    phis += list(zip(valid_words, next_valid_words, strict=True)) + list(zip(bool_words, next_bool_words, strict=True))
-    for phi, following in phis:
-        phi.add_incoming(i64(0), block_head)
-        phi.add_incoming(following, row_latch)
+                builder.store(value, builder.gep(data_pointers[index], [row], inbounds=True))
+            next_words[valid_words[index]] = builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane))
+            next_words[raise_words[index]] = builder.or_(
+                raise_words[index], builder.shl(builder.zext(certain_raises[index], I64), lane)
+            )
+            if split_flags:
+                word = output_flag_words[index]
+                next_words[word] = builder.or_(word, builder.shl(builder.zext(output_flags[index], I64), lane))
+        next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
+        next_lane = builder.add(lane, i64(1))
+        builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, rows_end)
+        row_latch = builder.block  # the row's code may have added blocks after `row`
+        lane.add_incoming(i64(0), before)
+        lane.add_incoming(next_lane, row_latch)
+        flag_word.add_incoming(flag_word_before, before)
+        flag_word.add_incoming(next_flag_word, row_latch)
+        for phi, following in next_words.items():
+            phi.add_incoming(i64(0), before)
+            phi.add_incoming(following, row_latch)
 
-    # After a block: store its words and count its flagged rows.
+        # After the group's rows: store its words.
+        builder.position_at_end(rows_end)
+        for index in group:
+            builder.store(next_words[valid_words[index]], builder.gep(valid_pointers[index], [block], inbounds=True))
+            if outputs[index] is bool:
+                builder.store(next_words[bool_words[index]], builder.gep(data_pointers[index], [block], inbounds=True))
+            if split_flags:
+                flags_word = next_words[output_flag_words[index]]
+                builder.store(flags_word, builder.gep(flag_pointers[index], [block], inbounds=True))
+            with builder.if_then(builder.icmp_unsigned("!=", raise_addresses[index], i64(0))):
+                raise_bitmap = builder.inttoptr(raise_addresses[index], word_pointer)
+                builder.store(next_words[raise_words[index]], builder.gep(raise_bitmap, [block], inbounds=True))
+        flag_word_before = next_flag_word
+
+    # After a block: store its flags word and count its flagged rows.
+    builder.branch(block_tail)
     builder.position_at_end(block_tail)
-    for index, output in enumerate(outputs):
-        builder.store(next_valid_words[index], builder.gep(valid_pointers[index], [block], inbounds=True))
-        if output is bool:
-            builder.store(next_bool_words[index], builder.gep(data_pointers[index], [block], inbounds=True))
-        if split_flags:
-            builder.store(next_output_flag_words[index], builder.gep(flag_pointers[index], [block], inbounds=True))
+    next_flag_word = flag_word_before
     builder.store(next_flag_word, builder.gep(flags, [block], inbounds=True))
-    for raise_address, next_raise_word in zip(raise_addresses, next_raise_words, strict=True):
-        with builder.if_then(builder.icmp_unsigned("!=", raise_address, i64(0))):
-            raise_bitmap = builder.inttoptr(raise_address, word_pointer)
-            builder.store(next_raise_word, builder.gep(raise_bitmap, [block], inbounds=True))
     popcount = intrinsic(builder, "llvm.ctpop.i64", I64, [next_flag_word])
     flagged_after = builder.add(flagged_before, popcount)
     next_block = builder.add(block, i64(1))

@@ -56,6 +56,10 @@ def call_libm(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> ir
     except KeyError:
         function = ir.Function(module, ir.FunctionType(F64, [F64] * len(arguments)), symbol)
         function.attributes.add("nounwind")
+        # The functions read no memory that kernels write. They may set errno, which kernels
+        # never read, so LLVM may treat them as pure, as clang does under -fno-math-errno:
+        # it keeps values in registers across a call and computes identical calls once.
+        function.attributes.add("readnone")
     return builder.call(function, arguments)
 
 

@@ -174,6 +174,11 @@ def unflatten(type_: Attribute, values: list[ir.Value]) -> Repr:
     return values[0]
 
 
+def undefined(type_: Attribute) -> list[ir.Value]:
+    """Return LLVM undef values for the components of a value of IR type `type_`."""
+    return [ir.Constant(component, ir.Undefined) for component in components(type_)]
+
+
 def zero_of(type_: ir.Type) -> ir.Constant:
     return ir.Constant(type_, 0.0 if isinstance(type_, ir.DoubleType) else 0)
 
@@ -323,24 +328,35 @@ class RowEmitter:
         assert len(results) == 1, "a resolver's function has one result"
         return results[0], flag
 
-    def emit_function_results(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[list[Repr], ir.Value]:
-        """Emit the body of `function` for these arguments; return (its results, slow-path flag)."""
+    def emit_function_results(
+        self, function: func.FuncOp, arguments: list[Repr], selected: set[Operation] | None = None
+    ) -> tuple[list[Repr], ir.Value]:
+        """Emit the body of `function` for these arguments; return (its results, slow-path flag).
+
+        With `selected`, only those top-level ops are emitted, and a result that none of them
+        computes comes back as an undefined value of its type, which the caller must not read.
+        """
         entry = function.body.blocks.first
         assert entry is not None
         for argument, value in zip(entry.args, arguments, strict=True):
             self.values[argument] = value
-        self.emit_block(entry)
+        self.emit_block(entry, selected)
         assert self.returned is not None, "a func.func body ends with func.return"
         return self.returned, self.flag
 
-    def emit_block(self, block: Block) -> list[Repr]:
-        """Emit the ops of a block; return the values its scf.yield passes on, if any."""
+    def emit_block(self, block: Block, selected: set[Operation] | None = None) -> list[Repr]:
+        """Emit the ops of a block, or only the `selected` ones; return the values its scf.yield passes on."""
         for op in block.ops:
             if isinstance(op, scf.YieldOp):
                 return [self.values[operand] for operand in op.operands]
             if isinstance(op, func.ReturnOp):
-                self.returned = [self.values[operand] for operand in op.operands]
+                self.returned = [
+                    self.values[operand] if operand in self.values else unflatten(operand.type, undefined(operand.type))
+                    for operand in op.operands
+                ]
                 return []
+            if selected is not None and op not in selected:
+                continue
             lowering = LOWERINGS.get(type(op))
             assert lowering is not None, f"no LLVM lowering for {op.name}"
             if op in self.op_scopes:

@@ -10,6 +10,7 @@ from xdsl.passes import ModulePass
 from featurejit.passes.cse import CommonSubexpressionPass
 from featurejit.passes.dce import DeadCodePass
 from featurejit.passes.fold_constants import FoldConstantsPass
+from featurejit.passes.hoist import HoistPass
 from featurejit.passes.if_conversion import IfConversionPass
 from featurejit.passes.manager import (
     PassManager,
@@ -27,6 +28,7 @@ __all__ = [
     "CommonSubexpressionPass",
     "DeadCodePass",
     "FoldConstantsPass",
+    "HoistPass",
     "IfConversionPass",
     "PassManager",
     "PassPipelineError",
@@ -40,13 +42,15 @@ __all__ = [
 
 PASSES: dict[str, type[ModulePass]] = {
     pass_class.name: pass_class
-    for pass_class in (FoldConstantsPass, IfConversionPass, CommonSubexpressionPass, DeadCodePass)
+    for pass_class in (FoldConstantsPass, IfConversionPass, HoistPass, CommonSubexpressionPass, DeadCodePass)
 }
 
 DEFAULT_PIPELINE: tuple[str, ...] = (
     "fold-constants",
     # After folding, which removes branches on constant conditions.
     "if-conversion",
+    # Before CSE: an op that every row runs then comes before the branches that repeat it.
+    "hoist",
     # Folding can make two ops identical, and if-conversion puts former branches side by side.
     "cse",
     # Last, to remove the operands that folding leaves unused.

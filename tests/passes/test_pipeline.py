@@ -66,7 +66,7 @@ def test_returns_the_module_it_rewrote() -> None:
 
 def test_rejects_unknown_pass() -> None:
     with pytest.raises(
-        ValueError, match="unknown pass 'canonicalize', expected one of: fold-constants, if-conversion, cse, dce"
+        ValueError, match="unknown pass 'canonicalize', expected one of: fold-constants, if-conversion, hoist, cse, dce"
     ):
         run_pipeline(parse_module(INPUT), ["fold-constants", "canonicalize"])
 
