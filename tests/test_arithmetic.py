@@ -9,7 +9,7 @@ from types import ModuleType
 
 import pytest
 
-from tests.differential import EDGES, check_resolver, grid
+from tests.differential import EDGES, INT64_MAX, INT64_MIN, check_resolver, grid
 
 BINARY_OPERATORS = {
     "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%", "pow": "**",
@@ -18,6 +18,12 @@ BINARY_OPERATORS = {
 UNARY_OPERATORS = {"neg": "-", "pos": "+", "invert": "~", "not": "not "}
 TYPES = (int, float, bool)
 SAMPLES = {int: 3, float: 2.5, bool: True}
+
+# Divisors known when compiling, which LLVM divides by with shifts and multiplications.
+CONSTANT_DIVISORS = [2, 3, 7, 10, 60, 64, 100, 1440, 86400, 2**31 + 1, 2**32, 10**18, 2**62 + 1, INT64_MAX, -3, -100]
+# Dividends around multiples of the divisor and the int64 limits, where rounding would show.
+DIVIDEND_OFFSETS = [-1, 0, 1]
+
 
 # Exponents for int ** int stay small: CPython itself would take hours on INT64_MAX ** INT64_MAX.
 SMALL_EXPONENTS = [0, 1, 2, 3, 7, 62, 63, 64, -1, -2]
@@ -44,7 +50,19 @@ def generated_source() -> str:
         else:
             result = type(eval(f"{symbol}x", {"x": SAMPLES[type_]})).__name__  # noqa: S307
         lines += ["@jit_resolver", f"def {name}_{type_.__name__}(x: {type_.__name__}) -> {result}:", f"    return {symbol}x", ""]
+    for divisor in CONSTANT_DIVISORS:
+        for name, symbol in (("floordiv", "//"), ("mod", "%")):
+            lines += [
+                "@jit_resolver",
+                f"def {name}_by_{constant_name(divisor)}(a: int) -> int:",
+                f"    return a {symbol} {divisor}",
+                "",
+            ]
     return "\n".join(lines)
+
+
+def constant_name(divisor: int) -> str:
+    return str(divisor).replace("-", "minus_")
 
 
 @pytest.fixture(scope="module")
@@ -76,3 +94,13 @@ def test_binary_operator_matches_python(generated: ModuleType, name: str, left: 
 def test_unary_operator_matches_python(generated: ModuleType, name: str, type_: type) -> None:
     resolver = getattr(generated, f"{name}_{type_.__name__}")
     check_resolver(resolver, grid(type_), (type_,))
+
+
+@pytest.mark.parametrize("divisor", CONSTANT_DIVISORS, ids=constant_name)
+@pytest.mark.parametrize("name", ["floordiv", "mod"])
+def test_division_by_constant_matches_python(generated: ModuleType, name: str, divisor: int) -> None:
+    resolver = getattr(generated, f"{name}_by_{constant_name(divisor)}")
+    multiples = [0, 1, -1, 5, -5, INT64_MAX // divisor, INT64_MIN // divisor]
+    dividends = [multiple * divisor + offset for multiple in multiples for offset in DIVIDEND_OFFSETS]
+    dividends = [value for value in [*EDGES[int], *dividends] if INT64_MIN <= value <= INT64_MAX]
+    check_resolver(resolver, [(value,) for value in dividends], (int,))
