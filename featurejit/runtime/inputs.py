@@ -65,6 +65,9 @@ def arrow_info(arrow_type: pa.DataType) -> tuple[str, type] | None:
     return ARROW_TYPES.get(arrow_type) or temporal_arrow_info(arrow_type)
 
 
+# A tuple, because `pa.Array | pa.ChunkedArray` would build a union object on every call.
+ARROW_ARRAYS = (pa.Array, pa.ChunkedArray)
+
 ARROW_TYPE_OF: dict[type, pa.DataType] = {
     bool: pa.bool_(),
     int: pa.int64(),
@@ -113,7 +116,7 @@ class BoundCall:
 
 def describe(value: Any) -> str:
     """Describe a rejected argument in a few words: its type, and its value if it is short."""
-    if isinstance(value, pa.Array | pa.ChunkedArray):
+    if isinstance(value, ARROW_ARRAYS):
         return f"an Arrow array of type {value.type}"
     if isinstance(value, np.ndarray):
         return f"a numpy array of dtype {value.dtype}"
@@ -157,7 +160,7 @@ def to_arrow(
     resolver_name: str, name: str, value: Any, spec: ValueSpec | None = None
 ) -> pa.Array | pa.ChunkedArray | None:
     """Return `value` as an Arrow array if it is array-like, None if it is a scalar."""
-    if isinstance(value, pa.Array | pa.ChunkedArray):
+    if isinstance(value, ARROW_ARRAYS):
         return value
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
