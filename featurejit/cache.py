@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from featurejit.compiled_kernel import BATCH_KERNEL_TYPE, CompiledKernel
 from featurejit.frontend.captures import Capture
 from featurejit.settings import settings
 
@@ -106,7 +107,7 @@ def environment_key() -> str:
     """Return a hash of the versions, CPU and interpreter ABI that object code depends on."""
     from featurejit import __version__
     from featurejit.codegen.engine import get_engine, llvm_version
-    from featurejit.codegen.pyentry import FLOAT_VALUE_OFFSET, TYPE_OFFSET
+    from featurejit.codegen.pyabi import FLOAT_VALUE_OFFSET, TYPE_OFFSET
 
     engine = get_engine()
     parts = [
@@ -217,12 +218,14 @@ def zone_fingerprints(parameter_types: Sequence[str]) -> list[str]:
 
     Kernels hold offset tables of those zones, so a tzdata update must change the key.
     """
-    from featurejit.codegen.zonetables import ZoneDataError, read_zone_file
     from featurejit.zones import is_fixed
 
     digests = []
     for zone in sorted(set(ZONE_IN_TYPE.findall(" ".join(parameter_types)))):
         if zone and not is_fixed(zone):
+            # Imported only here, because most kernels have no zone key and the import takes milliseconds.
+            from featurejit.codegen.zonetables import ZoneDataError, read_zone_file
+
             try:
                 digests.append(f"{zone}:{hashlib.sha256(read_zone_file(zone)).hexdigest()}")
             except ZoneDataError:
@@ -630,13 +633,12 @@ def get_cache() -> KernelCache | None:
 # --------------------------------------------------------------------------------------
 
 
-def load_kernel(request: KernelRequest, name: str) -> Any:
+def load_kernel(request: KernelRequest, name: str) -> CompiledKernel | None:
     """Return a CompiledKernel from the disk cache for this request, or None on a miss."""
     kernel_cache = get_cache()
     if kernel_cache is None:
         return None
     from featurejit.codegen.engine import get_engine
-    from featurejit.compiler import BATCH_KERNEL_TYPE, CompiledKernel
 
     # The first call creates the JIT engine, which is process setup, so the load's time leaves it out.
     environment_key()
@@ -657,7 +659,7 @@ def load_kernel(request: KernelRequest, name: str) -> Any:
         symbol=entry.metadata["symbol"],
         captures=entry.captures,
         inlined=entry.inlined,
-        result_type=parse_type(entry.metadata["result_type"]),
+        result_type_text=entry.metadata["result_type"],
         ir_text=texts["ir"],
         optimized_ir_text=texts["optimized"],
         llvm_text=texts["llvm"],
@@ -672,7 +674,7 @@ def load_kernel(request: KernelRequest, name: str) -> Any:
     return kernel
 
 
-def store_kernel(request: KernelRequest, kernel: Any) -> None:
+def store_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:
     """Write a freshly compiled kernel to the disk cache, unless a dependency has no stable description."""
     kernel_cache = get_cache()
     if kernel_cache is None or not kernel.object_code:
@@ -685,7 +687,7 @@ def store_kernel(request: KernelRequest, kernel: Any) -> None:
     optimized = kernel.optimized_ir_text.replace(kernel.symbol.rsplit("_", 1)[0], "@resolver")
     metadata = {
         "manifest": manifest,
-        "result_type": str(kernel.result_type),
+        "result_type": kernel.result_type_text,
         "texts": {
             "ir": kernel.ir_text,
             "optimized": kernel.optimized_ir_text,

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
 import itertools
 import logging
 import os
 import re
 import secrets
-import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from typing import Any
 
 from llvmlite import ir
@@ -26,9 +23,10 @@ from featurejit.codegen.kernel import (
     build_scalar_entry,
     find_function,
 )
-from featurejit.codegen.pyentry import build_python_entries, guard_specs, scalar_entry_arguments
+from featurejit.codegen.pyabi import guard_specs
+from featurejit.codegen.pyentry import build_python_entries, scalar_entry_arguments
+from featurejit.compiled_kernel import BATCH_KERNEL_TYPE, CompiledKernel
 from featurejit.frontend.annotations import read_signature
-from featurejit.frontend.captures import Capture
 from featurejit.frontend.lower import LoweredFunction, lower_function
 from featurejit.ir import print_module
 from featurejit.ir.dialect import OptionalType
@@ -37,91 +35,10 @@ from featurejit.settings import settings
 
 logger = logging.getLogger("featurejit")
 
-BATCH_KERNEL_TYPE = ctypes.CFUNCTYPE(
-    ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p
-)
-
 _symbol_numbers = itertools.count()
 # Object code from the disk cache keeps the symbols of the process that compiled it, so
 # symbols carry a random token per process besides the counter.
 _symbol_token = secrets.token_hex(8)
-
-
-@dataclass
-class CompiledKernel:
-    """A native entry point with what it was compiled from, for dumps and cache checks.
-
-    A batch kernel has `entry`; a scalar kernel has `python_entries`, the addresses of its
-    checked and unchecked entries (see featurejit.codegen.pyentry).
-
-    A quick kernel (`tier` "quick") has `optimizing`, the background compile of its optimized
-    tier. When that is done it replaces `entry` (or `python_entries`), the LLVM text, the object
-    code and the stages in place, so everything holding the kernel runs the optimized code.
-    """
-
-    entry: Callable[..., int] | None
-    symbol: str
-    captures: list[Capture]
-    inlined: list[Callable[..., Any]]
-    result_type: Attribute
-    ir_text: str
-    optimized_ir_text: str
-    llvm_text: str
-    optimized_llvm_text: str
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    python_entries: tuple[int, int] | None = None
-    object_code: bytes = b""
-    entry_points: list[str] = field(default_factory=list)
-    cached: bool = False  # loaded from the disk cache
-    tier: str = "optimized"
-    optimizing: Future[None] | None = None
-    optimizing_process: int = 0  # the process whose background thread runs `optimizing`
-    # Run once the optimized tier has replaced the quick one, such as re-installing scalar entries.
-    when_optimized_callbacks: list[Callable[[], None]] = field(default_factory=list)
-    tier_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def compile_seconds(self) -> float:
-        return sum(self.stage_seconds.values())
-
-    def wait_optimized(self) -> None:
-        """Wait for the optimized tier of a quick kernel. After a failed background compile the quick one stays."""
-        pending = self.optimizing
-        if pending is None or self.optimizing_process != os.getpid():
-            return  # a forked child keeps the quick kernel: the parent's thread is not in it
-        try:
-            pending.result()
-        except Exception:  # noqa: BLE001 - logged by the background compile; the quick kernel stays correct
-            pass
-
-    def take_optimized(self, compiled: CompiledModule) -> None:
-        """Switch a quick kernel to its optimized tier, then run the callbacks of `when_optimized`."""
-        with self.tier_lock:
-            self.optimized_llvm_text = compiled.llvm_optimized
-            self.object_code = compiled.object_code
-            self.stage_seconds = {**self.stage_seconds, "optimized llvm": compiled.seconds}
-            addresses = [compiled.addresses[name] for name in self.entry_points]
-            if self.entry is not None:
-                self.entry = BATCH_KERNEL_TYPE(addresses[0])
-            else:
-                self.python_entries = (addresses[0], addresses[1])
-            self.tier = "optimized"
-            callbacks, self.when_optimized_callbacks = self.when_optimized_callbacks, []
-        for callback in callbacks:
-            callback()
-
-    def when_optimized(self, callback: Callable[[], None]) -> None:
-        """Run `callback` when a quick kernel switches to its optimized tier (it never runs for a kernel that stays quick)."""
-        with self.tier_lock:
-            if self.tier == "quick":
-                self.when_optimized_callbacks.append(callback)
-                return
-        callback()
-
-    @property
-    def assembly(self) -> str:
-        """The host CPU's assembly, emitted on request because dumps are rare."""
-        return get_engine().assembly(self.optimized_llvm_text)
 
 
 def symbol_for(name: str) -> str:
@@ -130,31 +47,23 @@ def symbol_for(name: str) -> str:
 
 
 def compile_kernel(
-    function: Callable[..., Any],
-    name: str,
-    parameter_types: Sequence[Attribute],
-    layouts: Sequence[ColumnLayout] | None,
-    output: type,
-    quick: bool = False,
+    request: cache.KernelRequest, name: str, parameter_types: Sequence[Attribute], quick: bool = False
 ) -> CompiledKernel:
-    """Compile `function` for these parameter IR types: a batch kernel for `layouts`, else a scalar entry.
+    """Compile the kernel that `request` describes for these parameter IR types, and store it in the disk cache.
 
-    The disk cache serves the kernel if it contains one compiled from the same inputs. With
-    `quick` the kernel comes first as a quick kernel (see compile_lowered).
+    `request` holds the function, and the layouts of a batch kernel (None for a scalar entry).
+    Callers look the request up in the disk cache first, because a hit needs neither this
+    module nor xDSL (see featurejit.runtime.state.load_or_compile). With `quick` the kernel
+    comes first as a quick kernel (see compile_lowered).
     """
-    request = cache.KernelRequest(
-        function, tuple(map(str, parameter_types)), None if layouts is None else tuple(layouts), output
-    )
-    cached = cache.load_kernel(request, name)
-    if cached is not None:
-        return cached
+    assert request.parameter_types == tuple(map(str, parameter_types)), "the request's types are the printed IR types"
     symbol = symbol_for(name)
     return compile_lowered(
         name,
         symbol,
-        lambda: lower_function(function, parameter_types, symbol),
-        layouts,
-        [output],
+        lambda: lower_function(request.function, parameter_types, symbol),
+        request.layouts,
+        [request.output],
         quick=quick,
         store=lambda kernel: cache.store_kernel(request, kernel),
     )
@@ -223,7 +132,7 @@ def compile_lowered(
         symbol=entry_name,
         captures=lowered.captures,
         inlined=lowered.inlined,
-        result_type=function_op.function_type.outputs.data[0],
+        result_type_text=str(function_op.function_type.outputs.data[0]),
         ir_text=ir_text,
         optimized_ir_text=optimized_ir_text,
         llvm_text=compiled.llvm_unoptimized,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import os
@@ -14,6 +15,8 @@ import pyarrow as pa
 import pytest
 
 from featurejit import cache, jit_resolver
+from featurejit.runtime.state import ir_type_of, ir_type_text
+from featurejit.runtime.temporal import arrow_type_of_result
 from featurejit.settings import settings
 
 HELPER = """\
@@ -58,8 +61,10 @@ def write_modules(folder: Path, increment: int = 1, limit: int = 10) -> None:
     (folder / "cache_user.py").write_text(USER.format(limit=limit))
 
 
-def run_probe(folder: Path, cache_dir: Path, extra_env: dict[str, str] | None = None) -> tuple[dict, str]:
-    """Run the probe in a new process; return its JSON output and its stderr."""
+def run_probe(
+    folder: Path, cache_dir: Path, extra_env: dict[str, str] | None = None, probe: str = PROBE
+) -> tuple[dict, str]:
+    """Run a probe in a new process; return its JSON output and its stderr."""
     env = {
         **os.environ,
         "FEATUREJIT_CACHE": "1",
@@ -69,7 +74,7 @@ def run_probe(folder: Path, cache_dir: Path, extra_env: dict[str, str] | None = 
         **(extra_env or {}),
     }
     completed = subprocess.run(
-        [sys.executable, "-c", PROBE], cwd=folder, env=env, capture_output=True, text=True, check=False, timeout=300
+        [sys.executable, "-c", probe], cwd=folder, env=env, capture_output=True, text=True, check=False, timeout=300
     )
     assert completed.returncode == 0, completed.stderr
     return json.loads(completed.stdout.strip().splitlines()[-1]), completed.stderr
@@ -104,6 +109,56 @@ def test_new_process_loads_from_cache(cached_module: tuple[Path, Path]) -> None:
     assert second["batch"] == ["cache"]
     assert second["scalar"] == ["cache"]
     assert second["result"] == 8
+
+
+MOVED = """\
+import datetime
+from featurejit import jit_resolver
+
+@jit_resolver
+def moved(t: datetime.datetime) -> datetime.datetime:
+    return t + datetime.timedelta(seconds=1)
+"""
+
+# Calls resolvers as a restarted service does: a batch call, a scalar call, and a batch call
+# whose datetime result has its zone fixed by the kernel. Then it prints the results, whether
+# every kernel came from the disk cache, and which xDSL and compiler modules the calls imported.
+HIT_PROBE = """\
+import datetime, json, sys
+import pyarrow as pa
+import cache_moved, cache_user
+total = cache_user.total
+batch = total(pa.array([3, 20])).to_pylist()
+scalar = total(3)
+moved = cache_moved.moved(pa.array([datetime.datetime(2020, 5, 1, 3)], pa.timestamp("s", tz="Asia/Kolkata")))
+compiler_modules = ("xdsl", "featurejit.compiler", "featurejit.frontend.lower", "featurejit.passes")
+imported = sorted(name for name in sys.modules if name.startswith(compiler_modules))
+states = [total.state, cache_moved.moved.state]
+kernels = [kernel for state in states for kernel in (*state.batch_kernels.values(), *state.scalar_kernels.values())]
+print(json.dumps({
+    "batch": batch,
+    "scalar": scalar,
+    "moved": [str(moved.type), moved.to_pylist()[0].isoformat()],
+    "cached": [kernel.cached for kernel in kernels],
+    "imported": imported,
+}))
+"""
+
+
+def test_cache_hit_skips_compiler_imports(cached_module: tuple[Path, Path]) -> None:
+    folder, cache_dir = cached_module
+    (folder / "cache_moved.py").write_text(MOVED)
+    # Every kernel is compiled optimized and stored at once, whatever tier the tests run.
+    environment = {"FEATUREJIT_QUICK_ROWS": "0"}
+    first, _ = run_probe(folder, cache_dir, environment, probe=HIT_PROBE)
+    assert first["cached"] == [False, False, False]
+
+    second, _ = run_probe(folder, cache_dir, environment, probe=HIT_PROBE)
+    assert second["cached"] == [True, True, True]
+    assert second["imported"] == []
+    assert second["batch"] == [8, -1]
+    assert second["scalar"] == 8
+    assert second["moved"] == ["timestamp[us, tz=Asia/Kolkata]", "2020-05-01T08:30:01+05:30"]
 
 
 def test_edited_helper_in_other_module_recompiles(cached_module: tuple[Path, Path]) -> None:
@@ -482,3 +537,20 @@ def test_known_types_print_as_keyed() -> None:
     for text, type_ in cache.known_types().items():
         assert str(type_) == text
         assert cache.parse_type(text) == type_
+
+
+@pytest.mark.parametrize("python_type", [bool, int, float, str, datetime.datetime, datetime.date, datetime.timedelta])
+@pytest.mark.parametrize("optional", [False, True])
+def test_type_texts_print_as_ir_types(python_type: type, optional: bool) -> None:
+    zones = ["", "UTC", "+05:30", "America/New_York"] if python_type is datetime.datetime else [""]
+    for zone in zones:
+        assert ir_type_text(python_type, optional, zone) == str(ir_type_of(python_type, optional, zone))
+
+
+@pytest.mark.parametrize("optional", [False, True])
+def test_arrow_type_of_printed_result(optional: bool) -> None:
+    for zone in ["", "UTC", "+05:30", "America/New_York"]:
+        printed = str(ir_type_of(datetime.datetime, optional, zone))
+        assert arrow_type_of_result(printed) == pa.timestamp("us", tz=zone or None)
+    for python_type in (int, float, bool, str, datetime.date, datetime.timedelta):
+        assert arrow_type_of_result(str(ir_type_of(python_type, optional))) is None

@@ -27,7 +27,7 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 
 from featurejit.codegen.mathlib import libm_symbols
-from featurejit.codegen.pyentry import python_api_symbols
+from featurejit.codegen.pyabi import python_api_symbols
 
 logger = logging.getLogger("featurejit")
 

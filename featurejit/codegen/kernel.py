@@ -48,6 +48,7 @@ from xdsl.ir import Attribute, Block, Operation, SSAValue
 from featurejit.codegen import strhelpers
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
 from featurejit.codegen.datetimes import load_temporal
+from featurejit.codegen.layout import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, PHYSICAL_TYPES, ColumnLayout
 from featurejit.codegen.mathlib import LIBM_BINARY, LIBM_UNARY
 from featurejit.codegen.row import (
     NONE,
@@ -66,44 +67,6 @@ from featurejit.codegen.strhelpers import CONTEXT
 from featurejit.codegen.strings import SCRATCH_OPS
 from featurejit.ir.dialect import ColumnValueOp, FloorDivOp, MathCallOp, ModOp, NoneType, OptionalType, PowOp
 
-PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
-    "bool": (I8, "bits"),
-    "int8": (ir.IntType(8), "signed"),
-    "int16": (ir.IntType(16), "signed"),
-    "int32": (ir.IntType(32), "signed"),
-    "int64": (I64, "signed"),
-    "uint8": (ir.IntType(8), "unsigned"),
-    "uint16": (ir.IntType(16), "unsigned"),
-    "uint32": (ir.IntType(32), "unsigned"),
-    "uint64": (I64, "unsigned64"),
-    "float32": (ir.FloatType(), "float"),
-    "float64": (F64, "float"),
-    # Strings: the element type is that of the offsets, or of the dictionary indices.
-    "utf8": (ir.IntType(32), "string"),
-    "large_utf8": (I64, "string"),
-    "dict8_utf8": (ir.IntType(8), "dictionary"),
-    "dict16_utf8": (ir.IntType(16), "dictionary"),
-    "dict32_utf8": (ir.IntType(32), "dictionary"),
-    "dict64_utf8": (I64, "dictionary"),
-    # Temporal values: int64 counts of a unit since 1970, or int32 days for date32.
-    **{f"timestamp_{unit}": (I64, "temporal") for unit in ("s", "ms", "us", "ns")},
-    **{f"duration_{unit}": (I64, "temporal") for unit in ("s", "ms", "us", "ns")},
-    "date32": (ir.IntType(32), "temporal"),
-    "date64": (I64, "temporal"),
-}
-
-
-
-@dataclass(frozen=True)
-class ColumnLayout:
-    """The physical layout of one parameter's values in the batch kernel."""
-
-    physical: str
-    has_validity: bool
-    broadcast: bool
-    # A str column whose strings are all ASCII, so that code points are bytes.
-    ascii: bool = False
-
 
 def find_function(module_op: object) -> func.FuncOp:
     functions = [op for op in module_op.walk() if isinstance(op, func.FuncOp)]  # type: ignore[attr-defined]
@@ -111,8 +74,6 @@ def find_function(module_op: object) -> func.FuncOp:
     return functions[0]
 
 
-FIELDS_PER_COLUMN = 10
-FIELDS_PER_OUTPUT = 5
 BLOCK_ROWS = 64
 
 

@@ -12,7 +12,7 @@ from typing import Any, overload
 import numpy as np
 import pyarrow as pa
 
-from featurejit.codegen.kernel import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
+from featurejit.codegen.layout import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
 from featurejit.runtime.memory import address
 from featurejit.runtime.slow_path import RowResults, gather_values, read_bits

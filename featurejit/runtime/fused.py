@@ -11,15 +11,20 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit import cache
-from featurejit.codegen.kernel import ColumnLayout
-from featurejit.compiler import CompiledKernel, compile_lowered, symbol_for
+from featurejit.codegen.layout import ColumnLayout
+from featurejit.compiled_kernel import CompiledKernel
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, ValueSpec
-from featurejit.frontend.fusion import lower_fused
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import bind_arguments, check_array
 from featurejit.runtime.slow_path import RowResults, convert_result, located_error
-from featurejit.runtime.state import DEFAULT_PHYSICAL, ir_type_of, log_null_rows, takes_quick_kernel
+from featurejit.runtime.state import (
+    DEFAULT_PHYSICAL,
+    ir_type_of,
+    ir_type_text,
+    log_null_rows,
+    takes_quick_kernel,
+)
 from featurejit.runtime.temporal import raise_invalid
 from featurejit.settings import settings
 
@@ -221,14 +226,10 @@ class FusedState:
             if key.unsupported:
                 self.note_failure(CompileError(f"column {name!r}: {key.unsupported}"))
                 return None
-        column_types = {
-            name: ir_type_of(key.python_type, key.optional, key.zone) for name, key in zip(fused.inputs, keys, strict=True)
-        }
         outputs = [self.output_specs[name].python_type for name in fused.outputs]
-        symbol = symbol_for(self.name)
         request = cache.FusedKernelRequest(
             fused.members[0].resolver.function,
-            tuple(map(str, column_types.values())),
+            tuple(ir_type_text(key.python_type, key.optional, key.zone) for key in keys),
             tuple(key.layout for key in keys),
             outputs[0],
             members=tuple(
@@ -241,6 +242,15 @@ class FusedState:
         if cached is not None:
             self.last_kernel = cached
             return cached
+
+        # Only a miss imports the compiler, and xDSL with it.
+        from featurejit.compiler import compile_lowered, symbol_for
+        from featurejit.frontend.fusion import lower_fused
+
+        column_types = {
+            name: ir_type_of(key.python_type, key.optional, key.zone) for name, key in zip(fused.inputs, keys, strict=True)
+        }
+        symbol = symbol_for(self.name)
         try:
             kernel = compile_lowered(
                 self.name,

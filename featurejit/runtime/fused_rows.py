@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
-from featurejit.codegen.kernel import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, ColumnLayout
-from featurejit.compiler import CompiledKernel
+from featurejit.codegen.layout import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, ColumnLayout
+from featurejit.compiled_kernel import CompiledKernel
 from featurejit.frontend.captures import same_value
 from featurejit.runtime.batch import (
     CallStats,

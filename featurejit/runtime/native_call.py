@@ -26,7 +26,7 @@ from typing import Any
 from llvmlite import ir
 
 from featurejit.codegen.arith import I64, i64
-from featurejit.codegen.pyentry import OBJECT, ContextLayout, guard_captures, is_closure_name
+from featurejit.codegen.pyabi import OBJECT, ContextLayout, guard_captures, is_closure_name
 from featurejit.frontend.captures import Capture
 
 METH_KEYWORDS = 0x0002

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
-from xdsl.ir import Attribute
 
-from featurejit.codegen.kernel import ColumnLayout
-from featurejit.compiler import CompiledKernel, compile_kernel
+from featurejit import cache
+from featurejit.codegen.layout import ColumnLayout
+from featurejit.compiled_kernel import CompiledKernel
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, read_signature
 from featurejit.frontend.captures import Capture
-from featurejit.ir.dialect import OptionalType, python_name
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
 from featurejit.runtime.native_call import NativeEntries
@@ -26,6 +25,8 @@ from featurejit.runtime.temporal import arrow_type_of_result
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
+    from xdsl.ir import Attribute
+
     from featurejit.resolver import Explanation, JitResolver
 
 logger = logging.getLogger("featurejit")
@@ -62,9 +63,54 @@ def takes_quick_kernel(rows: int | None) -> bool:
 def ir_type_of(python_type: type, optional: bool, zone: str = "") -> Attribute:
     """Return the IR type of a parameter; a datetime is in `zone` ("" for naive)."""
     from featurejit.frontend.annotations import ValueSpec
+    from featurejit.ir.dialect import OptionalType
 
     element = ValueSpec(python_type, False).ir_type(zone)
     return OptionalType(element) if optional else element
+
+
+# The IR types of parameters as xDSL prints them. A test checks them against ir_type_of.
+IR_TYPE_TEXTS = {
+    bool: "i1",
+    int: "i64",
+    float: "f64",
+    str: "!py.str",
+    datetime.date: "!py.date",
+    datetime.timedelta: "!py.timedelta",
+}
+
+
+def ir_type_text(python_type: type, optional: bool, zone: str = "") -> str:
+    """Return the printed form of ir_type_of(python_type, optional, zone), without importing xDSL."""
+    if python_type is datetime.datetime:
+        element = f'!py.datetime<"{zone}">'
+    else:
+        element = IR_TYPE_TEXTS[python_type]
+    return f"!py.optional<{element}>" if optional else element
+
+
+def load_or_compile(
+    function: Callable[..., Any],
+    name: str,
+    parameters: Sequence[tuple[type, bool, str]],
+    layouts: Sequence[ColumnLayout] | None,
+    output: type,
+    quick: bool,
+) -> CompiledKernel:
+    """Load the kernel for these parameters from the disk cache, or compile it on a miss.
+
+    A parameter is its Python type, whether it is optional, and a datetime's zone ("" for
+    naive). Without `layouts` the kernel is a scalar entry. The cache key contains the
+    parameters' IR types as text, so a hit imports neither the compiler nor xDSL.
+    """
+    parameter_texts = tuple(ir_type_text(*parameter) for parameter in parameters)
+    request = cache.KernelRequest(function, parameter_texts, None if layouts is None else tuple(layouts), output)
+    cached = cache.load_kernel(request, name)
+    if cached is not None:
+        return cached
+    from featurejit.compiler import compile_kernel
+
+    return compile_kernel(request, name, [ir_type_of(*parameter) for parameter in parameters], quick)
 
 
 def log_null_rows(owner: Any, name: str, stats: CallStats, fused: bool = False) -> None:
@@ -151,10 +197,10 @@ class ResolverState:
         for (name, _), key in zip(self.signature().parameters, keys, strict=True):
             if key.unsupported:
                 raise CompileError(f"parameter {name!r}: {key.unsupported}", hint="Such calls run in the interpreter.")
-        kernel = compile_kernel(
+        kernel = load_or_compile(
             self.function,
             self.name,
-            [ir_type_of(key.python_type, key.optional, key.zone) for key in keys],
+            [(key.python_type, key.optional, key.zone) for key in keys],
             [key.layout for key in keys],
             self.signature().result.python_type,
             quick,
@@ -164,13 +210,13 @@ class ResolverState:
         return kernel
 
     def compile_scalar(self, key: ScalarKey) -> CompiledKernel:
-        parameter_types = [
-            ir_type_of(python_type, spec.optional)
+        parameters = [
+            (python_type, spec.optional, "")
             for python_type, (_, spec) in zip(key, self.signature().parameters, strict=True)
         ]
         # A scalar call is one row, so it gets a quick kernel unless quick kernels are off.
         output = self.signature().result.python_type
-        kernel = compile_kernel(self.function, self.name, parameter_types, None, output, takes_quick_kernel(1))
+        kernel = load_or_compile(self.function, self.name, parameters, None, output, takes_quick_kernel(1))
         self.remember(kernel)
         self.scalar_kernels[key] = kernel
         self.install_native_entries(key, kernel)
@@ -303,7 +349,7 @@ class ResolverState:
     def kernel_arrow_types(self, keys: tuple[ParameterKey, ...]) -> list[pa.DataType | None]:
         """Return the Arrow type of the result that the kernel for `keys` fixes (a datetime's zone), if any."""
         kernel = self.batch_kernels.get(keys)
-        return [None if kernel is None else arrow_type_of_result(kernel.result_type)]
+        return [None if kernel is None else arrow_type_of_result(kernel.result_type_text)]
 
     def call_scalar(self, values: list[Any]) -> Any:
         """Run a scalar call that did not match a native entry, compiling a kernel for its types if it can."""
@@ -392,6 +438,7 @@ class ResolverState:
     # ----------------------------------------------------------------------------------
 
     def explain(self) -> Explanation:
+        from featurejit.ir.dialect import python_name
         from featurejit.resolver import COLUMN_NAMES, Explanation, native_name
 
         failure = self.failure

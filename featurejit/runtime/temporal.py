@@ -12,6 +12,7 @@ becomes an InvalidValue, which fails its row with the reason. Results are stored
 from __future__ import annotations
 
 import datetime
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,16 +193,20 @@ def raise_invalid(values: list[Any]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def arrow_type_of_result(result_type: Any) -> pa.DataType | None:
-    """Return the Arrow type a kernel's IR result type fixes for a datetime column, or None."""
-    from featurejit.ir.dialect import DatetimeType, OptionalType
+# A datetime result type as xDSL prints it, optional or not: `!py.datetime<"zone">` or
+# `!py.optional<!py.datetime<"zone">>`. Zone names contain no quotes (see featurejit.zones).
+DATETIME_RESULT_TEXT = re.compile(r'(?:!py\.optional<)?!py\.datetime<"([^"]*)">>?')
 
-    if isinstance(result_type, OptionalType):
-        result_type = result_type.element_type
-    if isinstance(result_type, DatetimeType):
-        zone = result_type.zone.data
-        return pa.timestamp("us", tz=zone or None)
-    return None
+
+def arrow_type_of_result(result_type_text: str) -> pa.DataType | None:
+    """Return the Arrow type that a kernel's result type, as printed, fixes for a datetime column, or None.
+
+    It reads the printed type, because parsing it into an IR type would import xDSL.
+    """
+    match = DATETIME_RESULT_TEXT.fullmatch(result_type_text)
+    if match is None:
+        return None
+    return pa.timestamp("us", tz=match.group(1) or None)
 
 
 @dataclass

@@ -1,0 +1,140 @@
+"""The facts about the running CPython that scalar entries and the runtime share.
+
+They are the C API symbols that entries call, object offsets, the layout of an entry's
+context tuple, and the guards of captured names.
+
+featurejit.codegen.pyentry emits the entries. This module imports llvmlite.ir but not xDSL,
+so a kernel loaded from the disk cache runs without importing the compiler.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import types
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from featurejit.codegen.arith import F64, I8, I32, I64
+from featurejit.frontend.captures import Capture
+
+OBJECT = I8.as_pointer()
+PYTHON_FUNCTIONS: dict[str, tuple[ir.Type, list[ir.Type]]] = {
+    "PyObject_Vectorcall": (OBJECT, [OBJECT, OBJECT.as_pointer(), I64, OBJECT]),
+    "PyObject_GetAttr": (OBJECT, [OBJECT, OBJECT]),
+    "PyDict_GetItemWithError": (OBJECT, [OBJECT, OBJECT]),
+    "PyCell_Get": (OBJECT, [OBJECT]),
+    "PyModule_GetDict": (OBJECT, [OBJECT]),
+    "PyLong_AsLongLongAndOverflow": (I64, [OBJECT, I32.as_pointer()]),
+    "PyLong_FromLongLong": (OBJECT, [I64]),
+    "PyByteArray_AsString": (OBJECT, [OBJECT]),
+    "PyFloat_FromDouble": (OBJECT, [F64]),
+    "PyBool_FromLong": (OBJECT, [I64]),
+    "PyErr_Occurred": (OBJECT, []),
+    "PyErr_Clear": (ir.VoidType(), []),
+    "Py_IncRef": (ir.VoidType(), [OBJECT]),
+    "Py_DecRef": (ir.VoidType(), [OBJECT]),
+}
+PYTHON_OBJECTS = ("PyFloat_Type", "PyLong_Type", "PyBool_Type", "PyModule_Type", "_Py_NoneStruct", "_Py_TrueStruct")
+
+# PyObject_HEAD ends with ob_type in every build, and PyFloatObject is the head and a double.
+# A tuple is the head, its size, then its items, as the PyTuple_GET_ITEM macro reads them.
+# The context is always a tuple.
+POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
+TYPE_OFFSET = object.__basicsize__ - POINTER_SIZE
+FLOAT_VALUE_OFFSET = float.__basicsize__ - ctypes.sizeof(ctypes.c_double)
+TUPLE_ITEMS_OFFSET = tuple.__basicsize__
+
+@functools.cache
+def python_api_symbols() -> dict[str, int]:
+    """Return the addresses of the C API functions and objects the entries use, by JIT symbol name."""
+    symbols = {}
+    for name in (*PYTHON_FUNCTIONS, *PYTHON_OBJECTS):
+        symbol = getattr(ctypes.pythonapi, name)
+        if name in PYTHON_OBJECTS:
+            address = ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, name))
+        else:
+            address = ctypes.cast(symbol, ctypes.c_void_p).value or 0
+        symbols[f"fj_py_{name}"] = address
+    return symbols
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    """The lookup path of one guarded name.
+
+    A closure variable is read from its cell. A global is looked up in the function's
+    globals, then in the builtins, as CPython does. Then `attributes` attribute lookups follow.
+    A step whose object was a plain module when compiling reads the module's dict, which
+    costs a dict lookup instead of a full getattr, after checking that the object is still
+    exactly a module.
+    """
+
+    closure: bool
+    attributes: int
+    module_steps: tuple[bool, ...] = ()
+
+
+def guard_captures(captures: Sequence[Capture]) -> list[Capture]:
+    """Return the captures a checked entry guards, in the order of its context.
+
+    `math.pi` records captures of `math` and of `math.pi`. The compiled code depends only on
+    the longest path, so a capture that is a prefix of another of the same function is left out.
+    """
+    leaves = []
+    for capture in captures:
+        is_prefix = any(
+            other.function is capture.function
+            and other.name == capture.name
+            and len(other.attributes) > len(capture.attributes)
+            and other.attributes[: len(capture.attributes)] == capture.attributes
+            for other in captures
+        )
+        if not is_prefix:
+            leaves.append(capture)
+    return leaves
+
+
+def is_closure_name(capture: Capture) -> bool:
+    return capture.name in capture.function.__code__.co_freevars
+
+
+def guard_specs(captures: Sequence[Capture]) -> list[GuardSpec]:
+    """Return the guards that codegen emits for these captures."""
+    values = {(id(capture.function), capture.name, capture.attributes): capture.value for capture in captures}
+    specs = []
+    for capture in guard_captures(captures):
+        steps = []
+        for depth in range(len(capture.attributes)):
+            owner = values.get((id(capture.function), capture.name, capture.attributes[:depth]))
+            steps.append(type(owner) is types.ModuleType)
+        specs.append(GuardSpec(is_closure_name(capture), len(capture.attributes), tuple(steps)))
+    return specs
+
+
+class ContextLayout:
+    """Positions of the items in an entry's context tuple.
+
+    0 the general fallback, 1 the interpreter fallback, 2 a bytearray whose 8 bytes are the
+    int64 counter of native calls, 3 the builtins module's dict, 4 an object the context
+    keeps alive (the method definition of the builtin). Then, per guard, its cell or its
+    function's globals, the name, one name per attribute, and the expected object.
+    """
+
+    GENERAL = 0
+    INTERPRETER = 1
+    COUNTER = 2
+    BUILTINS = 3
+    KEEP_ALIVE = 4
+    FIRST_GUARD = 5
+
+    @staticmethod
+    def guard_positions(guards: list[GuardSpec]) -> list[int]:
+        positions = []
+        position = ContextLayout.FIRST_GUARD
+        for guard in guards:
+            positions.append(position)
+            position += 3 + guard.attributes
+        return positions
