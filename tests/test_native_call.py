@@ -96,6 +96,27 @@ def test_native_results_match_python() -> None:
     assert kinds(-1, True) is None
 
 
+@jit_resolver
+def halved(x: int) -> int:
+    return x // 2
+
+
+# Ints around the sizes of CPython's 30-bit digits, and beyond int64, where the call takes
+# the interpreter.
+DIGIT_BOUNDARIES = [
+    sign * (value + offset)
+    for sign in (1, -1)
+    for value in (0, 2**30, 2**60, 2**63)
+    for offset in (-1, 0, 1)
+]
+
+
+def test_int_arguments_around_digit_sizes() -> None:
+    for value in DIGIT_BOUNDARIES:
+        assert halved(value) == value // 2, value
+    assert is_native_entry(halved)
+
+
 def test_optional_arguments_take_none() -> None:
     assert either(2, 1.5) == 3.0
     assert either(None, 1.5) is None

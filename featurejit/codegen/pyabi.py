@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import sys
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,38 @@ POINTER_SIZE = ctypes.sizeof(ctypes.c_void_p)
 TYPE_OFFSET = object.__basicsize__ - POINTER_SIZE
 FLOAT_VALUE_OFFSET = float.__basicsize__ - ctypes.sizeof(ctypes.c_double)
 TUPLE_ITEMS_OFFSET = tuple.__basicsize__
+
+# Entries read ints and write None's reference count directly on CPython 3.11, where a C API
+# call would cost more than the read. There an int is a PyVarObject whose ob_size is its
+# number of 30-bit digits with the int's sign, followed by the digits. None's reference count
+# is a plain counter at the start of the object. CPython 3.12 changed both: ints keep their
+# size and sign in one tag, and None became immortal. So other versions call the C API.
+# NOTE: only CPython 3.11 is tested here, so only 3.11 takes the direct reads.
+DIRECT_LAYOUTS = sys.version_info[:2] == (3, 11) and sys.int_info.bits_per_digit == 30 and sys.int_info.sizeof_digit == 4
+LONG_SIZE_OFFSET = object.__basicsize__  # ob_size follows PyObject_HEAD
+LONG_DIGITS_OFFSET = int.__basicsize__
+DIGIT_BITS = sys.int_info.bits_per_digit
+
+
+def bytearray_data_offset() -> int | None:
+    """Return the offset in a bytearray object of the pointer to its bytes, or None if it is not found.
+
+    PyByteArray_AS_STRING is a macro that reads that pointer, so its position is found by
+    comparing the fields of a sample bytearray with what PyByteArray_AsString returns.
+    """
+    as_string = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyByteArray_AsString", ctypes.pythonapi))
+    sample = bytearray(8)
+    data = as_string(sample)
+    matches = [
+        offset
+        for offset in range(object.__basicsize__, bytearray.__basicsize__, POINTER_SIZE)
+        if ctypes.c_void_p.from_address(id(sample) + offset).value == data
+    ]
+    # ob_start, the last match, is where the bytes begin; ob_bytes differs once bytes are deleted from the front.
+    return matches[-1] if matches else None
+
+
+BYTEARRAY_DATA_OFFSET = bytearray_data_offset()
 
 @functools.cache
 def python_api_symbols() -> dict[str, int]:

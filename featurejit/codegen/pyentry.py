@@ -38,7 +38,12 @@ from xdsl.ir import Attribute
 
 from featurejit.codegen.arith import F64, I8, I32, I64, i64
 from featurejit.codegen.pyabi import (
+    BYTEARRAY_DATA_OFFSET,
+    DIGIT_BITS,
+    DIRECT_LAYOUTS,
     FLOAT_VALUE_OFFSET,
+    LONG_DIGITS_OFFSET,
+    LONG_SIZE_OFFSET,
     OBJECT,
     POINTER_SIZE,
     PYTHON_FUNCTIONS,
@@ -181,7 +186,12 @@ class EntryEmitter:
 
         # Count the native call and box the result by its Python type.
         builder.position_at_end(native)
-        counter_bytes = builder.call(self.api("PyByteArray_AsString"), [self.item(builder, context, ContextLayout.COUNTER)])
+        counter_object = self.item(builder, context, ContextLayout.COUNTER)
+        if BYTEARRAY_DATA_OFFSET is not None:
+            field = builder.gep(counter_object, [i64(BYTEARRAY_DATA_OFFSET)])
+            counter_bytes = builder.load(builder.bitcast(field, OBJECT.as_pointer()))
+        else:
+            counter_bytes = builder.call(self.api("PyByteArray_AsString"), [counter_object])
         counter = builder.bitcast(counter_bytes, I64.as_pointer())
         builder.store(builder.add(builder.load(counter), i64(1)), counter)
         kind = builder.trunc(status, I8)
@@ -199,7 +209,11 @@ class EntryEmitter:
             builder.ret(box(builder))
         builder.position_at_end(none_block)
         none = self.object("_Py_NoneStruct")
-        builder.call(self.api("Py_IncRef"), [none])
+        if DIRECT_LAYOUTS:
+            references = builder.bitcast(none, I64.as_pointer())  # ob_refcnt starts the object
+            builder.store(builder.add(builder.load(references), i64(1)), references)
+        else:
+            builder.call(self.api("Py_IncRef"), [none])
         builder.ret(none)
 
         builder.position_at_end(interpreter)
@@ -226,6 +240,19 @@ class EntryEmitter:
         if python_type is bool:
             is_true = builder.icmp_unsigned("==", item, self.object("_Py_TrueStruct"))
             return builder.zext(is_true, I64)
+        if DIRECT_LAYOUTS:
+            return self.unbox_int_directly(builder, function, item, overflow, interpreter, index)
+        return self.unbox_int_by_api(builder, function, item, overflow, interpreter, index)
+
+    def unbox_int_by_api(
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        item: ir.Value,
+        overflow: ir.Value,
+        interpreter: ir.Block,
+        index: int,
+    ) -> ir.Value:
         builder.store(ir.Constant(I32, 0), overflow)
         value = builder.call(self.api("PyLong_AsLongLongAndOverflow"), [item, overflow])
         fits = builder.icmp_signed("==", builder.load(overflow), ir.Constant(I32, 0))
@@ -233,6 +260,59 @@ class EntryEmitter:
         builder.cbranch(fits, unboxed, interpreter)
         builder.position_at_end(unboxed)
         return value
+
+    def unbox_int_directly(
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        item: ir.Value,
+        overflow: ir.Value,
+        interpreter: ir.Block,
+        index: int,
+    ) -> ir.Value:
+        """Read an int of at most two digits (below 2**60 in magnitude) from its object; call the C API for larger ones.
+
+        Digits are read only below the int's size: a one-digit int has no second digit.
+        """
+
+        def digit(position: int) -> ir.Value:
+            address = builder.gep(item, [i64(LONG_DIGITS_OFFSET + 4 * position)])
+            return builder.zext(builder.load(builder.bitcast(address, I32.as_pointer())), I64)
+
+        def signed(magnitude: ir.Value) -> ir.Value:
+            return builder.select(builder.icmp_signed("<", size, i64(0)), builder.neg(magnitude), magnitude)
+
+        size = builder.load(builder.bitcast(builder.gep(item, [i64(LONG_SIZE_OFFSET)]), I64.as_pointer()))
+        small, one_digit, two_digits, large, unboxed = (
+            function.append_basic_block(f"{label}{index}") for label in ("small", "one_digit", "two_digits", "large", "unboxed")
+        )
+        incoming = []
+        builder.cbranch(builder.icmp_unsigned("<=", builder.add(size, i64(2)), i64(4)), small, large)  # -2 <= size <= 2
+
+        builder.position_at_end(small)
+        incoming.append((i64(0), small))
+        builder.cbranch(builder.icmp_signed("!=", size, i64(0)), one_digit, unboxed)
+
+        builder.position_at_end(one_digit)
+        low = digit(0)
+        incoming.append((signed(low), one_digit))
+        is_two = builder.icmp_signed("==", builder.mul(size, size), i64(4))
+        builder.cbranch(is_two, two_digits, unboxed)
+
+        builder.position_at_end(two_digits)
+        incoming.append((signed(builder.or_(low, builder.shl(digit(1), i64(DIGIT_BITS)))), two_digits))
+        builder.branch(unboxed)
+
+        builder.position_at_end(large)
+        value = self.unbox_int_by_api(builder, function, item, overflow, interpreter, index)
+        incoming.append((value, builder.block))
+        builder.branch(unboxed)
+
+        builder.position_at_end(unboxed)
+        result = builder.phi(I64)
+        for value, block in incoming:
+            result.add_incoming(value, block)
+        return result
 
     # ----------------------------------------------------------------------------------
     # The entries
