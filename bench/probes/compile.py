@@ -30,7 +30,8 @@ def main() -> None:
     report: dict[str, object] = {"import_ms": (imported - started) * 1000}
     if "--load-compiler" in sys.argv:
         start = time.perf_counter()
-        from featurejit.runtime import state  # noqa: F401 - the compiler's modules: xDSL, llvmlite, pyarrow
+        from featurejit import compiler  # noqa: F401 - the compiler's modules: xDSL, llvmlite
+        from featurejit.runtime import state  # noqa: F401 - the runtime: pyarrow, numpy
 
         loaded = time.perf_counter()
         from featurejit.codegen.engine import get_engine

@@ -151,8 +151,8 @@ def notes(stages: dict[str, list[dict[str, float]]], runs: int) -> list[str]:
         "The load from the disk cache includes computing the key, reading and verifying the entry, checking the "
         "captured values and inlined resolvers, and loading the object code. Creating the JIT engine is the "
         "separate engine setup row, which includes MCJIT's first finalize in the process (about 1.2 ms).",
-        "A first call in a new process also imports the compiler, which takes most of its time; the disk "
-        "cache saves the compile stages, not those imports.",
+        "A first call in a new process that compiles also imports the compiler (xDSL and featurejit's frontend, "
+        "passes and code generator), which takes most of its time. A hit in the disk cache imports none of them.",
     ]
     return lines
 

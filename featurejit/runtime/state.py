@@ -219,8 +219,10 @@ class ResolverState:
         kernel = load_or_compile(self.function, self.name, parameters, None, output, takes_quick_kernel(1))
         self.remember(kernel)
         self.scalar_kernels[key] = kernel
+        # Read the tier before installing, because the optimized tier may replace the quick one meanwhile.
+        quick = kernel.tier == "quick"
         self.install_native_entries(key, kernel)
-        if kernel.tier == "quick":
+        if quick:
             kernel.when_optimized(lambda: self.reinstall_native_entries(key, kernel))
         return kernel
 
