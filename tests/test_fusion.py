@@ -389,3 +389,32 @@ def test_str_output_beside_flagged_output() -> None:
     assert result.column("origin_share").to_pylist() == expected["origin_share"]
     assert expected["route_label"][1] is None  # 100 // 0
     assert expected["origin_share"][0] is None  # 3 / 0
+
+
+@jit_resolver(on_error="null")
+def log_ratio(distance: int, air_time: int | None) -> float | None:
+    if air_time is None:
+        return None
+    return math.log(distance / air_time)
+
+
+@jit_resolver
+def log_ratio_scaled(log_ratio: float | None, distance: int) -> float:
+    return -1.0 if log_ratio is None else log_ratio * 2.0 + distance
+
+
+@jit_resolver(on_error="null")
+def speed_growth(speed: float | None) -> float | None:
+    return None if speed is None else math.exp(speed / 100.0)
+
+
+@pytest.mark.parametrize("rows", [0, 1, 64, 65, 5000])
+def test_fused_loops_split_by_library_calls(rows: int) -> None:
+    # log_ratio and speed_growth call libm, so they share one loop; speed and
+    # log_ratio_scaled each get their own and read the others' values across loops.
+    resolvers = [speed, log_ratio, log_ratio_scaled, speed_growth]
+    table = flights_table(rows, seed=3)
+    result = fj.fuse(*resolvers)(table)
+    expected = separately(resolvers, table)
+    for name in result.column_names:
+        assert result.column(name).to_pylist() == expected[name], name
