@@ -7,7 +7,7 @@ importing the compiler.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from llvmlite import ir
 
@@ -40,9 +40,12 @@ PHYSICAL_TYPES: dict[str, tuple[ir.Type, str]] = {
 }
 
 
-@dataclass(frozen=True)
-class ColumnLayout:
-    """The physical layout of one parameter's values in the batch kernel."""
+class ColumnLayout(NamedTuple):
+    """The physical layout of one parameter's values in the batch kernel.
+
+    A named tuple rather than a dataclass, because every batch call hashes and compares
+    layouts to find its kernel, and tuples do that in C.
+    """
 
     physical: str
     has_validity: bool

@@ -7,7 +7,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 import pyarrow as pa
@@ -34,9 +34,8 @@ ITEM_SIZES: dict[str, int] = {
 KernelFunction = Callable[[int, int, int, int, int], int]
 
 
-@dataclass(frozen=True)
-class ParameterKey:
-    """The specialization of a batch kernel for one parameter.
+class ParameterKey(NamedTuple):
+    """The specialization of a batch kernel for one parameter (a named tuple, as ColumnLayout is).
 
     `zone` is the time zone of a datetime parameter ("" for naive). `unsupported` gives the
     reason when no kernel can take the argument, such as a datetime in a tzinfo without a
