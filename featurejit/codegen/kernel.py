@@ -343,9 +343,13 @@ def row_loop_groups(function_op: func.FuncOp, outputs: list[type]) -> list[froze
     Loop fission: a fused kernel whose outputs share one loop is vectorized only if every
     output's code is, and a single library call such as `exp` keeps the whole loop scalar.
     So each output whose code LLVM can vectorize gets a loop of its own, and the outputs that
-    call the C library or handle strings or dates share one, where LLVM can still compute
-    their common calls once. A block's input values stay in the L1 cache between the loops.
-    A kernel with one output, or with one group, has one loop.
+    call the C library, divide int64 values or handle strings or dates share one, where LLVM
+    can still compute their common calls and divisions once. A block's input values stay in
+    the L1 cache between the loops. A kernel with one output, or with one group, has one loop.
+
+    NOTE: a separate loop for blocks whose validity words are all ones was measured and not
+    built: an optional parameter that is never None ran about 7% slower than a required one
+    (2.17 against 2.03 ns per row), and the second loop would double the code LLVM compiles.
     """
     if len(outputs) == 1:
         return [frozenset({0})]
