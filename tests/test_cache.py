@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from featurejit import cache, jit_resolver
-from featurejit.runtime.state import ir_type_of, ir_type_text
+from featurejit.runtime.state import ir_type_of, ir_type_text, python_name_of_text
 from featurejit.runtime.temporal import arrow_type_of_result
 from featurejit.settings import settings
 
@@ -131,6 +131,7 @@ total = cache_user.total
 batch = total(pa.array([3, 20])).to_pylist()
 scalar = total(3)
 moved = cache_moved.moved(pa.array([datetime.datetime(2020, 5, 1, 3)], pa.timestamp("s", tz="Asia/Kolkata")))
+explained = str(cache_moved.moved.explain(show=False))
 compiler_modules = ("xdsl", "featurejit.compiler", "featurejit.frontend.lower", "featurejit.passes")
 imported = sorted(name for name in sys.modules if name.startswith(compiler_modules))
 states = [total.state, cache_moved.moved.state]
@@ -141,6 +142,7 @@ print(json.dumps({
     "moved": [str(moved.type), moved.to_pylist()[0].isoformat()],
     "cached": [kernel.cached for kernel in kernels],
     "imported": imported,
+    "explained": explained,
 }))
 """
 
@@ -151,14 +153,16 @@ def test_cache_hit_skips_compiler_imports(cached_module: tuple[Path, Path]) -> N
     # Every kernel is compiled optimized and stored at once, whatever tier the tests run.
     environment = {"FEATUREJIT_QUICK_ROWS": "0"}
     first, _ = run_probe(folder, cache_dir, environment, probe=HIT_PROBE)
-    assert first["cached"] == [False, False, False]
+    # explain() adds the kernel of the default layouts (naive datetimes), which it describes.
+    assert first["cached"] == [False, False, False, False]
 
     second, _ = run_probe(folder, cache_dir, environment, probe=HIT_PROBE)
-    assert second["cached"] == [True, True, True]
+    assert second["cached"] == [True, True, True, True]
     assert second["imported"] == []
     assert second["batch"] == [8, -1]
     assert second["scalar"] == 8
     assert second["moved"] == ["timestamp[us, tz=Asia/Kolkata]", "2020-05-01T08:30:01+05:30"]
+    assert "IR type naive datetime" in second["explained"], second["explained"]
 
 
 def test_edited_helper_in_other_module_recompiles(cached_module: tuple[Path, Path]) -> None:
@@ -554,3 +558,15 @@ def test_arrow_type_of_printed_result(optional: bool) -> None:
         assert arrow_type_of_result(printed) == pa.timestamp("us", tz=zone or None)
     for python_type in (int, float, bool, str, datetime.date, datetime.timedelta):
         assert arrow_type_of_result(str(ir_type_of(python_type, optional))) is None
+
+
+def test_python_names_of_printed_types() -> None:
+    from featurejit.ir.dialect import dyn, none_type, python_name
+
+    types = [dyn, none_type, *cache.known_types().values()]
+    for python_type in (bool, int, float, str, datetime.date, datetime.timedelta, datetime.datetime):
+        for optional in (False, True):
+            for zone in ["", "UTC", "America/New_York"] if python_type is datetime.datetime else [""]:
+                types.append(ir_type_of(python_type, optional, zone))
+    for type_ in types:
+        assert python_name_of_text(str(type_)) == python_name(type_), str(type_)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,34 @@ def ir_type_text(python_type: type, optional: bool, zone: str = "") -> str:
     else:
         element = IR_TYPE_TEXTS[python_type]
     return f"!py.optional<{element}>" if optional else element
+
+
+# The Python spelling of result types as xDSL prints them, for explain(). A test checks it
+# against featurejit.ir.dialect.python_name of the parsed type.
+PYTHON_NAMES_OF_TEXTS = {
+    "i1": "bool",
+    "i64": "int",
+    "f64": "float",
+    "!py.none": "None",
+    "!py.dyn": "int | float",
+    "!py.str": "str",
+    "!py.date": "date",
+    "!py.timedelta": "timedelta",
+}
+DATETIME_TYPE_TEXT = re.compile(r'!py\.datetime<"([^"]*)">')
+
+
+def python_name_of_text(type_text: str) -> str:
+    """Return the Python spelling of an IR type printed by xDSL, such as "float | None" for `!py.optional<f64>`."""
+    optional = type_text.startswith("!py.optional<") and type_text.endswith(">")
+    element = type_text[len("!py.optional<") : -1] if optional else type_text
+    name = PYTHON_NAMES_OF_TEXTS.get(element)
+    if name is None:
+        zone = DATETIME_TYPE_TEXT.fullmatch(element)
+        if zone is None:
+            return type_text
+        name = f"datetime in {zone.group(1)}" if zone.group(1) else "naive datetime"
+    return f"{name} | None" if optional else name
 
 
 def load_or_compile(
@@ -440,7 +469,6 @@ class ResolverState:
     # ----------------------------------------------------------------------------------
 
     def explain(self) -> Explanation:
-        from featurejit.ir.dialect import python_name
         from featurejit.resolver import COLUMN_NAMES, Explanation, native_name
 
         failure = self.failure
@@ -463,7 +491,7 @@ class ResolverState:
             signature = self.signature()
             parameters = [(name, str(spec), native_name(spec)) for name, spec in signature.parameters]
             kernel = self.last_kernel or self.default
-            ir_result = f", IR type {python_name(kernel.result_type)}" if kernel is not None else ""
+            ir_result = f", IR type {python_name_of_text(kernel.result_type_text)}" if kernel is not None else ""
             result = (str(signature.result), f"{COLUMN_NAMES[signature.result.python_type]} column{ir_result}")
         except CompileError:
             pass
