@@ -359,8 +359,7 @@ def row_loop_groups(function_op: func.FuncOp, outputs: list[type]) -> list[froze
         if not all(is_vector_friendly(nested) for nested in op.walk()):
             scalar |= reached
     vector = [frozenset({index}) for index in range(len(outputs)) if index not in scalar]
-    groups = vector + ([frozenset(scalar)] if scalar else [])
-    return groups
+    return vector + ([frozenset(scalar)] if scalar else [])
 
 
 def build_batch_kernel(
