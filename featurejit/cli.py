@@ -728,8 +728,8 @@ def load_compiler() -> float:
     """
     start = time.perf_counter()
     if not settings.disable_jit:
+        from featurejit import compiler  # noqa: F401 - imports xDSL and the rest of the compiler
         from featurejit.codegen.engine import get_engine
-        from featurejit.runtime import state  # noqa: F401 - imports xDSL and the rest of the compiler
 
         get_engine()
     return time.perf_counter() - start

@@ -250,6 +250,15 @@ def test_explain_reports_both_tiers(tiers: None) -> None:
     assert not str(speed.explain(show=False)).endswith("on the quick kernel")
 
 
+def test_explain_waits_for_optimized_scalar_kernel(tiers: None) -> None:
+    # The scalar kernel is the last compile, and its optimized tier may still be compiling.
+    speed = make_speed()
+    speed(pa.array([100, 200]), pa.array([60, None]))
+    assert speed(1400, 227) == 1400 / (227 / 60)
+    text = str(speed.explain(show=False))
+    assert "kernel tiers: a quick kernel for the first call, then the optimized one" in text
+
+
 def test_scalar_call_switches_native_entry_to_optimized(tiers: None) -> None:
     speed = make_speed()
     assert speed(1400, 227) == 1400 / (227 / 60)

@@ -147,17 +147,21 @@ def log_null_rows(owner: Any, name: str, stats: CallStats, fused: bool = False) 
 
     A fused call counts a row once per resolver that raised on it.
     """
+    from featurejit.resolver import counted
+
     level = logging.DEBUG if getattr(owner, "nulls_logged", False) else logging.WARNING
     if fused:
-        count = f"{stats.error_rows} resolver results in {stats.rows} rows"
+        count = f"{counted(stats.error_rows, 'resolver result')} in {counted(stats.rows, 'row')}"
     else:
-        count = f"{stats.error_rows} of {stats.rows} rows"
+        count = f"{stats.error_rows:,} of {counted(stats.rows, 'row')}"
+    verb = "was" if stats.error_rows == 1 else "were"
     logger.log(
         level,
-        "%s: %s raised and were set to null (on_error='null'); "
+        "%s: %s raised and %s set to null (on_error='null'); "
         "explain() reports the count of each call, and later calls log it at DEBUG level",
         name,
         count,
+        verb,
     )
     owner.nulls_logged = True
 
@@ -498,6 +502,9 @@ class ResolverState:
         kernels = sum(kernel is not None for kernel in (*self.batch_kernels.values(), *self.scalar_kernels.values()))
         compile_ms = {}
         if self.last_kernel is not None:
+            # The last compile may be a quick kernel, such as a first scalar call's, whose
+            # optimized one is still compiling. Its stages are reported once both are done.
+            self.last_kernel.wait_optimized()
             compile_ms = {stage: seconds * 1000 for stage, seconds in self.last_kernel.stage_seconds.items()}
         return Explanation(
             name=self.name,
