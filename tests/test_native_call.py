@@ -241,6 +241,55 @@ def test_shadowed_builtin_is_seen() -> None:
     assert absolute(3.0) == 3.0
 
 
+class ScaleSevenModule(types.ModuleType):
+    @property
+    def SCALE(self) -> int:  # noqa: N802 - takes precedence over the module's SCALE
+        return 7
+
+
+def test_guards_with_cached_dict_versions_see_changes() -> None:
+    # From the third call the guards skip their lookups while the dicts keep their versions.
+    global LIMIT
+    for _ in range(3):
+        assert over_limit(11) is True
+    LIMIT = 12
+    try:
+        assert over_limit(11) is False
+    finally:
+        LIMIT = 10
+    for _ in range(3):
+        assert over_limit(11) is True
+
+    for _ in range(3):
+        assert scaled_by_module(2) == 6
+    settings_module.SCALE = 5  # type: ignore[attr-defined]
+    try:
+        assert scaled_by_module(2) == 10
+    finally:
+        settings_module.SCALE = 3  # type: ignore[attr-defined]
+    for _ in range(3):
+        assert scaled_by_module(2) == 6
+
+    # A module whose class changes keeps its dict and its version, but getattr now finds SCALE on the class.
+    settings_module.__class__ = ScaleSevenModule
+    try:
+        assert scaled_by_module(2) == 14
+    finally:
+        settings_module.__class__ = types.ModuleType
+    for _ in range(3):
+        assert scaled_by_module(2) == 6
+
+    for _ in range(3):
+        assert absolute(-2.0) == 2.0
+    globals()["abs"] = lambda value: -value
+    try:
+        assert absolute(3.0) == -3.0
+    finally:
+        del globals()["abs"]
+    assert absolute(3.0) == 3.0
+    assert is_native_entry(absolute)
+
+
 def test_reference_counts_stay_balanced() -> None:
     @jit_resolver
     def sign(x: int) -> bool | None:

@@ -80,6 +80,52 @@ def bytearray_data_offset() -> int | None:
 
 BYTEARRAY_DATA_OFFSET = bytearray_data_offset()
 
+
+def read_word(address: int) -> int:
+    return ctypes.c_uint64.from_address(address).value
+
+
+def dict_versions_readable() -> bool:
+    """Return whether a dict's ma_version_tag is at DICT_VERSION_OFFSET, by watching it change.
+
+    CPython 3.11 gives every dict a version from a global counter, new on each change, so a
+    guard whose dicts still have the versions it saw may skip its lookups.
+    """
+    sample: dict[str, int] = {}
+    before = read_word(id(sample) + DICT_VERSION_OFFSET)
+    sample["key"] = 1
+    after = read_word(id(sample) + DICT_VERSION_OFFSET)
+    used = read_word(id(sample) + DICT_VERSION_OFFSET - POINTER_SIZE)  # ma_used precedes the version
+    module_dict = read_word(id(types) + MODULE_DICT_OFFSET)  # md_dict follows PyObject_HEAD
+    return before != 0 and after > before and used == 1 and module_dict == id(types.__dict__)
+
+
+DICT_VERSION_OFFSET = object.__basicsize__ + POINTER_SIZE  # after PyObject_HEAD and ma_used
+MODULE_DICT_OFFSET = object.__basicsize__
+DICT_VERSIONS = DIRECT_LAYOUTS and dict_versions_readable()
+
+
+def guard_version_words(guard: GuardSpec) -> int:
+    """Return the 8-byte words of the version cache a guard uses, 0 if it cannot use one.
+
+    A global name whose attribute steps all read module dicts caches the versions of its
+    function's globals and of the builtins, then each module's address and its dict's version.
+    """
+    if not DICT_VERSIONS or guard.closure or not all(guard.module_steps) or len(guard.module_steps) != guard.attributes:
+        return 0
+    return 2 + 2 * guard.attributes
+
+
+def version_offsets(guards: Sequence[GuardSpec]) -> tuple[list[int | None], int]:
+    """Return each guard's first word in the version cache (None for none) and the cache's size in words."""
+    offsets: list[int | None] = []
+    words = 0
+    for guard in guards:
+        size = guard_version_words(guard)
+        offsets.append(words if size else None)
+        words += size
+    return offsets, words
+
 @functools.cache
 def python_api_symbols() -> dict[str, int]:
     """Return the addresses of the C API functions and objects the entries use, by JIT symbol name."""
@@ -152,8 +198,9 @@ class ContextLayout:
 
     0 the general fallback, 1 the interpreter fallback, 2 a bytearray whose 8 bytes are the
     int64 counter of native calls, 3 the builtins module's dict, 4 an object the context
-    keeps alive (the method definition of the builtin). Then, per guard, its cell or its
-    function's globals, the name, one name per attribute, and the expected object.
+    keeps alive (the method definition of the builtin). 5 is a bytearray of the dict versions
+    the guards last saw (see version_offsets). Then, per guard, its cell or its function's
+    globals, the name, one name per attribute, and the expected object.
     """
 
     GENERAL = 0
@@ -161,7 +208,8 @@ class ContextLayout:
     COUNTER = 2
     BUILTINS = 3
     KEEP_ALIVE = 4
-    FIRST_GUARD = 5
+    VERSIONS = 5
+    FIRST_GUARD = 6
 
     @staticmethod
     def guard_positions(guards: list[GuardSpec]) -> list[int]:

@@ -39,11 +39,13 @@ from xdsl.ir import Attribute
 from featurejit.codegen.arith import F64, I8, I32, I64, i64
 from featurejit.codegen.pyabi import (
     BYTEARRAY_DATA_OFFSET,
+    DICT_VERSION_OFFSET,
     DIGIT_BITS,
     DIRECT_LAYOUTS,
     FLOAT_VALUE_OFFSET,
     LONG_DIGITS_OFFSET,
     LONG_SIZE_OFFSET,
+    MODULE_DICT_OFFSET,
     OBJECT,
     POINTER_SIZE,
     PYTHON_FUNCTIONS,
@@ -51,6 +53,7 @@ from featurejit.codegen.pyabi import (
     TYPE_OFFSET,
     ContextLayout,
     GuardSpec,
+    version_offsets,
 )
 from featurejit.codegen.row import KIND_BOOL, KIND_FLOAT, KIND_INT
 from featurejit.ir.dialect import OptionalType
@@ -348,19 +351,89 @@ class EntryEmitter:
                 matches = builder.or_(matches, builder.icmp_unsigned("==", item, self.object("_Py_NoneStruct")))
             check(matches, f"type{index}")
 
-        # Each captured name must still refer to the object the kernel was compiled with.
+        # Each captured name must still refer to the object the kernel was compiled with. A
+        # guard with a version cache skips its lookups while the dicts it read are unchanged.
+        offsets, _ = version_offsets(guards)
+        versions_object = self.item(builder, context, ContextLayout.VERSIONS)
         for guard_index, (guard, position) in enumerate(zip(guards, ContextLayout.guard_positions(guards), strict=True)):
-            current, owned = self.emit_guard_lookup(builder, function, context, guard, position, general, guard_index)
+            offset = offsets[guard_index]
+            passed = function.append_basic_block(f"guard{guard_index}_passed")
+            if offset is not None:
+                cache = self.version_cache(builder, versions_object)
+                self.emit_version_check(builder, function, context, cache, offset, guard, position, passed, guard_index)
+            current, owned, namespaces = self.emit_guard_lookup(
+                builder, function, context, guard, position, general, guard_index
+            )
             expected = self.item(builder, context, position + 2 + guard.attributes)
             same = builder.icmp_unsigned("==", current, expected)
             if owned:
                 builder.call(self.api("Py_DecRef"), [current])
             check(same, f"guard{guard_index}")
+            if offset is not None:
+                dicts = [self.item(builder, context, position), self.item(builder, context, ContextLayout.BUILTINS)]
+                words = [self.dict_version(builder, namespace) for namespace in dicts]
+                for module, namespace in namespaces:
+                    words += [builder.ptrtoint(module, I64), self.dict_version(builder, namespace)]
+                for word_index, word in enumerate(words):
+                    builder.store(word, builder.gep(cache, [i64(offset + word_index)]))
+            builder.branch(passed)
+            builder.position_at_end(passed)
 
         builder.ret(builder.call(core, [context, args, nargs, kwnames]))
 
         builder.position_at_end(general)
         self.call_fallback(builder, context, ContextLayout.GENERAL, args, nargs, kwnames)
+
+    def version_cache(self, builder: ir.IRBuilder, versions_object: ir.Value) -> ir.Value:
+        """Return the words of the version cache, the bytes of the context's bytearray."""
+        assert BYTEARRAY_DATA_OFFSET is not None, "dict versions are read only where bytearray data is"
+        field = builder.gep(versions_object, [i64(BYTEARRAY_DATA_OFFSET)])
+        return builder.bitcast(builder.load(builder.bitcast(field, OBJECT.as_pointer())), I64.as_pointer())
+
+    def dict_version(self, builder: ir.IRBuilder, namespace: ir.Value) -> ir.Value:
+        return builder.load(builder.bitcast(builder.gep(namespace, [i64(DICT_VERSION_OFFSET)]), I64.as_pointer()))
+
+    def emit_version_check(
+        self,
+        builder: ir.IRBuilder,
+        function: ir.Function,
+        context: ir.Value,
+        cache: ir.Value,
+        offset: int,
+        guard: GuardSpec,
+        position: int,
+        passed: ir.Block,
+        guard_index: int,
+    ) -> None:
+        """Branch to `passed` if every dict the guard read last time still has the version it had then.
+
+        An unchanged globals dict still binds the name to the same module, which keeps that
+        module alive, so each module's cached address is read only after the versions before
+        it matched. The module must still be exactly a module, since a module whose class was
+        replaced may find attributes elsewhere than in its dict. Otherwise the builder is
+        left where the lookup runs.
+        """
+        lookup = function.append_basic_block(f"guard{guard_index}_lookup")
+        dicts = [self.item(builder, context, position), self.item(builder, context, ContextLayout.BUILTINS)]
+        same = builder.and_(
+            builder.icmp_unsigned("==", self.dict_version(builder, dicts[0]), builder.load(builder.gep(cache, [i64(offset)]))),
+            builder.icmp_unsigned("==", self.dict_version(builder, dicts[1]), builder.load(builder.gep(cache, [i64(offset + 1)]))),
+        )
+        for step in range(guard.attributes):
+            step_block = function.append_basic_block(f"guard{guard_index}_version{step}")
+            builder.cbranch(same, step_block, lookup)
+            builder.position_at_end(step_block)
+            module = builder.inttoptr(builder.load(builder.gep(cache, [i64(offset + 2 + 2 * step)])), OBJECT)
+            is_module = builder.icmp_unsigned("==", self.type_of(builder, module), self.object("PyModule_Type"))
+            module_block = function.append_basic_block(f"guard{guard_index}_module{step}")
+            builder.cbranch(is_module, module_block, lookup)
+            builder.position_at_end(module_block)
+            field = builder.gep(module, [i64(MODULE_DICT_OFFSET)])  # md_dict, which never changes
+            namespace = builder.load(builder.bitcast(field, OBJECT.as_pointer()))
+            cached = builder.load(builder.gep(cache, [i64(offset + 3 + 2 * step)]))
+            same = builder.icmp_unsigned("==", self.dict_version(builder, namespace), cached)
+        builder.cbranch(same, passed, lookup)
+        builder.position_at_end(lookup)
 
     def emit_guard_lookup(
         self,
@@ -371,8 +444,8 @@ class EntryEmitter:
         position: int,
         general: ir.Block,
         guard_index: int,
-    ) -> tuple[ir.Value, bool]:
-        """Emit the lookup of a guard's current value, and return it with whether it is a new reference.
+    ) -> tuple[ir.Value, bool, list[tuple[ir.Value, ir.Value]]]:
+        """Emit the lookup of a guard's current value; return it, whether it is a new reference, and the (module, dict) read.
 
         A failed lookup goes to `general`. The general fallback repeats the lookup in Python, so
         an error here is cleared, not raised. Values found in dicts stay borrowed, as CPython's
@@ -382,6 +455,7 @@ class EntryEmitter:
         """
         container = self.item(builder, context, position)
         owned = guard.closure
+        namespaces: list[tuple[ir.Value, ir.Value]] = []
         if guard.closure:
             current = builder.call(self.api("PyCell_Get"), [container])
         else:
@@ -392,7 +466,8 @@ class EntryEmitter:
             name = self.item(builder, context, position + 2 + attribute)
             module_step = attribute < len(guard.module_steps) and guard.module_steps[attribute]
             if module_step:
-                following = self.emit_module_attribute(builder, function, current, owned, name, general, label)
+                following, namespace = self.emit_module_attribute(builder, function, current, owned, name, general, label)
+                namespaces.append((current, namespace))
                 if owned:
                     # The module's dict owns the value, so hold it before releasing the module.
                     builder.call(self.api("Py_IncRef"), [following])  # Py_IncRef accepts NULL
@@ -405,7 +480,7 @@ class EntryEmitter:
                 owned = True
             current = following
         self.check_found(builder, function, current, general, f"guard{guard_index}_resolved")
-        return current, owned
+        return current, owned, namespaces
 
     def emit_global_lookup(
         self,
@@ -443,8 +518,8 @@ class EntryEmitter:
         name: ir.Value,
         general: ir.Block,
         label: str,
-    ) -> ir.Value:
-        """Emit a read of `name` from the dict of `module`, a borrowed reference, or NULL if it is missing.
+    ) -> tuple[ir.Value, ir.Value]:
+        """Emit a read of `name` from the dict of `module`: a borrowed reference, or NULL if it is missing, and the dict.
 
         An object that is no longer exactly a module goes to `general`, after its reference is
         released if `owned`.
@@ -459,7 +534,7 @@ class EntryEmitter:
         builder.branch(general)
         builder.position_at_end(read)
         namespace = builder.call(self.api("PyModule_GetDict"), [module])
-        return builder.call(self.api("PyDict_GetItemWithError"), [namespace, name])
+        return builder.call(self.api("PyDict_GetItemWithError"), [namespace, name]), namespace
 
     def check_found(
         self, builder: ir.IRBuilder, function: ir.Function, value: ir.Value, general: ir.Block, label: str

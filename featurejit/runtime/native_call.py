@@ -26,7 +26,14 @@ from typing import Any
 from llvmlite import ir
 
 from featurejit.codegen.arith import I64, i64
-from featurejit.codegen.pyabi import OBJECT, ContextLayout, guard_captures, is_closure_name
+from featurejit.codegen.pyabi import (
+    OBJECT,
+    ContextLayout,
+    guard_captures,
+    guard_specs,
+    is_closure_name,
+    version_offsets,
+)
 from featurejit.frontend.captures import Capture
 
 METH_KEYWORDS = 0x0002
@@ -118,7 +125,7 @@ class CallSlot:
 
         name = f"fj_call_slot_{next(_trampoline_numbers)}"
         module = call_slot_module(name, entry_address, id(builtin.__self__), id(builtin))
-        address = get_engine().compile(module, [name], quick=True).addresses[name]
+        address = get_engine().compile(module, [name], quick=False).addresses[name]
         self.kept.append(builtin)
         field.value = address
 
@@ -169,8 +176,10 @@ class NativeEntries:
         # The objects the installed guards compare against, per entry
         self.expected: list[list[Any]] = []
 
-    def base_context(self, fallback: Callable[..., Any]) -> list[Any]:
-        return [fallback, self.interpreter, self.counter_bytes, builtins.__dict__, None]
+    def base_context(self, fallback: Callable[..., Any], version_words: int = 0) -> list[Any]:
+        # The version cache starts at zero, which no dict's version is, so first calls look up.
+        versions = bytearray(8 * max(version_words, 1))
+        return [fallback, self.interpreter, self.counter_bytes, builtins.__dict__, None, versions]
 
     def unchecked(self, address: int, name: str) -> Callable[..., Any]:
         """Return a builtin for the runtime's own calls, whose argument types it has checked."""
@@ -198,7 +207,9 @@ class NativeEntries:
         for address, captures, name in self.entries:
             objects = guard_objects(captures)
             self.expected.append([capture.current_value() for capture in guard_captures(captures)])
-            fallback = make_builtin(address, name, [*self.base_context(fallback), *objects], [self.counter])
+            _, version_words = version_offsets(guard_specs(captures))
+            context = [*self.base_context(fallback, version_words), *objects]
+            fallback = make_builtin(address, name, context, [self.counter])
         if self.entries:
             self.resolver_class.__call__ = fallback  # type: ignore[method-assign]
             self.call_slot.point_at(fallback, self.entries[-1][0])
