@@ -210,6 +210,7 @@ def explain_command(args: argparse.Namespace, out: Console, err: Console) -> int
     for index, resolver in enumerate(select_resolvers(args.target, name_required=False).values()):
         if index:
             out.print()
+        resolver.warned = True  # the explanation gives the reason that the warning would repeat
         out.print(str(resolver.explain(show=False)))
     return EXIT_OK
 

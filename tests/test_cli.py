@@ -471,11 +471,12 @@ def test_explain_names_unsupported_construct(capsys: pytest.CaptureFixture[str],
         "    result = 0\n    for i in range(n):\n        result += i\n    return result\n",
     )
 
-    code, out, _ = run_main(capsys, "explain", f"{path}:total")
+    code, out, err = run_main(capsys, "explain", f"{path}:total")
 
     assert code == 0
     assert "total: runs in the interpreter" in out
     assert f"{path.resolve()}:6:5: for loops are not compiled yet" in out
+    assert "for loops are not compiled yet" not in err  # said once, in the explanation
 
 
 def test_explain_compiles_nothing_with_jit_disabled(
