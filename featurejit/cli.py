@@ -1043,6 +1043,9 @@ def cache_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     files = kernel_cache.files()
     total = sum(size for _, size, _ in files)
     state = "on" if settings.cache_enabled else "off (FEATUREJIT_CACHE=0)"
+    problem = cache_write_problem(settings.cache_dir)
+    if settings.cache_enabled and problem:
+        state = f"on, but the folder cannot be written ({problem}), so kernels compile in memory only"
     out.print(f"folder: {settings.cache_dir}{'' if settings.cache_dir.is_dir() else ' (does not exist yet)'}")
     out.print(f"cache: {state}")
     out.print(f"entries: {len(files)} of format version {FORMAT_VERSION}, {format_bytes(total)}")
@@ -1053,6 +1056,25 @@ def cache_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     if leftovers:
         out.print(f"temporary files left by interrupted writes: {len(leftovers)} (cache clear deletes them)")
     return EXIT_OK
+
+
+def cache_write_problem(folder: Path) -> str:
+    """Return why a file cannot be created in an existing cache folder, or "" if it can or the folder is missing.
+
+    It tries, because permission bits do not tell: root may write to a read-only folder, and
+    an immutable folder or a full disk refuses anyone.
+    """
+    import tempfile
+
+    from featurejit.cache import TEMPORARY_PREFIX
+
+    if not folder.is_dir():
+        return ""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=TEMPORARY_PREFIX):
+            return ""
+    except OSError as error:
+        return error.strerror or str(error)
 
 
 def format_bytes(size: int) -> str:

@@ -527,6 +527,25 @@ def test_cache_command_reports_and_clears(cache_on: Path, capsys: pytest.Capture
     assert main(["cache", "compact"]) == 2
 
 
+def test_cache_info_says_when_folder_cannot_be_written(
+    cache_on: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    from featurejit.cli import main
+
+    cache_on.mkdir(parents=True, exist_ok=True)
+    assert main(["cache", "info"]) == 0
+    assert "cache: on\n" in capsys.readouterr().out
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    assert main(["cache", "info"]) == 0
+    assert "cache: on, but the folder cannot be written (Permission denied)" in capsys.readouterr().out
+
+
 def test_cache_command_rejects_a_file_as_folder(cache_on: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from featurejit.cli import main
 
