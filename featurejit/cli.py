@@ -1062,7 +1062,7 @@ def cache_write_problem(folder: Path) -> str:
     """Return why a file cannot be created in an existing cache folder, or "" if it can or the folder is missing.
 
     It tries, because permission bits do not tell: root may write to a read-only folder, and
-    an immutable folder or a full disk refuses anyone.
+    writes to an immutable folder or a full disk fail for every user.
     """
     import tempfile
 

@@ -538,10 +538,10 @@ def test_cache_info_says_when_folder_cannot_be_written(
     assert main(["cache", "info"]) == 0
     assert "cache: on\n" in capsys.readouterr().out
 
-    def refuse(*args: object, **kwargs: object) -> None:
+    def fail_to_create(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refuse)
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", fail_to_create)
     assert main(["cache", "info"]) == 0
     assert "cache: on, but the folder cannot be written (Permission denied)" in capsys.readouterr().out
 

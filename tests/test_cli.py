@@ -476,7 +476,7 @@ def test_explain_names_unsupported_construct(capsys: pytest.CaptureFixture[str],
     assert code == 0
     assert "total: runs in the interpreter" in out
     assert f"{path.resolve()}:6:5: for loops are not compiled yet" in out
-    assert "for loops are not compiled yet" not in err  # said once, in the explanation
+    assert "for loops are not compiled yet" not in err  # reported once, in the explanation
 
 
 def test_explain_compiles_nothing_with_jit_disabled(

@@ -235,16 +235,17 @@ def output_owners(function_op: func.FuncOp) -> dict[Operation, frozenset[int]]:
     return {op: frozenset(results) for op, results in results_reaching(function_op, own_resolver_only=True).items()}
 
 
-def output_scopes(function_op: func.FuncOp) -> dict[Operation, Scope]:
+def output_scopes(reaching: dict[Operation, set[int]]) -> dict[Operation, Scope]:
     """Map each top-level op of the function to the results whose values depend on it.
+
+    `reaching` is results_reaching(function_op, own_resolver_only=False).
 
     A row that an op flags needs the interpreter only for the results in the op's scope; the
     others are exact. An op with regions counts as one op together with everything nested
     in it. An op that no result depends on spoils every result (scope None), because it may
     be the one that raises in CPython.
     """
-    scopes = results_reaching(function_op, own_resolver_only=False)
-    return {op: frozenset(results) if results else None for op, results in scopes.items()}
+    return {op: frozenset(results) if results else None for op, results in reaching.items()}
 
 
 def results_reaching(function_op: func.FuncOp, own_resolver_only: bool) -> dict[Operation, set[int]]:
@@ -329,7 +330,9 @@ def is_vector_friendly(op: Operation) -> bool:
     if isinstance(op, PowOp) and F64_TYPE in (operand.type for operand in op.operands):
         return False
     if isinstance(op, FloorDivOp | ModOp) and op.result.type == I64_TYPE:
-        return False  # x86 has no vector integer division, and LLVM's multiply-high is scalar for i64
+        # x86 has no vector integer division, nor a vector 64-bit multiply-high for LLVM's
+        # division by a constant.
+        return False
     for value in (*op.operands, *op.results):
         type_ = value.type.element_type if isinstance(value.type, OptionalType) else value.type
         if type_ not in VECTOR_TYPES and not isinstance(type_, NoneType):
@@ -337,28 +340,29 @@ def is_vector_friendly(op: Operation) -> bool:
     return True
 
 
-def row_loop_groups(function_op: func.FuncOp, outputs: list[type]) -> list[frozenset[int]]:
+def row_loop_groups(reaching: dict[Operation, set[int]], outputs: int) -> list[frozenset[int]]:
     """Split the outputs of a kernel into groups that each get a loop over the rows of a block.
+
+    `reaching` maps each top-level op to the outputs that depend on it (see results_reaching).
 
     Loop fission: a fused kernel whose outputs share one loop is vectorized only if every
     output's code is, and a single library call such as `exp` keeps the whole loop scalar.
-    So each output whose code LLVM can vectorize gets a loop of its own, and the outputs that
-    call the C library, divide int64 values or handle strings or dates share one, where LLVM
-    can still compute their common calls and divisions once. A block's input values stay in
-    the L1 cache between the loops. A kernel with one output, or with one group, has one loop.
+    So each output whose code LLVM can vectorize gets a loop of its own. The outputs that call
+    the C library, divide int64 values or handle strings or dates share one loop, so LLVM can
+    still compute their common calls and divisions once. A block's input values stay in the L1
+    cache between the loops. A kernel with one output, or with one group, has one loop.
 
     NOTE: a separate loop for blocks whose validity words are all ones was measured and not
     built: an optional parameter that is never None ran about 7% slower than a required one
     (2.17 against 2.03 ns per row), and the second loop would double the code LLVM compiles.
     """
-    if len(outputs) == 1:
+    if outputs == 1:
         return [frozenset({0})]
-    reaching = results_reaching(function_op, own_resolver_only=False)
     scalar = set()
     for op, reached in reaching.items():
         if not all(is_vector_friendly(nested) for nested in op.walk()):
             scalar |= reached
-    vector = [frozenset({index}) for index in range(len(outputs)) if index not in scalar]
+    vector = [frozenset({index}) for index in range(outputs) if index not in scalar]
     return vector + ([frozenset(scalar)] if scalar else [])
 
 
@@ -368,7 +372,7 @@ def build_batch_kernel(
     """Add the batch kernel `name` for this function and these input layouts to `module`.
 
     The function has one result per output column, of the Python types in `outputs`. The
-    outer loop walks blocks of 64 rows and loads each bitmap word once per block; an inner
+    outer loop walks blocks of 64 rows and loads each bitmap word once per block. An inner
     loop runs the rows of a block, with straight-line code that LLVM can vectorize. A kernel
     with several outputs may have several inner loops (see row_loop_groups).
     """
@@ -424,10 +428,10 @@ def build_batch_kernel(
             validity_words[index] = load_word(builder, column.validity, column.validity_bytes, first_bit)
         if column.layout.physical == "bool":
             data_words[index] = load_word(builder, column.data, column.data_bytes, first_bit)
-    scopes = output_scopes(function_op) if split_flags else None
+    reaching = results_reaching(function_op, own_resolver_only=False) if split_flags else {}
+    scopes = output_scopes(reaching) if split_flags else None
     owners = output_owners(function_op)
-    groups = row_loop_groups(function_op, outputs)
-    reaching = results_reaching(function_op, own_resolver_only=False) if len(groups) > 1 else {}
+    groups = row_loop_groups(reaching, len(outputs))
     flag_word_before: ir.Value = i64(0)
     for group in groups:
         # Each group of outputs has a loop over the block's rows of its own, so that a group

@@ -48,8 +48,8 @@ TYPE_OFFSET = object.__basicsize__ - POINTER_SIZE
 FLOAT_VALUE_OFFSET = float.__basicsize__ - ctypes.sizeof(ctypes.c_double)
 TUPLE_ITEMS_OFFSET = tuple.__basicsize__
 
-# Entries read ints and write None's reference count directly on CPython 3.11, where a C API
-# call would cost more than the read. There an int is a PyVarObject whose ob_size is its
+# Entries read ints and write None's reference count directly on CPython 3.11, because a C API
+# call costs more than the read. There an int is a PyVarObject whose ob_size is its
 # number of 30-bit digits with the int's sign, followed by the digits. None's reference count
 # is a plain counter at the start of the object. CPython 3.12 changed both: ints keep their
 # size and sign in one tag, and None became immortal. So other versions call the C API.
@@ -74,11 +74,18 @@ def bytearray_data_offset() -> int | None:
         for offset in range(object.__basicsize__, bytearray.__basicsize__, POINTER_SIZE)
         if ctypes.c_void_p.from_address(id(sample) + offset).value == data
     ]
-    # ob_start, the last match, is where the bytes begin; ob_bytes differs once bytes are deleted from the front.
+    # The last match is ob_start, where the bytes begin. ob_bytes differs from it once bytes are deleted from the front.
     return matches[-1] if matches else None
 
 
 BYTEARRAY_DATA_OFFSET = bytearray_data_offset()
+
+
+# CPython 3.11 gives every dict a version from a global counter, new on each change to it, in
+# ma_version_tag after PyObject_HEAD and ma_used. A guard whose dicts still have the versions
+# it saw may skip its lookups. A module's md_dict follows PyObject_HEAD and never changes.
+DICT_VERSION_OFFSET = object.__basicsize__ + POINTER_SIZE
+MODULE_DICT_OFFSET = object.__basicsize__
 
 
 def read_word(address: int) -> int:
@@ -86,27 +93,21 @@ def read_word(address: int) -> int:
 
 
 def dict_versions_readable() -> bool:
-    """Return whether a dict's ma_version_tag is at DICT_VERSION_OFFSET, by watching it change.
-
-    CPython 3.11 gives every dict a version from a global counter, new on each change, so a
-    guard whose dicts still have the versions it saw may skip its lookups.
-    """
+    """Check on sample objects that dict versions and module dicts are at the offsets above."""
     sample: dict[str, int] = {}
     before = read_word(id(sample) + DICT_VERSION_OFFSET)
     sample["key"] = 1
     after = read_word(id(sample) + DICT_VERSION_OFFSET)
-    used = read_word(id(sample) + DICT_VERSION_OFFSET - POINTER_SIZE)  # ma_used precedes the version
-    module_dict = read_word(id(types) + MODULE_DICT_OFFSET)  # md_dict follows PyObject_HEAD
+    used = read_word(id(sample) + DICT_VERSION_OFFSET - POINTER_SIZE)
+    module_dict = read_word(id(types) + MODULE_DICT_OFFSET)
     return before != 0 and after > before and used == 1 and module_dict == id(types.__dict__)
 
 
-DICT_VERSION_OFFSET = object.__basicsize__ + POINTER_SIZE  # after PyObject_HEAD and ma_used
-MODULE_DICT_OFFSET = object.__basicsize__
 DICT_VERSIONS = DIRECT_LAYOUTS and dict_versions_readable()
 
 
 def guard_version_words(guard: GuardSpec) -> int:
-    """Return the 8-byte words of the version cache a guard uses, 0 if it cannot use one.
+    """Return the number of 8-byte words a guard uses in the version cache, or 0 if it uses none.
 
     A global name whose attribute steps all read module dicts caches the versions of its
     function's globals and of the builtins, then each module's address and its dict's version.
@@ -117,7 +118,7 @@ def guard_version_words(guard: GuardSpec) -> int:
 
 
 def version_offsets(guards: Sequence[GuardSpec]) -> tuple[list[int | None], int]:
-    """Return each guard's first word in the version cache (None for none) and the cache's size in words."""
+    """Return each guard's first word in the version cache, None for a guard without one, and the cache's size in words."""
     offsets: list[int | None] = []
     words = 0
     for guard in guards:
@@ -125,6 +126,7 @@ def version_offsets(guards: Sequence[GuardSpec]) -> tuple[list[int | None], int]
         offsets.append(words if size else None)
         words += size
     return offsets, words
+
 
 @functools.cache
 def python_api_symbols() -> dict[str, int]:

@@ -189,13 +189,7 @@ class EntryEmitter:
 
         # Count the native call and box the result by its Python type.
         builder.position_at_end(native)
-        counter_object = self.item(builder, context, ContextLayout.COUNTER)
-        if BYTEARRAY_DATA_OFFSET is not None:
-            field = builder.gep(counter_object, [i64(BYTEARRAY_DATA_OFFSET)])
-            counter_bytes = builder.load(builder.bitcast(field, OBJECT.as_pointer()))
-        else:
-            counter_bytes = builder.call(self.api("PyByteArray_AsString"), [counter_object])
-        counter = builder.bitcast(counter_bytes, I64.as_pointer())
+        counter = self.bytearray_words(builder, self.item(builder, context, ContextLayout.COUNTER))
         builder.store(builder.add(builder.load(counter), i64(1)), counter)
         kind = builder.trunc(status, I8)
         boxes = {
@@ -273,9 +267,10 @@ class EntryEmitter:
         interpreter: ir.Block,
         index: int,
     ) -> ir.Value:
-        """Read an int of at most two digits (below 2**60 in magnitude) from its object; call the C API for larger ones.
+        """Read an int of at most two digits, below 2**60 in magnitude, from its object.
 
-        Digits are read only below the int's size: a one-digit int has no second digit.
+        Larger ints take the C API. Digits are read only below the int's size, because a
+        one-digit int has no second digit.
         """
 
         def digit(position: int) -> ir.Value:
@@ -353,13 +348,12 @@ class EntryEmitter:
 
         # Each captured name must still refer to the object the kernel was compiled with. A
         # guard with a version cache skips its lookups while the dicts it read are unchanged.
-        offsets, _ = version_offsets(guards)
-        versions_object = self.item(builder, context, ContextLayout.VERSIONS)
+        offsets, words = version_offsets(guards)
+        cache = self.bytearray_words(builder, self.item(builder, context, ContextLayout.VERSIONS)) if words else None
         for guard_index, (guard, position) in enumerate(zip(guards, ContextLayout.guard_positions(guards), strict=True)):
             offset = offsets[guard_index]
             passed = function.append_basic_block(f"guard{guard_index}_passed")
-            if offset is not None:
-                cache = self.version_cache(builder, versions_object)
+            if cache is not None and offset is not None:
                 self.emit_version_check(builder, function, context, cache, offset, guard, position, passed, guard_index)
             current, owned, namespaces = self.emit_guard_lookup(
                 builder, function, context, guard, position, general, guard_index
@@ -369,12 +363,12 @@ class EntryEmitter:
             if owned:
                 builder.call(self.api("Py_DecRef"), [current])
             check(same, f"guard{guard_index}")
-            if offset is not None:
+            if cache is not None and offset is not None:
                 dicts = [self.item(builder, context, position), self.item(builder, context, ContextLayout.BUILTINS)]
-                words = [self.dict_version(builder, namespace) for namespace in dicts]
+                seen = [self.dict_version(builder, namespace) for namespace in dicts]
                 for module, namespace in namespaces:
-                    words += [builder.ptrtoint(module, I64), self.dict_version(builder, namespace)]
-                for word_index, word in enumerate(words):
+                    seen += [builder.ptrtoint(module, I64), self.dict_version(builder, namespace)]
+                for word_index, word in enumerate(seen):
                     builder.store(word, builder.gep(cache, [i64(offset + word_index)]))
             builder.branch(passed)
             builder.position_at_end(passed)
@@ -384,11 +378,14 @@ class EntryEmitter:
         builder.position_at_end(general)
         self.call_fallback(builder, context, ContextLayout.GENERAL, args, nargs, kwnames)
 
-    def version_cache(self, builder: ir.IRBuilder, versions_object: ir.Value) -> ir.Value:
-        """Return the words of the version cache, the bytes of the context's bytearray."""
-        assert BYTEARRAY_DATA_OFFSET is not None, "dict versions are read only where bytearray data is"
-        field = builder.gep(versions_object, [i64(BYTEARRAY_DATA_OFFSET)])
-        return builder.bitcast(builder.load(builder.bitcast(field, OBJECT.as_pointer())), I64.as_pointer())
+    def bytearray_words(self, builder: ir.IRBuilder, bytearray_object: ir.Value) -> ir.Value:
+        """Return a pointer to the bytes of a bytearray as int64 words, read from the object where its layout is known."""
+        if BYTEARRAY_DATA_OFFSET is None:
+            data = builder.call(self.api("PyByteArray_AsString"), [bytearray_object])
+        else:
+            field = builder.gep(bytearray_object, [i64(BYTEARRAY_DATA_OFFSET)])
+            data = builder.load(builder.bitcast(field, OBJECT.as_pointer()))
+        return builder.bitcast(data, I64.as_pointer())
 
     def dict_version(self, builder: ir.IRBuilder, namespace: ir.Value) -> ir.Value:
         return builder.load(builder.bitcast(builder.gep(namespace, [i64(DICT_VERSION_OFFSET)]), I64.as_pointer()))
@@ -445,7 +442,9 @@ class EntryEmitter:
         general: ir.Block,
         guard_index: int,
     ) -> tuple[ir.Value, bool, list[tuple[ir.Value, ir.Value]]]:
-        """Emit the lookup of a guard's current value; return it, whether it is a new reference, and the (module, dict) read.
+        """Emit the lookup of a guard's current value.
+
+        Return the value, whether it is a new reference, and the (module, module dict) pairs read.
 
         A failed lookup goes to `general`. The general fallback repeats the lookup in Python, so
         an error here is cleared, not raised. Values found in dicts stay borrowed, as CPython's

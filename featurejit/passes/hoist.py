@@ -3,15 +3,15 @@
 A top-level op of a function runs on every row at any place in the block, so it may move up
 to just after the ops that define its operands. The pass moves each op that CSE may merge (Pure or
 `MayTakeSlowPath`, with results and without regions) up past `scf.if` ops, keeping the order
-of the ops it moves. An op then dominates the identical ops inside the branches after it:
-CSE merges the pure ones, and LLVM computes once a library call that a branch repeats, such
-as a fused group's `math.log1p(distance)` in one resolver's `else` and in another's body.
+of the ops it moves. An op then dominates the identical ops inside the branches after it.
+CSE merges the pure ones. LLVM computes once a library call that a branch repeats, such as a
+fused group's `math.log1p(distance)` in one resolver's `else` and in another's body.
 
 Moving an op that may flag a row earlier changes no result. The kernel combines the flags of
 a row whatever their order, and a flagged row runs in the interpreter, which follows
 CPython's order. An op never moves above an op whose effects the pass does not know, or
-above one without results such as `py.raise`. The pass runs before CSE, so that CSE sees the
-identical ops that it lines up.
+above one without results such as `py.raise`. The pass runs before CSE, so that CSE can merge
+the identical ops that it lines up.
 
 This resembles the early placement of global code motion, which puts each op at the first
 point where its operands are ready, for the top level of a function only.

@@ -125,6 +125,7 @@ class CallSlot:
 
         name = f"fj_call_slot_{next(_trampoline_numbers)}"
         module = call_slot_module(name, entry_address, id(builtin.__self__), id(builtin))
+        # Optimized code took about 2 ns off each call, for about 2 ms more of compiling.
         address = get_engine().compile(module, [name], quick=False).addresses[name]
         self.kept.append(builtin)
         field.value = address

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import re
 import traceback
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -22,7 +21,7 @@ from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, Par
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
 from featurejit.runtime.native_call import NativeEntries
 from featurejit.runtime.slow_path import RowResults, located_error, run_rows
-from featurejit.runtime.temporal import arrow_type_of_result
+from featurejit.runtime.temporal import DATETIME_RESULT_TEXT, arrow_type_of_result
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -93,16 +92,10 @@ def ir_type_text(python_type: type, optional: bool, zone: str = "") -> str:
 # The Python spelling of result types as xDSL prints them, for explain(). A test checks it
 # against featurejit.ir.dialect.python_name of the parsed type.
 PYTHON_NAMES_OF_TEXTS = {
-    "i1": "bool",
-    "i64": "int",
-    "f64": "float",
+    **{text: python_type.__name__ for python_type, text in IR_TYPE_TEXTS.items()},
     "!py.none": "None",
     "!py.dyn": "int | float",
-    "!py.str": "str",
-    "!py.date": "date",
-    "!py.timedelta": "timedelta",
 }
-DATETIME_TYPE_TEXT = re.compile(r'!py\.datetime<"([^"]*)">')
 
 
 def python_name_of_text(type_text: str) -> str:
@@ -111,7 +104,7 @@ def python_name_of_text(type_text: str) -> str:
     element = type_text[len("!py.optional<") : -1] if optional else type_text
     name = PYTHON_NAMES_OF_TEXTS.get(element)
     if name is None:
-        zone = DATETIME_TYPE_TEXT.fullmatch(element)
+        zone = DATETIME_RESULT_TEXT.fullmatch(element)
         if zone is None:
             return type_text
         name = f"datetime in {zone.group(1)}" if zone.group(1) else "naive datetime"
