@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import random
+import struct
 
 import pytest
 
 from featurejit import jit_resolver
-from tests.differential import EDGE_FLOATS, check_resolver, grid
+from featurejit.codegen.mathlib import CALL_CACHE_MIN_ROWS, CALL_CACHE_SLOTS, LIBM_UNARY
+from tests.differential import EDGE_FLOATS, check_batch_call, check_resolver, grid, outcome
 
 
 @jit_resolver
@@ -225,6 +227,31 @@ def test_math_hypot_matches_python_on_random_values(math_module) -> None:
         for _ in range(20000)
     ]
     check_resolver(math_module.binary_hypot, rows, (float, float))
+
+
+def result_cache_rows() -> list[tuple[float]]:
+    """Rows for the batch kernel's cache of libm results: repeated values, then distinct ones.
+
+    The repeated values hit the cache; they include both zeros, which only the cache's bitwise
+    keys tell apart, and the NaN whose bits mark an empty slot. Then more distinct values than
+    the cache has slots make it turn itself off, and repeated values follow again.
+    """
+    generator = random.Random(13)
+    empty_slot_key = struct.unpack("<d", b"\xff" * 8)[0]
+    repeated = [*math_values(), 0.0, -0.0, empty_slot_key]
+    values = [generator.choice(repeated) for _ in range(3 * CALL_CACHE_SLOTS)]
+    values += [generator.uniform(-5, 5) for _ in range(4 * CALL_CACHE_SLOTS)]
+    values += [generator.choice(repeated) for _ in range(CALL_CACHE_SLOTS)]
+    assert len(values) >= CALL_CACHE_MIN_ROWS
+    return [(value,) for value in values]
+
+
+@pytest.mark.parametrize("name", LIBM_UNARY)
+def test_math_function_matches_python_through_result_cache(math_module, name: str) -> None:
+    resolver = getattr(math_module, f"unary_{name}")
+    rows = result_cache_rows()
+    check_batch_call(resolver, [row for row in rows if outcome(resolver.function, row)[0] == "value"], (float,))
+    check_batch_call(resolver, rows, (float,))
 
 
 def test_math_with_int_argument_matches_python(math_module) -> None:

@@ -49,7 +49,13 @@ from featurejit.codegen import strhelpers
 from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
 from featurejit.codegen.datetimes import load_temporal
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, PHYSICAL_TYPES, ColumnLayout
-from featurejit.codegen.mathlib import LIBM_BINARY, LIBM_UNARY
+from featurejit.codegen.mathlib import (
+    CALL_CACHE_SITES,
+    LIBM_BINARY,
+    LIBM_UNARY,
+    CallCache,
+    allocate_call_cache,
+)
 from featurejit.codegen.row import (
     NONE,
     OUTPUT_TYPES,
@@ -408,7 +414,9 @@ def build_batch_kernel(
     context = builder.bitcast(context_address, CONTEXT)
     uses_scratch = any(isinstance(op, SCRATCH_OPS) for op in function_op.walk())
     broadcast = load_broadcast_columns(builder, columns)
+    call_caches = allocate_call_caches(builder, function_op, rows)
     blocks = builder.udiv(builder.add(rows, i64(BLOCK_ROWS - 1)), i64(BLOCK_ROWS))
+    start = builder.block  # the caches' set-up may have added blocks after `entry`
     builder.cbranch(builder.icmp_signed(">", rows, i64(0)), block_head, done)
 
     # Per block: the bitmap words of the block's rows, then the rows.
@@ -455,6 +463,7 @@ def build_batch_kernel(
         emitter = RowEmitter(builder, scopes, owners)
         emitter.flag = flag
         emitter.context = context
+        emitter.call_caches = call_caches
         results, _ = emitter.emit_function_results(function_op, arguments, selected)
         converted, output_flags = {}, {}
         for index in group:
@@ -522,16 +531,22 @@ def build_batch_kernel(
     next_block = builder.add(block, i64(1))
     builder.cbranch(builder.icmp_signed("<", next_block, blocks), block_head, done)
     block_latch = builder.block  # the raise bitmap's store may have added blocks after `block_end`
-    block.add_incoming(i64(0), entry)
+    block.add_incoming(i64(0), start)
     block.add_incoming(next_block, block_latch)
-    flagged_before.add_incoming(i64(0), entry)
+    flagged_before.add_incoming(i64(0), start)
     flagged_before.add_incoming(flagged_after, block_latch)
 
     builder.position_at_end(done)
     total = builder.phi(I64)
-    total.add_incoming(i64(0), entry)
+    total.add_incoming(i64(0), start)
     total.add_incoming(flagged_after, block_latch)
     builder.ret(total)
+
+
+def allocate_call_caches(builder: ir.IRBuilder, function_op: func.FuncOp, rows: ir.Value) -> dict[Operation, CallCache]:
+    """Allocate a result cache for each of the first CALL_CACHE_SITES one-argument libm calls."""
+    sites = [op for op in function_op.walk() if isinstance(op, MathCallOp) and op.function.data in LIBM_UNARY]
+    return {op: allocate_call_cache(builder, rows) for op in sites[:CALL_CACHE_SITES]}
 
 
 def store_string(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import functools
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -61,6 +62,105 @@ def call_libm(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> ir
         # it keeps values in registers across a call and computes identical calls once.
         function.attributes.add("readnone")
     return builder.call(function, arguments)
+
+
+# A batch kernel caches the results of its first CALL_CACHE_SITES one-argument libm calls,
+# keyed by the argument's 64 bits: feature columns repeat values (a distance, a delay in whole
+# minutes), and a libm call such as log1p costs ten times a cache hit. A result read from the
+# cache is the one the call returned for the same bits, so results stay bit for bit CPython's.
+CALL_CACHE_BITS = 12
+CALL_CACHE_SLOTS = 1 << CALL_CACHE_BITS  # keys and results take 64 KiB of stack per call site
+CALL_CACHE_SITES = 4
+# Kernel calls over fewer rows skip the cache: clearing its keys would cost more than it saves.
+CALL_CACHE_MIN_ROWS = 4096
+# The cache turns itself off for the rest of a kernel call once it has missed more than
+# CALL_CACHE_SLOTS times and on more than half of its lookups; then a miss costs more than
+# the hits save.
+CALL_CACHE_MISSES = CALL_CACHE_SLOTS
+# The key of an empty slot: the bits of one NaN, whose lookups always miss.
+EMPTY_KEY = -1
+FIBONACCI_MULTIPLIER = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, the hash of the argument's bits
+
+
+@dataclass
+class CallCache:
+    """The stack memory of one libm call site's cache in a batch kernel (see CALL_CACHE_SLOTS)."""
+
+    keys: ir.Value  # i64 * CALL_CACHE_SLOTS
+    results: ir.Value  # double * CALL_CACHE_SLOTS
+    enabled: ir.Value  # i1
+    lookups: ir.Value  # i64
+    misses: ir.Value  # i64
+
+
+def allocate_call_cache(builder: ir.IRBuilder, rows: ir.Value) -> CallCache:
+    """Allocate a call site's cache in the kernel's entry block; enable it if `rows` is large enough.
+
+    The builder must be in the entry block, so that LLVM keeps the counters in registers.
+    """
+    slots = ir.ArrayType(I64, CALL_CACHE_SLOTS)
+    keys = builder.bitcast(builder.alloca(slots), I64.as_pointer())
+    results = builder.bitcast(builder.alloca(ir.ArrayType(F64, CALL_CACHE_SLOTS)), F64.as_pointer())
+    cache = CallCache(keys, results, builder.alloca(I1), builder.alloca(I64), builder.alloca(I64))
+    enabled = builder.icmp_signed(">=", rows, i64(CALL_CACHE_MIN_ROWS))
+    builder.store(enabled, cache.enabled)
+    builder.store(i64(0), cache.lookups)
+    builder.store(i64(0), cache.misses)
+    with builder.if_then(enabled):
+        byte_pointer = ir.IntType(8).as_pointer()
+        memset = builder.module.declare_intrinsic("llvm.memset", [byte_pointer, I64])
+        all_ones = ir.Constant(ir.IntType(8), EMPTY_KEY & 0xFF)
+        builder.call(memset, [builder.bitcast(keys, byte_pointer), all_ones, i64(8 * CALL_CACHE_SLOTS), FALSE])
+    return cache
+
+
+def cached_call(builder: ir.IRBuilder, cache: CallCache, name: str, x: ir.Value) -> ir.Value:
+    """Return libm's name(x), from the cache when it holds x's bits, else from a call that fills it."""
+    function = builder.function
+    lookup, hit, miss, fill, done = (
+        function.append_basic_block(f"{name}_cache_{part}") for part in ("lookup", "hit", "miss", "fill", "done")
+    )
+    bits = builder.bitcast(x, I64)
+    hashed = builder.mul(bits, ir.Constant(I64, FIBONACCI_MULTIPLIER - 2**64))
+    slot = builder.lshr(hashed, i64(64 - CALL_CACHE_BITS))
+    key_pointer = builder.gep(cache.keys, [slot], inbounds=True)
+    result_pointer = builder.gep(cache.results, [slot], inbounds=True)
+    enabled = builder.load(cache.enabled)
+    builder.cbranch(enabled, lookup, miss)
+
+    builder.position_at_end(lookup)
+    builder.store(builder.add(builder.load(cache.lookups), i64(1)), cache.lookups)
+    found = builder.and_(
+        builder.icmp_signed("==", builder.load(key_pointer), bits), builder.icmp_signed("!=", bits, i64(EMPTY_KEY))
+    )
+    builder.cbranch(found, hit, miss)
+
+    builder.position_at_end(hit)
+    cached = builder.load(result_pointer)
+    builder.branch(done)
+
+    builder.position_at_end(miss)
+    computed = call_libm(builder, name, [x])
+    builder.cbranch(enabled, fill, done)
+
+    builder.position_at_end(fill)
+    builder.store(bits, key_pointer)
+    builder.store(computed, result_pointer)
+    misses = builder.add(builder.load(cache.misses), i64(1))
+    builder.store(misses, cache.misses)
+    useless = builder.and_(
+        builder.icmp_signed(">", misses, i64(CALL_CACHE_MISSES)),
+        builder.icmp_signed(">", builder.shl(misses, i64(1)), builder.load(cache.lookups)),
+    )
+    builder.store(builder.not_(useless), cache.enabled)
+    builder.branch(done)
+
+    builder.position_at_end(done)
+    result = builder.phi(F64)
+    result.add_incoming(cached, hit)
+    result.add_incoming(computed, miss)
+    result.add_incoming(computed, fill)
+    return result
 
 
 def fabs(builder: ir.IRBuilder, x: ir.Value) -> ir.Value:
@@ -337,8 +437,11 @@ def domain_error(builder: ir.IRBuilder, result: ir.Value, arguments: list[ir.Val
     )
 
 
-def math_call(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> Result:
-    """Emit math.<name>(*arguments) and whether CPython would raise for these arguments."""
+def math_call(builder: ir.IRBuilder, name: str, arguments: list[ir.Value], cache: CallCache | None = None) -> Result:
+    """Emit math.<name>(*arguments) and whether CPython would raise for these arguments.
+
+    A one-argument libm function reads and fills `cache` if one is given.
+    """
     if name in ("floor", "ceil", "trunc"):
         return float_to_int(builder, intrinsic(builder, f"llvm.{name}.f64", F64, arguments))
     if name == "isnan":
@@ -368,6 +471,8 @@ def math_call(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> Re
         return builder.fdiv(numerator, denominator), bad
     if name == "sqrt":
         result = intrinsic(builder, "llvm.sqrt.f64", F64, arguments)
+    elif cache is not None and name in LIBM_UNARY:
+        result = cached_call(builder, cache, name, arguments[0])
     else:
         result = call_libm(builder, name, arguments)
     return result, domain_error(builder, result, arguments)

@@ -321,6 +321,8 @@ class RowEmitter:
         self.returned: list[Repr] | None = None
         # The row's scratch memory for new strings ({i8* base, i64 capacity, i64 used}), if any.
         self.context: ir.Value | None = None
+        # The result caches of the batch kernel's libm calls, by op (see mathlib.CALL_CACHE_SLOTS).
+        self.call_caches: dict[Operation, mathlib.CallCache] = {}
 
     def emit_function(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[Repr, ir.Value]:
         """Emit the body of a one-result `function` for these arguments; return (result, slow-path flag)."""
@@ -766,7 +768,7 @@ class RowEmitter:
 
     def emit_math(self, op: py.MathCallOp) -> None:
         arguments = [self.values[argument] for argument in op.arguments]
-        self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments))
+        self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments, self.call_caches.get(op)))
 
     def emit_column_value(self, op: py.ColumnValueOp) -> None:
         output = python_type_of(op.result.type.element_type)
