@@ -94,8 +94,8 @@ def test_fused_kernel_vectorizes_beside_a_library_call() -> None:
 
 
 def test_fused_shared_library_call_runs_once() -> None:
-    # weighted calls log1p(distance) in a branch, log_distance on every row: the hoist pass
-    # puts log_distance's call first, so LLVM reuses it in the branch.
+    # weighted calls log1p(distance) in a branch, log_distance on every row: the kernel
+    # makes the call once per row, in the loop of its calls (kernel.separate_calls).
     fused = fuse(weighted, log_distance)
     calls = re.findall(r"call double @fj_libm_log1p\(", fused.dump("llvm"))
     assert len(calls) == 1, f"{len(calls)} calls of log1p in the optimized LLVM IR"

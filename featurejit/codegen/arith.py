@@ -9,6 +9,8 @@ the row is flagged instead.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from llvmlite import ir
 
 I1 = ir.IntType(1)
@@ -43,6 +45,22 @@ def intrinsic(builder: ir.IRBuilder, name: str, return_type: ir.Type, arguments:
     except KeyError:
         function = ir.Function(module, ir.FunctionType(return_type, [a.type for a in arguments]), name)
     return builder.call(function, arguments)
+
+
+def counted_loop(builder: ir.IRBuilder, count: ir.Value, label: str, body: Callable[[ir.Value], None]) -> None:
+    """Emit `for index in range(count): body(index)` at the builder's position, for a count of at least 1."""
+    head = builder.function.append_basic_block(label)
+    end = builder.function.append_basic_block(f"{label}_end")
+    before = builder.block
+    builder.branch(head)
+    builder.position_at_end(head)
+    index = builder.phi(I64, "index")
+    body(index)
+    following = builder.add(index, i64(1))
+    builder.cbranch(builder.icmp_signed("<", following, count), head, end)
+    index.add_incoming(i64(0), before)
+    index.add_incoming(following, builder.block)  # the body may have added blocks
+    builder.position_at_end(end)
 
 
 def any_of(builder: ir.IRBuilder, *conditions: ir.Value) -> ir.Value:

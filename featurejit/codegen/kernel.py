@@ -46,7 +46,7 @@ from xdsl.dialects.builtin import i64 as I64_TYPE
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from featurejit.codegen import strhelpers
-from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, i64, intrinsic
+from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, counted_loop, i64, intrinsic
 from featurejit.codegen.datetimes import load_temporal
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, PHYSICAL_TYPES, ColumnLayout
 from featurejit.codegen.mathlib import (
@@ -55,6 +55,7 @@ from featurejit.codegen.mathlib import (
     LIBM_UNARY,
     CallCache,
     allocate_call_cache,
+    block_calls,
 )
 from featurejit.codegen.row import (
     NONE,
@@ -71,6 +72,7 @@ from featurejit.codegen.row import (
 from featurejit.codegen.strhelpers import BUILDER as STRING_BUILDER
 from featurejit.codegen.strhelpers import CONTEXT
 from featurejit.codegen.strings import SCRATCH_OPS
+from featurejit.frontend.fusion import MEMBER_ATTRIBUTE
 from featurejit.ir.dialect import ColumnValueOp, FloorDivOp, MathCallOp, ModOp, NoneType, OptionalType, PowOp
 
 
@@ -329,6 +331,66 @@ LIBM_FUNCTIONS = frozenset((*LIBM_UNARY, *LIBM_BINARY))
 VECTOR_TYPES = (I1_TYPE, I64_TYPE, F64_TYPE)
 
 
+def separate_calls(function_op: func.FuncOp) -> tuple[dict[Operation, list[Operation]], dict[Operation, Operation]]:
+    """Return the libm calls that a batch kernel makes in a loop of their own, and the copies of them.
+
+    Loop fission at library calls: a call keeps LLVM from vectorizing the loop around it, and
+    with it the rest of the row's arithmetic. So for each block of rows, one loop computes
+    the calls' arguments, a scalar loop makes the calls, and the loops of the outputs read
+    the results (see build_batch_kernel). A call qualifies if its one float argument comes
+    from the function's parameters through ops that LLVM can vectorize and that hold no
+    regions. The first two loops run such a call on every row, also where the resolver's
+    branches skip it, which is safe because libm functions have no effect but their result.
+
+    Each call comes with the ops of its argument and itself, in the function's order. A call
+    that computes the same as an earlier one is not made again, and the second dict maps it
+    to the earlier call. CSE cannot merge such calls when one of them is in a branch, as in
+    two fused resolvers that both take log1p(distance).
+    """
+    order = {op: index for index, op in enumerate(function_op.walk())}
+    entry = function_op.body.blocks.first
+    calls: dict[Operation, list[Operation]] = {}
+    copies: dict[Operation, Operation] = {}
+    seen: dict[tuple, Operation] = {}
+    for op in order:
+        if not (isinstance(op, MathCallOp) and op.function.data in LIBM_UNARY and op.arguments[0].type == F64_TYPE):
+            continue
+        needed: set[Operation] = set()
+        pending = list(op.operands)
+        while pending:
+            owner = pending.pop().owner
+            if isinstance(owner, Block):
+                if owner is not entry:  # a value of a loop or branch region: not computable alone
+                    break
+                continue
+            if owner not in needed:
+                if owner.regions or not is_vector_friendly(owner):
+                    break
+                needed.add(owner)
+                pending.extend(owner.operands)
+        else:
+            key = computation(op.results[0])
+            if key in seen:
+                copies[op] = seen[key]
+            else:
+                seen[key] = op
+                calls[op] = sorted(needed | {op}, key=order.__getitem__)
+    return calls, copies
+
+
+def computation(value: SSAValue) -> tuple:
+    """Return a key that two values share if the same ops compute them from the same parameters."""
+    owner = value.owner
+    if isinstance(owner, Block):
+        return ("parameter", value.index)  # type: ignore[attr-defined]
+    attributes = sorted(
+        (name, str(attribute))
+        for name, attribute in (*owner.properties.items(), *owner.attributes.items())
+        if name != MEMBER_ATTRIBUTE  # the fused resolver the op came from
+    )
+    return (owner.name, value.index, tuple(attributes), tuple(computation(operand) for operand in owner.operands))  # type: ignore[attr-defined]
+
+
 def is_vector_friendly(op: Operation) -> bool:
     """Return whether LLVM can vectorize the code of `op`: numbers, bools or None, and no library call or int division."""
     if isinstance(op, MathCallOp) and op.function.data in LIBM_FUNCTIONS:
@@ -346,10 +408,13 @@ def is_vector_friendly(op: Operation) -> bool:
     return True
 
 
-def row_loop_groups(reaching: dict[Operation, set[int]], outputs: int) -> list[frozenset[int]]:
+def row_loop_groups(
+    reaching: dict[Operation, set[int]], outputs: int, separate: frozenset[Operation] = frozenset()
+) -> list[frozenset[int]]:
     """Split the outputs of a kernel into groups that each get a loop over the rows of a block.
 
-    `reaching` maps each top-level op to the outputs that depend on it (see results_reaching).
+    `reaching` maps each top-level op to the outputs that depend on it (see results_reaching),
+    and `separate` holds the libm calls made in a loop of their own (see separate_calls).
 
     Loop fission: a fused kernel whose outputs share one loop is vectorized only if every
     output's code is, and a single library call such as `exp` keeps the whole loop scalar.
@@ -366,7 +431,7 @@ def row_loop_groups(reaching: dict[Operation, set[int]], outputs: int) -> list[f
         return [frozenset({0})]
     scalar = set()
     for op, reached in reaching.items():
-        if not all(is_vector_friendly(nested) for nested in op.walk()):
+        if not all(nested in separate or is_vector_friendly(nested) for nested in op.walk()):
             scalar |= reached
     vector = [frozenset({index}) for index in range(outputs) if index not in scalar]
     return vector + ([frozenset(scalar)] if scalar else [])
@@ -414,7 +479,12 @@ def build_batch_kernel(
     context = builder.bitcast(context_address, CONTEXT)
     uses_scratch = any(isinstance(op, SCRATCH_OPS) for op in function_op.walk())
     broadcast = load_broadcast_columns(builder, columns)
-    call_caches = allocate_call_caches(builder, function_op, rows)
+    calls, copies = separate_calls(function_op)
+    call_caches = allocate_call_caches(builder, function_op, list(calls), set(copies), rows)
+    order = {op: index for index, op in enumerate(function_op.walk())}
+    call_arguments = {op: builder.bitcast(builder.alloca(ir.ArrayType(F64, BLOCK_ROWS)), F64.as_pointer()) for op in calls}
+    call_results = {op: builder.bitcast(builder.alloca(ir.ArrayType(F64, BLOCK_ROWS)), F64.as_pointer()) for op in calls}
+    call_results.update({copy: call_results[original] for copy, original in copies.items()})
     blocks = builder.udiv(builder.add(rows, i64(BLOCK_ROWS - 1)), i64(BLOCK_ROWS))
     start = builder.block  # the caches' set-up may have added blocks after `entry`
     builder.cbranch(builder.icmp_signed(">", rows, i64(0)), block_head, done)
@@ -439,7 +509,23 @@ def build_batch_kernel(
     reaching = results_reaching(function_op, own_resolver_only=False) if split_flags else {}
     scopes = output_scopes(reaching) if split_flags else None
     owners = output_owners(function_op)
-    groups = row_loop_groups(reaching, len(outputs))
+    groups = row_loop_groups(reaching, len(outputs), frozenset(call_results))
+    if calls:
+        # The block's separate libm calls: a loop that LLVM vectorizes stores their arguments,
+        # loops per call look up the results or make the call, and the loops of the outputs
+        # read the results.
+        def store_arguments(lane: ir.Value) -> None:
+            row = builder.add(base, lane)
+            arguments, _ = load_arguments(builder, columns, broadcast, validity_words, data_words, lane, row)
+            emitter = RowEmitter(builder)
+            emitter.lane = lane
+            emitter.call_arguments = dict(call_arguments)
+            emitter.emit_ops(function_op, arguments, sorted(set().union(*calls.values()), key=order.__getitem__))
+
+        counted_loop(builder, count, "call_arguments", store_arguments)
+        for op in calls:
+            assert isinstance(op, MathCallOp)
+            block_calls(builder, call_caches.get(op), op.function.data, call_arguments[op], call_results[op], count)
     flag_word_before: ir.Value = i64(0)
     for group in groups:
         # Each group of outputs has a loop over the block's rows of its own, so that a group
@@ -464,6 +550,8 @@ def build_batch_kernel(
         emitter.flag = flag
         emitter.context = context
         emitter.call_caches = call_caches
+        emitter.call_results = dict(call_results)
+        emitter.lane = lane
         results, _ = emitter.emit_function_results(function_op, arguments, selected)
         converted, output_flags = {}, {}
         for index in group:
@@ -543,9 +631,12 @@ def build_batch_kernel(
     builder.ret(total)
 
 
-def allocate_call_caches(builder: ir.IRBuilder, function_op: func.FuncOp, rows: ir.Value) -> dict[Operation, CallCache]:
-    """Allocate a result cache for each of the first CALL_CACHE_SITES one-argument libm calls."""
-    sites = [op for op in function_op.walk() if isinstance(op, MathCallOp) and op.function.data in LIBM_UNARY]
+def allocate_call_caches(
+    builder: ir.IRBuilder, function_op: func.FuncOp, first: list[Operation], skip: set[Operation], rows: ir.Value
+) -> dict[Operation, CallCache]:
+    """Allocate a result cache for up to CALL_CACHE_SITES one-argument libm calls, the `first` ones first."""
+    others = [op for op in function_op.walk() if isinstance(op, MathCallOp) and op.function.data in LIBM_UNARY]
+    sites = first + [op for op in others if op not in first and op not in skip]
     return {op: allocate_call_cache(builder, rows) for op in sites[:CALL_CACHE_SITES]}
 
 

@@ -323,6 +323,13 @@ class RowEmitter:
         self.context: ir.Value | None = None
         # The result caches of the batch kernel's libm calls, by op (see mathlib.CALL_CACHE_SLOTS).
         self.call_caches: dict[Operation, mathlib.CallCache] = {}
+        # A batch kernel may call libm for a block's rows in a loop of its own (see
+        # kernel.separate_calls). A loop before it stores each row's argument of these calls
+        # in `call_arguments`, and the loops after it read each row's result from
+        # `call_results`. Both are buffers of 64 doubles indexed by `lane`, the row in the block.
+        self.call_arguments: dict[Operation, ir.Value] = {}
+        self.call_results: dict[Operation, ir.Value] = {}
+        self.lane: ir.Value | None = None
 
     def emit_function(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[Repr, ir.Value]:
         """Emit the body of a one-result `function` for these arguments; return (result, slow-path flag)."""
@@ -345,6 +352,20 @@ class RowEmitter:
         self.emit_block(entry, selected)
         assert self.returned is not None, "a func.func body ends with func.return"
         return self.returned, self.flag
+
+    def emit_ops(self, function: func.FuncOp, arguments: list[Repr], ops: list[Operation]) -> None:
+        """Emit only `ops`, ops of `function` at any depth but without regions, in order, for these arguments.
+
+        Each op's operands must be the function's parameters or results of earlier ops in the list.
+        """
+        entry = function.body.blocks.first
+        assert entry is not None
+        for argument, value in zip(entry.args, arguments, strict=True):
+            self.values[argument] = value
+        for op in ops:
+            lowering = LOWERINGS.get(type(op))
+            assert lowering is not None and not op.regions, f"{op.name} cannot be emitted alone"
+            lowering(self, op)
 
     def emit_block(self, block: Block, selected: set[Operation] | None = None) -> list[Repr]:
         """Emit the ops of a block, or only the `selected` ones; return the values its scf.yield passes on."""
@@ -768,7 +789,18 @@ class RowEmitter:
 
     def emit_math(self, op: py.MathCallOp) -> None:
         arguments = [self.values[argument] for argument in op.arguments]
-        self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments, self.call_caches.get(op)))
+        if op in self.call_arguments:  # the argument goes to the loop of calls; nothing reads the result here
+            self.builder.store(arguments[0], self.lane_element(self.call_arguments[op]))
+            self.define(op, ir.Constant(F64, ir.Undefined))
+        elif op in self.call_results:
+            result = self.builder.load(self.lane_element(self.call_results[op]))
+            self.checked(op, (result, mathlib.domain_error(self.builder, result, arguments)))
+        else:
+            self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments, self.call_caches.get(op)))
+
+    def lane_element(self, buffer: ir.Value) -> ir.Value:
+        assert self.lane is not None, "a block's call buffers need the lane of the row"
+        return self.builder.gep(buffer, [self.lane], inbounds=True)
 
     def emit_column_value(self, op: py.ColumnValueOp) -> None:
         output = python_type_of(op.result.type.element_type)
