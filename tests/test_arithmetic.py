@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import random
 import sys
 from types import ModuleType
 
@@ -21,6 +22,8 @@ SAMPLES = {int: 3, float: 2.5, bool: True}
 
 # Divisors known when compiling, which LLVM divides by with shifts and multiplications.
 CONSTANT_DIVISORS = [2, 3, 7, 10, 60, 64, 100, 1440, 86400, 2**31 + 1, 2**32, 10**18, 2**62 + 1, INT64_MAX, -3, -100]
+# Factors known when compiling, whose products test the other operand against a range.
+CONSTANT_FACTORS = [0, 1, -1, 2, -2, 3, 60, -60, 2**31, 2**32 + 1, 2**62, -(2**62), INT64_MAX]
 # Dividends around multiples of the divisor and the int64 limits, where rounding would show.
 DIVIDEND_OFFSETS = [-1, 0, 1]
 
@@ -58,6 +61,17 @@ def generated_source() -> str:
                 f"    return a {symbol} {divisor}",
                 "",
             ]
+    for factor in CONSTANT_FACTORS:
+        lines += [
+            "@jit_resolver",
+            f"def mul_by_{constant_name(factor)}(a: int) -> int:",
+            f"    return a * {factor}",
+            "",
+            "@jit_resolver",
+            f"def mul_{constant_name(factor)}_by(a: int) -> int:",
+            f"    return {factor} * a",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -102,5 +116,20 @@ def test_division_by_constant_matches_python(generated: ModuleType, name: str, d
     resolver = getattr(generated, f"{name}_by_{constant_name(divisor)}")
     multiples = [0, 1, -1, 5, -5, INT64_MAX // divisor, INT64_MIN // divisor]
     dividends = [multiple * divisor + offset for multiple in multiples for offset in DIVIDEND_OFFSETS]
+    generator = random.Random(divisor)
+    dividends += [generator.randrange(INT64_MIN, INT64_MAX + 1) for _ in range(300)]
+    dividends += [generator.randrange(-100_000, 100_000) for _ in range(300)]
     dividends = [value for value in [*EDGES[int], *dividends] if INT64_MIN <= value <= INT64_MAX]
     check_resolver(resolver, [(value,) for value in dividends], (int,))
+
+
+@pytest.mark.parametrize("factor", CONSTANT_FACTORS, ids=constant_name)
+@pytest.mark.parametrize("order", ["mul_by_{}", "mul_{}_by"])
+def test_multiplication_by_constant_matches_python(generated: ModuleType, order: str, factor: int) -> None:
+    resolver = getattr(generated, order.format(constant_name(factor)))
+    limits = [INT64_MIN // factor, INT64_MAX // factor, -(INT64_MIN // -factor), -(INT64_MAX // -factor)] if factor else []
+    values = [limit + offset for limit in limits for offset in (-1, 0, 1)]
+    generator = random.Random(factor)
+    values += [generator.randrange(INT64_MIN, INT64_MAX + 1) for _ in range(200)]
+    values = [value for value in [*EDGES[int], *values] if INT64_MIN <= value <= INT64_MAX]
+    check_resolver(resolver, [(value,) for value in values], (int,))

@@ -20,6 +20,7 @@ I64 = ir.IntType(64)
 F64 = ir.DoubleType()
 
 INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 TWO_POW_53 = 2**53
 TWO_POW_63 = 2.0**63
 
@@ -99,11 +100,89 @@ def int_sub(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
 
 
 def int_mul(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
+    """Return x * y and whether it overflows int64.
+
+    A product with a constant tests the other operand against the range that the constant
+    allows, which LLVM vectorizes, unlike smul.with.overflow.
+    """
+    if isinstance(x, ir.Constant) and not isinstance(y, ir.Constant):
+        x, y = y, x
+    if isinstance(y, ir.Constant) and isinstance(y.constant, int):
+        factor = y.constant
+        if factor == 0:
+            return i64(0), FALSE
+        low, high = product_range(factor)
+        outside = builder.or_(builder.icmp_signed("<", x, i64(low)), builder.icmp_signed(">", x, i64(high)))
+        return builder.mul(x, y), outside
     return int_overflowing(builder, "smul", x, y)
+
+
+def product_range(factor: int) -> tuple[int, int]:
+    """Return the least and greatest int64 x whose product x * factor is an int64, for a factor other than 0."""
+    ends = (INT64_MIN, INT64_MAX) if factor > 0 else (INT64_MAX, INT64_MIN)
+    low = -(-ends[0] // factor)  # ceil(ends[0] / factor)
+    high = ends[1] // factor  # floor(ends[1] / factor)
+    return max(low, INT64_MIN), min(high, INT64_MAX)
+
+
+def positive_constant(y: ir.Value) -> int | None:
+    """Return y's value if it is a positive int constant, else None."""
+    if isinstance(y, ir.Constant) and isinstance(y.constant, int) and y.constant > 0:
+        return y.constant
+    return None
+
+
+def division_magic(divisor: int) -> tuple[int, int]:
+    """Return (m, s) such that n // divisor == (n * m >> 64) >> s for every n in [0, 2**63).
+
+    With l = ceil(log2(divisor)), m = 2**(63 + l) // divisor + 1 is below 2**64, so it fits
+    in a register, and m * divisor - 2**(63 + l) <= 2**l, which makes floor(n * m / 2**(63 + l))
+    equal n // divisor for every n below 2**63. The divisor is at least 3 and not a power of two.
+    """
+    bits = (divisor - 1).bit_length()
+    return (1 << (63 + bits)) // divisor + 1, bits - 1
+
+
+def unsigned_multiply_high(builder: ir.IRBuilder, n: ir.Value, m: int) -> ir.Value:
+    """Return the high 64 bits of the unsigned 128-bit product n * m, from 32-bit partial products.
+
+    x86 has no vector instruction for a 64-bit multiply-high, but one for 32 x 32 -> 64 bits
+    (pmuludq), so LLVM vectorizes this where it does not vectorize a 128-bit multiply.
+    """
+    low_mask = i64(0xFFFFFFFF)
+    n_low, n_high = builder.and_(n, low_mask), builder.lshr(n, i64(32))
+    m_low, m_high = i64(m & 0xFFFFFFFF), i64(m >> 32)
+    low_low = builder.mul(n_low, m_low)
+    low_high = builder.mul(n_low, m_high)
+    high_low = builder.mul(n_high, m_low)
+    high_high = builder.mul(n_high, m_high)
+    middle = builder.add(
+        builder.add(builder.lshr(low_low, i64(32)), builder.and_(low_high, low_mask)), builder.and_(high_low, low_mask)
+    )
+    carries = builder.add(builder.add(builder.lshr(low_high, i64(32)), builder.lshr(high_low, i64(32))), builder.lshr(middle, i64(32)))
+    return builder.add(high_high, carries)
+
+
+def floordiv_by_constant(builder: ir.IRBuilder, x: ir.Value, divisor: int) -> ir.Value:
+    """Return x // divisor for a positive constant divisor, in code LLVM can vectorize.
+
+    For x < 0, x // divisor == ~(~x // divisor), and ~x is in [0, 2**63), so one unsigned
+    division by a multiply-high serves both signs.
+    """
+    if divisor & (divisor - 1) == 0:  # a power of two, 1 included
+        return builder.ashr(x, i64(divisor.bit_length() - 1))
+    multiplier, shift = division_magic(divisor)
+    sign = builder.ashr(x, i64(63))
+    magnitude = builder.xor(x, sign)
+    quotient = builder.lshr(unsigned_multiply_high(builder, magnitude, multiplier), i64(shift))
+    return builder.xor(quotient, sign)
 
 
 def int_floordiv(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
     """x // y rounding toward -inf; flags y == 0 and INT64_MIN // -1."""
+    divisor_value = positive_constant(y)
+    if divisor_value is not None:
+        return floordiv_by_constant(builder, x, divisor_value), FALSE
     zero = builder.icmp_signed("==", y, i64(0))
     overflow = builder.and_(builder.icmp_signed("==", x, i64(INT64_MIN)), builder.icmp_signed("==", y, i64(-1)))
     divisor = builder.select(builder.or_(zero, overflow), i64(1), y)  # sdiv by these is undefined
@@ -116,6 +195,9 @@ def int_floordiv(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
 
 def int_mod(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
     """x % y with the sign of y; flags y == 0 (INT64_MIN % -1 is 0, as in CPython)."""
+    divisor_value = positive_constant(y)
+    if divisor_value is not None:
+        return builder.sub(x, builder.mul(floordiv_by_constant(builder, x, divisor_value), y)), FALSE
     zero = builder.icmp_signed("==", y, i64(0))
     minus_one = builder.icmp_signed("==", y, i64(-1))
     divisor = builder.select(builder.or_(zero, minus_one), i64(1), y)

@@ -73,7 +73,16 @@ from featurejit.codegen.strhelpers import BUILDER as STRING_BUILDER
 from featurejit.codegen.strhelpers import CONTEXT
 from featurejit.codegen.strings import SCRATCH_OPS
 from featurejit.frontend.fusion import MEMBER_ATTRIBUTE
-from featurejit.ir.dialect import ColumnValueOp, FloorDivOp, MathCallOp, ModOp, NoneType, OptionalType, PowOp
+from featurejit.ir.dialect import (
+    ColumnValueOp,
+    ConstantOp,
+    FloorDivOp,
+    MathCallOp,
+    ModOp,
+    NoneType,
+    OptionalType,
+    PowOp,
+)
 
 
 def find_function(module_op: object) -> func.FuncOp:
@@ -398,9 +407,11 @@ def is_vector_friendly(op: Operation) -> bool:
     if isinstance(op, PowOp) and F64_TYPE in (operand.type for operand in op.operands):
         return False
     if isinstance(op, FloorDivOp | ModOp) and op.result.type == I64_TYPE:
-        # x86 has no vector integer division, nor a vector 64-bit multiply-high for LLVM's
-        # division by a constant.
-        return False
+        # x86 has no vector integer division. Division by a positive constant is a
+        # multiply-high from 32-bit products, which vectorizes (see arith.floordiv_by_constant).
+        divisor = op.operands[1].owner
+        if not (isinstance(divisor, ConstantOp) and divisor.result.type == I64_TYPE and divisor.python_value() > 0):
+            return False
     for value in (*op.operands, *op.results):
         type_ = value.type.element_type if isinstance(value.type, OptionalType) else value.type
         if type_ not in VECTOR_TYPES and not isinstance(type_, NoneType):
