@@ -99,6 +99,10 @@ class Settings:
     # False keeps quick kernels from being replaced by optimized ones, so that tests can run
     # the quick tier on purpose. No variable sets it.
     optimize_quick_kernels: bool = True
+    # True fills the output buffers that a kernel must write whole with a byte pattern instead
+    # of leaving them as they are, so that tests see any element a kernel leaves out. No
+    # variable sets it.
+    poison_kernel_outputs: bool = False
 
 
 settings = Settings(

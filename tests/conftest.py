@@ -19,6 +19,10 @@ settings.cache_enabled = False
 os.environ["FEATUREJIT_VERIFY_IR"] = "1"
 settings.verify_ir = True
 
+# Output buffers that kernels must write whole start as a byte pattern instead of zeros, so a
+# result that shows the pattern is an element or bitmap word that a kernel did not write.
+settings.poison_kernel_outputs = True
+
 # Calls compile the optimized kernel at once, so that every test runs the code that large
 # inputs run, and stage checks see one compile. `pytest --kernel-tier=quick` runs the tests
 # on quick kernels instead, which never switch to the optimized tier. CI runs both.

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
-from featurejit.runtime.memory import address
+from featurejit.runtime.memory import address, pool_array
 from featurejit.runtime.slow_path import RowResults, gather_values, read_bits
 from featurejit.runtime.string_output import StringOutput
 from featurejit.runtime.temporal import (
@@ -292,6 +292,14 @@ def empty_result(bound: BoundCall, output: type, arrow_type: pa.DataType | None 
     return pa.array([], type=arrow_type)
 
 
+class KernelCall(NamedTuple):
+    """A compiled kernel for one segment's inputs: the kernel, its key and the column fields it reads."""
+
+    kernel: Any
+    key: tuple
+    fields: list[int]
+
+
 @dataclass
 class OutputBuffers:
     """The buffers of one output column for one segment: values (a bitmap for bool) and validity."""
@@ -302,16 +310,17 @@ class OutputBuffers:
     valid: np.ndarray
 
     @classmethod
-    def allocate(cls, output: type, rows: int) -> OutputBuffers | StringOutput | TemporalOutput:
+    def allocate(cls, output: type, rows: int, zeroed: bool = True) -> OutputBuffers | StringOutput | TemporalOutput:
+        """Allocate the buffers; without `zeroed`, a kernel must write every element and validity word."""
         if output is str:
             return StringOutput.allocate(rows)
         if output in TEMPORAL_ARROW_TYPES:
             return TemporalOutput.allocate(output, rows)
         if output is bool:
-            data = np.zeros(word_count(rows), dtype=np.uint64)
+            data = pool_array(word_count(rows), np.uint64, zeroed)
         else:
-            data = np.zeros(rows, dtype=OUTPUT_DTYPES[output])
-        return cls(output, rows, data, np.zeros(word_count(rows), dtype=np.uint64))
+            data = pool_array(rows, OUTPUT_DTYPES[output], zeroed)
+        return cls(output, rows, data, pool_array(word_count(rows), np.uint64, zeroed))
 
     def addresses(self, first_row: int) -> list[int]:
         """Return the first three kernel output fields (see kernel.py) for rows from `first_row`, a multiple of 64."""
@@ -370,7 +379,7 @@ def output_flag_arrays(outputs: list[type], rows: int) -> list[np.ndarray] | Non
     """Return a flag bitmap per output for a kernel with several outputs, or None for one output."""
     if len(outputs) < 2:
         return None
-    return [np.zeros(word_count(rows), dtype=np.uint64) for _ in outputs]
+    return [pool_array(word_count(rows), np.uint64, zeroed=True) for _ in outputs]
 
 
 def needed_masks(output_flags: list[np.ndarray] | None, outputs: int, slow_rows: np.ndarray) -> list[np.ndarray]:
@@ -443,11 +452,13 @@ class BatchRunner:
     def run_segment(self, bound: BoundCall, start: int, stop: int, stats: CallStats) -> list[pa.Array]:
         rows = stop - start
         inputs = [slice_argument(argument, start, stop) for argument in bound.arguments]
-        buffers = [OutputBuffers.allocate(output, rows) for output in self.outputs]
+        call = self.kernel_call(inputs, rows, stats) if self.get_kernel is not None else None
+        # A kernel writes every element and bitmap word of its outputs, so they need no zeroing.
+        buffers = [OutputBuffers.allocate(output, rows, zeroed=call is None) for output in self.outputs]
         output_flags = output_flag_arrays(self.outputs, rows)
         slow_rows = None
-        if self.get_kernel is not None:
-            slow_rows = self.run_kernel(inputs, rows, buffers, output_flags, stats)
+        if call is not None:
+            slow_rows = self.run_kernel(call, inputs, rows, buffers, output_flags, stats)
         if slow_rows is None:  # no kernel: every row runs in the interpreter
             stats.native = False
             slow_rows = np.arange(rows, dtype=np.int64)
@@ -461,18 +472,8 @@ class BatchRunner:
             store_results(buffers, results, slow_rows, needed, stats)
         return [buffer.to_array() for buffer in buffers]
 
-    def run_kernel(
-        self,
-        inputs: list[SegmentInput],
-        rows: int,
-        buffers: list[OutputBuffers | StringOutput | TemporalOutput],
-        output_flags: list[np.ndarray] | None,
-        stats: CallStats,
-    ) -> np.ndarray | None:
-        """Call the kernel on one segment; return the local indices of the rows for the slow path.
-
-        Returns None when no kernel could be compiled for these inputs.
-        """
+    def kernel_call(self, inputs: list[SegmentInput], rows: int, stats: CallStats) -> KernelCall | None:
+        """Return the kernel for one segment's inputs and its column fields, or None if none could be compiled."""
         assert self.get_kernel is not None
         keys = []
         fields: list[int] = []
@@ -482,14 +483,25 @@ class BatchRunner:
             fields.extend(descriptor)
         key = tuple(keys)
         kernel = self.get_kernel(key, stats.rows)
-        if kernel is None:
-            return None
+        return None if kernel is None else KernelCall(kernel, key, fields)
+
+    def run_kernel(
+        self,
+        call: KernelCall,
+        inputs: list[SegmentInput],
+        rows: int,
+        buffers: list[OutputBuffers | StringOutput | TemporalOutput],
+        output_flags: list[np.ndarray] | None,
+        stats: CallStats,
+    ) -> np.ndarray:
+        """Call the kernel on one segment; return the local indices of the rows for the slow path."""
+        kernel, key, fields = call
         if self.output_arrow_types is not None and any(isinstance(buffer, TemporalOutput) for buffer in buffers):
             for buffer, arrow_type in zip(buffers, self.output_arrow_types(key), strict=True):
                 if arrow_type is not None and isinstance(buffer, TemporalOutput):
                     buffer.arrow_type = arrow_type
-        flags = np.zeros(word_count(rows), dtype=np.uint64)
-        raises = [np.zeros(word_count(rows), dtype=np.uint64) if wanted else None for wanted in self.null_raising_rows]
+        flags = pool_array(word_count(rows), np.uint64, zeroed=False)
+        raises = [pool_array(word_count(rows), np.uint64, zeroed=False) if wanted else None for wanted in self.null_raising_rows]
         flagged = run_morsels(kernel, rows, fields, inputs, buffers, flags, output_flags, raises)
         if flagged == 0:
             return NO_ROWS
