@@ -345,8 +345,9 @@ def separate_calls(function_op: func.FuncOp) -> tuple[dict[Operation, list[Opera
 
     Loop fission at library calls: a call keeps LLVM from vectorizing the loop around it, and
     with it the rest of the row's arithmetic. So for each block of rows, one loop computes
-    the calls' arguments, a scalar loop makes the calls, and the loops of the outputs read
-    the results (see build_batch_kernel). A call qualifies if its one float argument comes
+    the calls' arguments, loops per call look the results up in the call's cache and call libm
+    for the rows they miss, and the loops of the outputs read the results (see
+    build_batch_kernel and mathlib.block_calls). A call qualifies if its one float argument comes
     from the function's parameters through ops that LLVM can vectorize and that hold no
     regions. The first two loops run such a call on every row, also where the resolver's
     branches skip it, which is safe because libm functions have no effect but their result.
