@@ -11,7 +11,10 @@ warm.
 from __future__ import annotations
 
 import math
+import os
 import random
+import subprocess
+import sys
 
 import pyarrow as pa
 import pytest
@@ -142,3 +145,42 @@ def test_fused_call_shared_inside_and_outside_branch() -> None:
 def test_empty_and_short_inputs() -> None:
     assert log_distance(pa.array([], pa.int64())).to_pylist() == []
     assert log_distance(pa.array([3], pa.int64())).to_pylist() == [math.log1p(3)]
+
+
+FOUR_CALLS_SOURCE = '''
+import math
+import threading
+
+import pyarrow as pa
+
+import featurejit as fj
+
+
+@fj.jit_resolver
+def four_calls(x: float) -> float:
+    return math.exp(x) + math.log1p(abs(x)) + math.tanh(x) + math.atan(x)
+
+
+def run():
+    values = [float(index % 50) / 7 for index in range(20_000)]
+    result = four_calls(pa.array(values)).to_pylist()
+    expected = [four_calls.function(value) for value in values]
+    print("same" if result == expected else "different")
+
+
+threading.stack_size(256 * 1024)
+thread = threading.Thread(target=run)
+thread.start()
+thread.join()
+'''
+
+
+def test_cached_calls_run_on_small_thread_stack(tmp_path) -> None:
+    # Four cached calls keep 256 KiB of keys and results: on the heap, not on the stack of
+    # the calling thread, which is 256 KiB here.
+    script = tmp_path / "four_calls.py"
+    script.write_text(FOUR_CALLS_SOURCE)
+    environment = {**os.environ, "FEATUREJIT_THREADS": "1"}
+    completed = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=environment, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "same"

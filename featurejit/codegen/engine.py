@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import llvmlite.binding as llvm
 from llvmlite import ir
 
-from featurejit.codegen.mathlib import libm_symbols
+from featurejit.codegen.mathlib import libm_symbols, memory_symbols
 from featurejit.codegen.pyabi import python_api_symbols
 
 logger = logging.getLogger("featurejit")
@@ -52,7 +52,7 @@ class JitEngine:
     def __init__(self) -> None:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-        for name, address in {**libm_symbols(), **python_api_symbols()}.items():
+        for name, address in {**libm_symbols(), **memory_symbols(), **python_api_symbols()}.items():
             llvm.add_symbol(name, address)
         self.target = llvm.Target.from_default_triple()
         self.cpu_name = llvm.get_host_cpu_name()

@@ -56,6 +56,7 @@ from featurejit.codegen.mathlib import (
     CallCache,
     allocate_call_cache,
     block_calls,
+    release_call_cache,
 )
 from featurejit.codegen.row import (
     NONE,
@@ -640,6 +641,8 @@ def build_batch_kernel(
     total = builder.phi(I64)
     total.add_incoming(i64(0), start)
     total.add_incoming(flagged_after, block_latch)
+    for cache in call_caches.values():
+        release_call_cache(builder, cache)
     builder.ret(total)
 
 

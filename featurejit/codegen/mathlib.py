@@ -51,6 +51,13 @@ def libm_symbols() -> dict[str, int]:
     }
 
 
+@functools.cache
+def memory_symbols() -> dict[str, int]:
+    """Return the addresses of the C library's malloc and free, which kernels call for their call caches."""
+    library = ctypes.CDLL(None)
+    return {f"fj_{name}": ctypes.cast(getattr(library, name), ctypes.c_void_p).value or 0 for name in ("malloc", "free")}
+
+
 def call_libm(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> ir.Value:
     module = builder.module
     symbol = f"fj_libm_{name}"
@@ -72,7 +79,7 @@ def call_libm(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> ir
 # against 2.2 ns per row). A cached result is the one the call returned for the same bits, so
 # results stay bit for bit CPython's.
 CALL_CACHE_BITS = 12
-CALL_CACHE_SLOTS = 1 << CALL_CACHE_BITS  # keys and results take 64 KiB of stack per call site
+CALL_CACHE_SLOTS = 1 << CALL_CACHE_BITS  # keys and results take 64 KiB per call site
 CALL_CACHE_SITES = 4
 # Kernel calls over fewer rows skip the cache: clearing its keys would cost more than it saves.
 CALL_CACHE_MIN_ROWS = 4096
@@ -87,8 +94,13 @@ FIBONACCI_MULTIPLIER = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, the hash of t
 
 @dataclass
 class CallCache:
-    """The stack memory of one libm call site's cache in a batch kernel (see CALL_CACHE_SLOTS)."""
+    """One libm call site's cache in a batch kernel (see CALL_CACHE_SLOTS), and its counters.
 
+    The keys and results live in memory from malloc, which release_call_cache frees, so that a
+    kernel needs little stack whichever thread runs it.
+    """
+
+    memory: ir.Value  # i8*, from malloc, or null when the cache is off for the whole call
     keys: ir.Value  # i64 * CALL_CACHE_SLOTS
     results: ir.Value  # double * CALL_CACHE_SLOTS
     enabled: ir.Value  # i1
@@ -96,25 +108,48 @@ class CallCache:
     misses: ir.Value  # i64
 
 
+BYTE_POINTER = ir.IntType(8).as_pointer()
+
+
+def memory_function(module: ir.Module, name: str, function_type: ir.FunctionType) -> ir.Function:
+    try:
+        return module.get_global(name)
+    except KeyError:
+        function = ir.Function(module, function_type, name)
+        function.attributes.add("nounwind")
+        return function
+
+
 def allocate_call_cache(builder: ir.IRBuilder, rows: ir.Value) -> CallCache:
     """Allocate a call site's cache in the kernel's entry block; enable it if `rows` is large enough.
 
-    The builder must be in the entry block, so that LLVM keeps the counters in registers.
+    The builder must be in the entry block, so that LLVM keeps the counters in registers. If
+    malloc fails, the cache stays off.
     """
-    slots = ir.ArrayType(I64, CALL_CACHE_SLOTS)
-    keys = builder.bitcast(builder.alloca(slots), I64.as_pointer())
-    results = builder.bitcast(builder.alloca(ir.ArrayType(F64, CALL_CACHE_SLOTS)), F64.as_pointer())
-    cache = CallCache(keys, results, builder.alloca(I1), builder.alloca(I64), builder.alloca(I64))
-    enabled = builder.icmp_signed(">=", rows, i64(CALL_CACHE_MIN_ROWS))
+    malloc = memory_function(builder.module, "fj_malloc", ir.FunctionType(BYTE_POINTER, [I64]))
+    address = builder.alloca(BYTE_POINTER)
+    builder.store(ir.Constant(BYTE_POINTER, None), address)
+    with builder.if_then(builder.icmp_signed(">=", rows, i64(CALL_CACHE_MIN_ROWS))):
+        builder.store(builder.call(malloc, [i64(16 * CALL_CACHE_SLOTS)]), address)
+    memory = builder.load(address)
+    enabled = builder.icmp_unsigned("!=", memory, ir.Constant(BYTE_POINTER, None))
+    keys = builder.bitcast(memory, I64.as_pointer())
+    results = builder.bitcast(builder.gep(memory, [i64(8 * CALL_CACHE_SLOTS)]), F64.as_pointer())
+    cache = CallCache(memory, keys, results, builder.alloca(I1), builder.alloca(I64), builder.alloca(I64))
     builder.store(enabled, cache.enabled)
     builder.store(i64(0), cache.lookups)
     builder.store(i64(0), cache.misses)
     with builder.if_then(enabled):
-        byte_pointer = ir.IntType(8).as_pointer()
-        memset = builder.module.declare_intrinsic("llvm.memset", [byte_pointer, I64])
+        memset = builder.module.declare_intrinsic("llvm.memset", [BYTE_POINTER, I64])
         all_ones = ir.Constant(ir.IntType(8), EMPTY_KEY & 0xFF)
-        builder.call(memset, [builder.bitcast(keys, byte_pointer), all_ones, i64(8 * CALL_CACHE_SLOTS), FALSE])
+        builder.call(memset, [memory, all_ones, i64(8 * CALL_CACHE_SLOTS), FALSE])
     return cache
+
+
+def release_call_cache(builder: ir.IRBuilder, cache: CallCache) -> None:
+    """Free a cache's memory; emit this on the kernel's way out (free of null does nothing)."""
+    free = memory_function(builder.module, "fj_free", ir.FunctionType(ir.VoidType(), [BYTE_POINTER]))
+    builder.call(free, [cache.memory])
 
 
 def cache_slot(builder: ir.IRBuilder, cache: CallCache, bits: ir.Value) -> tuple[ir.Value, ir.Value]:
