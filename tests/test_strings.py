@@ -9,6 +9,7 @@ from types import ModuleType
 import pyarrow as pa
 import pytest
 
+import featurejit as fj
 from featurejit import jit_resolver
 from tests.differential import EDGE_STRINGS, check_resolver
 
@@ -186,6 +187,30 @@ def test_sliced_string_arrays(offset: int) -> None:
 def test_dictionary_with_int8_indices_and_nulls() -> None:
     array = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 0, 2], pa.int8()), pa.array(["a@b", "c@D", "none"]))
     assert domain(array).to_pylist() == expected(domain, array.to_pylist())
+
+
+@pytest.mark.parametrize(
+    ("index_type", "value_type"),
+    [
+        (pa.uint8(), pa.string()),
+        (pa.uint16(), pa.string()),
+        (pa.uint32(), pa.string()),
+        (pa.uint64(), pa.string()),
+        (pa.int32(), pa.large_string()),
+        (pa.uint32(), pa.large_string()),  # a Polars categorical column
+    ],
+    ids=str,
+)
+def test_dictionary_layouts_cast_for_kernels(index_type: pa.DataType, value_type: pa.DataType) -> None:
+    dictionary = pa.array(["a@b", "c@D", "none", "ü@ß"], value_type)
+    indices = pa.array([0, 1, None, 3, 0, 2] * 50, index_type)
+    array = pa.DictionaryArray.from_arrays(indices, dictionary)
+    values = array.to_pylist()
+    assert domain(array).to_pylist() == expected(domain, values)
+    chunked = pa.chunked_array([array.slice(0, 7), array.slice(7)])
+    assert domain(chunked).to_pylist() == expected(domain, values)
+    table = pa.table({"email": array})
+    assert fj.fuse(domain)(table).column("domain").to_pylist() == expected(domain, values)
 
 
 def test_empty_and_all_null_string_arrays() -> None:

@@ -16,7 +16,7 @@ from featurejit.compiled_kernel import CompiledKernel
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, ValueSpec
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
-from featurejit.runtime.inputs import bind_arguments, check_array
+from featurejit.runtime.inputs import bind_arguments, check_array, readable_strings
 from featurejit.runtime.slow_path import RowResults, convert_result, located_error
 from featurejit.runtime.state import (
     DEFAULT_PHYSICAL,
@@ -101,6 +101,7 @@ class FusedState:
     def run(self, columns: list[pa.Array | pa.ChunkedArray]) -> pa.Table:
         fused = self.fused
         names = list(fused.inputs)
+        columns = [readable_strings(self.name, name, column) for name, column in zip(names, columns, strict=True)]
         column_types = tuple(column.type for column in columns)
         if column_types not in self.accepted_types:
             for name, column in zip(names, columns, strict=True):

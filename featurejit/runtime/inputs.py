@@ -51,6 +51,40 @@ DICTIONARY_INDEX_LAYOUTS: dict[pa.DataType, str] = {
 }
 
 
+# Dictionary indices that kernels do not read, and the signed type that holds each.
+SIGNED_INDEX_TYPES: dict[pa.DataType, pa.DataType] = {
+    pa.uint8(): pa.int16(),
+    pa.uint16(): pa.int32(),
+    pa.uint32(): pa.int64(),
+    pa.uint64(): pa.int64(),  # indices are below the dictionary's length
+}
+
+
+def readable_strings(
+    resolver_name: str, name: str, array: pa.Array | pa.ChunkedArray
+) -> pa.Array | pa.ChunkedArray:
+    """Cast dictionary-encoded strings to a layout that kernels read; return other arrays as they are.
+
+    Kernels read dictionaries of string values with signed indices. Polars' categorical
+    columns come as large_string values with uint32 indices, so those values are cast to
+    string and unsigned indices to the next wider signed type. The cast copies the indices.
+    """
+    arrow_type = array.type
+    if not pa.types.is_dictionary(arrow_type) or arrow_type.value_type not in (pa.string(), pa.large_string()):
+        return array
+    index_type = SIGNED_INDEX_TYPES.get(arrow_type.index_type, arrow_type.index_type)
+    if index_type == arrow_type.index_type and arrow_type.value_type == pa.string():
+        return array
+    try:
+        return array.cast(pa.dictionary(index_type, pa.string()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
+        raise TypeError(
+            f"{resolver_name}(): parameter {name!r} got dictionary-encoded strings of Arrow type {arrow_type} "
+            f"that cannot be cast to dictionary<values=string, indices={index_type}> ({error}); "
+            f"pass a string or large_string column"
+        ) from None
+
+
 def arrow_info(arrow_type: pa.DataType) -> tuple[str, type] | None:
     """Return (the kernel's physical layout, the Python type of the values) for an Arrow type.
 
@@ -161,7 +195,7 @@ def to_arrow(
 ) -> pa.Array | pa.ChunkedArray | None:
     """Return `value` as an Arrow array if it is array-like, None if it is a scalar."""
     if isinstance(value, ARROW_ARRAYS):
-        return value
+        return readable_strings(resolver_name, name, value)
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
             raise ValueError(
