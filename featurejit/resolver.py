@@ -43,6 +43,7 @@ class Explanation:
     compile_ms: dict[str, float] = field(default_factory=dict)
     called: bool = True  # False until the resolver's first call
     last_quick_kernel: bool = False  # the last call ran a quick kernel
+    last_raised: str = ""  # the class of the exception that the last call raised, if any
 
     def __repr__(self) -> str:
         how = "native" if self.native else "interpreted"
@@ -66,15 +67,19 @@ class Explanation:
                 later = "optimized llvm" in self.compile_ms
                 then = "then the optimized one, compiled on a background thread" if later else "no optimized one yet"
                 lines.append(f"  kernel tiers: a quick kernel for the first call, {then}")
-        last_call = last_call_line(self.called, self.last_rows, self.last_slow_path_rows, self.last_error_rows)
+        last_call = last_call_line(
+            self.called, self.last_rows, self.last_slow_path_rows, self.last_error_rows, self.last_raised
+        )
         lines.append(f"{last_call}, on the quick kernel" if self.last_quick_kernel else last_call)
         return "\n".join(lines)
 
 
-def last_call_line(called: bool, rows: int, slow_path_rows: int, error_rows: int) -> str:
-    """Return explain()'s line on the last call's row counts."""
+def last_call_line(called: bool, rows: int, slow_path_rows: int, error_rows: int, raised: str = "") -> str:
+    """Return explain()'s line on the last call's row counts, or on the exception it raised."""
     if not called:
         return "  last call: none yet"
+    if raised:
+        return f"  last call: {counted(rows, 'row')}, raised {raised}"
     return (
         f"  last call: {counted(rows, 'row')}, {slow_path_rows:,} on the slow path, "
         f"{counted(error_rows, 'error')} set to null"

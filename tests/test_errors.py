@@ -9,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+import featurejit as fj
 from featurejit import CompileError, jit_resolver
 
 THIS_FILE = str(Path(__file__).resolve())
@@ -77,6 +78,23 @@ def test_on_error_null_sets_nulls_and_counts_them(caplog: pytest.LogCaptureFixtu
     assert explanation.last_error_rows == 2
     assert explanation.last_slow_path_rows == 0, "the kernel makes zero-divisor rows null itself"
     assert "2 of 4 rows raised" in caplog.text
+
+
+def test_explain_reports_raising_call() -> None:
+    with pytest.raises(ZeroDivisionError):
+        ratio(pa.array([1, 2, 3]), pa.array([1, 0, 2]))
+    explanation = ratio.explain(show=False)
+    assert explanation.last_raised == "ZeroDivisionError"
+    assert "last call: 3 rows, raised ZeroDivisionError" in str(explanation)
+    ratio(pa.array([1, 2]), pa.array([1, 2]))
+    assert "raised" not in str(ratio.explain(show=False))
+
+
+def test_fused_explain_reports_raising_call() -> None:
+    fused = fj.fuse(ratio, square)
+    with pytest.raises(ZeroDivisionError):
+        fused(pa.table({"a": [1, 2], "b": [0, 1], "x": [3, 4]}))
+    assert "last call: 2 rows, raised ZeroDivisionError" in str(fused.explain(show=False))
 
 
 def test_on_error_null_scalar_returns_none() -> None:

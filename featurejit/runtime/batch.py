@@ -59,6 +59,7 @@ class CallStats:
     native: bool = True
     kernels: list[str] = field(default_factory=list)
     quick_kernel: bool = False  # a quick kernel ran, while its optimized tier compiled
+    raised: str = ""  # the class of the exception that the call raised, if it raised
 
 
 @dataclass(frozen=True)

@@ -116,9 +116,14 @@ class FusedState:
         stats = CallStats()
         get_kernel = None if settings.disable_jit else self.kernel
         runner = BatchRunner(outputs, self.slow_path, get_kernel, null_raising_rows=self.null_raising_rows)
-        arrays = runner.run(bound, stats)
-        self.stats = stats
-        self.called = True
+        try:
+            arrays = runner.run(bound, stats)
+        except Exception as error:
+            stats.raised = type(error).__name__
+            raise
+        finally:
+            self.stats = stats
+            self.called = True
         if stats.error_rows:
             log_null_rows(self, self.name, stats, fused=True)
         return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
@@ -326,7 +331,8 @@ class FusedState:
         lines.append(f"  kernels compiled: {sum(kernel is not None for kernel in self.kernels.values())}")
         from featurejit.resolver import last_call_line
 
-        lines.append(last_call_line(self.called, self.stats.rows, self.stats.slow_path_rows, self.stats.error_rows))
+        stats = self.stats
+        lines.append(last_call_line(self.called, stats.rows, stats.slow_path_rows, stats.error_rows, stats.raised))
         return "\n".join(lines)
 
     def dump(self, stage: str) -> str:

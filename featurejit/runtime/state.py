@@ -353,7 +353,12 @@ class ResolverState:
 
         null_raising_rows = [self.resolver.on_error == "null"]
         runner = BatchRunner([output], slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows)
-        (result,) = runner.run(bound, stats)
+        try:
+            (result,) = runner.run(bound, stats)
+        except Exception as error:
+            stats.raised = type(error).__name__
+            self.stats = stats
+            raise
         stats.quick_kernel = self.ran_quick_kernel
         self.stats = stats
         if stats.error_rows:
@@ -514,4 +519,5 @@ class ResolverState:
             compile_ms=compile_ms,
             called=self.called or self.stats is FAST_CALL_STATS,
             last_quick_kernel=self.stats.quick_kernel,
+            last_raised=self.stats.raised,
         )
