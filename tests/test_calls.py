@@ -227,6 +227,13 @@ def test_float16_is_rejected() -> None:
         scaled(np.ones(3, dtype=np.float16), 1.0)
 
 
+def test_numpy_dtype_error_names_parameter_types() -> None:
+    with pytest.raises(TypeError, match="dtype float64; pass bool or integer values"):
+        speed_mph(np.ones(3), np.ones(3, dtype=np.int64))
+    with pytest.raises(TypeError, match="dtype float16; pass bool, integer, float32 or float64 values"):
+        scaled(np.ones(3, dtype=np.float16), 1.0)
+
+
 def test_list_input_is_converted() -> None:
     assert scaled([1.0, 2.5, 3.0], 2.0).to_pylist() == [2.0, 5.0, 6.0]
     assert is_late([None, 20.0], 15.0).to_pylist() == [False, True]

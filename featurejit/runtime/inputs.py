@@ -190,6 +190,19 @@ def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> 
     )
 
 
+# The numpy dtype kinds that a parameter of each Python type accepts, and their names for errors.
+NUMPY_KINDS: dict[type | None, tuple[str, str]] = {
+    int: ("biu", "bool or integer"),
+    float: ("biuf", "bool, integer, float32 or float64"),
+    bool: ("b", "bool"),
+    str: ("", "no numpy: pass a pyarrow string array or a list of str"),
+    datetime.datetime: ("M", "datetime64"),
+    datetime.date: ("M", "datetime64"),
+    datetime.timedelta: ("m", "timedelta64"),
+    None: ("biufMm", "bool, integer, float32, float64, datetime64 or timedelta64"),
+}
+
+
 def to_arrow(
     resolver_name: str, name: str, value: Any, spec: ValueSpec | None = None
 ) -> pa.Array | pa.ChunkedArray | None:
@@ -202,10 +215,11 @@ def to_arrow(
                 f"{resolver_name}(): parameter {name!r} got a {value.ndim}-D numpy array of shape {value.shape}; "
                 f"pass a 1-D array"
             )
-        if value.dtype.kind not in "biufMm" or value.dtype == np.float16:
+        kinds, accepted = NUMPY_KINDS.get(spec.python_type, NUMPY_KINDS[None]) if spec else NUMPY_KINDS[None]
+        if value.dtype.kind not in kinds or value.dtype == np.float16:
             raise TypeError(
                 f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}; "
-                f"pass bool, integer, float32, float64, datetime64 or timedelta64 values"
+                f"pass {accepted} values"
             )
         if not value.dtype.isnative:
             raise TypeError(
