@@ -55,7 +55,10 @@ from featurejit.codegen.mathlib import (
     LIBM_UNARY,
     CallCache,
     allocate_call_cache,
-    block_calls,
+    begin_block_lookups,
+    call_lanes,
+    call_missed_lanes,
+    look_up_lane,
     release_call_cache,
 )
 from featurejit.codegen.row import (
@@ -346,9 +349,9 @@ def separate_calls(function_op: func.FuncOp) -> tuple[dict[Operation, list[Opera
 
     Loop fission at library calls: a call keeps LLVM from vectorizing the loop around it, and
     with it the rest of the row's arithmetic. So for each block of rows, one loop computes
-    the calls' arguments, loops per call look the results up in the call's cache and call libm
-    for the rows they miss, and the loops of the outputs read the results (see
-    build_batch_kernel and mathlib.block_calls). A call qualifies if its one float argument comes
+    the calls' arguments and looks their results up in the calls' caches, a loop per call
+    calls libm for the rows that missed, and the loops of the outputs read the results (see
+    build_batch_kernel and mathlib.look_up_lane). A call qualifies if its one float argument comes
     from the function's parameters through ops that LLVM can vectorize and that hold no
     regions. The first two loops run such a call on every row, also where the resolver's
     branches skip it, which is safe because libm functions have no effect but their result.
@@ -524,9 +527,11 @@ def build_batch_kernel(
     owners = output_owners(function_op)
     groups = row_loop_groups(reaching, len(outputs), frozenset(call_results))
     if calls:
-        # The block's separate libm calls: a loop that LLVM vectorizes stores their arguments,
-        # loops per call look up the results or make the call, and the loops of the outputs
-        # read the results.
+        # The block's separate libm calls: a loop that LLVM vectorizes stores their arguments
+        # and looks their results up, a loop per call calls libm for the lanes that missed,
+        # and the loops of the outputs read the results.
+        lookups = {op: begin_block_lookups(builder, call_caches[op]) for op in calls if op in call_caches}
+
         def store_arguments(lane: ir.Value) -> None:
             row = builder.add(base, lane)
             arguments, _ = load_arguments(builder, columns, broadcast, validity_words, data_words, lane, row)
@@ -534,11 +539,19 @@ def build_batch_kernel(
             emitter.lane = lane
             emitter.call_arguments = dict(call_arguments)
             emitter.emit_ops(function_op, arguments, sorted(set().union(*calls.values()), key=order.__getitem__))
+            for op, lookup in lookups.items():
+                argument = emitter.values[op.operands[0]]
+                assert isinstance(argument, ir.Value)
+                look_up_lane(builder, lookup, argument, lane, call_results[op])
 
         counted_loop(builder, count, "call_arguments", store_arguments)
         for op in calls:
             assert isinstance(op, MathCallOp)
-            block_calls(builder, call_caches.get(op), op.function.data, call_arguments[op], call_results[op], count)
+            name = op.function.data
+            if op in lookups:
+                call_missed_lanes(builder, lookups[op], name, call_arguments[op], call_results[op], count)
+            else:
+                call_lanes(builder, name, call_arguments[op], call_results[op], count)
     flag_word_before: ir.Value = i64(0)
     for group in groups:
         # Each group of outputs has a loop over the block's rows of its own, so that a group

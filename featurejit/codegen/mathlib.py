@@ -106,6 +106,9 @@ class CallCache:
     enabled: ir.Value  # i1
     lookups: ir.Value  # i64
     misses: ir.Value  # i64
+    missed: ir.Value  # i64: a bit per lane of the block whose lookup missed
+    empty_key: ir.Value  # i64* to EMPTY_KEY, the one slot of a cache that is off
+    empty_result: ir.Value  # double*
 
 
 BYTE_POINTER = ir.IntType(8).as_pointer()
@@ -135,7 +138,12 @@ def allocate_call_cache(builder: ir.IRBuilder, rows: ir.Value) -> CallCache:
     enabled = builder.icmp_unsigned("!=", memory, ir.Constant(BYTE_POINTER, None))
     keys = builder.bitcast(memory, I64.as_pointer())
     results = builder.bitcast(builder.gep(memory, [i64(8 * CALL_CACHE_SLOTS)]), F64.as_pointer())
-    cache = CallCache(memory, keys, results, builder.alloca(I1), builder.alloca(I64), builder.alloca(I64))
+    empty_key = builder.alloca(I64)
+    builder.store(i64(EMPTY_KEY), empty_key)
+    empty_result = builder.alloca(F64)
+    builder.store(f64(0.0), empty_result)
+    counters = (builder.alloca(I1), builder.alloca(I64), builder.alloca(I64), builder.alloca(I64))
+    cache = CallCache(memory, keys, results, *counters, empty_key, empty_result)
     builder.store(enabled, cache.enabled)
     builder.store(i64(0), cache.lookups)
     builder.store(i64(0), cache.misses)
@@ -215,56 +223,68 @@ def cached_call(builder: ir.IRBuilder, cache: CallCache, name: str, x: ir.Value)
     return result
 
 
-def block_calls(
-    builder: ir.IRBuilder, cache: CallCache | None, name: str, arguments: ir.Value, results: ir.Value, count: ir.Value
-) -> None:
-    """Store libm's name(x) for the first `count` (1 to 64) doubles x of `arguments` into `results`.
+def call_lanes(builder: ir.IRBuilder, name: str, arguments: ir.Value, results: ir.Value, count: ir.Value) -> None:
+    """Store libm's name(x) for the first `count` (1 to 64) doubles x of `arguments` into `results`."""
 
-    With an enabled cache, a loop without branches reads the cached results and collects the
-    lanes it misses in a word. Then calls fill in those lanes and the cache.
-    """
-    if cache is None:
-
-        def call(lane: ir.Value) -> None:
-            argument = builder.load(builder.gep(arguments, [lane], inbounds=True))
-            builder.store(call_libm(builder, name, [argument]), builder.gep(results, [lane], inbounds=True))
-
-        counted_loop(builder, count, f"{name}_calls", call)
-        return
-    function = builder.function
-    lookups, lookups_end, misses, misses_loop, miss, misses_end = (
-        function.append_basic_block(f"{name}_block_{part}")
-        for part in ("lookups", "lookups_end", "misses", "misses_loop", "miss", "misses_end")
-    )
-    below_64 = builder.icmp_signed("<", count, i64(64))
-    every_lane = builder.select(below_64, builder.sub(builder.shl(i64(1), count), i64(1)), i64(-1))
-    enabled = builder.load(cache.enabled)
-    missed = builder.alloca(I64)
-    start = builder.block
-    builder.cbranch(enabled, lookups, misses)
-
-    builder.position_at_end(lookups)
-    builder.store(i64(0), missed)
-
-    def look_up(lane: ir.Value) -> None:
+    def call(lane: ir.Value) -> None:
         argument = builder.load(builder.gep(arguments, [lane], inbounds=True))
-        bits = builder.bitcast(argument, I64)
-        key_pointer, result_pointer = cache_slot(builder, cache, bits)
-        missing = builder.zext(builder.not_(holds(builder, key_pointer, bits)), I64)
-        builder.store(builder.load(result_pointer), builder.gep(results, [lane], inbounds=True))
-        builder.store(builder.or_(builder.load(missed), builder.shl(missing, lane)), missed)
+        builder.store(call_libm(builder, name, [argument]), builder.gep(results, [lane], inbounds=True))
 
-    counted_loop(builder, count, f"{name}_lookups", look_up)
-    builder.branch(lookups_end)
-    builder.position_at_end(lookups_end)
-    missed_word = builder.load(missed)
-    builder.branch(misses)
+    counted_loop(builder, count, f"{name}_calls", call)
 
-    # The lanes to call for: those the lookups missed, or every lane of a disabled cache.
-    builder.position_at_end(misses)
-    to_call = builder.phi(I64, "to_call")
-    to_call.add_incoming(every_lane, start)
-    to_call.add_incoming(missed_word, lookups_end)
+
+@dataclass
+class BlockLookups:
+    """A cache's state for one block of rows: whether it is on, and where its lanes look."""
+
+    cache: CallCache
+    enabled: ir.Value  # i1, read at the start of the block
+    keys: ir.Value  # the cache's keys, or a slot whose key always misses while it is off
+    results: ir.Value
+    mask: ir.Value  # the slot mask: CALL_CACHE_SLOTS - 1, or 0 while the cache is off
+
+
+def begin_block_lookups(builder: ir.IRBuilder, cache: CallCache) -> BlockLookups:
+    """Read a cache's state before a block's loop that looks its rows up (see look_up_lane)."""
+    enabled = builder.load(cache.enabled)
+    builder.store(i64(0), cache.missed)
+    return BlockLookups(
+        cache,
+        enabled,
+        builder.select(enabled, cache.keys, cache.empty_key),
+        builder.select(enabled, cache.results, cache.empty_result),
+        builder.select(enabled, i64(CALL_CACHE_SLOTS - 1), i64(0)),
+    )
+
+
+def look_up_lane(builder: ir.IRBuilder, lookups: BlockLookups, argument: ir.Value, lane: ir.Value, results: ir.Value) -> None:
+    """Store the cached result for one lane's argument into `results`, or mark the lane missed.
+
+    The code has no branches, so LLVM vectorizes the loop around it: a cache that is off
+    points every lane at one slot whose key never matches.
+    """
+    bits = builder.bitcast(argument, I64)
+    hashed = builder.mul(bits, ir.Constant(I64, FIBONACCI_MULTIPLIER - 2**64))
+    slot = builder.and_(builder.lshr(hashed, i64(64 - CALL_CACHE_BITS)), lookups.mask)
+    key_pointer = builder.gep(lookups.keys, [slot], inbounds=True)
+    result_pointer = builder.gep(lookups.results, [slot], inbounds=True)
+    missing = builder.zext(builder.not_(holds(builder, key_pointer, bits)), I64)
+    builder.store(builder.load(result_pointer), builder.gep(results, [lane], inbounds=True))
+    missed = lookups.cache.missed
+    builder.store(builder.or_(builder.load(missed), builder.shl(missing, lane)), missed)
+
+
+def call_missed_lanes(
+    builder: ir.IRBuilder, lookups: BlockLookups, name: str, arguments: ir.Value, results: ir.Value, count: ir.Value
+) -> None:
+    """Call libm for the lanes that look_up_lane marked missed, and fill the cache with the results."""
+    cache, enabled = lookups.cache, lookups.enabled
+    function = builder.function
+    misses_loop, miss, misses_end = (
+        function.append_basic_block(f"{name}_block_{part}") for part in ("misses_loop", "miss", "misses_end")
+    )
+    to_call = builder.load(cache.missed)
+    start = builder.block
     builder.branch(misses_loop)
 
     builder.position_at_end(misses_loop)
@@ -283,7 +303,7 @@ def block_calls(
         builder.store(result, result_pointer)
     next_remaining = builder.and_(remaining, builder.sub(remaining, i64(1)))
     builder.branch(misses_loop)
-    remaining.add_incoming(to_call, misses)
+    remaining.add_incoming(to_call, start)
     remaining.add_incoming(next_remaining, builder.block)
 
     builder.position_at_end(misses_end)
