@@ -143,7 +143,7 @@ def notes(stages: dict[str, list[dict[str, float]]], runs: int) -> list[str]:
     for name, runs_stages in stages.items():
         lines.append(f"Stages of '{name}' (median): {median_stages(runs_stages)}.")
     lines += [
-        "The llvm stage optimizes the LLVM IR at O3 with loop and SLP vectorization, emits object code for the host "
+        "The llvm stage optimizes the LLVM IR with LLVM's O2 pipeline and loop vectorization, emits object code for the host "
         "CPU and loads it into the engine. The quick llvm stage skips the optimization and uses LLVM's fast "
         "instruction selector; its kernel runs two to four times slower. A call of fewer rows than "
         "FEATUREJIT_QUICK_ROWS (1,000,000) runs it while the optimized llvm stage runs on a background thread; "
