@@ -227,6 +227,20 @@ def test_mode_require_missing_annotation() -> None:
             return x
 
 
+def test_missing_return_annotation_names_def_line() -> None:
+    with pytest.raises(CompileError) as raised:
+
+        @jit_resolver(mode="require")
+        def no_return(x: int):  # type: ignore[no-untyped-def]
+            return x
+
+    location = raised.value.location
+    assert location is not None
+    assert location.path == __file__
+    assert location.source_line.strip() == "def no_return(x: int):  # type: ignore[no-untyped-def]"
+    assert "has no return annotation" in str(raised.value)
+
+
 def test_unsupported_annotation_falls_back() -> None:
     @jit_resolver
     def byte_length(data: bytes) -> int:

@@ -217,7 +217,10 @@ def test_unsupported_resolver_runs_interpreted_in_group() -> None:
     fused = fj.fuse(speed, looped)
     result = fused(table)
     assert result.column("looped").to_pylist() == [value * 3 for value in table.column("distance").to_pylist()]
-    assert "runs in the interpreter" in fused.explain(show=False)
+    explanation = fused.explain(show=False)
+    assert "runs in the interpreter" in explanation
+    assert "looped cannot be fused: for loops are not compiled yet" in explanation
+    assert "for _ in range(3):" in explanation, "the error quotes the loop, not the def line"
 
 
 def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from featurejit.errors import CompileError
+from featurejit.errors import CompileError, SourceLocation
 
 if TYPE_CHECKING:
     from xdsl.ir import Attribute
@@ -105,6 +105,21 @@ def parse_spec(annotation: Any, what: str) -> ValueSpec:
     )
 
 
+def def_location(function: Callable[..., Any]) -> SourceLocation | None:
+    """Return the location of the `def` line of a function, or None if its source cannot be read."""
+    try:
+        lines, first = inspect.getsourcelines(function)
+        path = inspect.getsourcefile(function)
+    except (OSError, TypeError):
+        return None
+    for offset, text in enumerate(lines):
+        stripped = text.lstrip()
+        if stripped.startswith(("def ", "async def ")):
+            column = len(text) - len(stripped)
+            return SourceLocation(path or "<unknown>", first + offset, column, text, column + len("def"))
+    return None
+
+
 def read_signature(function: Callable[..., Any]) -> Signature:
     """Read the annotated signature of `function`; raise CompileError for a missing or unsupported one."""
     try:
@@ -116,17 +131,20 @@ def read_signature(function: Callable[..., Any]) -> Signature:
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             raise CompileError(
                 f"parameter *{parameter.name} of {function.__qualname__} is variadic",
+                location=def_location(function),
                 hint="Resolvers take a fixed list of named parameters.",
             )
         if parameter.name not in annotations:
             raise CompileError(
                 f"parameter {parameter.name!r} of {function.__qualname__} has no annotation",
+                location=def_location(function),
                 hint=f"Annotate it with {SUPPORTED_SPELLING}.",
             )
         parameters.append((parameter.name, parse_spec(annotations[parameter.name], f"parameter {parameter.name!r}")))
     if "return" not in annotations:
         raise CompileError(
             f"{function.__qualname__} has no return annotation",
+            location=def_location(function),
             hint=f"Annotate the return with {SUPPORTED_SPELLING}.",
         )
     return Signature(tuple(parameters), parse_spec(annotations["return"], "the return value"))

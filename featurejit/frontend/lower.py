@@ -340,12 +340,16 @@ class Lowering(ExpressionLowering):
         try:
             outcome = self.lower_tail(callee_source.node.body, callee_env)
         except UnsupportedConstruct as error:
+            self.scope = saved_scope
+            if isinstance(node, ast.FunctionDef):  # a member of a fused group, not a call: point at the construct
+                raise self.unsupported(
+                    error.node, f"{function.__qualname__} cannot be fused: {error.message}", error.hint
+                ) from None
             # Locate the error in the callee's file, and name the call that inlined it.
             location = callee_source.location(error.node)
-            self.scope = saved_scope
             raise self.unsupported(
                 node,
-                f"{function.__qualname__} cannot be inlined: {location}: {error.message}",
+                f"{function.__qualname__} cannot be compiled into its caller: {location}: {error.message}",
                 error.hint,
             ) from None
         finally:
@@ -360,7 +364,9 @@ class Lowering(ExpressionLowering):
         try:
             signature = read_signature(callee.function)
         except CompileError as error:
-            raise self.unsupported(node, f"{callee.name} cannot be inlined: {error.message}", error.hint) from None
+            raise self.unsupported(
+                node, f"{callee.name} cannot be compiled into its caller: {error.message}", error.hint
+            ) from None
         specs = dict(signature.parameters)
         for name, value in arguments.items():
             base = value.type.element_type if isinstance(value.type, OptionalType) else value.type
