@@ -354,7 +354,7 @@ def dump_with_pass_options(resolver: JitResolver, args: argparse.Namespace, out:
 
 
 def first_use(text: str, name: str, source_name: str) -> str | None:
-    """Return "file:line:column" of the first occurrence of the SSA value `name` in `text`, if any."""
+    """Return "file:line:column" of the first occurrence of the SSA value or op name `name` in `text`, if any."""
     found = re.search(re.escape(name) + r"(?![\w.$-])", text)
     if found is None:
         return None
@@ -398,6 +398,10 @@ def read_ir(source: str) -> ModuleOp:
         if undefined is not None:
             # xDSL reports this at the end of the text; the first use is where to look.
             location = first_use(text, undefined.group(1), source_name) or location
+        unregistered = re.search(r"Operation ([\w.$-]+) is not registered", error.msg)
+        if unregistered is not None:
+            # xDSL reports this after the name, on the next line when the name ends one.
+            location = first_use(text, unregistered.group(1), source_name) or location
         raise UsageError(f"{location}: invalid IR: {' '.join(error.msg.split())}") from None
     except VerifyException as error:
         raise UsageError(f"{source_name}: invalid IR: {' '.join(str(error).split())}") from None

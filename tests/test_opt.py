@@ -293,9 +293,10 @@ def test_opt_broken_pass_dump_in_generic_form(
     [
         (
             "func.func @f(%x: i64) -> i64 {\n  %a = py.bogus %x : i64\n  func.return %a : i64\n}\n",
-            ":2:",
+            ":2:8",
             "Operation py.bogus is not registered",
         ),
+        ("garbage\n", ":1:1", "Operation garbage is not registered"),
         (
             "func.func @f(%x: i64) -> i64 {\n  func.return %y : i64\n}\n",
             ":2:15",
@@ -309,7 +310,7 @@ def test_opt_broken_pass_dump_in_generic_form(
         ("func.func @f(%x: i64) -> i64 {\n", ":", "invalid IR: "),
         ("%a = py.constant 1 : i64\n%a = py.constant 2 : i64\n", ":2:1", "SSA value %a is already defined"),
     ],
-    ids=["unknown_op", "undefined_value", "type_mismatch", "unclosed_region", "redefined_value"],
+    ids=["unknown_op", "unknown_op_alone", "undefined_value", "type_mismatch", "unclosed_region", "redefined_value"],
 )
 def test_opt_invalid_ir_syntax(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, location: str, message: str
