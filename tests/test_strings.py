@@ -198,6 +198,7 @@ def test_dictionary_with_int8_indices_and_nulls() -> None:
         (pa.uint64(), pa.string()),
         (pa.int32(), pa.large_string()),
         (pa.uint32(), pa.large_string()),  # a Polars categorical column
+        (pa.int32(), pa.string_view()),
     ],
     ids=str,
 )
@@ -211,6 +212,13 @@ def test_dictionary_layouts_cast_for_kernels(index_type: pa.DataType, value_type
     assert domain(chunked).to_pylist() == expected(domain, values)
     table = pa.table({"email": array})
     assert fj.fuse(domain)(table).column("domain").to_pylist() == expected(domain, values)
+
+
+def test_string_view_cast_for_kernels() -> None:
+    array = pa.array(["a@b", None, "ü@ß", "", "none"] * 40, pa.string_view())
+    values = array.to_pylist()
+    assert domain(array).to_pylist() == expected(domain, values)
+    assert domain(pa.chunked_array([array.slice(0, 3), array.slice(3)])).to_pylist() == expected(domain, values)
 
 
 def test_empty_and_all_null_string_arrays() -> None:

@@ -60,29 +60,39 @@ SIGNED_INDEX_TYPES: dict[pa.DataType, pa.DataType] = {
 }
 
 
+# The value types of dictionary-encoded strings that readable_strings casts.
+STRING_VALUE_TYPES = (pa.string(), pa.large_string(), pa.string_view())
+
+
 def readable_strings(
     resolver_name: str, name: str, array: pa.Array | pa.ChunkedArray
 ) -> pa.Array | pa.ChunkedArray:
-    """Cast dictionary-encoded strings to a layout that kernels read; return other arrays as they are.
+    """Cast strings to a layout that kernels read; return other arrays as they are.
 
-    Kernels read dictionaries of string values with signed indices. Polars' categorical
-    columns come as large_string values with uint32 indices, so those values are cast to
-    string and unsigned indices to the next wider signed type. The cast copies the indices.
+    Kernels read string, large_string and dictionaries of string values with signed indices.
+    Polars' categorical columns come as large_string values with uint32 indices, so those
+    values are cast to string and unsigned indices to the next wider signed type, which
+    copies the indices. string_view columns, which newer Polars and Arrow writers produce, are
+    cast to string, which copies the text.
     """
     arrow_type = array.type
-    if not pa.types.is_dictionary(arrow_type) or arrow_type.value_type not in (pa.string(), pa.large_string()):
-        return array
-    index_type = SIGNED_INDEX_TYPES.get(arrow_type.index_type, arrow_type.index_type)
-    if index_type == arrow_type.index_type and arrow_type.value_type == pa.string():
+    if pa.types.is_string_view(arrow_type):
+        target: pa.DataType = pa.string()
+    elif pa.types.is_dictionary(arrow_type) and arrow_type.value_type in STRING_VALUE_TYPES:
+        index_type = SIGNED_INDEX_TYPES.get(arrow_type.index_type, arrow_type.index_type)
+        if index_type == arrow_type.index_type and arrow_type.value_type == pa.string():
+            return array
+        target = pa.dictionary(index_type, pa.string())
+    else:
         return array
     try:
-        return array.cast(pa.dictionary(index_type, pa.string()))
+        return array.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise TypeError(
-            f"{resolver_name}(): parameter {name!r} got dictionary-encoded strings of Arrow type {arrow_type} "
-            f"that cannot be cast to dictionary<values=string, indices={index_type}> ({error}); "
-            f"pass a string or large_string column"
+            f"{resolver_name}(): parameter {name!r} got strings of Arrow type {arrow_type} that cannot be cast "
+            f"to {target} ({error}); pass a string or large_string column"
         ) from None
+
 
 
 def arrow_info(arrow_type: pa.DataType) -> tuple[str, type] | None:
