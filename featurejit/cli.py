@@ -636,6 +636,16 @@ def parameter_names(resolver: JitResolver) -> list[str]:
         return list(resolver.python_signature.parameters)
 
 
+def check_columns_present(name: str, resolver: JitResolver, table: pa.Table) -> None:
+    """Raise UsageError if the table lacks a column for a parameter without a default."""
+    for parameter, spec in resolver.python_signature.parameters.items():
+        if parameter not in table.column_names and spec.default is spec.empty:
+            raise UsageError(
+                f"resolver {name} needs column {parameter!r}, which the table lacks; "
+                f"columns are: {', '.join(table.column_names)}"
+            )
+
+
 def bind_columns(name: str, resolver: JitResolver, table: pa.Table) -> dict[str, pa.ChunkedArray]:
     """Return the table column of each parameter, leaving out parameters with a default and no column."""
     columns: dict[str, pa.ChunkedArray] = {}
@@ -799,6 +809,9 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         out.print(f"{describe_input(input_table)} (read in {format_seconds(time.perf_counter() - start)})")
         table = input_table.table
 
+        # A missing column fails before the compiler loads, from the Python signatures alone.
+        for name, resolver in resolvers.items():
+            check_columns_present(name, resolver, table)
         # Reading signatures imports the compiler, so load it first and time it on its own.
         compiler_seconds = load_compiler()
         out.print(f"compiler loaded in {format_seconds(compiler_seconds)}")

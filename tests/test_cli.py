@@ -352,7 +352,7 @@ def test_error_parameter_without_column(
         "    return None if not air_time else distance / (air_time / 60)\n",
     )
 
-    code, _, err = run_main(capsys, "run", str(path), "--data", str(data))
+    code, out, err = run_main(capsys, "run", str(path), "--data", str(data))
 
     assert code == 2
     assert_one_line_error(
@@ -360,6 +360,7 @@ def test_error_parameter_without_column(
         "resolver speed_mph needs column 'air_time', which the table lacks",
         "columns are: distance, dep_delay",
     )
+    assert "compiler loaded" not in out, "a missing column fails before the compiler loads"
 
 
 def test_error_column_of_wrong_type(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
