@@ -636,14 +636,34 @@ def parameter_names(resolver: JitResolver) -> list[str]:
         return list(resolver.python_signature.parameters)
 
 
-def check_columns_present(name: str, resolver: JitResolver, table: pa.Table) -> None:
-    """Raise UsageError if the table lacks a column for a parameter without a default."""
-    for parameter, spec in resolver.python_signature.parameters.items():
-        if parameter not in table.column_names and spec.default is spec.empty:
-            raise UsageError(
-                f"resolver {name} needs column {parameter!r}, which the table lacks; "
-                f"columns are: {', '.join(table.column_names)}"
-            )
+def run_order(resolvers: dict[str, JitResolver], table: pa.Table) -> list[str]:
+    """Return the resolvers' names in the order to run them, each after those whose output it reads.
+
+    A parameter reads the table's column of its name, or else the output of the resolver of
+    that name, as in featurejit.fuse. Raise UsageError for a parameter that neither gives,
+    or for resolvers that read each other's outputs in a cycle.
+    """
+    needs: dict[str, set[str]] = {}
+    for name, resolver in resolvers.items():
+        needs[name] = set()
+        for parameter, spec in resolver.python_signature.parameters.items():
+            if parameter in table.column_names:
+                continue
+            if parameter in resolvers and parameter != name:
+                needs[name].add(parameter)
+            elif spec.default is spec.empty:
+                raise UsageError(
+                    f"resolver {name} needs column {parameter!r}, which the table lacks and no resolver of the "
+                    f"file computes; columns are: {', '.join(table.column_names)}"
+                )
+    order: list[str] = []
+    while len(order) < len(needs):
+        ready = [name for name, needed in needs.items() if name not in order and needed <= set(order)]
+        if not ready:
+            cycle = ", ".join(name for name in needs if name not in order)
+            raise UsageError(f"resolvers {cycle} read each other's outputs in a cycle; break the cycle")
+        order += ready
+    return order
 
 
 def bind_columns(name: str, resolver: JitResolver, table: pa.Table) -> dict[str, pa.ChunkedArray]:
@@ -810,16 +830,14 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         table = input_table.table
 
         # A missing column fails before the compiler loads, from the Python signatures alone.
-        for name, resolver in resolvers.items():
-            check_columns_present(name, resolver, table)
+        order = run_order(resolvers, table)
         # Reading signatures imports the compiler, so load it first and time it on its own.
         compiler_seconds = load_compiler()
         out.print(f"compiler loaded in {format_seconds(compiler_seconds)}")
 
-        columns = {name: bind_columns(name, resolver, table) for name, resolver in resolvers.items()}
         if output_path is not None:
             check_output_names(table, list(resolvers))
-        runs = run_all(resolvers, columns, table.num_rows, err)
+        runs = run_all(resolvers, order, table, err)
 
     print_summary(out, runs)
     for note in run_notes(runs):
@@ -832,10 +850,20 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     return EXIT_OK
 
 
-def run_all(
-    resolvers: dict[str, JitResolver], columns: dict[str, dict[str, pa.ChunkedArray]], rows: int, err: Console
-) -> list[ResolverRun]:
-    """Compile and run each resolver, with a progress bar on an interactive stderr."""
+def run_all(resolvers: dict[str, JitResolver], order: list[str], table: pa.Table, err: Console) -> list[ResolverRun]:
+    """Compile and run each resolver in `order`, with a progress bar on an interactive stderr.
+
+    A resolver reads the outputs of those before it as columns (see run_order). The runs come
+    back in the file's order.
+    """
+    rows = table.num_rows
+    # Bind every resolver that reads only the input now, so that a column of the wrong type
+    # fails before anything runs.
+    columns = {
+        name: bind_columns(name, resolver, table)
+        for name, resolver in resolvers.items()
+        if all(parameter not in resolvers or parameter in table.column_names for parameter in parameter_names(resolver))
+    }
     # The bar is transient and off when stderr is not a terminal, so logs and pipes stay clean.
     progress = Progress(
         TextColumn("{task.description}"),
@@ -846,14 +874,21 @@ def run_all(
         transient=True,
         disable=not err.is_terminal,
     )
-    runs = []
+    runs: dict[str, ResolverRun] = {}
     with progress:
         task = progress.add_task("resolvers", total=len(resolvers))
-        for name, resolver in resolvers.items():
+        for name in order:
+            resolver = resolvers[name]
             progress.update(task, description=f"{name}: compiling and running on {rows:,} rows")
-            runs.append(run_resolver(name, resolver, columns[name], rows))
+            if name not in columns:
+                with_outputs = table
+                for produced, run in runs.items():
+                    if produced not in table.column_names:
+                        with_outputs = with_outputs.append_column(produced, run.result)
+                columns[name] = bind_columns(name, resolver, with_outputs)
+            runs[name] = run_resolver(name, resolver, columns[name], rows)
             progress.advance(task)
-    return runs
+    return [runs[name] for name in resolvers]
 
 
 def write_output(path: Path, table: pa.Table, runs: Sequence[ResolverRun]) -> None:

@@ -363,6 +363,60 @@ def test_error_parameter_without_column(
     assert "compiler loaded" not in out, "a missing column fails before the compiler loads"
 
 
+CHAINED_RESOLVERS = (
+    "import featurejit as fj\n"
+    "\n"
+    "@fj.jit_resolver\n"
+    "def is_fast(speed_mph: float | None) -> bool:\n"
+    "    return speed_mph is not None and speed_mph > 400\n"
+    "\n"
+    "@fj.jit_resolver\n"
+    "def speed_mph(distance: int, air_time: int | None) -> float | None:\n"
+    "    return None if not air_time else distance / (air_time / 60)\n"
+)
+
+
+def test_run_reads_another_resolvers_output(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, flights_sample: pa.Table
+) -> None:
+    data = tmp_path / "flights.parquet"
+    pq.write_table(flights_sample.select(["distance", "air_time"]), data)
+    path = write_resolver_file(tmp_path, "chain.py", CHAINED_RESOLVERS)
+    output = tmp_path / "out.parquet"
+
+    code, out, err = run_main(capsys, "run", str(path), "--data", str(data), "--output", str(output))
+
+    assert code == 0, err
+    assert summary_line(out, "is_fast").split()[1] == "native"
+    written = pq.read_table(output)
+    assert written.column_names == ["distance", "air_time", "is_fast", "speed_mph"]  # the file's order
+    speeds = written.column("speed_mph").to_pylist()
+    inputs = zip(written.column("distance").to_pylist(), written.column("air_time").to_pylist(), strict=True)
+    assert speeds == [None if not air_time else distance / (air_time / 60) for distance, air_time in inputs]
+    assert written.column("is_fast").to_pylist() == [speed is not None and speed > 400 for speed in speeds]
+
+
+def test_error_resolvers_in_a_cycle(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "cycle.py",
+        "import featurejit as fj\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def first(second: int) -> int:\n"
+        "    return second + 1\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def second(first: int) -> int:\n"
+        "    return first + 1\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--rows", "10")
+
+    assert code == 2
+    assert_one_line_error(err, "resolvers first, second read each other's outputs in a cycle")
+
+
 def test_error_column_of_wrong_type(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_resolver_file(
         tmp_path,
