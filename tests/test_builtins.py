@@ -230,11 +230,11 @@ def test_math_hypot_matches_python_on_random_values(math_module) -> None:
 
 
 def result_cache_rows() -> list[tuple[float]]:
-    """Rows for the batch kernel's cache of libm results: repeated values, then distinct ones.
+    """Return rows for the batch kernel's cache of libm results: repeated values, then distinct ones.
 
-    The repeated values hit the cache; they include both zeros, which only the cache's bitwise
-    keys tell apart, and the NaN whose bits mark an empty slot. Then more distinct values than
-    the cache has slots make it turn itself off, and repeated values follow again.
+    The repeated values hit the cache. They include both zeros, whose results differ in sign,
+    and the NaN whose bits mark an empty slot. Then more distinct values than the cache has
+    slots make it turn itself off, and repeated values follow again.
     """
     generator = random.Random(13)
     empty_slot_key = struct.unpack("<d", b"\xff" * 8)[0]

@@ -140,11 +140,11 @@ class JitEngine:
         return self.background.submit(run)
 
     def optimize(self, module: llvm.ModuleRef, machine: llvm.TargetMachine) -> None:
-        # LLVM's O2 pipeline without the SLP vectorizer: on an AMD EPYC (Zen 4) VM with LLVM 22,
-        # O3 with SLP took 36 ms of llvm stage for the branchy resolver against 21 ms, mostly
-        # because O3 unswitched its loop into two copies, and SLP only vectorized the scalar
-        # remainders of vectorized loops. Kernel times over 1M and 10M rows stayed within the
-        # machine's noise (branchy 12.2 against 13.3 ms at 10M rows, joins within 10%).
+        # LLVM's O2 pipeline without the SLP vectorizer. On an AMD EPYC (Zen 4) VM with LLVM 22,
+        # O3 with SLP took 36 ms of llvm stage for the branchy resolver against 21 ms. Most of
+        # that came from O3 unswitching its loop into two copies, and SLP only vectorized the
+        # scalar remainders of vectorized loops. Kernel times over 1M and 10M rows stayed
+        # within the machine's noise (branchy 12.2 against 13.3 ms at 10M rows, joins within 10%).
         options = llvm.PipelineTuningOptions(speed_level=2)
         options.loop_vectorization = True
         options.slp_vectorization = False

@@ -344,26 +344,37 @@ LIBM_FUNCTIONS = frozenset((*LIBM_UNARY, *LIBM_BINARY))
 VECTOR_TYPES = (I1_TYPE, I64_TYPE, F64_TYPE)
 
 
-def separate_calls(function_op: func.FuncOp) -> tuple[dict[Operation, list[Operation]], dict[Operation, Operation]]:
+@dataclass
+class SeparateCalls:
+    """The libm calls that a batch kernel makes in loops of their own (see separate_calls)."""
+
+    calls: list[Operation]
+    # The ops that compute the calls' arguments, and the calls, in the function's order.
+    ops: list[Operation]
+    # Each call that computes the same as an earlier one, mapped to the earlier call.
+    copies: dict[Operation, Operation]
+
+
+def separate_calls(function_op: func.FuncOp) -> SeparateCalls:
     """Return the libm calls that a batch kernel makes in a loop of their own, and the copies of them.
 
     Loop fission at library calls: a call keeps LLVM from vectorizing the loop around it, and
     with it the rest of the row's arithmetic. So for each block of rows, one loop computes
-    the calls' arguments and looks their results up in the calls' caches, a loop per call
+    the calls' arguments and looks their results up in the calls' caches. Then a loop per call
     calls libm for the rows that missed, and the loops of the outputs read the results (see
     build_batch_kernel and mathlib.look_up_lane). A call qualifies if its one float argument comes
     from the function's parameters through ops that LLVM can vectorize and that hold no
     regions. The first two loops run such a call on every row, also where the resolver's
     branches skip it, which is safe because libm functions have no effect but their result.
 
-    Each call comes with the ops of its argument and itself, in the function's order. A call
-    that computes the same as an earlier one is not made again, and the second dict maps it
-    to the earlier call. CSE cannot merge such calls when one of them is in a branch, as in
-    two fused resolvers that both take log1p(distance).
+    A call that computes the same as an earlier one is not made again. CSE cannot merge such
+    calls when one of them is in a branch, as in two fused resolvers that both take
+    log1p(distance).
     """
     order = {op: index for index, op in enumerate(function_op.walk())}
     entry = function_op.body.blocks.first
-    calls: dict[Operation, list[Operation]] = {}
+    calls: list[Operation] = []
+    ops: set[Operation] = set()
     copies: dict[Operation, Operation] = {}
     seen: dict[tuple, Operation] = {}
     for op in order:
@@ -388,8 +399,9 @@ def separate_calls(function_op: func.FuncOp) -> tuple[dict[Operation, list[Opera
                 copies[op] = seen[key]
             else:
                 seen[key] = op
-                calls[op] = sorted(needed | {op}, key=order.__getitem__)
-    return calls, copies
+                calls.append(op)
+                ops |= needed | {op}
+    return SeparateCalls(calls, sorted(ops, key=order.__getitem__), copies)
 
 
 def computation(value: SSAValue) -> tuple:
@@ -495,9 +507,9 @@ def build_batch_kernel(
     context = builder.bitcast(context_address, CONTEXT)
     uses_scratch = any(isinstance(op, SCRATCH_OPS) for op in function_op.walk())
     broadcast = load_broadcast_columns(builder, columns)
-    calls, copies = separate_calls(function_op)
-    call_caches = allocate_call_caches(builder, function_op, list(calls), set(copies), rows)
-    order = {op: index for index, op in enumerate(function_op.walk())}
+    separate = separate_calls(function_op)
+    calls, copies = separate.calls, separate.copies
+    call_caches = allocate_call_caches(builder, function_op, calls, set(copies), rows)
     call_arguments = {op: builder.bitcast(builder.alloca(ir.ArrayType(F64, BLOCK_ROWS)), F64.as_pointer()) for op in calls}
     call_results = {op: builder.bitcast(builder.alloca(ir.ArrayType(F64, BLOCK_ROWS)), F64.as_pointer()) for op in calls}
     call_results.update({copy: call_results[original] for copy, original in copies.items()})
@@ -538,7 +550,7 @@ def build_batch_kernel(
             emitter = RowEmitter(builder)
             emitter.lane = lane
             emitter.call_arguments = dict(call_arguments)
-            emitter.emit_ops(function_op, arguments, sorted(set().union(*calls.values()), key=order.__getitem__))
+            emitter.emit_ops(function_op, arguments, separate.ops)
             for op, lookup in lookups.items():
                 argument = emitter.values[op.operands[0]]
                 assert isinstance(argument, ir.Value)

@@ -160,10 +160,15 @@ def release_call_cache(builder: ir.IRBuilder, cache: CallCache) -> None:
     builder.call(free, [cache.memory])
 
 
+def slot_index(builder: ir.IRBuilder, bits: ir.Value) -> ir.Value:
+    """Return the index of the cache slot for an argument's bits: the top bits of their hash."""
+    hashed = builder.mul(bits, ir.Constant(I64, FIBONACCI_MULTIPLIER - 2**64))
+    return builder.lshr(hashed, i64(64 - CALL_CACHE_BITS))
+
+
 def cache_slot(builder: ir.IRBuilder, cache: CallCache, bits: ir.Value) -> tuple[ir.Value, ir.Value]:
     """Return the addresses of the key and the result of the slot for an argument's bits."""
-    hashed = builder.mul(bits, ir.Constant(I64, FIBONACCI_MULTIPLIER - 2**64))
-    slot = builder.lshr(hashed, i64(64 - CALL_CACHE_BITS))
+    slot = slot_index(builder, bits)
     return builder.gep(cache.keys, [slot], inbounds=True), builder.gep(cache.results, [slot], inbounds=True)
 
 
@@ -264,8 +269,7 @@ def look_up_lane(builder: ir.IRBuilder, lookups: BlockLookups, argument: ir.Valu
     points every lane at one slot whose key never matches.
     """
     bits = builder.bitcast(argument, I64)
-    hashed = builder.mul(bits, ir.Constant(I64, FIBONACCI_MULTIPLIER - 2**64))
-    slot = builder.and_(builder.lshr(hashed, i64(64 - CALL_CACHE_BITS)), lookups.mask)
+    slot = builder.and_(slot_index(builder, bits), lookups.mask)
     key_pointer = builder.gep(lookups.keys, [slot], inbounds=True)
     result_pointer = builder.gep(lookups.results, [slot], inbounds=True)
     missing = builder.zext(builder.not_(holds(builder, key_pointer, bits)), I64)

@@ -51,7 +51,7 @@ DICTIONARY_INDEX_LAYOUTS: dict[pa.DataType, str] = {
 }
 
 
-# Dictionary indices that kernels do not read, and the signed type that holds each.
+# Dictionary index types that kernels do not read, and the signed type that fits each.
 SIGNED_INDEX_TYPES: dict[pa.DataType, pa.DataType] = {
     pa.uint8(): pa.int16(),
     pa.uint16(): pa.int32(),
