@@ -79,7 +79,8 @@ def call_libm(builder: ir.IRBuilder, name: str, arguments: list[ir.Value]) -> ir
 # against 2.2 ns per row). A cached result is the one the call returned for the same bits, so
 # results stay bit for bit CPython's.
 CALL_CACHE_BITS = 12
-CALL_CACHE_SLOTS = 1 << CALL_CACHE_BITS  # keys and results take 64 KiB per call site
+CALL_CACHE_SLOTS = 1 << CALL_CACHE_BITS  # 64 KiB per call site
+# A slot is a key followed by its result, so that a hit reads one cache line, not two.
 CALL_CACHE_SITES = 4
 # Kernel calls over fewer rows skip the cache: clearing its keys would cost more than it saves.
 CALL_CACHE_MIN_ROWS = 4096
@@ -101,8 +102,8 @@ class CallCache:
     """
 
     memory: ir.Value  # i8*, from malloc, or null when the cache is off for the whole call
-    keys: ir.Value  # i64 * CALL_CACHE_SLOTS
-    results: ir.Value  # double * CALL_CACHE_SLOTS
+    keys: ir.Value  # i64*, the key of slot s at element 2 * s
+    results: ir.Value  # double*, the result of slot s at element 2 * s
     enabled: ir.Value  # i1
     lookups: ir.Value  # i64
     misses: ir.Value  # i64
@@ -137,7 +138,7 @@ def allocate_call_cache(builder: ir.IRBuilder, rows: ir.Value) -> CallCache:
     memory = builder.load(address)
     enabled = builder.icmp_unsigned("!=", memory, ir.Constant(BYTE_POINTER, None))
     keys = builder.bitcast(memory, I64.as_pointer())
-    results = builder.bitcast(builder.gep(memory, [i64(8 * CALL_CACHE_SLOTS)]), F64.as_pointer())
+    results = builder.bitcast(builder.gep(memory, [i64(8)]), F64.as_pointer())
     empty_key = builder.alloca(I64)
     builder.store(i64(EMPTY_KEY), empty_key)
     empty_result = builder.alloca(F64)
@@ -150,7 +151,7 @@ def allocate_call_cache(builder: ir.IRBuilder, rows: ir.Value) -> CallCache:
     with builder.if_then(enabled):
         memset = builder.module.declare_intrinsic("llvm.memset", [BYTE_POINTER, I64])
         all_ones = ir.Constant(ir.IntType(8), EMPTY_KEY & 0xFF)
-        builder.call(memset, [memory, all_ones, i64(8 * CALL_CACHE_SLOTS), FALSE])
+        builder.call(memset, [memory, all_ones, i64(16 * CALL_CACHE_SLOTS), FALSE])
     return cache
 
 
@@ -168,8 +169,8 @@ def slot_index(builder: ir.IRBuilder, bits: ir.Value) -> ir.Value:
 
 def cache_slot(builder: ir.IRBuilder, cache: CallCache, bits: ir.Value) -> tuple[ir.Value, ir.Value]:
     """Return the addresses of the key and the result of the slot for an argument's bits."""
-    slot = slot_index(builder, bits)
-    return builder.gep(cache.keys, [slot], inbounds=True), builder.gep(cache.results, [slot], inbounds=True)
+    element = builder.shl(slot_index(builder, bits), i64(1))
+    return builder.gep(cache.keys, [element], inbounds=True), builder.gep(cache.results, [element], inbounds=True)
 
 
 def holds(builder: ir.IRBuilder, key_pointer: ir.Value, bits: ir.Value) -> ir.Value:
@@ -269,9 +270,9 @@ def look_up_lane(builder: ir.IRBuilder, lookups: BlockLookups, argument: ir.Valu
     points every lane at one slot whose key never matches.
     """
     bits = builder.bitcast(argument, I64)
-    slot = builder.and_(slot_index(builder, bits), lookups.mask)
-    key_pointer = builder.gep(lookups.keys, [slot], inbounds=True)
-    result_pointer = builder.gep(lookups.results, [slot], inbounds=True)
+    element = builder.shl(builder.and_(slot_index(builder, bits), lookups.mask), i64(1))
+    key_pointer = builder.gep(lookups.keys, [element], inbounds=True)
+    result_pointer = builder.gep(lookups.results, [element], inbounds=True)
     missing = builder.zext(builder.not_(holds(builder, key_pointer, bits)), I64)
     builder.store(builder.load(result_pointer), builder.gep(results, [lane], inbounds=True))
     missed = lookups.cache.missed
