@@ -8,6 +8,9 @@
 |                           |         | this process may run on                                        |
 | FEATUREJIT_MORSEL_ROWS    | 65536   | minimum rows per unit of work handed to a thread, rounded up   |
 |                           |         | to 64; large calls use about 4 units per thread                |
+| FEATUREJIT_PARALLEL_MIN_US| measured| a call runs on several threads only if its kernel is expected  |
+|                           |         | to take this many microseconds or more on one; default: 8      |
+|                           |         | times a pool thread's wake-up, measured once                   |
 | FEATUREJIT_QUICK_ROWS     | 1000000 | batch calls of fewer rows may run a quick kernel, compiled    |
 |                           |         | without LLVM's optimizations, while the optimized kernel       |
 |                           |         | compiles on a background thread; 0 always waits for it         |
@@ -64,6 +67,12 @@ def _count(name: str, default: int, minimum: int = 1) -> int:
     return parsed
 
 
+def _optional_count(name: str, minimum: int) -> int | None:
+    """Return the variable's whole number, or None if it is not set or not valid."""
+    parsed = _count(name, -1, minimum)
+    return None if parsed < minimum else parsed
+
+
 def available_cpus() -> int:
     """Return the number of CPUs this process may run on."""
     try:
@@ -91,6 +100,7 @@ class Settings:
     verify_ir: bool
     threads: int
     morsel_rows: int
+    parallel_min_us: int | None  # None: measured (see featurejit.runtime.parallel)
     quick_rows: int
     pool_rows: int
     cache_enabled: bool
@@ -110,6 +120,7 @@ settings = Settings(
     verify_ir=_flag("FEATUREJIT_VERIFY_IR", False),
     threads=_count("FEATUREJIT_THREADS", available_cpus()),
     morsel_rows=_count("FEATUREJIT_MORSEL_ROWS", 65536),
+    parallel_min_us=_optional_count("FEATUREJIT_PARALLEL_MIN_US", minimum=0),
     quick_rows=_count("FEATUREJIT_QUICK_ROWS", 1_000_000, minimum=0),
     pool_rows=_count("FEATUREJIT_POOL_ROWS", 100_000),
     cache_enabled=_flag("FEATUREJIT_CACHE", True),

@@ -635,6 +635,7 @@ def run_module_command(arguments: list[str], environment: dict[str, str]) -> sub
         ("FEATUREJIT_THREADS", "0", "FEATUREJIT_THREADS='0' is below 1"),
         ("FEATUREJIT_CACHE", "maybe", "FEATUREJIT_CACHE='maybe' is not a switch; set it to 1 or 0"),
         ("FEATUREJIT_QUICK_ROWS", "-1", "FEATUREJIT_QUICK_ROWS='-1' is below 0; set it to a whole number of 0 or more"),
+        ("FEATUREJIT_PARALLEL_MIN_US", "fast", "FEATUREJIT_PARALLEL_MIN_US='fast' is not an integer"),
     ],
 )
 def test_invalid_setting_is_a_usage_error(variable: str, value: str, fragment: str) -> None:

@@ -661,6 +661,7 @@ def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(settings, "threads", 1)
     single = local_day(array)
     monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "parallel_min_us", 0)  # run on several threads however short
     monkeypatch.setattr(settings, "morsel_rows", 1000)
     assert local_day(array).equals(single)
     assert single.to_pylist()[:500] == [None if t is None else (t + datetime.timedelta(hours=30)).date() for t in array.to_pylist()[:500]]

@@ -229,6 +229,7 @@ def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(settings, "threads", 1)
     single = fused(table)
     monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "parallel_min_us", 0)  # run on several threads however short
     monkeypatch.setattr(settings, "morsel_rows", 1024)
     assert fused(table).equals(single)
 

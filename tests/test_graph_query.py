@@ -81,6 +81,7 @@ def test_results_equal_for_one_and_many_threads(table: pa.Table, monkeypatch: py
     monkeypatch.setattr(settings, "threads", 1)
     single = graph.query_table(COMPUTED)
     monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "parallel_min_us", 0)  # run on several threads however short
     monkeypatch.setattr(settings, "morsel_rows", 4096)
     monkeypatch.setattr(settings, "pool_rows", 10_000)
     many = graph.query_table(COMPUTED)

@@ -182,6 +182,7 @@ def test_sliced_chunked_and_threaded_calls_agree(monkeypatch: pytest.MonkeyPatch
     single = branchy(*arrays)
     single_errors = branchy.explain(show=False).last_error_rows
     monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "parallel_min_us", 0)  # run on several threads however short
     monkeypatch.setattr(settings, "morsel_rows", 1000)
     several = branchy(*arrays)
     assert single.equals(several)

@@ -63,6 +63,7 @@ def test_results_equal_for_one_and_many_threads(resolver, monkeypatch: pytest.Mo
     single = resolver(a, b, flag)
     single_stats = resolver.explain(show=False)
     monkeypatch.setattr(settings, "threads", 4)
+    monkeypatch.setattr(settings, "parallel_min_us", 0)  # run on several threads however short
     monkeypatch.setattr(settings, "morsel_rows", 1000)
     several = resolver(a, b, flag)
     several_stats = resolver.explain(show=False)

@@ -17,7 +17,8 @@ import numpy as np
 from featurejit.joins.compiled import call, kernel
 from featurejit.joins.kernels import PROBE_LEFT, PROBE_UNIQUE, Fields
 from featurejit.joins.keys import KeyBuffers
-from featurejit.runtime.batch import EMPTY_ADDRESS, thread_pool
+from featurejit.runtime.batch import EMPTY_ADDRESS
+from featurejit.runtime.parallel import thread_pool
 from featurejit.settings import settings
 
 # A direct-address table is used when the key range is at most this many times the number

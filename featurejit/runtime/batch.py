@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
 
@@ -15,6 +14,7 @@ import pyarrow as pa
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
 from featurejit.runtime.memory import address, pool_array
+from featurejit.runtime.parallel import run_morsels_on_threads
 from featurejit.runtime.slow_path import RowResults, gather_values, read_bits
 from featurejit.runtime.string_output import StringOutput
 from featurejit.runtime.temporal import (
@@ -578,19 +578,6 @@ def store_results(
         buffer.store(slow_rows[mask], result.values, result.present)
 
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def thread_pool() -> ThreadPoolExecutor:
-    """Return the process's pool of kernel threads, sized by the FEATUREJIT_THREADS setting."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="featurejit")
-        return _pool
-
-
 def run_morsels(
     kernel: KernelFunction,
     rows: int,
@@ -604,15 +591,15 @@ def run_morsels(
     """Run the kernel over the rows, split into morsels across threads; return the flagged count.
 
     Morsels start at multiples of 64 rows, so that each writes whole bitmap words, and the
-    kernel runs with the GIL released. Results do not depend on the thread count. A kernel
-    with a str output runs as one morsel, because its strings go to one growing buffer.
+    kernel runs with the GIL released. A call runs on several threads only if that pays (see
+    featurejit.runtime.parallel). Results do not depend on the thread count. A kernel with a
+    str output runs as one morsel, because its strings go to one growing buffer.
     """
     # A few morsels per thread balance the load; more would only add dispatch overhead.
     wanted = max(settings.morsel_rows, -(-rows // (4 * settings.threads)))
     morsel = max(64, (wanted + 63) // 64 * 64)
     if any(isinstance(buffer, StringOutput) for buffer in buffers):
         morsel = max(rows, 64)
-    starts = list(range(0, rows, morsel))
 
     def run(start: int) -> int:
         shifted = list(fields)
@@ -633,9 +620,7 @@ def run_morsels(
         count = min(morsel, rows - start)
         return int(kernel(count, address(columns), address(outputs), address(flags) + words, scratch.reset()))
 
-    if settings.threads == 1 or len(starts) == 1:
-        return sum(run(start) for start in starts)
-    return sum(thread_pool().map(run, starts))
+    return run_morsels_on_threads(id(kernel), rows, morsel, run)
 
 
 SCRATCH_BYTES = 1 << 20
