@@ -451,9 +451,10 @@ def row_loop_groups(
     still compute their common calls and divisions once. A block's input values stay in the L1
     cache between the loops. A kernel with one output, or with one group, has one loop.
 
-    NOTE: a separate loop for blocks whose validity words are all ones was measured and not
-    built: an optional parameter that is never None ran about 7% slower than a required one
-    (2.17 against 2.03 ns per row), and the second loop would double the code LLVM compiles.
+    NOTE: a copy of each loop for blocks whose validity words are all ones was built, measured
+    and dropped. The loops already read validity a word at a time without branches, so on the
+    eight fused flights resolvers at 10M rows the copy changed nothing beyond noise (13.8 ns
+    per row either way), and it made LLVM's optimized compile 37% slower (266 against 195 ms).
     """
     if outputs == 1:
         return [frozenset({0})]

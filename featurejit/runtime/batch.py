@@ -88,7 +88,8 @@ def segment_bounds(bound: BoundCall) -> list[tuple[int, int]]:
     assert bound.length is not None
     cuts = {0, bound.length}
     for argument in bound.arguments:
-        if isinstance(argument.array, pa.ChunkedArray):
+        # A chunked array of one chunk adds no cut, and listing its chunks costs a microsecond or two.
+        if isinstance(argument.array, pa.ChunkedArray) and argument.array.num_chunks > 1:
             position = 0
             for chunk in argument.array.chunks:
                 position += len(chunk)
