@@ -92,6 +92,36 @@ def test_sliced_bool_array() -> None:
     assert result.to_pylist() == [not value for value in flags.to_pylist()[5:22]]
 
 
+EDGE_LENGTHS = [1, 7, 63, 64, 65, 71, 72, 73, 127, 128, 129, 135, 136, 137, 200]
+
+
+def trimmed_bitmap(buffer: pa.Buffer, offset: int, length: int) -> pa.Buffer:
+    """Copy the bytes of a bitmap that rows offset to offset + length - 1 need, and no more."""
+    return pa.py_buffer(buffer.to_pybytes()[: (offset + length + 7) // 8])
+
+
+@pytest.mark.parametrize("offset", [0, 1, 7, 8, 9, 63, 65])
+def test_bitmaps_of_exact_size(offset: int) -> None:
+    # Kernels read whole bitmap words in blocks far from the end of a bitmap and the last
+    # bytes one at a time, so these lengths put the end in every position around a block.
+    air_times = pa.array([None if i % 3 == 0 else i - 20 for i in range(offset + 200)])
+    flags = pa.array([i % 5 < 2 for i in range(offset + 200)])
+    for length in EDGE_LENGTHS:
+        distances = pa.array(list(range(length)))
+        exact_air_times = pa.Array.from_buffers(
+            pa.int64(),
+            length,
+            [trimmed_bitmap(air_times.buffers()[0], offset, length), air_times.buffers()[1]],
+            offset=offset,
+        )
+        result = speed_mph(distances, exact_air_times)
+        assert result.to_pylist() == expected_speeds(distances.to_pylist(), exact_air_times.to_pylist()), length
+        exact_flags = pa.Array.from_buffers(
+            pa.bool_(), length, [None, trimmed_bitmap(flags.buffers()[1], offset, length)], offset=offset
+        )
+        assert negate(exact_flags).to_pylist() == [not flag for flag in exact_flags.to_pylist()], length
+
+
 def test_empty_arrays() -> None:
     result = speed_mph(pa.array([], pa.int64()), pa.array([], pa.int64()))
     assert result.type == pa.float64()

@@ -117,26 +117,62 @@ class Column:
 def load_word(builder: ir.IRBuilder, bitmap: ir.Value, size: ir.Value, first_bit: ir.Value) -> ir.Value:
     """Return the 64 bits of an LSB-first bitmap from `first_bit` on, as an i64.
 
-    It reads the nine bytes that can hold them one by one, each only if it lies below `size`
-    bytes (a byte past the end counts as zero), so no read leaves the buffer whatever the offset.
+    When the nine bytes that can hold them all lie below `size` bytes, as they do in every
+    block of rows but the last, one unaligned i64 load and one byte load read them. Otherwise
+    a call of load_word_near_end reads them byte by byte, so no read leaves the buffer.
     """
     first_byte = builder.lshr(first_bit, i64(3))
     shift = builder.and_(first_bit, i64(7))
-    last_byte = builder.sub(size, i64(1))  # the runtime passes bitmaps of at least one byte
-    word: ir.Value = i64(0)
-    for index in range(9):
-        position = builder.add(first_byte, i64(index))
-        inside = builder.icmp_signed("<", position, size)
-        byte = builder.load(builder.gep(bitmap, [builder.select(inside, position, last_byte)], inbounds=True))
-        byte = builder.select(inside, builder.zext(byte, I64), i64(0))
-        # Byte `index` starts at bit 8 * index - shift of the word, and the first byte's low bits
-        # fall off. Two shifts, each below 64, keep the ninth byte defined when shift is 0.
-        if index == 0:
-            word = builder.lshr(byte, shift)
-        else:
-            placed = builder.shl(builder.shl(byte, i64(8 * index - 8)), builder.sub(i64(8), shift))
-            word = builder.or_(word, placed)
+    inside = builder.icmp_signed("<", builder.add(first_byte, i64(8)), size)
+    with builder.if_else(inside, likely=True) as (whole, near_end):
+        with whole:
+            start = builder.gep(bitmap, [first_byte], inbounds=True)
+            low = builder.load(builder.bitcast(start, I64.as_pointer()), align=1)
+            high = builder.zext(builder.load(builder.gep(start, [i64(8)], inbounds=True)), I64)
+            # The low 64 bits of high:low shifted right by `shift`, which is low itself for shift 0.
+            loaded = intrinsic(builder, "llvm.fshr.i64", I64, [high, low, shift])
+            loaded_block = builder.block
+        with near_end:
+            guarded = builder.call(load_word_near_end(builder.module), [bitmap, size, first_bit])
+            guarded_block = builder.block
+    word = builder.phi(I64)
+    word.add_incoming(loaded, loaded_block)
+    word.add_incoming(guarded, guarded_block)
     return word
+
+
+def load_word_near_end(module: ir.Module) -> ir.Function:
+    """i64 fj.load_word_near_end(bitmap, size, first_bit): load_word for the bytes at the end of a bitmap.
+
+    It reads the nine bytes that can hold the word one by one, each only if it lies below `size`
+    bytes (a byte past the end counts as zero). It runs only for the last block of rows and for
+    broadcast parameters, so it is optnone and noinline, and LLVM compiles it without optimizing it.
+    """
+
+    def body(builder: ir.IRBuilder, arguments: list[ir.Value]) -> None:
+        bitmap, size, first_bit = arguments
+        first_byte = builder.lshr(first_bit, i64(3))
+        shift = builder.and_(first_bit, i64(7))
+        last_byte = builder.sub(size, i64(1))  # the runtime passes bitmaps of at least one byte
+        word: ir.Value = i64(0)
+        for index in range(9):
+            position = builder.add(first_byte, i64(index))
+            inside = builder.icmp_signed("<", position, size)
+            byte = builder.load(builder.gep(bitmap, [builder.select(inside, position, last_byte)], inbounds=True))
+            byte = builder.select(inside, builder.zext(byte, I64), i64(0))
+            # Byte `index` starts at bit 8 * index - shift of the word, and the first byte's low bits
+            # fall off. Two shifts, each below 64, keep the ninth byte defined when shift is 0.
+            if index == 0:
+                word = builder.lshr(byte, shift)
+            else:
+                placed = builder.shl(builder.shl(byte, i64(8 * index - 8)), builder.sub(i64(8), shift))
+                word = builder.or_(word, placed)
+        builder.ret(word)
+
+    function = strhelpers.helper(module, "fj.load_word_near_end", I64, [I8.as_pointer(), I64, I64], body)
+    function.attributes.add("noinline")
+    function.attributes.add("optnone")
+    return function
 
 
 def bit_of(builder: ir.IRBuilder, word: ir.Value, index: ir.Value) -> ir.Value:
