@@ -10,6 +10,7 @@ import pytest
 
 import featurejit as fj
 from featurejit import jit_resolver
+from featurejit.codegen.kernel import BLOCK_ROWS, TILE_BLOCKS
 from featurejit.settings import settings
 
 LIMIT = 400.0
@@ -99,6 +100,35 @@ def test_fused_equals_separate_calls(rows: int) -> None:
     assert result.column_names == [resolver.function.__name__ for resolver in resolvers]
     for name in result.column_names:
         assert result.column(name).to_pylist() == expected[name], name
+
+
+@jit_resolver
+def log_distance(distance: int) -> float:
+    return math.log1p(distance)
+
+
+@jit_resolver
+def scaled_log(distance: int, air_time: int | None) -> float | None:
+    if air_time is None:
+        return None
+    return math.log1p(distance) * 2.0 if air_time > 300 else float(air_time)
+
+
+@pytest.mark.parametrize("offset", [0, 5])
+def test_fused_over_several_tiles(offset: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two whole tiles, then a part of one that ends in a part of a block, in one kernel call:
+    # each loop runs over a tile before the next, and the libm calls' loop runs first.
+    rows = 2 * TILE_BLOCKS * BLOCK_ROWS + 100
+    monkeypatch.setattr(settings, "threads", 1)
+    monkeypatch.setattr(settings, "morsel_rows", rows)
+    table = flights_table(rows + offset, seed=3).slice(offset)
+    resolvers = [speed, is_fast, slowness, hours, per_hour, log_distance, scaled_log, as_int_score, uses_int_score]
+    fused = fj.fuse(*resolvers)
+    result = fused(table)
+    expected = separately(resolvers, table)
+    for name in result.column_names:
+        assert result.column(name).to_pylist() == expected[name], name
+    assert "native" in fused.explain(show=False).splitlines()[0]
 
 
 def test_fused_compiles_to_one_native_kernel() -> None:

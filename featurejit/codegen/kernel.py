@@ -96,6 +96,12 @@ def find_function(module_op: object) -> func.FuncOp:
 
 
 BLOCK_ROWS = 64
+# A kernel with several loops over a block's rows runs each loop, or each pass (see
+# tile_passes), over the blocks of a tile of up to TILE_BLOCKS blocks before the next. A pass
+# then reads a few columns at a time, and the tile's columns (512 KiB each for int64) stay in
+# the L3 cache for the next pass. Eight fused flights resolvers over 10M rows on a shared
+# AMD EPYC (Zen 4) VM: 13.8 ns per row with one block per tile, 12.2 with 512, 11.7 with 1024.
+TILE_BLOCKS = 1024
 
 
 @dataclass
@@ -484,8 +490,8 @@ def row_loop_groups(
     output's code is, and a single library call such as `exp` keeps the whole loop scalar.
     So each output whose code LLVM can vectorize gets a loop of its own. The outputs that call
     the C library, divide int64 values or handle strings or dates share one loop, so LLVM can
-    still compute their common calls and divisions once. A block's input values stay in the L1
-    cache between the loops. A kernel with one output, or with one group, has one loop.
+    still compute their common calls and divisions once. A kernel with one output, or with one
+    group, has one loop. build_batch_kernel runs the loops over tiles of blocks (see tile_passes).
 
     NOTE: a copy of each loop for blocks whose validity words are all ones was built, measured
     and dropped. The loops already read validity a word at a time without branches, so on the
@@ -502,23 +508,42 @@ def row_loop_groups(
     return vector + ([frozenset(scalar)] if scalar else [])
 
 
+def tile_passes(
+    groups: list[frozenset[int]], reaching: dict[Operation, set[int]], calls: set[Operation]
+) -> list[list[frozenset[int]]]:
+    """Split the groups of outputs (see row_loop_groups) into passes over the blocks of a tile.
+
+    The first pass makes each block's separate libm calls (see separate_calls) into buffers of
+    one block, so the groups that read their results run in it too. Every other group gets a
+    pass of its own. `reaching` is empty for a kernel with one output.
+    """
+    reading: list[frozenset[int]] = []
+    others: list[list[frozenset[int]]] = []
+    for group in groups:
+        selected = [op for op, reached in reaching.items() if not reached or reached & group]
+        if not reaching or any(nested in calls for op in selected for nested in op.walk()):
+            reading.append(group)
+        else:
+            others.append([group])
+    return [reading, *others] if reading else others
+
+
 def build_batch_kernel(
     module: ir.Module, function_op: func.FuncOp, layouts: list[ColumnLayout], outputs: list[type], name: str
 ) -> None:
     """Add the batch kernel `name` for this function and these input layouts to `module`.
 
     The function has one result per output column, of the Python types in `outputs`. The
-    outer loop walks blocks of 64 rows and loads each bitmap word once per block. An inner
-    loop runs the rows of a block, with straight-line code that LLVM can vectorize. A kernel
-    with several outputs may have several inner loops (see row_loop_groups).
+    outer loop walks tiles of up to TILE_BLOCKS blocks of 64 rows. A pass over a tile's blocks
+    loads each block's bitmap words, and an inner loop runs the rows of a block, with
+    straight-line code that LLVM can vectorize. A kernel with several outputs may have several
+    inner loops (see row_loop_groups), run in one pass or in several (see tile_passes).
     """
     word_pointer = I64.as_pointer()
     signature = ir.FunctionType(I64, [I64, word_pointer, word_pointer, word_pointer, I8.as_pointer()])
     kernel = ir.Function(module, signature, name)
     rows, columns_pointer, outputs_pointer, flags, context_address = kernel.args
-    entry, block_head, block_tail, done = (
-        kernel.append_basic_block(label) for label in ("entry", "block", "block_end", "done")
-    )
+    entry, block_head, done = (kernel.append_basic_block(label) for label in ("entry", "tile", "done"))
     builder = ir.IRBuilder(entry)
     argument_types = list(function_op.function_type.inputs.data)
     result_types = list(function_op.function_type.outputs.data)
@@ -554,57 +579,40 @@ def build_batch_kernel(
     start = builder.block  # the caches' set-up may have added blocks after `entry`
     builder.cbranch(builder.icmp_signed(">", rows, i64(0)), block_head, done)
 
-    # Per block: the bitmap words of the block's rows, then the rows.
-    builder.position_at_end(block_head)
-    block = builder.phi(I64, "block")
-    flagged_before = builder.phi(I64, "flagged")
-    base = builder.mul(block, i64(BLOCK_ROWS))
-    remaining = builder.sub(rows, base)
-    count = builder.select(builder.icmp_signed("<", remaining, i64(BLOCK_ROWS)), remaining, i64(BLOCK_ROWS))
-    validity_words: dict[int, ir.Value] = {}
-    data_words: dict[int, ir.Value] = {}
-    for index, column in enumerate(columns):
-        if column.layout.broadcast:
-            continue
-        first_bit = builder.add(column.offset, base)
-        if column.validity is not None:
-            validity_words[index] = load_word(builder, column.validity, column.validity_bytes, first_bit)
-        if column.layout.physical == "bool":
-            data_words[index] = load_word(builder, column.data, column.data_bytes, first_bit)
     reaching = results_reaching(function_op, own_resolver_only=False) if split_flags else {}
     scopes = output_scopes(reaching) if split_flags else None
     owners = output_owners(function_op)
     groups = row_loop_groups(reaching, len(outputs), frozenset(call_results))
-    if calls:
-        # The block's separate libm calls: a loop that LLVM vectorizes stores their arguments
-        # and looks their results up, a loop per call calls libm for the lanes that missed,
-        # and the loops of the outputs read the results.
-        lookups = {op: begin_block_lookups(builder, call_caches[op]) for op in calls if op in call_caches}
 
-        def store_arguments(lane: ir.Value) -> None:
-            row = builder.add(base, lane)
-            arguments, _ = load_arguments(builder, columns, broadcast, validity_words, data_words, lane, row)
-            emitter = RowEmitter(builder)
-            emitter.lane = lane
-            emitter.call_arguments = dict(call_arguments)
-            emitter.emit_ops(function_op, arguments, separate.ops)
-            for op, lookup in lookups.items():
-                argument = emitter.values[op.operands[0]]
-                assert isinstance(argument, ir.Value)
-                look_up_lane(builder, lookup, argument, lane, call_results[op])
+    def load_block_words(base: ir.Value) -> tuple[dict[int, ir.Value], dict[int, ir.Value]]:
+        """Load the validity words, and the data words of bool columns, of the block of rows from `base`."""
+        validity_words: dict[int, ir.Value] = {}
+        data_words: dict[int, ir.Value] = {}
+        for index, column in enumerate(columns):
+            if column.layout.broadcast:
+                continue
+            first_bit = builder.add(column.offset, base)
+            if column.validity is not None:
+                validity_words[index] = load_word(builder, column.validity, column.validity_bytes, first_bit)
+            if column.layout.physical == "bool":
+                data_words[index] = load_word(builder, column.data, column.data_bytes, first_bit)
+        return validity_words, data_words
 
-        counted_loop(builder, count, "call_arguments", store_arguments)
-        for op in calls:
-            assert isinstance(op, MathCallOp)
-            name = op.function.data
-            if op in lookups:
-                call_missed_lanes(builder, lookups[op], name, call_arguments[op], call_results[op], count)
-            else:
-                call_lanes(builder, name, call_arguments[op], call_results[op], count)
-    flag_word_before: ir.Value = i64(0)
-    for group in groups:
-        # Each group of outputs has a loop over the block's rows of its own, so that a group
-        # LLVM can vectorize is not held back by another's library calls.
+    def block_rows(block: ir.Value) -> tuple[ir.Value, ir.Value]:
+        """Return the first row of a block and its count of rows (64, or fewer in the last block)."""
+        base = builder.mul(block, i64(BLOCK_ROWS))
+        remaining = builder.sub(rows, base)
+        return base, builder.select(builder.icmp_signed("<", remaining, i64(BLOCK_ROWS)), remaining, i64(BLOCK_ROWS))
+
+    def emit_group_rows(
+        group: frozenset[int],
+        block: ir.Value,
+        validity_words: dict[int, ir.Value],
+        data_words: dict[int, ir.Value],
+        flag_word_before: ir.Value,
+    ) -> ir.Value:
+        """Emit a group's loop over the rows of a block and the stores of its words; return the block's flags word so far."""
+        base, count = block_rows(block)
         selected = None if len(groups) == 1 else {op for op, reached in reaching.items() if not reached or reached & group}
         inner = kernel.append_basic_block("row")
         rows_end = kernel.append_basic_block("rows_end")
@@ -682,27 +690,91 @@ def build_batch_kernel(
             with builder.if_then(builder.icmp_unsigned("!=", raise_addresses[index], i64(0))):
                 raise_bitmap = builder.inttoptr(raise_addresses[index], word_pointer)
                 builder.store(next_words[raise_words[index]], builder.gep(raise_bitmap, [block], inbounds=True))
-        flag_word_before = next_flag_word
+        return next_flag_word
 
-    # After a block: store its flags word and count its flagged rows.
-    builder.branch(block_tail)
-    builder.position_at_end(block_tail)
-    next_flag_word = flag_word_before
-    builder.store(next_flag_word, builder.gep(flags, [block], inbounds=True))
-    popcount = intrinsic(builder, "llvm.ctpop.i64", I64, [next_flag_word])
-    flagged_after = builder.add(flagged_before, popcount)
-    next_block = builder.add(block, i64(1))
-    builder.cbranch(builder.icmp_signed("<", next_block, blocks), block_head, done)
-    block_latch = builder.block  # the raise bitmap's store may have added blocks after `block_end`
-    block.add_incoming(i64(0), start)
-    block.add_incoming(next_block, block_latch)
+    def emit_block_calls(
+        base: ir.Value, count: ir.Value, validity_words: dict[int, ir.Value], data_words: dict[int, ir.Value]
+    ) -> None:
+        """Emit a block's separate libm calls: a loop that LLVM vectorizes stores their arguments
+        and looks their results up, then a loop per call calls libm for the lanes that missed.
+        """
+        lookups = {op: begin_block_lookups(builder, call_caches[op]) for op in calls if op in call_caches}
+
+        def store_arguments(lane: ir.Value) -> None:
+            row = builder.add(base, lane)
+            arguments, _ = load_arguments(builder, columns, broadcast, validity_words, data_words, lane, row)
+            emitter = RowEmitter(builder)
+            emitter.lane = lane
+            emitter.call_arguments = dict(call_arguments)
+            emitter.emit_ops(function_op, arguments, separate.ops)
+            for op, lookup in lookups.items():
+                argument = emitter.values[op.operands[0]]
+                assert isinstance(argument, ir.Value)
+                look_up_lane(builder, lookup, argument, lane, call_results[op])
+
+        counted_loop(builder, count, "call_arguments", store_arguments)
+        for op in calls:
+            assert isinstance(op, MathCallOp)
+            name = op.function.data
+            if op in lookups:
+                call_missed_lanes(builder, lookups[op], name, call_arguments[op], call_results[op], count)
+            else:
+                call_lanes(builder, name, call_arguments[op], call_results[op], count)
+
+    # Per tile of up to TILE_BLOCKS blocks, one pass over its blocks per entry of `passes`. Each
+    # pass loads the bitmap words of a block, then runs its groups' loops over the block's rows.
+    # The first pass makes the block's libm calls, for the groups that read their results.
+    passes = tile_passes(groups, reaching, set(call_results)) if calls else [[group] for group in groups]
+    builder.position_at_end(block_head)
+    tile = builder.phi(I64, "tile")
+    flagged_before = builder.phi(I64, "flagged")
+    first_block = builder.mul(tile, i64(TILE_BLOCKS))
+    end_block = builder.add(first_block, i64(TILE_BLOCKS))
+    end_block = builder.select(builder.icmp_signed("<", end_block, blocks), end_block, blocks)
+    flagged_after = flagged_before
+    for position, pass_groups in enumerate(passes):
+        pass_head = kernel.append_basic_block("pass_block")
+        entering = builder.block
+        builder.branch(pass_head)
+        builder.position_at_end(pass_head)
+        block = builder.phi(I64, "block")
+        counted = builder.phi(I64, "counted")
+        base, count = block_rows(block)
+        validity_words, data_words = load_block_words(base)
+        if calls and position == 0:
+            emit_block_calls(base, count, validity_words, data_words)
+        flags_address = builder.gep(flags, [block], inbounds=True)
+        # The kernel writes the flags bitmap whole, so the first pass stores its words unread.
+        flag_word: ir.Value = i64(0) if position == 0 else builder.load(flags_address)
+        for group in pass_groups:
+            flag_word = emit_group_rows(group, block, validity_words, data_words, flag_word)
+        builder.store(flag_word, flags_address)
+        if position == len(passes) - 1:
+            next_counted = builder.add(counted, intrinsic(builder, "llvm.ctpop.i64", I64, [flag_word]))
+        else:
+            next_counted = counted
+        next_block = builder.add(block, i64(1))
+        latch = builder.block  # the raise bitmap's store may have added blocks after `pass_block`
+        pass_end = kernel.append_basic_block("pass_end")
+        builder.cbranch(builder.icmp_signed("<", next_block, end_block), pass_head, pass_end)
+        block.add_incoming(first_block, entering)
+        block.add_incoming(next_block, latch)
+        counted.add_incoming(flagged_after, entering)
+        counted.add_incoming(next_counted, latch)
+        builder.position_at_end(pass_end)
+        flagged_after = next_counted
+    next_tile = builder.add(tile, i64(1))
+    builder.cbranch(builder.icmp_signed("<", end_block, blocks), block_head, done)
+    tile_latch = builder.block
+    tile.add_incoming(i64(0), start)
+    tile.add_incoming(next_tile, tile_latch)
     flagged_before.add_incoming(i64(0), start)
-    flagged_before.add_incoming(flagged_after, block_latch)
+    flagged_before.add_incoming(flagged_after, tile_latch)
 
     builder.position_at_end(done)
     total = builder.phi(I64)
     total.add_incoming(i64(0), start)
-    total.add_incoming(flagged_after, block_latch)
+    total.add_incoming(flagged_after, tile_latch)
     for cache in call_caches.values():
         release_call_cache(builder, cache)
     builder.ret(total)
