@@ -726,11 +726,12 @@ def build_batch_kernel(
     # The first pass makes the block's libm calls, for the groups that read their results.
     passes = tile_passes(groups, reaching, set(call_results)) if calls else [[group] for group in groups]
     builder.position_at_end(block_head)
-    tile = builder.phi(I64, "tile")
-    flagged_before = builder.phi(I64, "flagged")
-    first_block = builder.mul(tile, i64(TILE_BLOCKS))
-    end_block = builder.add(first_block, i64(TILE_BLOCKS))
-    end_block = builder.select(builder.icmp_signed("<", end_block, blocks), end_block, blocks)
+    tiled = len(passes) > 1  # one pass runs over all blocks, without the tile loop around it
+    tile = builder.phi(I64, "tile") if tiled else i64(0)
+    flagged_before = builder.phi(I64, "flagged") if tiled else i64(0)
+    first_block = builder.mul(tile, i64(TILE_BLOCKS)) if tiled else i64(0)
+    end_block = builder.add(first_block, i64(TILE_BLOCKS)) if tiled else blocks
+    end_block = builder.select(builder.icmp_signed("<", end_block, blocks), end_block, blocks) if tiled else blocks
     flagged_after = flagged_before
     for position, pass_groups in enumerate(passes):
         pass_head = kernel.append_basic_block("pass_block")
@@ -763,13 +764,17 @@ def build_batch_kernel(
         counted.add_incoming(next_counted, latch)
         builder.position_at_end(pass_end)
         flagged_after = next_counted
-    next_tile = builder.add(tile, i64(1))
-    builder.cbranch(builder.icmp_signed("<", end_block, blocks), block_head, done)
     tile_latch = builder.block
-    tile.add_incoming(i64(0), start)
-    tile.add_incoming(next_tile, tile_latch)
-    flagged_before.add_incoming(i64(0), start)
-    flagged_before.add_incoming(flagged_after, tile_latch)
+    if tiled:
+        assert isinstance(tile, ir.PhiInstr) and isinstance(flagged_before, ir.PhiInstr)
+        next_tile = builder.add(tile, i64(1))
+        builder.cbranch(builder.icmp_signed("<", end_block, blocks), block_head, done)
+        tile.add_incoming(i64(0), start)
+        tile.add_incoming(next_tile, tile_latch)
+        flagged_before.add_incoming(i64(0), start)
+        flagged_before.add_incoming(flagged_after, tile_latch)
+    else:
+        builder.branch(done)
 
     builder.position_at_end(done)
     total = builder.phi(I64)
