@@ -727,11 +727,14 @@ def build_batch_kernel(
     passes = tile_passes(groups, reaching, set(call_results)) if calls else [[group] for group in groups]
     builder.position_at_end(block_head)
     tiled = len(passes) > 1  # one pass runs over all blocks, without the tile loop around it
-    tile = builder.phi(I64, "tile") if tiled else i64(0)
-    flagged_before = builder.phi(I64, "flagged") if tiled else i64(0)
-    first_block = builder.mul(tile, i64(TILE_BLOCKS)) if tiled else i64(0)
-    end_block = builder.add(first_block, i64(TILE_BLOCKS)) if tiled else blocks
-    end_block = builder.select(builder.icmp_signed("<", end_block, blocks), end_block, blocks) if tiled else blocks
+    if tiled:
+        tile = builder.phi(I64, "tile")
+        flagged_before: ir.Value = builder.phi(I64, "flagged")
+        first_block = builder.mul(tile, i64(TILE_BLOCKS))
+        end_block = builder.add(first_block, i64(TILE_BLOCKS))
+        end_block = builder.select(builder.icmp_signed("<", end_block, blocks), end_block, blocks)
+    else:
+        flagged_before, first_block, end_block = i64(0), i64(0), blocks
     flagged_after = flagged_before
     for position, pass_groups in enumerate(passes):
         pass_head = kernel.append_basic_block("pass_block")
@@ -766,7 +769,7 @@ def build_batch_kernel(
         flagged_after = next_counted
     tile_latch = builder.block
     if tiled:
-        assert isinstance(tile, ir.PhiInstr) and isinstance(flagged_before, ir.PhiInstr)
+        assert isinstance(flagged_before, ir.PhiInstr)
         next_tile = builder.add(tile, i64(1))
         builder.cbranch(builder.icmp_signed("<", end_block, blocks), block_head, done)
         tile.add_incoming(i64(0), start)
