@@ -80,7 +80,7 @@ def run_morsels_on_threads(key: int, rows: int, morsel: int, run: Callable[[int]
     if rate is None:
         first = starts.pop(0)
         total += timed(key, run, first, min(morsel, rows))
-        rate = _kernel_rates[key]
+        rate = _kernel_rates.get(key, 0.0)  # another thread may have cleared the rates
     if rate * (rows - starts[0]) < parallel_threshold_seconds():
         return total + sum(timed(key, run, start, min(morsel, rows - start)) for start in starts)
     return total + share_morsels(key, rows, morsel, starts, run)
