@@ -14,14 +14,14 @@ the compiler on the first compile. A kernel from the disk cache runs without xDS
 
 from typing import Any
 
-from featurejit.errors import CompileError, SourceLocation
+from featurejit.errors import ColumnNotFoundError, CompileError, OutputTypeError, SourceLocation
 from featurejit.fusion import FusedResolvers, fuse
 from featurejit.graph import Feature, GraphError, features, has_many, has_one, primary_key
 from featurejit.resolver import Explanation, JitResolver, jit_resolver
 
 __all__ = [
-    "CompileError", "Explanation", "Feature", "FusedResolvers", "Graph", "GraphError", "JitResolver",
-    "SourceLocation", "features", "fuse", "has_many", "has_one", "jit_resolver", "primary_key",
+    "ColumnNotFoundError", "CompileError", "Explanation", "Feature", "FusedResolvers", "Graph", "GraphError",
+    "JitResolver", "OutputTypeError", "SourceLocation", "features", "fuse", "has_many", "has_one", "jit_resolver", "primary_key",
 ]
 __version__ = "0.1.0"
 

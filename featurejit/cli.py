@@ -117,7 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every resolver of a Python file over a table",
         description="Import FILE, find every @jit_resolver defined at its top level, in definition order, "
         "and run each one over the input table. Each resolver parameter reads the table column of the "
-        "same name. Prints the compile and run times of each resolver and a preview of the results.",
+        "same name, or the output of the resolver of that name, which then runs first. Prints the "
+        "compile and run times of each resolver and a preview of the results.",
     )
     run.add_argument("file", metavar="FILE.py", help="Python file that defines the resolvers")
     run.add_argument(

@@ -67,3 +67,7 @@ class ColumnNotFoundError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class OutputTypeError(TypeError):
+    """A row returned a value that its resolver's return annotation does not allow."""

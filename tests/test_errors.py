@@ -415,3 +415,20 @@ def test_annotation_object_stands_for_its_type() -> None:
 def test_long_int_result_is_shortened_in_overflow_error() -> None:
     with pytest.raises(OverflowError, match=r"the result 100000000000\.\.\. \(309 digits\) does not fit in int64"):
         to_int(pa.array([1.0, 1e308]))
+
+
+@jit_resolver
+def halved(a: int) -> int:
+    return a / 2  # type: ignore[return-value]
+
+
+def test_output_type_error_is_public() -> None:
+    with pytest.raises(fj.OutputTypeError, match="does not match the return annotation int"):
+        halved(pa.array([1, 2, 4]))
+    assert issubclass(fj.OutputTypeError, TypeError)
+
+
+def test_column_not_found_error_is_public() -> None:
+    fused = fj.fuse(halved)
+    with pytest.raises(fj.ColumnNotFoundError, match="the table has no column 'a'"):
+        fused(pa.table({"b": [1]}))

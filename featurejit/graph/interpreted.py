@@ -19,9 +19,10 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from featurejit.errors import OutputTypeError
 from featurejit.graph.bindings import ResolverNode
 from featurejit.graph.entities import Feature
-from featurejit.runtime.slow_path import OutputTypeError, convert_result, located_error
+from featurejit.runtime.slow_path import convert_result, located_error
 from featurejit.settings import settings
 
 logger = logging.getLogger("featurejit")

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from featurejit.errors import OutputTypeError
 from featurejit.runtime.temporal import (
     MICROSECOND,
     TEMPORAL_ARROW_TYPES,
@@ -81,10 +82,6 @@ def located_error(error: Exception, resolver_name: str, row: int, names: Sequenc
         return located
     error.add_note(f"in {where}")
     return error
-
-
-class OutputTypeError(TypeError):
-    """A row returned a value that its resolver's return annotation does not allow."""
 
 
 def convert_result(value: Any, output: type) -> tuple[Any, bool]:
