@@ -116,8 +116,8 @@ def scaled_log(distance: int, air_time: int | None) -> float | None:
 
 @pytest.mark.parametrize("offset", [0, 5])
 def test_fused_over_several_tiles(offset: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Two whole tiles, then a part of one that ends in a part of a block, in one kernel call:
-    # each loop runs over a tile before the next, and the libm calls' loop runs first.
+    # Two whole tiles and 100 more rows, so the last tile and its last block are partial, in one
+    # kernel call. Each loop runs over a tile before the next, and the libm calls' loop runs first.
     rows = 2 * TILE_BLOCKS * BLOCK_ROWS + 100
     monkeypatch.setattr(settings, "threads", 1)
     monkeypatch.setattr(settings, "morsel_rows", rows)

@@ -517,15 +517,21 @@ def tile_passes(
     one block, so the groups that read their results run in it too. Every other group gets a
     pass of its own. `reaching` is empty for a kernel with one output.
     """
+    if not reaching:
+        return [groups]
     reading: list[frozenset[int]] = []
     others: list[list[frozenset[int]]] = []
     for group in groups:
-        selected = [op for op, reached in reaching.items() if not reached or reached & group]
-        if not reaching or any(nested in calls for op in selected for nested in op.walk()):
+        if any(nested in calls for op in group_ops(reaching, group) for nested in op.walk()):
             reading.append(group)
         else:
             others.append([group])
     return [reading, *others] if reading else others
+
+
+def group_ops(reaching: dict[Operation, set[int]], group: frozenset[int]) -> set[Operation]:
+    """Return the top-level ops that a group's loop emits: those its outputs depend on, and those no output does."""
+    return {op for op, reached in reaching.items() if not reached or reached & group}
 
 
 def build_batch_kernel(
@@ -607,13 +613,18 @@ def build_batch_kernel(
     def emit_group_rows(
         group: frozenset[int],
         block: ir.Value,
-        validity_words: dict[int, ir.Value],
-        data_words: dict[int, ir.Value],
+        rows_of_block: tuple[ir.Value, ir.Value],
+        words: tuple[dict[int, ir.Value], dict[int, ir.Value]],
         flag_word_before: ir.Value,
     ) -> ir.Value:
-        """Emit a group's loop over the rows of a block and the stores of its words; return the block's flags word so far."""
-        base, count = block_rows(block)
-        selected = None if len(groups) == 1 else {op for op, reached in reaching.items() if not reached or reached & group}
+        """Emit a group's loop over the rows of a block and the stores of its words; return the block's flags word so far.
+
+        `rows_of_block` is the block's first row and row count (see block_rows), and `words` its
+        validity and bool data words (see load_block_words).
+        """
+        base, count = rows_of_block
+        validity_words, data_words = words
+        selected = None if len(groups) == 1 else group_ops(reaching, group)
         inner = kernel.append_basic_block("row")
         rows_end = kernel.append_basic_block("rows_end")
         before = builder.block
@@ -751,7 +762,7 @@ def build_batch_kernel(
         # The kernel writes the flags bitmap whole, so the first pass stores its words unread.
         flag_word: ir.Value = i64(0) if position == 0 else builder.load(flags_address)
         for group in pass_groups:
-            flag_word = emit_group_rows(group, block, validity_words, data_words, flag_word)
+            flag_word = emit_group_rows(group, block, (base, count), (validity_words, data_words), flag_word)
         builder.store(flag_word, flags_address)
         if position == len(passes) - 1:
             next_counted = builder.add(counted, intrinsic(builder, "llvm.ctpop.i64", I64, [flag_word]))

@@ -34,7 +34,7 @@ IDLE_SECONDS = 30.0
 
 
 class Loan:
-    """A block of OutputMemory lent to an Arrow buffer; it gives the block back when it is freed.
+    """A block of OutputMemory lent out for one output array, which gives the block back when it is freed.
 
     The memory that OutputMemory.lend returns keeps the loan alive, and so do the arrays and
     Arrow buffers over it, so the block comes back when the last of them, such as a result

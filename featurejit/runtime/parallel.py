@@ -3,8 +3,8 @@
 Handing work to a pool thread costs the time the thread takes to wake up. On a shared
 two-core VM that is about 70 us, while a kernel that reads two float columns and writes one
 gets through 100,000 rows in 80 us. So a call runs on several threads only if its kernel is
-expected to take at least PARALLEL_FACTOR hand-offs on one thread. The expectation comes from the
-kernel's time per row on the morsels the calling thread ran in earlier calls; a kernel's
+expected to take at least PARALLEL_FACTOR hand-offs on one thread. The expectation comes from
+the kernel's time per row on the morsels the calling thread ran in earlier calls. A kernel's
 first call runs its first morsel on the calling thread and times it before deciding.
 
 On several threads, the calling thread and the pool's threads take morsels from one counter,
@@ -27,12 +27,13 @@ from featurejit.settings import settings
 # So the second thread pays only where the hand-off is small next to the call.
 PARALLEL_FACTOR = 8
 HAND_OFF_SAMPLES = 5
-# Seconds per row of the kernels run so far, keyed by the kernel's entry point.
+# Past this many kernels, the rates are cleared and measured again.
 KERNEL_RATES_LIMIT = 4096
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
 _hand_off_seconds: float | None = None
+# Seconds per row of the kernels run so far, keyed by the id of the kernel's entry point.
 _kernel_rates: dict[int, float] = {}
 
 
