@@ -154,17 +154,28 @@ class FusedResolvers:
                 f"a fused resolver takes a pyarrow Table or RecordBatch, but got {type(table).__name__}; "
                 f"build one with pyarrow.table({{name: column, ...}})"
             )
-        column_names = set(table.column_names)  # a new list on every access
-        missing = [name for name in self.inputs if name not in column_names]
-        if missing:
-            readers = ", ".join(dict.fromkeys(member.describe() for member, _ in self.inputs[missing[0]]))
-            raise ColumnNotFoundError(
-                f"the table has no column {missing[0]!r}, which {readers} reads; "
-                f"its columns are: {', '.join(table.column_names)}"
-            )
         from featurejit.runtime.fused import run_fused
 
-        return run_fused(self, [table.column(name) for name in self.inputs])
+        # Looking each column up in the schema is faster than listing the names (a new list on
+        # every access). -1 means a missing name, or one the table holds twice.
+        schema = table.schema
+        indices = [schema.get_field_index(name) for name in self.inputs]
+        if -1 not in indices:
+            return run_fused(self, [table.column(index) for index in indices])
+        column_names = table.column_names
+        for name, index in zip(self.inputs, indices, strict=True):
+            if index != -1:
+                continue
+            readers = ", ".join(dict.fromkeys(member.describe() for member, _ in self.inputs[name]))
+            if name in column_names:
+                raise ValueError(
+                    f"the table has {column_names.count(name)} columns named {name!r}, which {readers} reads; "
+                    f"rename or drop all but one"
+                )
+            raise ColumnNotFoundError(
+                f"the table has no column {name!r}, which {readers} reads; its columns are: {', '.join(column_names)}"
+            )
+        raise AssertionError("a column index of -1 is either missing or repeated")
 
     def explain(self, *, show: bool = True) -> str:
         """Report the kernel: its resolvers in order, the columns it reads and the outputs it writes."""

@@ -237,6 +237,16 @@ def test_float_array_for_int_parameter_is_rejected() -> None:
         speed_mph(pa.array([1.5]), pa.array([2]))
 
 
+def test_type_accepted_for_one_parameter_is_still_checked_for_another() -> None:
+    # Arrays of a type a parameter accepted skip the checks on later calls; the check is per annotation.
+    doubles = pa.array([1.5, 2.5])
+    assert scaled(doubles).to_pylist() == [3.0, 5.0]
+    for _ in range(2):
+        with pytest.raises(TypeError, match=r"'distance' expects int, but got values of Arrow type double"):
+            speed_mph(doubles, pa.array([2, 3]))
+    assert scaled(doubles, 0.5).to_pylist() == [0.75, 1.25]
+
+
 def test_string_array_is_rejected() -> None:
     with pytest.raises(TypeError, match="'air_time' expects int \\| None, but got values of Arrow type string"):
         speed_mph(pa.array([1]), pa.array(["x"]))

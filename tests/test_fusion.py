@@ -186,6 +186,12 @@ def test_missing_column_names_it_and_its_reader() -> None:
     assert str(raised.value).startswith("the table has no column 'air_time'")
 
 
+def test_column_named_twice_is_rejected() -> None:
+    table = pa.Table.from_arrays([pa.array([1]), pa.array([60]), pa.array([2])], names=["distance", "air_time", "distance"])
+    with pytest.raises(ValueError, match="the table has 2 columns named 'distance', which speed reads; rename or drop"):
+        fj.fuse(speed)(table)
+
+
 def test_outputs_string_rejected() -> None:
     with pytest.raises(TypeError, match=r"pass outputs=\['speed'\]"):
         fj.fuse(speed, hours, outputs="speed")  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 
 from featurejit import jit_resolver
 from featurejit.runtime import memory
-from featurejit.runtime.memory import OutputMemory, pool_array
+from featurejit.runtime.memory import FEW_WORDS, OutputMemory, any_bits, count_bits, pool_array
 
 ROWS = 100_000  # 800 KB of float64: above POOL_BYTES
 
@@ -94,3 +94,20 @@ def test_later_calls_keep_earlier_results(fresh_memory: OutputMemory) -> None:
         assert later.to_pylist()[:3] == [value * 2.0] * 3
         del later
     assert first_result.to_pylist() == expected
+
+
+@pytest.mark.parametrize("words", [0, 1, 2, FEW_WORDS - 1, FEW_WORDS, FEW_WORDS + 1, 1000])
+def test_bit_counts_on_both_sides_of_few_words(words: int) -> None:
+    generator = np.random.default_rng(words)
+    bitmap = generator.integers(0, 2**63, words, dtype=np.uint64, endpoint=True)
+    bitmap[::3] = np.uint64(2**64 - 1)
+    expected = sum(int(word).bit_count() for word in bitmap.tolist())
+    assert count_bits(bitmap) == expected
+    assert any_bits(bitmap) == (expected > 0)
+    empty = np.zeros(words, dtype=np.uint64)
+    assert count_bits(empty) == 0
+    assert not any_bits(empty)
+    if words:
+        empty[-1] = np.uint64(1) << np.uint64(63)  # the last bit of the last word
+        assert count_bits(empty) == 1
+        assert any_bits(empty)

