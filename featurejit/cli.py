@@ -784,6 +784,9 @@ def run_resolver(
     stage_seconds = sum(compiled.compile_ms.values()) / 1000
     compiled_at_import = compiled.native and stage_seconds > compile_seconds
 
+    # The summary's errors column and a note report the rows set to null, so the call's own
+    # warning, which points at explain(), goes to the DEBUG log.
+    resolver.nulls_logged = True
     start = time.perf_counter()
     try:
         result = resolver(**columns)
@@ -940,7 +943,9 @@ def resolver_table(runs: Sequence[ResolverRun], with_stages: bool) -> Table:
     """Build a table with one line per resolver: how it runs, compile time (by stage if asked), run time, counts."""
     stages = compile_stages(runs) if with_stages else []
     table = Table(box=None, header_style="bold", pad_edge=False, caption_justify="left")
-    table.caption = f"times in ms; compile stages: {', '.join(stages)}" if stages else "times in ms"
+    table.caption = "times in ms"
+    if stages:
+        table.caption += f"; compile stages: {', '.join(stages)}; compile also counts the disk cache lookup and store"
     table.add_column("resolver", overflow="fold")
     table.add_column("code", no_wrap=True)
     table.add_column("compile", justify="right", no_wrap=True)
@@ -998,9 +1003,15 @@ def print_summary(console: Console, runs: Sequence[ResolverRun]) -> None:
 
 
 def run_notes(runs: Sequence[ResolverRun]) -> list[str]:
-    """Return notes on resolvers that ran in the interpreter or compiled more kernels while running."""
+    """Return notes on resolvers that set rows to null, ran in the interpreter or compiled more kernels while running."""
     notes = []
     for run in runs:
+        if run.error_rows:
+            verb = "was" if run.error_rows == 1 else "were"
+            notes.append(
+                f"note: {run.name} raised on {run.error_rows:,} of {run.rows:,} rows, which {verb} set to null "
+                f"(on_error='null'); the plain function raises on them"
+            )
         if not run.native:
             reason = run.reason.replace("\n", "\n    ")
             notes.append(f"note: {run.name} ran in the interpreter:\n    {reason}")

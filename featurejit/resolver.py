@@ -168,6 +168,7 @@ class JitResolver:
         self.lock = threading.RLock()
         self.state: ResolverState | None = None
         self.warned = False
+        self.nulls_logged = False  # set once a call logged its rows set to null at WARNING
         if mode == "require":
             self.compile(defer_unresolved_names=True)
 

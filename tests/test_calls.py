@@ -201,6 +201,15 @@ def test_int_scalar_beyond_int64_runs_python() -> None:
     assert scaled(2**70, 1.0) == float(2**70)
 
 
+def test_list_with_int_beyond_int64_names_it_and_the_fix() -> None:
+    with pytest.raises(TypeError, match=r"the int 9223372036854775808, which does not fit in int64; pass the list as pyarrow"):
+        speed_mph([1, 2**63], [60, 60])
+    with pytest.raises(TypeError, match=r"the int -9223372036854775809, .* int64; call the resolver on each value"):
+        speed_mph([0, -(2**63) - 1], [60, 60])
+    with pytest.raises(TypeError, match=r"the int 100000000000\.\.\. \(41 digits\)"):
+        speed_mph([10**40], [60])
+
+
 def test_missing_argument_names_parameter() -> None:
     with pytest.raises(TypeError, match="speed_mph.*air_time"):
         speed_mph(1400)

@@ -144,6 +144,8 @@ def test_run_counts_slow_path_and_error_rows(
     assert int(error_rows.replace(",", "")) == on_time_departures
     assert summary_line(out, "speed_mph").split()[-2:] == ["0", "0"]
     assert "┃ row" not in out, "--preview 0 prints no preview table"
+    assert f"note: delay_recovered_fraction raised on {on_time_departures:,} of {SAMPLE_ROWS:,} rows" in out
+    assert "explain()" not in err, "a command-line user cannot call explain()"
 
 
 def test_output_matches_direct_calls(

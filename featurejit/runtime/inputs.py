@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit.frontend.annotations import ACCEPTED_TYPES, Signature, ValueSpec
+from featurejit.runtime.slow_path import short_int
 from featurejit.runtime.temporal import (
     TEMPORAL_ARROW_TYPES,
     check_zone,
@@ -25,6 +26,7 @@ from featurejit.runtime.temporal import (
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
 
 # Arrow type -> (physical name in the kernel ABI, Python type of its values).
 ARROW_TYPES: dict[pa.DataType, tuple[str, type]] = {
@@ -248,6 +250,15 @@ def to_arrow(
                 return temporal_list_to_arrow(value, spec.python_type)
             return pa.array(value)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError, ValueError) as error:
+            too_large = next((item for item in value if type(item) is int and not fits_int64(item)), None)
+            if too_large is not None:
+                fix = "call the resolver on each value, which runs such ints in the interpreter"
+                if all(0 <= item <= UINT64_MAX for item in value if type(item) is int):
+                    fix = f"pass the list as pyarrow.array(values, pyarrow.uint64()), or {fix}"
+                raise TypeError(
+                    f"{resolver_name}(): parameter {name!r} got a list with the int {short_int(too_large)}, "
+                    f"which does not fit in int64; {fix}"
+                ) from None
             raise TypeError(f"{resolver_name}(): parameter {name!r} got a list Arrow cannot convert: {error}") from None
     return None
 
