@@ -49,7 +49,9 @@ from featurejit.settings import settings
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
 
+    from featurejit.codegen.layout import ColumnLayout
     from featurejit.passes import PassManager
+    from featurejit.runtime.batch import ParameterKey
 
 logger = logging.getLogger("featurejit")
 
@@ -118,7 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Import FILE, find every @jit_resolver defined at its top level, in definition order, "
         "and run each one over the input table. Each resolver parameter reads the table column of the "
         "same name, or the output of the resolver of that name, which then runs first. Prints the "
-        "compile and run times of each resolver and a preview of the results.",
+        "compile and run times of each resolver and a preview of the results. For a FILE that defines a "
+        "featurejit.Graph, runs the graph's outputs over its source and prints the plan with each stage's rows "
+        "and time.",
     )
     run.add_argument("file", metavar="FILE.py", help="Python file that defines the resolvers")
     run.add_argument(
@@ -755,6 +759,8 @@ class ResolverRun:
     error_rows: int
     kernels_compiled_during_run: int
     result: pa.Array | pa.ChunkedArray = field(repr=False)
+    # The parameters whose Arrow layout in the run differs from the one compile() compiled for.
+    new_layouts: list[str] = field(default_factory=list)
 
 
 def load_compiler() -> float:
@@ -779,6 +785,7 @@ def run_resolver(
     resolver.compile()
     compile_seconds = time.perf_counter() - start
     compiled = resolver.explain(show=False)
+    compiled_keys = set(resolver.compiled_state().batch_kernels)
     # mode="require" compiles at decoration, so compile() may find the kernel ready. Its stages
     # then add up to more than the time compile() took.
     stage_seconds = sum(compiled.compile_ms.values()) / 1000
@@ -798,6 +805,7 @@ def run_resolver(
         raise ResolverRowError(f"resolver {name} raised {type(error).__name__}: {message}{hint}") from error
     run_seconds = time.perf_counter() - start
     ran = resolver.explain(show=False)
+    new_keys = [keys for keys in resolver.compiled_state().batch_kernels if keys not in compiled_keys]
 
     return ResolverRun(
         name=name,
@@ -812,7 +820,32 @@ def run_resolver(
         error_rows=ran.last_error_rows,
         kernels_compiled_during_run=max(0, ran.kernels - compiled.kernels),
         result=result,
+        new_layouts=changed_layouts(resolver, compiled_keys, new_keys),
     )
+
+
+def changed_layouts(
+    resolver: JitResolver, compiled: set[tuple[ParameterKey, ...]], new: list[tuple[ParameterKey, ...]]
+) -> list[str]:
+    """Describe the parameters whose layout in the kernels of `new` differs from every kernel of `compiled`."""
+    names = parameter_names(resolver)
+    described = []
+    for keys in new:
+        for position, key in enumerate(keys):
+            if all(old[position].layout != key.layout for old in compiled):
+                described.append(f"{names[position]}: {describe_layout(key.layout)}")
+    return list(dict.fromkeys(described))
+
+
+def describe_layout(layout: ColumnLayout) -> str:
+    """Describe a parameter's layout in a few words, such as "utf8, ASCII only, without nulls"."""
+    words = [layout.physical]
+    if layout.ascii:
+        words.append("ASCII only")
+    if layout.broadcast:
+        words.append("one value for every row")
+    words.append("with a validity bitmap" if layout.has_validity else "without nulls")
+    return ", ".join(words)
 
 
 def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -945,7 +978,9 @@ def resolver_table(runs: Sequence[ResolverRun], with_stages: bool) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False, caption_justify="left")
     table.caption = "times in ms"
     if stages:
-        table.caption += f"; compile stages: {', '.join(stages)}; compile also counts the disk cache lookup and store"
+        table.caption += f"; compile stages: {', '.join(stages)}"
+    if stages and "cache" not in stages:
+        table.caption += "; compile also counts looking the kernel up in the disk cache and storing it there"
     table.add_column("resolver", overflow="fold")
     table.add_column("code", no_wrap=True)
     table.add_column("compile", justify="right", no_wrap=True)
@@ -1017,9 +1052,10 @@ def run_notes(runs: Sequence[ResolverRun]) -> list[str]:
             notes.append(f"note: {run.name} ran in the interpreter:\n    {reason}")
         elif run.kernels_compiled_during_run:
             count = run.kernels_compiled_during_run
+            layouts = f" ({'; '.join(run.new_layouts)})" if run.new_layouts else ""
             notes.append(
                 f"note: {run.name} needed {count} more kernel{'s' if count > 1 else ''} during the run, "
-                f"specialized on the input columns' Arrow layout, and its run time includes compiling it "
+                f"specialized on the input columns' Arrow layout{layouts}, and its run time includes compiling it "
                 f"or loading it from the disk cache"
             )
     return notes

@@ -116,7 +116,10 @@ class FusedResolvers:
         for resolver in resolvers:
             inner = resolver.resolver if isinstance(resolver, FusedMember) else resolver
             if not isinstance(inner, JitResolver):
-                raise TypeError(f"fuse() takes @jit_resolver functions, but got {type(inner).__name__}")
+                fix = ""
+                if callable(inner) and hasattr(inner, "__name__"):
+                    fix = f"; decorate {inner.__name__} with @featurejit.jit_resolver"
+                raise TypeError(f"fuse() takes @jit_resolver functions, but got {type(inner).__name__}{fix}")
         members = [FusedMember.of(resolver) for resolver in resolvers]
         names = [member.output for member in members]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -157,7 +160,7 @@ class FusedResolvers:
         from featurejit.runtime.fused import run_fused
 
         # Looking each column up in the schema is faster than listing the names (a new list on
-        # every access). -1 means a missing name, or one the table holds twice.
+        # every access). -1 means a missing name, or one that the table contains twice.
         schema = table.schema
         indices = [schema.get_field_index(name) for name in self.inputs]
         if -1 not in indices:
@@ -166,14 +169,15 @@ class FusedResolvers:
         for name, index in zip(self.inputs, indices, strict=True):
             if index != -1:
                 continue
-            readers = ", ".join(dict.fromkeys(member.describe() for member, _ in self.inputs[name]))
+            reader_names = list(dict.fromkeys(member.describe() for member, _ in self.inputs[name]))
+            readers = f"{', '.join(reader_names)} {'reads' if len(reader_names) == 1 else 'read'}"
             if name in column_names:
                 raise ValueError(
-                    f"the table has {column_names.count(name)} columns named {name!r}, which {readers} reads; "
+                    f"the table has {column_names.count(name)} columns named {name!r}, which {readers}; "
                     f"rename or drop all but one"
                 )
             raise ColumnNotFoundError(
-                f"the table has no column {name!r}, which {readers} reads; its columns are: {', '.join(column_names)}"
+                f"the table has no column {name!r}, which {readers}; its columns are: {', '.join(column_names)}"
             )
         raise AssertionError("a column index of -1 is either missing or repeated")
 

@@ -204,6 +204,9 @@ def test_int_scalar_beyond_int64_runs_python() -> None:
 def test_list_with_int_beyond_int64_names_it_and_the_fix() -> None:
     with pytest.raises(TypeError, match=r"the int 9223372036854775808, which does not fit in int64; pass the list as pyarrow"):
         speed_mph([1, 2**63], [60, 60])
+    # A uint64 array would truncate the floats of a list for a float parameter, so it is not suggested.
+    with pytest.raises(TypeError, match=r"the int 9223372036854775808, .* int64; call the resolver on each value"):
+        scaled([2**63, 1.5])
     with pytest.raises(TypeError, match=r"the int -9223372036854775809, .* int64; call the resolver on each value"):
         speed_mph([0, -(2**63) - 1], [60, 60])
     with pytest.raises(TypeError, match=r"the int 100000000000\.\.\. \(41 digits\)"):
@@ -254,6 +257,20 @@ def test_type_accepted_for_one_parameter_is_still_checked_for_another() -> None:
         with pytest.raises(TypeError, match=r"'distance' expects int, but got values of Arrow type double"):
             speed_mph(doubles, pa.array([2, 3]))
     assert scaled(doubles, 0.5).to_pylist() == [0.75, 1.25]
+
+
+def test_numpy_strings_name_the_layouts_to_pass() -> None:
+    @jit_resolver
+    def first_letter(text: str) -> str:
+        return text[:1]
+
+    with pytest.raises(TypeError, match=r"dtype <U2; pass a pyarrow string array or a list of str, because"):
+        first_letter(np.array(["ab", "c"]))
+
+
+def test_string_view_for_float_parameter_names_string_view() -> None:
+    with pytest.raises(TypeError, match=r"'x' expects float, but got values of Arrow type string_view"):
+        scaled(pa.array(["1.5"], pa.string_view()))
 
 
 def test_string_array_is_rejected() -> None:

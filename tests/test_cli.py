@@ -398,6 +398,23 @@ def test_run_reads_another_resolvers_output(
     assert written.column("is_fast").to_pylist() == [speed is not None and speed > 400 for speed in speeds]
 
 
+def test_run_names_the_layout_of_a_kernel_compiled_while_running(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    data = tmp_path / "codes.parquet"
+    pq.write_table(pa.table({"code": pa.array(["JFK", "LGA", None])}), data)
+    source = "import featurejit as fj\n\n\n@fj.jit_resolver\ndef code_length(code: str | None) -> int | None:\n    return None if code is None else len(code)\n"
+    path = write_resolver_file(tmp_path, "codes.py", source)
+
+    code, out, err = run_main(capsys, "run", str(path), "--data", str(data), "--preview", "0")
+
+    assert code == 0, err
+    # compile() builds the kernel for any text, and the run's ASCII column gets one of its own.
+    assert "note: code_length needed 1 more kernel" in out
+    assert "(code: utf8, ASCII only, with a validity bitmap)" in out
+    assert "compile also counts looking the kernel up in the disk cache" in out
+
+
 def test_error_resolvers_in_a_cycle(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_resolver_file(
         tmp_path,

@@ -492,6 +492,15 @@ def test_lists_and_numpy_arrays() -> None:
         hour_or_none([DT(2013, 3, 10, 2, 30, tzinfo=ZoneInfo(NY))])
 
 
+def test_numpy_days_for_datetime_name_the_conversion() -> None:
+    import numpy as np
+
+    days = np.array(["2013-01-01", "2013-01-02"], dtype="datetime64[D]")
+    with pytest.raises(TypeError, match=r"dtype datetime64\[D\], which becomes Arrow dates; .*astype\('datetime64\[us\]'\)"):
+        hour_or_none(days)
+    assert hour_or_none(days.astype("datetime64[us]")).to_pylist() == [0, 0]
+
+
 def test_wrong_array_types_are_rejected() -> None:
     with pytest.raises(TypeError, match=r"expects datetime, but got values of Arrow type date32.*pass timestamp"):
         year_of(pa.array([datetime.date(2000, 1, 1)]))

@@ -181,9 +181,17 @@ def test_chunked_columns_and_record_batch() -> None:
 
 
 def test_missing_column_names_it_and_its_reader() -> None:
-    with pytest.raises(KeyError, match="no column 'air_time', which speed, hours reads") as raised:
+    with pytest.raises(KeyError, match="no column 'air_time', which speed, hours read;") as raised:
         fj.fuse(speed, hours)(pa.table({"distance": [1]}))
     assert str(raised.value).startswith("the table has no column 'air_time'")
+
+
+def test_plain_function_is_rejected_with_the_fix() -> None:
+    def plain(distance: int) -> int:
+        return distance
+
+    with pytest.raises(TypeError, match="but got function; decorate plain with @featurejit.jit_resolver"):
+        fj.fuse(speed, plain)  # type: ignore[arg-type]
 
 
 def test_column_named_twice_is_rejected() -> None:

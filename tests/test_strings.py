@@ -214,6 +214,23 @@ def test_dictionary_layouts_cast_for_kernels(index_type: pa.DataType, value_type
     assert fj.fuse(domain)(table).column("domain").to_pylist() == expected(domain, values)
 
 
+@pytest.mark.parametrize("value_type", [pa.string(), pa.large_string(), pa.string_view()], ids=str)
+@pytest.mark.parametrize("index_type", [pa.int8(), pa.int32(), pa.uint32()], ids=str)
+def test_null_entry_of_dictionary_is_null(index_type: pa.DataType, value_type: pa.DataType) -> None:
+    # A row whose index points at a null entry of the dictionary is null, as to_pylist() gives it.
+    dictionary = pa.array(["a@b", None, "ü@ß"], value_type)
+    array = pa.DictionaryArray.from_arrays(pa.array([0, 1, None, 2, 1, 0] * 30, index_type), dictionary)
+    values = array.to_pylist()
+    assert values[1] is None
+    assert domain(array).to_pylist() == expected(domain, values)
+    clean = pa.DictionaryArray.from_arrays(pa.array([0, 2], index_type), dictionary)
+    assert domain(clean).to_pylist() == expected(domain, clean.to_pylist())
+    chunked = pa.chunked_array([clean, array.slice(5, 40)])
+    assert domain(chunked).to_pylist() == expected(domain, chunked.to_pylist())
+    table = pa.table({"email": array})
+    assert fj.fuse(domain)(table).column("domain").to_pylist() == expected(domain, values)
+
+
 def test_string_view_cast_for_kernels() -> None:
     array = pa.array(["a@b", None, "ü@ß", "", "none"] * 40, pa.string_view())
     values = array.to_pylist()

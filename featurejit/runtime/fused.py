@@ -111,7 +111,11 @@ class FusedState:
         # A table's columns are chunked arrays, mostly of one chunk. That chunk runs as a plain
         # array, so the results need no chunked arrays, which the table would only wrap again.
         columns = [single_chunk(column) for column in columns]
-        columns = [readable_strings(self.name, name, column) for name, column in zip(names, columns, strict=True)]
+        # Strings are cast for str parameters only, so that an error names the type passed.
+        columns = [
+            readable_strings(self.name, name, column) if self.specs[name].python_type is str else column
+            for name, column in zip(names, columns, strict=True)
+        ]
         column_types = tuple(column.type for column in columns)
         if column_types not in self.accepted_types:
             for name, column in zip(names, columns, strict=True):

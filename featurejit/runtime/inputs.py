@@ -75,26 +75,42 @@ def readable_strings(
     Polars' categorical columns come as large_string values with uint32 indices, so those
     values are cast to string and unsigned indices to the next wider signed type, which
     copies the indices. string_view columns, which newer Polars and Arrow writers produce, are
-    cast to string, which copies the text.
+    cast to string, which copies the text. Kernels do not read a dictionary's own validity,
+    so a dictionary with a null entry is decoded, which makes the rows that point at it null.
     """
     arrow_type = array.type
+    targets: list[pa.DataType]  # cast in turn
     if pa.types.is_string_view(arrow_type):
-        target: pa.DataType = pa.string()
+        targets = [pa.string()]
     elif pa.types.is_dictionary(arrow_type) and arrow_type.value_type in STRING_VALUE_TYPES:
         index_type = SIGNED_INDEX_TYPES.get(arrow_type.index_type, arrow_type.index_type)
-        if index_type == arrow_type.index_type and arrow_type.value_type == pa.string():
+        if dictionary_has_nulls(array):
+            targets = [pa.large_string() if arrow_type.value_type == pa.large_string() else pa.string()]
+            if pa.types.is_string_view(arrow_type.value_type):
+                # Arrow decodes no dictionary of string_view values, so those become string values first.
+                targets.insert(0, pa.dictionary(index_type, pa.string()))
+        elif index_type == arrow_type.index_type and arrow_type.value_type == pa.string():
             return array
-        target = pa.dictionary(index_type, pa.string())
+        else:
+            targets = [pa.dictionary(index_type, pa.string())]
     else:
         return array
+    target = targets[0]
     try:
-        return array.cast(target)
+        for target in targets:
+            array = array.cast(target)
+        return array
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
         raise TypeError(
             f"{resolver_name}(): parameter {name!r} got strings of Arrow type {arrow_type} that cannot be cast "
             f"to {target} ({error}); pass a string or large_string column"
         ) from None
 
+
+def dictionary_has_nulls(array: pa.Array | pa.ChunkedArray) -> bool:
+    """Return whether the dictionary of a dictionary-encoded array, or of any of its chunks, has a null entry."""
+    chunks = array.chunks if isinstance(array, pa.ChunkedArray) else [array]
+    return any(chunk.dictionary.null_count > 0 for chunk in chunks)
 
 
 def arrow_info(arrow_type: pa.DataType) -> tuple[str, type] | None:
@@ -203,21 +219,23 @@ def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> 
     raise TypeError(
         f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(value)}; "
         f"pass {a_type_name(spec.python_type)}, or a column as a pyarrow array, a 1-D numpy array or a list "
-        f"(for a pandas or Polars series, pass series.to_numpy() or pyarrow.array(series))"
+        f"(for a pandas or Polars series, pass pyarrow.array(series), which keeps its nulls, or series.to_numpy())"
     )
 
 
 # The numpy dtype kinds that a parameter of each Python type accepts, and their names for errors.
 NUMPY_KINDS: dict[type | None, tuple[str, str]] = {
-    int: ("biu", "bool or integer"),
-    float: ("biuf", "bool, integer, float32 or float64"),
-    bool: ("b", "bool"),
-    str: ("", "no numpy: pass a pyarrow string array or a list of str"),
-    datetime.datetime: ("M", "datetime64"),
-    datetime.date: ("M", "datetime64"),
-    datetime.timedelta: ("m", "timedelta64"),
-    None: ("biufMm", "bool, integer, float32, float64, datetime64 or timedelta64"),
+    int: ("biu", "bool or integer values"),
+    float: ("biuf", "bool, integer, float32 or float64 values"),
+    bool: ("b", "bool values"),
+    str: ("", "a pyarrow string array or a list of str, because kernels read no numpy strings"),
+    datetime.datetime: ("M", "datetime64 values"),
+    datetime.date: ("M", "datetime64 values"),
+    datetime.timedelta: ("m", "timedelta64 values"),
+    None: ("biufMm", "bool, integer, float32, float64, datetime64 or timedelta64 values"),
 }
+# The numpy datetime64 units that Arrow converts to a timestamp; coarser ones become date32.
+TIMESTAMP_UNITS = ("s", "ms", "us", "ns")
 
 
 def to_arrow(
@@ -225,6 +243,8 @@ def to_arrow(
 ) -> pa.Array | pa.ChunkedArray | None:
     """Return `value` as an Arrow array if it is array-like, None if it is a scalar."""
     if isinstance(value, ARROW_ARRAYS):
+        if spec is not None and spec.python_type is not str:
+            return value  # strings are cast for str parameters only, so an error names the type passed
         return readable_strings(resolver_name, name, value)
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
@@ -235,8 +255,13 @@ def to_arrow(
         kinds, accepted = NUMPY_KINDS.get(spec.python_type, NUMPY_KINDS[None]) if spec else NUMPY_KINDS[None]
         if value.dtype.kind not in kinds or value.dtype == np.float16:
             raise TypeError(
-                f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}; "
-                f"pass {accepted} values"
+                f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}; pass {accepted}"
+            )
+        unit = np.datetime_data(value.dtype)[0] if value.dtype.kind == "M" else ""
+        if spec is not None and spec.python_type is datetime.datetime and unit not in ("", *TIMESTAMP_UNITS):
+            raise TypeError(
+                f"{resolver_name}(): parameter {name!r} expects {spec}, but got a numpy array of dtype {value.dtype}, "
+                f"which becomes Arrow dates; convert it with array.astype('datetime64[us]')"
             )
         if not value.dtype.isnative:
             raise TypeError(
@@ -253,7 +278,8 @@ def to_arrow(
             too_large = next((item for item in value if type(item) is int and not fits_int64(item)), None)
             if too_large is not None:
                 fix = "call the resolver on each value, which runs such ints in the interpreter"
-                if all(0 <= item <= UINT64_MAX for item in value if type(item) is int):
+                int_parameter = spec is not None and spec.python_type is int
+                if int_parameter and all(item is None or (type(item) is int and 0 <= item <= UINT64_MAX) for item in value):
                     fix = f"pass the list as pyarrow.array(values, pyarrow.uint64()), or {fix}"
                 raise TypeError(
                     f"{resolver_name}(): parameter {name!r} got a list with the int {short_int(too_large)}, "
@@ -304,7 +330,8 @@ def bind_arguments(resolver_name: str, signature: Signature, values: list[Any]) 
                 continue
             check_array(resolver_name, name, spec, array)
             check_zone(array.type, name)
-            if array is value:
+            # A dictionary array's type does not tell whether its dictionary has a null entry.
+            if array is value and not pa.types.is_dictionary(array.type):
                 if len(ACCEPTED_ARROW_TYPES) >= ACCEPTED_LIMIT:
                     ACCEPTED_ARROW_TYPES.clear()
                 ACCEPTED_ARROW_TYPES.add((array.type, spec))
