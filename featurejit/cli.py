@@ -49,9 +49,7 @@ from featurejit.settings import settings
 if TYPE_CHECKING:
     from xdsl.dialects.builtin import ModuleOp
 
-    from featurejit.codegen.layout import ColumnLayout
     from featurejit.passes import PassManager
-    from featurejit.runtime.batch import ParameterKey
 
 logger = logging.getLogger("featurejit")
 
@@ -759,8 +757,6 @@ class ResolverRun:
     error_rows: int
     kernels_compiled_during_run: int
     result: pa.Array | pa.ChunkedArray = field(repr=False)
-    # The parameters whose Arrow layout in the run differs from the one compile() compiled for.
-    new_layouts: list[str] = field(default_factory=list)
 
 
 def load_compiler() -> float:
@@ -781,15 +777,23 @@ def run_resolver(
     name: str, resolver: JitResolver, columns: dict[str, pa.ChunkedArray], rows: int
 ) -> ResolverRun:
     """Compile the resolver, run it once over the columns, and measure both."""
+    state = resolver.compiled_state()
+    # mode="require" compiles at decoration, so compile() may find the kernel ready.
+    ready = {keys for keys, kernel in state.batch_kernels.items() if kernel is not None}
     start = time.perf_counter()
     resolver.compile()
+    if resolver.explain(show=False).native:
+        # Columns of another Arrow layout than the annotations' default, such as ASCII text,
+        # need kernels of their own, which the run would otherwise compile and count as run time.
+        state.compile_for(resolver.bind_values((), columns))
     compile_seconds = time.perf_counter() - start
     compiled = resolver.explain(show=False)
-    compiled_keys = set(resolver.compiled_state().batch_kernels)
-    # mode="require" compiles at decoration, so compile() may find the kernel ready. Its stages
-    # then add up to more than the time compile() took.
-    stage_seconds = sum(compiled.compile_ms.values()) / 1000
-    compiled_at_import = compiled.native and stage_seconds > compile_seconds
+    new_kernels = [kernel for keys, kernel in state.batch_kernels.items() if kernel is not None and keys not in ready]
+    stages_ms: dict[str, float] = {}
+    for kernel in new_kernels:
+        for stage, seconds in kernel.stage_seconds.items():
+            stages_ms[stage] = stages_ms.get(stage, 0.0) + seconds * 1000
+    compiled_at_import = compiled.native and not new_kernels
 
     # The summary's errors column and a note report the rows set to null, so the call's own
     # warning, which points at explain(), goes to the DEBUG log.
@@ -805,14 +809,13 @@ def run_resolver(
         raise ResolverRowError(f"resolver {name} raised {type(error).__name__}: {message}{hint}") from error
     run_seconds = time.perf_counter() - start
     ran = resolver.explain(show=False)
-    new_keys = [keys for keys in resolver.compiled_state().batch_kernels if keys not in compiled_keys]
 
     return ResolverRun(
         name=name,
         native=ran.native,
         reason=ran.reason,
         compile_seconds=compile_seconds,
-        compile_stages_ms=compiled.compile_ms,
+        compile_stages_ms=stages_ms,
         compiled_at_import=compiled_at_import,
         run_seconds=run_seconds,
         rows=rows,
@@ -820,32 +823,8 @@ def run_resolver(
         error_rows=ran.last_error_rows,
         kernels_compiled_during_run=max(0, ran.kernels - compiled.kernels),
         result=result,
-        new_layouts=changed_layouts(resolver, compiled_keys, new_keys),
     )
 
-
-def changed_layouts(
-    resolver: JitResolver, compiled: set[tuple[ParameterKey, ...]], new: list[tuple[ParameterKey, ...]]
-) -> list[str]:
-    """Describe the parameters whose layout in the kernels of `new` differs from every kernel of `compiled`."""
-    names = parameter_names(resolver)
-    described = []
-    for keys in new:
-        for position, key in enumerate(keys):
-            if all(old[position].layout != key.layout for old in compiled):
-                described.append(f"{names[position]}: {describe_layout(key.layout)}")
-    return list(dict.fromkeys(described))
-
-
-def describe_layout(layout: ColumnLayout) -> str:
-    """Describe a parameter's layout in a few words, such as "utf8, ASCII only, without nulls"."""
-    words = [layout.physical]
-    if layout.ascii:
-        words.append("ASCII only")
-    if layout.broadcast:
-        words.append("one value for every row")
-    words.append("with a validity bitmap" if layout.has_validity else "without nulls")
-    return ", ".join(words)
 
 
 def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
@@ -1052,10 +1031,9 @@ def run_notes(runs: Sequence[ResolverRun]) -> list[str]:
             notes.append(f"note: {run.name} ran in the interpreter:\n    {reason}")
         elif run.kernels_compiled_during_run:
             count = run.kernels_compiled_during_run
-            layouts = f" ({'; '.join(run.new_layouts)})" if run.new_layouts else ""
             notes.append(
                 f"note: {run.name} needed {count} more kernel{'s' if count > 1 else ''} during the run, "
-                f"specialized on the input columns' Arrow layout{layouts}, and its run time includes compiling it "
+                f"specialized on the input columns' Arrow layout, and its run time includes compiling it "
                 f"or loading it from the disk cache"
             )
     return notes

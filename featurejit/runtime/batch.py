@@ -496,6 +496,15 @@ class BatchRunner:
             store_results(buffers, results, slow_rows, needed, stats)
         return [buffer.to_array() for buffer in buffers]
 
+    def compile_kernels(self, bound: BoundCall) -> None:
+        """Compile the optimized kernel of every segment of a call with these arguments, without running it."""
+        assert self.get_kernel is not None
+        assert bound.length is not None
+        for start, stop in segment_bounds(bound):
+            inputs = [slice_argument(argument, start, stop) for argument in bound.arguments]
+            keys = tuple(segment.key(column_descriptor(segment, stop - start)[0]) for segment in inputs)
+            self.get_kernel(keys, None)
+
     def kernel_call(self, inputs: list[SegmentInput], rows: int, stats: CallStats) -> KernelCall | None:
         """Return the kernel for one segment's inputs and its column fields, or None if none could be compiled."""
         assert self.get_kernel is not None

@@ -340,6 +340,20 @@ class ResolverState:
             return self.call_scalar(bound.scalar_values())
         return self.call_batch(bound, signature)
 
+    def compile_for(self, values: list[Any]) -> None:
+        """Compile the optimized kernels that a batch call with these arguments runs, without running them.
+
+        Columns whose Arrow layout differs from the annotations' default, such as ASCII text or a
+        timestamp in seconds, need kernels of their own. A scalar call compiles nothing here.
+        """
+        bound = bind_arguments(self.name, self.signature(), values)
+        if bound.length is None or settings.disable_jit:
+            return
+        with self.resolver.lock:
+            self.drop_stale_kernels()
+        runner = BatchRunner([self.signature().result.python_type], lambda *_: [], self.batch_kernel)
+        runner.compile_kernels(bound)
+
     def call_batch(self, bound: BoundCall, signature: Signature) -> pa.Array | pa.ChunkedArray:
         stats = CallStats()
         self.ran_quick_kernel = False
