@@ -90,6 +90,9 @@ class FusedState:
         self.output_specs = {member.output: member.resolver.signature().result for member in fused.members}
         on_error = {member.output: member.resolver.on_error for member in fused.members}
         self.null_raising_rows = [on_error[name] == "null" for name in fused.outputs]
+        # The signature that binds the input columns, and the output types, built once for every call.
+        self.column_signature = Signature(tuple(self.specs.items()), ValueSpec(int, False))
+        self.output_types = [self.output_specs[name].python_type for name in fused.outputs]
         self.readers: dict[str, list[str]] = {}  # see readers_of
         self.thread_buffers = threading.local()  # buffers of small calls, see featurejit.runtime.fused_rows
         # Column types that every reader's annotation accepts, so later calls skip the checks.
@@ -123,13 +126,11 @@ class FusedState:
                     resolver = member.resolver
                     check_array(resolver.name, parameter, dict(resolver.signature().parameters)[parameter], column)
             self.accepted_types.add(column_types)
-        signature = Signature(tuple((name, self.specs[name]) for name in names), ValueSpec(int, False))
-        bound = bind_arguments(self.name, signature, list(columns))
+        bound = bind_arguments(self.name, self.column_signature, list(columns))
         self.drop_stale_kernels()
-        outputs = [self.output_specs[name].python_type for name in fused.outputs]
         stats = CallStats()
         get_kernel = None if settings.disable_jit else self.kernel
-        runner = BatchRunner(outputs, self.slow_path, get_kernel, null_raising_rows=self.null_raising_rows)
+        runner = BatchRunner(self.output_types, self.slow_path, get_kernel, null_raising_rows=self.null_raising_rows)
         try:
             arrays = runner.run(bound, stats)
         except Exception as error:
@@ -246,7 +247,7 @@ class FusedState:
             if key.unsupported:
                 self.note_failure(CompileError(f"column {name!r}: {key.unsupported}"))
                 return None
-        outputs = [self.output_specs[name].python_type for name in fused.outputs]
+        outputs = self.output_types
         request = cache.FusedKernelRequest(
             fused.members[0].resolver.function,
             tuple(ir_type_text(key.python_type, key.optional, key.zone) for key in keys),
