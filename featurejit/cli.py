@@ -122,7 +122,11 @@ def build_parser() -> argparse.ArgumentParser:
         "featurejit.Graph, runs the graph's outputs over its source and prints the plan with each stage's rows "
         "and time.",
     )
-    run.add_argument("file", metavar="FILE.py", help="Python file that defines the resolvers")
+    run.add_argument(
+        "file",
+        metavar="FILE.py[:GRAPH]",
+        help="Python file that defines the resolvers, or a graph; GRAPH names one of several graphs",
+    )
     run.add_argument(
         "--data",
         metavar="PATH",
@@ -133,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="PATH",
         help="write a Parquet file (.parquet or .pq) with all input columns and one column per resolver, "
-        "named after the resolver",
+        "named after the resolver; for a graph file, the columns of the graph's outputs",
     )
     run.add_argument(
         "--rows",
@@ -829,14 +833,16 @@ def run_resolver(
 
 def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run every resolver of args.file over the input table and report times, counts and a preview."""
-    path = Path(args.file)
+    path, graph_name = split_target(args.file, name_required=False)
     with importable_folder(path.resolve().parent):
         module = import_resolver_file(path)
         from featurejit.graph.commands import find_graphs, run_graph_file
 
         graphs = find_graphs(module)
         if graphs:
-            return run_graph_file(args, path, graphs, out)
+            return run_graph_file(args, path, graphs, out, graph_name)
+        if graph_name is not None:
+            raise UsageError(f"{args.file} names a graph, but {path} defines none; run {path} to run its resolvers")
         resolvers = find_resolvers(module, path)
         output_path = None if args.output is None else check_output_path(args.output, args.data)
 

@@ -129,3 +129,59 @@ def test_run_example_graph(capsys: pytest.CaptureFixture[str]) -> None:
     assert "recovered, route], native" in out
     assert "stage 2: interpreted [calendar]" in out
     assert out.count("actual rows: 2,000") == 3
+
+
+def test_run_names_one_of_several_graphs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "two_graphs.py"
+    path.write_text(GRAPH_FILE + "\nother = fj.Graph([total], sources={Item: items}, outputs=[Item.total])\n")
+    code, _, err = run_main(capsys, "run", str(path))
+    assert code == 2
+    assert f"name one as {path}:NAME" in err
+    code, out, err = run_main(capsys, "run", f"{path}:other", "--preview", "0")
+    assert code == 0, err
+    assert "total" in out
+    code, _, err = run_main(capsys, "run", f"{path}:missing")
+    assert code == 2
+    assert "defines no graph named 'missing'; its graphs are: graph, other" in err
+
+
+QUOTED_GRAPH_FILE = '''
+import pyarrow as pa
+import featurejit as fj
+
+
+@fj.features
+class Customer:
+    id: int
+    orders: "list[Order]" = fj.has_many(lambda: Order.customer_id == Customer.id)
+    mean_amount: float | None
+
+
+@fj.features
+class Order:
+    id: int
+    customer_id: int
+    status: str
+    amount: float
+
+
+@fj.jit_resolver
+def mean_amount(m: Customer.orders[Order.status == 'say "hi" \\\\o/', Order.amount].mean()) -> Customer.mean_amount:
+    return m
+
+
+orders = pa.table({"id": [1], "customer_id": [1], "status": ['say "hi" \\\\o/'], "amount": [2.0]})
+graph = fj.Graph([mean_amount], sources={Customer: pa.table({"id": [1]}), Order: orders}, outputs=[Customer.mean_amount])
+'''
+
+
+def test_dot_escapes_quotes_and_backslashes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "quoted_graph.py"
+    path.write_text(QUOTED_GRAPH_FILE)
+    code, out, err = run_main(capsys, "graph", str(path), "--format", "dot")
+    assert code == 0, err
+    # The label shows the value's repr, 'say "hi" \\o/', and DOT escapes its quotes and backslashes.
+    assert r"""Order.status == 'say \"hi\" \\\\o/'""" in out
+    for line in out.splitlines():
+        unescaped = line.replace("\\\\", "").replace('\\"', "")
+        assert unescaped.count('"') % 2 == 0, line

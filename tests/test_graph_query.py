@@ -278,3 +278,58 @@ def test_resolver_without_inputs_runs_once_per_row(table: pa.Table) -> None:
     assert "reads no feature" in stage.reason
     assert graph.query_table([Trip.tip]).column("tip").to_pylist() == [1.5] * ROWS
     assert graph.query([Trip.tip], {Trip.id: [0, 3]})["tip"] == [1.5, 1.5]
+
+
+@fj.features
+class Event:
+    id: int
+    at: datetime.datetime | None
+    next_day: datetime.datetime | None
+
+
+@fj.jit_resolver
+def next_day(at: Event.at) -> Event.next_day:
+    return None if at is None else at + datetime.timedelta(days=1)
+
+
+def test_offline_datetime_output_keeps_its_zone() -> None:
+    # Interpreted in a graph (a datetime output), whose results keep the zone of the values.
+    zone = "America/New_York"
+    events = pa.table({"id": [1, 2], "at": pa.array([datetime.datetime(2024, 3, 10, 6, 30), None], pa.timestamp("us", tz=zone))})
+    graph = fj.Graph([next_day], sources={Event: events})
+    expected = [next_day.function(at) for at in events.column("at").to_pylist()]
+    table = graph.query_table([Event.next_day])
+    assert table.schema.field("next_day").type == pa.timestamp("us", tz=zone)
+    assert table.column("next_day").to_pylist() == expected
+    assert graph.query([Event.next_day], {Event.id: [1]})["next_day"] == expected[:1]
+
+
+@fj.features
+class Station:
+    id: int
+    day: datetime.datetime
+    temp: float | None
+
+
+@fj.features
+class Reading:
+    id: int
+    day: datetime.datetime | None
+    station: Station = fj.has_one(on="day")
+    station_temp: float | None
+
+
+@fj.jit_resolver
+def station_temp(temp: Reading.station.temp) -> Reading.station_temp:
+    return temp
+
+
+def test_aware_request_key_for_naive_key_column_is_rejected() -> None:
+    day = datetime.datetime(2024, 1, 1)
+    stations = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us")), "temp": [1.5]})
+    readings = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us"))})
+    graph = fj.Graph([station_temp], sources={Station: stations, Reading: readings})
+    assert graph.query([Reading.station_temp], {Reading.day: [day]})["station_temp"] == [1.5]
+    # In Python a naive datetime never equals an aware one, so the aware key cannot match.
+    with pytest.raises(GraphError, match="'day' contains naive timestamps .* is an aware datetime"):
+        graph.query([Reading.station_temp], {Reading.day: [day.replace(tzinfo=datetime.UTC)]})

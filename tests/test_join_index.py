@@ -69,6 +69,27 @@ def test_uint64_keys_above_int64() -> None:
     assert index.rows(signed).tolist() == [-1, 2, -1]
 
 
+def test_int_keys_beyond_uint64_find_no_row() -> None:
+    index = Index.build(pa.table({"id": pa.array([5, 7], pa.int64()), "v": ["a", "b"]}), "id")
+    assert index.get(2**64) == -1
+    assert index.rows([5, 2**64, -(2**63) - 1, 7]).tolist() == [0, -1, -1, 1]
+    assert index.lookup([5, 2**64]).column("v").to_pylist() == ["a", None]
+
+
+def test_aware_key_for_naive_timestamps_is_rejected() -> None:
+    import datetime
+
+    day = datetime.datetime(2024, 1, 1)
+    naive = Index.build(pa.table({"day": pa.array([day], pa.timestamp("us"))}), "day")
+    assert naive.rows([day]).tolist() == [0]
+    with pytest.raises(TypeError, match=r"contains naive timestamps \(timestamp\[us\]\), but the lookup key .* is an aware"):
+        naive.rows([day.replace(tzinfo=datetime.UTC)])
+    aware = Index.build(pa.table({"day": pa.array([day], pa.timestamp("us", tz="UTC"))}), "day")
+    assert aware.rows([day.replace(tzinfo=datetime.UTC)]).tolist() == [0]
+    with pytest.raises(TypeError, match="contains aware timestamps .* is a naive datetime"):
+        aware.rows([day])
+
+
 def test_lookup_is_a_left_join_of_the_keys() -> None:
     table = pa.table({"id": [10, 20, 20, 30, None], "x": [1.0, 2.0, 3.0, 4.0, 5.0], "name": list("abcde")})
     index = Index.build(table, "id")

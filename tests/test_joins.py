@@ -214,6 +214,30 @@ def test_float_key_rejected() -> None:
         join(table, table, on="k")
 
 
+def test_timestamp_keys_of_other_units_name_the_rule() -> None:
+    seconds = pa.table({"k": pa.array([0], pa.timestamp("s"))})
+    micros = pa.table({"k": pa.array([0], pa.timestamp("us"))})
+    with pytest.raises(KeyTypeError, match="join only with keys of the same type, unit and zone; cast one"):
+        join(seconds, micros, on="k")
+
+
+def test_null_typed_key_column_is_named() -> None:
+    nulls = pa.table({"k": pa.nulls(2)})
+    with pytest.raises(KeyTypeError, match="'k' has only nulls \\(Arrow type null\\), which match no key"):
+        join(nulls, pa.table({"k": [1, 2]}), on="k")
+
+
+def test_left_merge_join_explain_says_each_left_row_gives_one_row() -> None:
+    left = pa.table({"k": pa.array([1, 2], pa.int64()), "x": ["p", "q"]})
+    right = pa.table({"k": pa.array([2, 3], pa.int64()), "y": [1, 2]})
+    plan = plan_join(left, right, on="k", how="left")
+    assert plan.execute().to_pylist() == [{"k": 1, "x": "p", "y": None}, {"k": 2, "x": "q", "y": 1}]
+    text = plan.explain()
+    if "merge" in text:
+        assert "every left row gives one output row" in text
+    assert "matched once" not in text
+
+
 def test_bad_arguments_raise() -> None:
     table = pa.table({"k": [1]})
     with pytest.raises(ValueError, match="invalid how='outer'"):

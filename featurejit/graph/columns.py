@@ -28,6 +28,18 @@ ARROW_TYPES: dict[type, pa.DataType] = {
 }
 
 
+def python_values_to_arrow(values: list[Any], python_type: type) -> pa.Array:
+    """Convert a feature's Python values (None for null) to an Arrow array of the feature's type.
+
+    Aware datetimes keep their zone, which the type of the array then names.
+    """
+    if python_type is datetime.datetime:
+        from featurejit.runtime.temporal import temporal_list_to_arrow  # imported late: it imports the zones
+
+        return temporal_list_to_arrow(values, python_type)
+    return pa.array(values, type=ARROW_TYPES[python_type])
+
+
 # Numeric Arrow types by their name, for reading their buffers with numpy.
 NUMPY_BY_ARROW_NAME: dict[str, np.dtype] = {
     name: np.dtype(name)
@@ -149,6 +161,8 @@ class Column:
         return [value if valid else None for value, valid in zip(values, present, strict=True)]
 
     def to_arrow(self) -> pa.Array:
+        if self.valid is None and self.arrow_type is None:
+            return python_values_to_arrow(list(self.values), self.type.python_type)
         arrow_type = self.arrow_type or ARROW_TYPES[self.type.python_type]
         if self.valid is None:
             return pa.array(self.values, type=arrow_type)

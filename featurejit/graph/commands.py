@@ -124,12 +124,14 @@ def with_input(graph: Graph, data: str | None, rows: int | None) -> Graph:
     return Graph(graph.resolvers, sources, graph.outputs)
 
 
-def run_graph_file(args: argparse.Namespace, path: Path, graphs: dict[str, Graph], out: Console) -> int:
-    """Run the outputs of the file's graph over its source and print the plan, its times and a preview."""
+def run_graph_file(
+    args: argparse.Namespace, path: Path, graphs: dict[str, Graph], out: Console, name: str | None = None
+) -> int:
+    """Run the outputs of the file's graph (the one named `name`, if given) over its source and print the plan, its times and a preview."""
     from featurejit.graph.explain import describe_offline
     from featurejit.graph.offline import OfflineTrace
 
-    _, graph = select_graph(path, graphs, None)
+    _, graph = select_graph(path, graphs, name)
     if not graph.outputs:
         raise UsageError(f"the graph in {path} has no outputs to run; build it with featurejit.Graph(..., outputs=[...])")
     output_path = None if args.output is None else check_output_path(args.output, args.data)

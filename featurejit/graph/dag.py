@@ -103,7 +103,7 @@ class FeatureDag:
             checks = COLUMN_TYPE_CHECKS[feature.type.python_type]
             if not pa.types.is_null(column_type) and not any(check(column_type) for check in checks):
                 raise GraphError(
-                    f"the column {feature.name} of the source {source.description} is {column_type}, but {feature!r} "
+                    f"the column {feature.name} of the source ({source.description}) is {column_type}, but {feature!r} "
                     f"is declared {feature.type}; declare the feature with the column's type, or cast the column"
                 )
 

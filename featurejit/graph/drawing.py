@@ -71,8 +71,13 @@ def draw_text(graph: Graph) -> str:
     return "\n".join(lines)
 
 
+def dot_text(text: str) -> str:
+    """Escape text for a quoted DOT string: backslashes and double quotes."""
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
 def dot_id(node: DagNode) -> str:
-    return f'"{node_label(node)}"' if isinstance(node, Feature) else f'"resolver {node.name}"'
+    return f'"{dot_text(node_label(node))}"' if isinstance(node, Feature) else f'"resolver {dot_text(node.name)}"'
 
 
 def draw_dot(graph: Graph) -> str:
@@ -81,9 +86,10 @@ def draw_dot(graph: Graph) -> str:
     for node in dag.nodes:
         if isinstance(node, Feature):
             style = ", style=bold" if node in graph.outputs else ""
-            lines.append(f'  {dot_id(node)} [shape=box, label="{node_label(node)}\\n{node.type}"{style}];')
+            label = f"{dot_text(node_label(node))}\\n{dot_text(str(node.type))}"
+            lines.append(f'  {dot_id(node)} [shape=box, label="{label}"{style}];')
         else:
-            lines.append(f'  {dot_id(node)} [shape=ellipse, label="{node.name}"];')
+            lines.append(f'  {dot_id(node)} [shape=ellipse, label="{dot_text(node.name)}"];')
     for start, end in dag.edges:
         lines.append(f"  {dot_id(start)} -> {dot_id(end)};")
     lines.append("}")

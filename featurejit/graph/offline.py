@@ -19,7 +19,7 @@ from typing import TypeAlias
 import numpy as np
 import pyarrow as pa
 
-from featurejit.graph.columns import ARROW_TYPES, python_values
+from featurejit.graph.columns import python_values, python_values_to_arrow
 from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.interpreted import run_interpreted, uses_pool
 from featurejit.graph.online import StageTrace
@@ -72,7 +72,7 @@ def run_arrow_stage(
     written = {}
     for feature, values in zip(node.outputs, outcome.columns, strict=True):
         if feature in stage.writes:
-            written[feature] = pa.array(values, type=ARROW_TYPES[feature.type.python_type])
+            written[feature] = python_values_to_arrow(values, feature.type.python_type)
     return written
 
 

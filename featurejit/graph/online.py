@@ -77,7 +77,7 @@ class OnlineStore:
         if source is None:
             raise GraphError(f"{self.entity.name} has no source to look keys up in")
         if not source.has_column(key.name):
-            raise GraphError(f"the source {source.description} has no column {key.name}, the primary key of {self.entity.name}")
+            raise GraphError(f"the source ({source.description}) has no column {key.name}, the primary key of {self.entity.name}")
         self.index = source.key_index(key.name)
         return self.index
 

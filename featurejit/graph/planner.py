@@ -218,7 +218,7 @@ class Planner:
         if path == [f"the output {feature!r}"]:
             needed = "a requested output"
         else:
-            needed = "which is needed because " + ", and ".join(path)
+            needed = "which is needed along this chain: " + "; ".join(path)
         raise GraphError(
             f"nothing provides {feature!r}, {needed}: no resolver writes it and {where}; "
             f"add a resolver that writes it, add the column to the source, or pass it in the request"

@@ -96,7 +96,7 @@ class Source:
             # Arrow's message for an unknown column goes on to print the whole schema.
             reason = str(error).splitlines()[0].split(" in ")[0]
             raise GraphError(
-                f"the filter {expression} does not apply to the source {self.description}: {reason}; "
+                f"the filter {expression} does not apply to the source ({self.description}): {reason}; "
                 f"filters are pushed into the scan, so they may name only the source's columns: "
                 f"{', '.join(self.schema.names)}"
             ) from None
@@ -113,7 +113,7 @@ class Source:
         try:
             return dataset.to_table(columns=columns, filter=expression)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OSError) as error:
-            raise GraphError(f"scanning the source {self.description} failed: {error}") from None
+            raise GraphError(f"scanning the source ({self.description}) failed: {error}") from None
 
     def estimate(self, expression: pc.Expression | None) -> ScanEstimate:
         return ScanEstimate(self.count_rows() if expression is None else None)

@@ -7,6 +7,7 @@ columns (concatenated bytes when they do not pack), and a multimap when keys rep
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,26 @@ from featurejit.joins.stats import TableStats
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 SCALAR_STRING_KEYS = 16  # string keys up to this many are looked up one by one, without Arrow arrays
+
+
+def check_awareness(values: Any, arrow_type: pa.TimestampType, column: str) -> None:
+    """Raise TypeError if a datetime among `values` is aware where the timestamp column is naive, or naive where it is aware.
+
+    Arrow would convert an aware datetime to a naive column's UTC time, but in Python a naive
+    datetime never equals an aware one.
+    """
+    column_aware = arrow_type.tz is not None
+    for value in values if isinstance(values, list | tuple) else []:
+        if isinstance(value, datetime.datetime) and (value.tzinfo is not None) != column_aware:
+            kind, column_kind = ("an aware", "naive") if value.tzinfo is not None else ("a naive", "aware")
+            raise TypeError(
+                f"the key column {column!r} contains {column_kind} timestamps ({arrow_type}), but the lookup key "
+                f"{value!r} is {kind} datetime, which never equals one of them; pass {column_kind} datetimes"
+            )
+
+
+INT64_MIN = -(2**63)
+UINT64_MAX = 2**64 - 1
 
 
 class Index:
@@ -138,9 +159,14 @@ class Index:
         arrow_type = self.table.schema.field(self.key[part]).type
         if pa.types.is_dictionary(arrow_type):
             arrow_type = arrow_type.value_type
+        if pa.types.is_timestamp(arrow_type):
+            check_awareness(values, arrow_type, self.key[part])
         candidates = [arrow_type]
         if self.spec.classes[part] == "int":
             candidates = [pa.int64(), pa.uint64()]
+            if isinstance(values, list | tuple):
+                # An int beyond both types is no key of the column, and finds no row as a null key does.
+                values = [None if type(value) is int and not INT64_MIN <= value <= UINT64_MAX else value for value in values]
         elif self.spec.classes[part] == "str":
             candidates = [pa.string(), pa.large_string()]
         error: Exception | None = None

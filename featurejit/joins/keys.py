@@ -25,6 +25,10 @@ INT64_MAX = 2**63 - 1
 PACKED_BITS = 63  # packed keys stay non-negative int64 values
 
 
+# The key classes of key_class that are not a date or timestamp type.
+BASIC_CLASSES = ("int", "str", "binary")
+
+
 class KeyTypeError(TypeError):
     """Join keys whose types cannot be compared, such as an integer column against a string column."""
 
@@ -56,15 +60,27 @@ def check_key_types(left: Sequence[tuple[str, pa.DataType]], right: Sequence[tup
     for (left_name, left_type), (right_name, right_type) in zip(left, right, strict=True):
         left_class, right_class = key_class(left_type), key_class(right_type)
         for name, arrow_type, found in ((left_name, left_type, left_class), (right_name, right_type, right_class)):
+            if found is None and pa.types.is_null(arrow_type):
+                raise KeyTypeError(
+                    f"the key column {name!r} has only nulls (Arrow type null), which match no key; "
+                    f"cast it to the other key's type"
+                )
             if found is None:
                 raise KeyTypeError(
-                    f"the key column {name!r} is {arrow_type}; join keys must be integers, strings, binary, dates "
-                    f"or timestamps (cast floats to int or string first)"
+                    f"the key column {name!r} is {arrow_type}; join keys must be integers, strings (string, "
+                    f"large_string), binary, dates or timestamps (cast floats to int or string first, and string_view "
+                    f"to string)"
                 )
         if left_class != right_class:
+            both_temporal = left_class not in BASIC_CLASSES and right_class not in BASIC_CLASSES
+            reason = (
+                "dates and timestamps join only with keys of the same type, unit and zone"
+                if both_temporal
+                else f"{describe_class(left_class)} never equals {describe_class(right_class)}"
+            )
             raise KeyTypeError(
                 f"cannot join the key column {left_name!r} ({left_type}) with {right_name!r} ({right_type}): "
-                f"{describe_class(left_class)} never equals {describe_class(right_class)}; cast one of them first"
+                f"{reason}; cast one of them first"
             )
         classes.append(left_class)
     return classes  # type: ignore[return-value]

@@ -258,9 +258,9 @@ class JoinPlan:
         merged_left, right_rows = operators.merge_join(left_keys, right_keys, self.how == "left")
         left_rows: np.ndarray | None = merged_left
         if every_row_once(merged_left, self.left.num_rows):
-            # Each left row matched one right row, as a key into a table of unique keys does:
-            # the left columns are the output as they are, and only the right side is gathered.
-            self.actual.append("every left row matched once, so the left columns are kept without a copy")
+            # Each left row gives one output row, as a key into a table of unique keys does in a
+            # left join: the left columns are the output as they are, and only the right side is gathered.
+            self.actual.append("every left row gives one output row, so the left columns are kept without a copy")
             left_rows = None
         return assemble(self.left, single_chunks(self.right), left_rows, right_rows, self.right_on, self.suffix)
 
