@@ -333,3 +333,14 @@ def test_aware_request_key_for_naive_key_column_is_rejected() -> None:
     # In Python a naive datetime never equals an aware one, so the aware key cannot match.
     with pytest.raises(GraphError, match="'day' contains naive timestamps .* is an aware datetime"):
         graph.query([Reading.station_temp], {Reading.day: [day.replace(tzinfo=datetime.UTC)]})
+
+
+def test_aware_key_column_for_naive_keys_is_rejected_offline() -> None:
+    day = datetime.datetime(2024, 1, 1)
+    stations = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us")), "temp": [1.5]})
+    graph = fj.Graph([station_temp], sources={Station: stations})
+    naive = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us"))})
+    assert graph.query_table([Reading.station_temp], naive).column("station_temp").to_pylist() == [1.5]
+    aware = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us", tz="UTC"))})
+    with pytest.raises(GraphError, match="one contains naive timestamps and the other aware ones, which never match"):
+        graph.query_table([Reading.station_temp], aware)

@@ -161,9 +161,10 @@ def test_int_sum_overflow_raises() -> None:
     payments = pa.table({"id": [1, 2, 3], "account_id": [7, 7, 8], "amount": [2**62, 2**62, 5], "note": ["", "", ""]})
     graph = fj.Graph([], sources={Invoice: INVOICES, Payment: payments})
     total = Invoice.payments[Payment.amount].sum()
-    with pytest.raises(OverflowError, match=r"does not fit in int64"):
+    # Both name the invoice whose payments overflow by its key, not by an internal column.
+    with pytest.raises(OverflowError, match=r"for the child rows of Invoice.account_number = 7, which does not fit in int64"):
         graph.query_table([total])
-    with pytest.raises(OverflowError, match=r"does not fit in int64"):
+    with pytest.raises(OverflowError, match=r"for the child rows of Invoice.account_number = 7, which does not fit in int64"):
         graph.query([total], {Invoice.id: [1]})
     fitting = payments.set_column(2, "amount", pa.array([2**62, 2**62 - 1, -(2**62)]))
     graph = fj.Graph([], sources={Invoice: INVOICES, Payment: fitting})

@@ -226,6 +226,8 @@ def test_explain_names_operators_and_statistics(graph: Any) -> None:
     assert "right statistics: code: 39 rows, 0 nulls" in text
     analyzed = graph.explain([Order.discount, Order.big_spend], analyze=True, show=False)
     assert "actual rows: 400, with a match: " in analyzed
+    # The operator's condition names the features, not the key names the join reads them under.
+    assert "hash join (left) on Order.customer_code = Customer.code" in analyzed
     assert "left statistics: code: 400 rows" in analyzed
     online = graph.explain([Order.busy], {Order.id: [1, 6]}, analyze=True, show=False)
     assert "index: " in online

@@ -211,3 +211,60 @@ class Store:
     code: str = fj.primary_key()
     visits: int | None
     twice: int | None
+
+
+@fj.features
+class Carrier:
+    id: int
+    code: str
+    seats: int
+
+
+@fj.features
+class Leg:
+    id: int
+    code: str | None
+    carrier: Carrier = fj.has_one(on="code")
+    lowered: str | None
+    seats: int | None
+    label: str | None
+
+
+@fj.jit_resolver
+def lowered(code: Leg.code) -> Leg.lowered:
+    return None if code is None else code.lower() + "!"
+
+
+@fj.jit_resolver
+def leg_seats(seats: Leg.carrier.seats) -> Leg.seats:
+    return seats
+
+
+@fj.jit_resolver
+def leg_label(code: Leg.code, seats: Leg.seats) -> Leg.label:
+    return f"{code}:{seats}"
+
+
+def test_dictionary_encoded_text_sources(tmp_path: Path) -> None:
+    # Parquet files of categorical columns read back as dictionaries; keys and resolvers read them as text.
+    codes = ["AA", None, "DL", "ZZ"]
+    legs = pa.table({"id": [1, 2, 3, 4], "code": pa.array(codes).dictionary_encode()})
+    carriers = pa.table({"id": [1, 2], "code": pa.array(["AA", "DL"]).dictionary_encode(), "seats": [100, 200]})
+    path = tmp_path / "legs.parquet"
+    pq.write_table(legs, path)
+    assert pa.types.is_dictionary(pq.read_table(path).schema.field("code").type)
+    seat_counts = {"AA": 100, "DL": 200}
+    expected = [
+        {
+            "lowered": lowered.function(code),
+            "seats": seat_counts.get(code),  # type: ignore[arg-type]
+            "label": leg_label.function(code, seat_counts.get(code)),  # type: ignore[arg-type]
+        }
+        for code in codes
+    ]
+    outputs = [Leg.lowered, Leg.seats, Leg.label]
+    for source in (legs, path):
+        graph = fj.Graph([lowered, leg_seats, leg_label], sources={Leg: source, Carrier: carriers})
+        assert graph.query_table(outputs).to_pylist() == expected
+        online = graph.query(outputs, {Leg.id: [1, 2, 4]})
+        assert [dict(zip(online.keys(), row, strict=True)) for row in zip(*online.values(), strict=True)] == [expected[0], expected[1], expected[3]]

@@ -57,8 +57,18 @@ def test_get_rejects_wrong_key_type() -> None:
     string_index = Index.build(pa.table({"name": ["a"]}), "name")
     with pytest.raises(TypeError, match="has string keys, but got int"):
         string_index.get(1)
-    with pytest.raises(TypeError, match="do not fit the key column 'id'"):
+    with pytest.raises(TypeError, match="'id' has integer keys \\(int64\\), but got the key 'x' \\(str\\); pass ints"):
         integer_index.rows(["x"])
+
+
+def test_composite_key_of_wrong_length_is_rejected() -> None:
+    index = Index.build(pa.table({"a": [1, 2], "b": ["x", "y"]}), ["a", "b"])
+    assert index.rows([(2, "y"), [1, "x"]]).tolist() == [1, 0]
+    for key in [(1,), (1, "x", 3), 1]:
+        with pytest.raises(TypeError, match="the index's key has 2 columns \\(a, b\\), but got the key"):
+            index.rows([key])
+    with pytest.raises(TypeError, match="give each key as a tuple of 2 values"):
+        index.lookup([(1,)])
 
 
 def test_uint64_keys_above_int64() -> None:

@@ -19,7 +19,7 @@ in int64 raises OverflowError.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,11 +80,17 @@ def result_name(spec: tuple[Any, ...]) -> str:
     return "count_all" if spec[0] == [] else f"{spec[0]}_{spec[1]}"
 
 
-def aggregate_groups(table: pa.Table, groups: Sequence[str], aggregates: Sequence[AggregateFeature]) -> list[AggregatedGroup]:
+# Names a group by its values of the group columns in errors, such as by the key of its parent row.
+DescribeGroup = Callable[[dict[str, Any]], str]
+
+
+def aggregate_groups(
+    table: pa.Table, groups: Sequence[str], aggregates: Sequence[AggregateFeature], describe: DescribeGroup = str
+) -> list[AggregatedGroup]:
     """Aggregate the rows of `table` per distinct value of the `groups` columns, once per distinct filter.
 
     The table has the group columns and a column per child feature that the aggregations read,
-    named after the feature.
+    named after the feature. `describe` names a group in the error of an int sum that overflows.
     """
     by_filter: dict[str, list[AggregateFeature]] = {}
     for aggregate in aggregates:
@@ -93,11 +99,13 @@ def aggregate_groups(table: pa.Table, groups: Sequence[str], aggregates: Sequenc
     for members in by_filter.values():
         condition = members[0].filter
         rows = table if condition is None else table.filter(condition.expression())
-        results.append(aggregate_filtered(rows, list(groups), members))
+        results.append(aggregate_filtered(rows, list(groups), members, describe))
     return results
 
 
-def aggregate_filtered(rows: pa.Table, groups: list[str], members: list[AggregateFeature]) -> AggregatedGroup:
+def aggregate_filtered(
+    rows: pa.Table, groups: list[str], members: list[AggregateFeature], describe: DescribeGroup = str
+) -> AggregatedGroup:
     inputs: dict[str, pa.ChunkedArray] = {name: rows.column(name) for name in groups}
     specs: dict[str, tuple[Any, ...]] = {}
     columns: dict[AggregateFeature, str] = {}
@@ -114,7 +122,7 @@ def aggregate_filtered(rows: pa.Table, groups: list[str], members: list[Aggregat
     grouped = pa.table(inputs).group_by(groups, use_threads=False).aggregate(list(specs.values()))
     for aggregate, name in columns.items():
         if is_int_sum(aggregate):
-            check_int_sum(aggregate, grouped, name.removesuffix("_sum"), pa.table(inputs), groups)
+            check_int_sum(aggregate, grouped, name.removesuffix("_sum"), pa.table(inputs), groups, describe)
     return AggregatedGroup(grouped, columns)
 
 
@@ -122,7 +130,9 @@ def is_int_sum(aggregate: AggregateFeature) -> bool:
     return aggregate.function == "sum" and aggregate.type.python_type is int
 
 
-def check_int_sum(aggregate: AggregateFeature, grouped: pa.Table, column: str, rows: pa.Table, groups: list[str]) -> None:
+def check_int_sum(
+    aggregate: AggregateFeature, grouped: pa.Table, column: str, rows: pa.Table, groups: list[str], describe: DescribeGroup = str
+) -> None:
     """Raise OverflowError for a group whose exact sum does not fit in int64.
 
     pyarrow's int64 sum wraps around, and a wrapped sum is exact whenever the true sum fits, so
@@ -141,4 +151,4 @@ def check_int_sum(aggregate: AggregateFeature, grouped: pa.Table, column: str, r
         values = rows.filter(mask).column(column).drop_null().to_pylist()
         total = sum(values)
         if not -INT64_MAX - 1 <= total <= INT64_MAX:
-            raise OverflowError(f"{aggregate!r} is {total} for the child rows of {key}, which does not fit in int64")
+            raise OverflowError(f"{aggregate!r} is {total} for the child rows of {describe(key)}, which does not fit in int64")

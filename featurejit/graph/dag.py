@@ -27,11 +27,18 @@ from featurejit.graph.sources import Source, make_source
 DagNode = Feature | ResolverNode
 
 # Arrow types a source column may have for a feature of each declared type.
+def is_dictionary_of_strings(arrow_type: pa.DataType) -> bool:
+    """Return whether the type is dictionary-encoded text, as Parquet files of categorical columns give it."""
+    return pa.types.is_dictionary(arrow_type) and any(
+        check(arrow_type.value_type) for check in (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view)
+    )
+
+
 COLUMN_TYPE_CHECKS: dict[type, tuple[Any, ...]] = {
     bool: (pa.types.is_boolean,),
     int: (pa.types.is_integer,),
     float: (pa.types.is_floating, pa.types.is_integer),
-    str: (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view),
+    str: (pa.types.is_string, pa.types.is_large_string, pa.types.is_string_view, is_dictionary_of_strings),
     datetime.datetime: (pa.types.is_timestamp,),
 }
 

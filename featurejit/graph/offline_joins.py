@@ -57,6 +57,12 @@ def key_columns(relationship: Relationship, columns: dict[Feature, ArrowColumn],
     for owner_key, target_key in zip(relationship.owner_keys, relationship.target_keys, strict=True):
         column = columns[owner_key]
         expected = right.field(target_key.name).type
+        if pa.types.is_timestamp(column.type) and pa.types.is_timestamp(expected) and (column.type.tz is None) != (expected.tz is None):
+            # Casting would compare UTC times with local ones, but a naive datetime never equals an aware one.
+            raise GraphError(
+                f"{relationship.qualified_name} joins {owner_key!r} ({column.type}) with {target_key!r} ({expected}): "
+                f"one contains naive timestamps and the other aware ones, which never match; give both a zone or neither"
+            )
         if column.type != expected and (pa.types.is_timestamp(column.type) or pa.types.is_null(column.type)):
             try:
                 column = column.cast(expected)
@@ -67,6 +73,21 @@ def key_columns(relationship: Relationship, columns: dict[Feature, ArrowColumn],
                 ) from None
         keys[target_key.name] = column
     return keys
+
+
+def explained(plan: JoinPlan, relationship: Relationship) -> list[str]:
+    """Return the plan's explain() lines with its join condition in the relationship's features.
+
+    The join reads the rows' keys under the other entity's key names, which its own text would show.
+    """
+    lines = plan.explain().splitlines()
+    internal = " AND ".join(f"left.{a} = right.{b}" for a, b in zip(plan.left_on, plan.right_on, strict=True))
+    features = " AND ".join(
+        f"{owner!r} = {target!r}" for owner, target in zip(relationship.owner_keys, relationship.target_keys, strict=True)
+    )
+    if lines and len(plan.left_on) == len(relationship.owner_keys):
+        lines[0] = lines[0].replace(f" on {internal}", f" on {features}", 1)
+    return lines
 
 
 def execute(plan: JoinPlan, relationship: Relationship) -> pa.Table:
@@ -106,7 +127,7 @@ def join_one(
     assert joined.num_rows == rows, "a left join on keys that check_unique found unique keeps every row once"
     partner_rows = scatter(joined, rows, ROW_COLUMN)
     trace.matched = int((partner_rows >= 0).sum())
-    trace.details += plan.explain().splitlines()
+    trace.details += explained(plan, relationship)
     assert join.subplan is not None, "a has-one join reads at least one feature"
     partner = columns_at_rows(join.subplan, source, partner_rows, sources)
     written: dict[Feature, ArrowColumn] = {}
@@ -203,11 +224,16 @@ def join_many(
         trace.details += [f"  {line}" for line in semi.explain().splitlines()]
     written: dict[Feature, ArrowColumn] = {}
     matched = np.zeros(rows, dtype=bool)
-    for group in aggregate_groups(children, names, join.aggregates):
+    def parent_key(key: dict[str, Any]) -> str:
+        """Name a group by the parent's key, whose values are the child rows' keys."""
+        pairs = zip(relationship.owner_keys, relationship.target_keys, strict=True)
+        return " and ".join(f"{owner!r} = {key[target.name]!r}" for owner, target in pairs)
+
+    for group in aggregate_groups(children, names, join.aggregates, parent_key):
         present = group.table.append_column(PRESENT, pa.array(np.ones(group.table.num_rows, dtype=bool)))
         plan = planned(relationship, left, present, "left")
         joined = execute(plan, relationship)
-        trace.details += plan.explain().splitlines()
+        trace.details += explained(plan, relationship)
         joined = joined.take(pc.sort_indices(joined, [(LEFT_ROW, "ascending")]))
         for aggregate, name in group.columns.items():
             written[aggregate] = fill_empty(aggregate, joined.column(name))

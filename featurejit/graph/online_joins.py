@@ -94,7 +94,12 @@ def join_many(
         trace.matched = int((group_of_row >= 0).sum())
         trace.details.append(f"child groups: {groups.index.describe()}; {len(child_rows):,} child rows found")
     written: dict[Feature, Column] = {}
-    for group in aggregate_groups(pa.table(child), [GROUP_COLUMN], join.aggregates):
+    def parent_key(key: dict[str, Any]) -> str:
+        """Name a group, which is a request row, by that row's key."""
+        row = key[GROUP_COLUMN]
+        return " and ".join(f"{owner!r} = {columns[owner].to_pylist()[row]!r}" for owner in relationship.owner_keys)
+
+    for group in aggregate_groups(pa.table(child), [GROUP_COLUMN], join.aggregates, parent_key):
         positions = np.asarray(group.table.column(GROUP_COLUMN), dtype=np.int64)
         back = np.full(rows, -1, dtype=np.int64)
         back[positions] = np.arange(len(positions))

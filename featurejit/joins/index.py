@@ -146,6 +146,12 @@ class Index:
             values = keys if isinstance(keys, np.ndarray) else list(keys)
             return pa.table({self.key[0]: self.python_array(values, 0)})
         rows = list(keys)
+        for row in rows:
+            if not isinstance(row, tuple | list) or len(row) != len(self.key):
+                raise TypeError(
+                    f"the index's key has {len(self.key)} columns ({', '.join(self.key)}), but got the key {row!r}; "
+                    f"give each key as a tuple of {len(self.key)} values"
+                )
         columns = {name: self.python_array([row[index] for row in rows], index) for index, name in enumerate(self.key)}
         return pa.table(columns)
 
@@ -175,6 +181,13 @@ class Index:
                 return pa.array(values, type=candidate)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as failure:
                 error = failure
+        if self.spec.classes[part] == "int" and isinstance(values, list | tuple):
+            wrong = next((value for value in values if value is not None and not isinstance(value, int | np.integer)), None)
+            if wrong is not None:
+                raise TypeError(
+                    f"the key column {self.key[part]!r} has integer keys ({arrow_type}), but got the key {wrong!r} "
+                    f"({type(wrong).__name__}); pass ints"
+                ) from None
         raise TypeError(f"the lookup keys do not fit the key column {self.key[part]!r} ({arrow_type}): {error}") from None
 
     # ----------------------------------------------------------------------------------
