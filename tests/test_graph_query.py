@@ -212,6 +212,12 @@ def test_request_errors(graph: Any) -> None:
         graph.query([Trip.speed], 42)
 
 
+def test_empty_requests_give_empty_results(graph: Any) -> None:
+    assert graph.query([Trip.speed, Trip.city_code], [])["speed"] == []
+    assert graph.query([Trip.speed, Trip.city_code], [])["city_code"] == []
+    assert graph.query([Trip.speed], {Trip.id: []})["speed"] == []
+
+
 def test_string_names_of_features(graph: Any, table: pa.Table) -> None:
     key = table.column("id")[1].as_py()
     by_reference = graph.query([Trip.speed], {Trip.id: key})

@@ -169,3 +169,15 @@ def test_int_sum_overflow_raises() -> None:
     fitting = payments.set_column(2, "amount", pa.array([2**62, 2**62 - 1, -(2**62)]))
     graph = fj.Graph([], sources={Invoice: INVOICES, Payment: fitting})
     assert graph.query_table([total]).column(0).to_pylist() == [2**63 - 1, -(2**62)]
+
+
+def test_child_rows_without_aggregate_are_rejected() -> None:
+    @fj.jit_resolver
+    def largest(amounts: Invoice.payments[Payment.amount > 3, Payment.amount]) -> Invoice.total:
+        return amounts  # type: ignore[return-value]
+
+    with pytest.raises(
+        GraphError,
+        match=r"reads Invoice.payments\[Payment.amount > 3, Payment.amount\], the child rows of a has-many .* add .count\(\)",
+    ):
+        fj.Graph([largest], sources={Invoice: INVOICES})

@@ -17,6 +17,7 @@ from typing import Any
 
 from featurejit.graph.entities import Entity, Feature, FeatureType, parse_feature_type
 from featurejit.graph.errors import GraphError
+from featurejit.graph.relationships import ChildRows, HasManyReference
 from featurejit.resolver import JitResolver, jit_resolver
 
 
@@ -103,6 +104,11 @@ def bind_parameter(resolver: JitResolver, entity: Entity, parameter: inspect.Par
     if isinstance(annotation, Feature):
         return annotation
     where = f"parameter {parameter.name!r} of {resolver.name}"
+    if isinstance(annotation, ChildRows | HasManyReference):
+        raise GraphError(
+            f"{where} reads {annotation!r}, the child rows of a has-many relationship, which a resolver takes only "
+            f"aggregated; add .count(), .sum(), .mean(), .min() or .max()"
+        )
     if annotation is inspect.Parameter.empty:
         raise GraphError(f"{where} has no annotation; annotate it with a feature, such as {entity.name}.{parameter.name}")
     feature = entity.features.get(parameter.name)

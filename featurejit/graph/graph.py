@@ -148,6 +148,9 @@ class Graph:
         features = self.resolve_outputs(outputs)
         request, rows = self.request_columns(inputs)
         plan = self.plan(features, tuple(request), None)
+        if rows == 0 and not request:  # an empty list of rows, which names no key: nothing to look up
+            empty = {feature: Column.nulls(0, feature.type) for feature in features}
+            return QueryResult({feature.name: empty[feature] for feature in features}, 0), plan
         columns = run_online(plan, request, rows, self.stores, trace)
         return QueryResult({feature.name: columns[feature] for feature in features}, rows), plan
 

@@ -493,6 +493,11 @@ class ChildRows:
     filter: Filter | None
     projection: Feature | None
 
+    def __repr__(self) -> str:
+        owner = ".".join([self.path[0].owner.name, *(relationship.name for relationship in self.path)])
+        items = [repr(item) for item in (self.filter, self.projection) if item is not None]
+        return f"{owner}[{', '.join(items)}]"
+
     def aggregated(self, function: str) -> Feature:
         relationship = self.path[-1]
         return through(self.path[:-1], relationship.aggregate(self.filter, self.projection, function))
