@@ -171,11 +171,13 @@ def test_explain_analyze_adds_rows_and_times(graph: Any) -> None:
     text = graph.explain([Trip.is_fast, Trip.start_hour], analyze=True, show=False)
     assert text.count("actual rows: 200, time: ") == 3
     assert "total time:" in text
+    assert "every stage ran on the calling thread" in text
 
 
 def test_explain_online_plan(graph: Any) -> None:
     text = graph.explain([Trip.is_fast], {Trip.id: [0, 3, 1]}, analyze=True, show=False)
     assert "(online, 3 request rows)" in text
+    assert "(online, 1 request row)" in graph.explain([Trip.is_fast], {Trip.id: [0]}, show=False)
     assert "lookup by Trip.id" in text
     assert "keys found: 2 of 3" in text
     assert "actual rows: 2, time:" in text

@@ -86,7 +86,7 @@ def test_results_equal_for_one_and_many_threads(table: pa.Table, monkeypatch: py
     monkeypatch.setattr(settings, "pool_rows", 10_000)
     many = graph.query_table(COMPUTED)
     assert many.equals(single)
-    assert "waves run in parallel: 1" in graph.explain(COMPUTED, analyze=True, show=False)
+    assert "1 wave of stages ran on threads" in graph.explain(COMPUTED, analyze=True, show=False)
 
 
 def test_process_pool_equals_in_process(table: pa.Table, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -116,7 +116,11 @@ def describe_offline(graph: Graph, plan: Plan, trace: OfflineTrace | None, secon
     traces = {stage_trace.stage: stage_trace for stage_trace in trace.stages} if trace is not None else {}
     lines += stage_lines(graph, plan, estimated.rows if estimated is not None else None, traces, online=False)
     if trace is not None:
-        lines.append(f"  total time: {format_ms(seconds)}, waves run in parallel: {trace.parallel_waves}")
+        waves = trace.parallel_waves
+        on_threads = "every stage ran on the calling thread"
+        if waves:
+            on_threads = f"{waves} wave{'s' if waves != 1 else ''} of stages ran on threads"
+        lines.append(f"  total time: {format_ms(seconds)}; {on_threads}")
     return "\n".join(lines)
 
 
@@ -132,7 +136,7 @@ def explain_offline(graph: Graph, outputs: Any, filters: Filter, analyze: bool) 
 
 def describe_online(graph: Graph, plan: Plan, rows: int, trace: OnlineTrace | None, seconds: float) -> str:
     """Return the text of an online plan, with the rows and times of a run if `trace` is given."""
-    lines = [f"plan of {plan.entity.name}: {names(plan.outputs)} (online, {rows:,} request rows)"]
+    lines = [f"plan of {plan.entity.name}: {names(plan.outputs)} (online, {rows:,} request row{'s' if rows != 1 else ''})"]
     if plan.request:
         lines.append(f"  request gives {names(plan.request)}")
     source = graph.dag.source_of(plan.entity)
