@@ -241,6 +241,17 @@ def test_missing_return_annotation_names_def_line() -> None:
     assert "has no return annotation" in str(raised.value)
 
 
+def test_tuple_result_names_the_fix() -> None:
+    @jit_resolver
+    def halves(total: int) -> tuple[int, int]:
+        return total // 2, total - total // 2
+
+    assert halves(5) == (2, 3)
+    reason = halves.explain(show=False).reason
+    assert "annotated tuple[int, int]" in reason
+    assert "write one resolver per value to compile each" in reason
+
+
 def test_unsupported_annotation_falls_back() -> None:
     @jit_resolver
     def byte_length(data: bytes) -> int:

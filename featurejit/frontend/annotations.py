@@ -99,10 +99,14 @@ def parse_spec(annotation: Any, what: str) -> ValueSpec:
         if has_none and len(members) == 1 and members[0] in SUPPORTED_TYPES:
             return ValueSpec(members[0], optional=True)
     shown = getattr(annotation, "__name__", None) or repr(annotation)
-    raise CompileError(
-        f"{what} is annotated {shown}, which featurejit cannot compile yet",
-        hint=f"Annotate it with {SUPPORTED_SPELLING}.",
-    )
+    hint = f"Annotate it with {SUPPORTED_SPELLING}."
+    if origin is tuple:
+        shown = repr(annotation)
+        hint = (
+            "A resolver that returns a tuple, such as one that writes several features of a graph, runs in the "
+            "interpreter; write one resolver per value to compile each."
+        )
+    raise CompileError(f"{what} is annotated {shown}, which featurejit cannot compile yet", hint=hint)
 
 
 def def_location(function: Callable[..., Any]) -> SourceLocation | None:
