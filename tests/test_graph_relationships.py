@@ -228,6 +228,10 @@ def test_explain_names_operators_and_statistics(graph: Any) -> None:
     assert "actual rows: 400, with a match: " in analyzed
     # The operator's condition names the features, not the key names the join reads them under.
     assert "hash join (left) on Order.customer_code = Customer.code" in analyzed
+    # A filter on an in-memory source leaves the rows unknown until the scan runs.
+    filtered = graph.explain([Order.discount], filters=[("quantity", ">", 1)], show=False)
+    assert "estimated operator: none yet, because the rows that pass the scan's filter are counted" in filtered
+    assert "left 0 rows" not in filtered
     assert "left statistics: code: 400 rows" in analyzed
     online = graph.explain([Order.busy], {Order.id: [1, 6]}, analyze=True, show=False)
     assert "index: " in online

@@ -44,9 +44,11 @@ def estimated_lines(graph: Graph, join: JoinStep, estimated: int | None) -> list
     source = graph.dag.source_of(relationship.target)
     if source is None:
         return []
+    if estimated is None:
+        return ["    estimated operator: none yet, because the rows that pass the scan's filter are counted only as it runs"]
     names = [feature.name for feature in relationship.target_keys]
     right = key_stats(source, relationship.target_keys)
-    rows = estimated or 0
+    rows = estimated
     left = TableStats(rows, rows * ESTIMATED_ROW_BYTES * (len(names) + 1))
     integer_key = len(names) == 1 and relationship.target_keys[0].type.python_type is int
     choice = choose_join(left, right, names, names, "left", integer_key=integer_key)
