@@ -632,3 +632,16 @@ def test_merge_join_keeps_matched_left_columns(
     result = plan.execute()
     assert ("kept without a copy" in plan.explain()) is kept
     assert normalized(result) == pyarrow_join(left, right, ["k"], ["k"], how)
+
+
+def test_string_view_columns_join_as_strings() -> None:
+    # Newer Polars writes string_view; Arrow's take has no kernel for it, so joins cast it to string.
+    left = pa.table({"k": pa.array(["x", "y", None], pa.string_view()), "s": pa.array(["a", "b", "c"], pa.string_view())})
+    right = pa.table({"k": ["y", "z"], "v": [5, 6]})
+    joined = join(left, right, on="k", how="left")
+    assert joined.to_pylist() == [{"k": "x", "s": "a", "v": None}, {"k": "y", "s": "b", "v": 5}, {"k": None, "s": "c", "v": None}]
+    assert joined.schema.field("s").type == pa.string()
+    assert join(right, left, on="k").to_pylist() == [{"k": "y", "v": 5, "s": "b"}]
+    index = Index.build(left, "k")
+    assert index.rows(["y", "q"]).tolist() == [1, -1]
+    assert index.lookup(["x"]).to_pylist() == [{"k": "x", "s": "a"}]

@@ -67,9 +67,8 @@ def check_key_types(left: Sequence[tuple[str, pa.DataType]], right: Sequence[tup
                 )
             if found is None:
                 raise KeyTypeError(
-                    f"the key column {name!r} is {arrow_type}; join keys must be integers, strings (string, "
-                    f"large_string), binary, dates or timestamps (cast floats to int or string first, and string_view "
-                    f"to string)"
+                    f"the key column {name!r} is {arrow_type}; join keys must be integers, strings, binary, dates "
+                    f"or timestamps (cast floats to int or string first)"
                 )
         if left_class != right_class:
             both_temporal = left_class not in BASIC_CLASSES and right_class not in BASIC_CLASSES

@@ -38,11 +38,27 @@ MASKED_TAKE_MIN_ROWS = 4096
 
 
 def as_table(data: Any, side: str) -> pa.Table:
-    if isinstance(data, pa.Table):
-        return data
+    """Return a join side as a Table whose columns Arrow can gather."""
     if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    raise TypeError(f"the {side} side of a join must be a pyarrow Table or RecordBatch, but got {type(data).__name__}")
+        data = pa.Table.from_batches([data])
+    if not isinstance(data, pa.Table):
+        raise TypeError(f"the {side} side of a join must be a pyarrow Table or RecordBatch, but got {type(data).__name__}")
+    return without_views(data)
+
+
+def without_views(table: pa.Table) -> pa.Table:
+    """Cast string_view and binary_view columns, which newer Polars writes, to string and binary.
+
+    Arrow's take, which gathers a join's output rows, has no kernel for the view types. The
+    cast copies the values, and the output has string or binary columns in their place.
+    """
+    views = {pa.types.is_string_view: pa.string(), pa.types.is_binary_view: pa.binary()}
+    for index, column_field in enumerate(table.schema):
+        target = next((arrow_type for test, arrow_type in views.items() if test(column_field.type)), None)
+        if target is not None:
+            cast_field = pa.field(column_field.name, target, column_field.nullable)
+            table = table.set_column(index, cast_field, table.column(index).cast(target))
+    return table
 
 
 def key_names(
