@@ -830,7 +830,6 @@ def run_resolver(
     )
 
 
-
 def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run every resolver of args.file over the input table and report times, counts and a preview."""
     path, graph_name = split_target(args.file, name_required=False)

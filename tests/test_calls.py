@@ -201,7 +201,7 @@ def test_int_scalar_beyond_int64_runs_python() -> None:
     assert scaled(2**70, 1.0) == float(2**70)
 
 
-def test_list_with_int_beyond_int64_names_it_and_the_fix() -> None:
+def test_list_int_beyond_int64_message() -> None:
     with pytest.raises(TypeError, match=r"the int 9223372036854775808, which does not fit in int64; pass the list as pyarrow"):
         speed_mph([1, 2**63], [60, 60])
     # A uint64 array would truncate the floats of a list for a float parameter, so it is not suggested.
@@ -249,7 +249,7 @@ def test_float_array_for_int_parameter_is_rejected() -> None:
         speed_mph(pa.array([1.5]), pa.array([2]))
 
 
-def test_type_accepted_for_one_parameter_is_still_checked_for_another() -> None:
+def test_accepted_type_checked_per_parameter() -> None:
     # Arrays of a type a parameter accepted skip the checks on later calls; the check is per annotation.
     doubles = pa.array([1.5, 2.5])
     assert scaled(doubles).to_pylist() == [3.0, 5.0]

@@ -398,7 +398,7 @@ def test_run_reads_another_resolvers_output(
     assert written.column("is_fast").to_pylist() == [speed is not None and speed > 400 for speed in speeds]
 
 
-def test_run_compiles_the_input_layout_before_timing_the_run(
+def test_run_compiles_input_layouts_first(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     data = tmp_path / "codes.parquet"

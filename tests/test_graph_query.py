@@ -330,7 +330,7 @@ def station_temp(temp: Reading.station.temp) -> Reading.station_temp:
     return temp
 
 
-def test_aware_request_key_for_naive_key_column_is_rejected() -> None:
+def test_aware_request_key_rejected_online() -> None:
     day = datetime.datetime(2024, 1, 1)
     stations = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us")), "temp": [1.5]})
     readings = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us"))})
@@ -341,7 +341,7 @@ def test_aware_request_key_for_naive_key_column_is_rejected() -> None:
         graph.query([Reading.station_temp], {Reading.day: [day.replace(tzinfo=datetime.UTC)]})
 
 
-def test_aware_key_column_for_naive_keys_is_rejected_offline() -> None:
+def test_aware_key_column_rejected_offline() -> None:
     day = datetime.datetime(2024, 1, 1)
     stations = pa.table({"id": [1], "day": pa.array([day], pa.timestamp("us")), "temp": [1.5]})
     graph = fj.Graph([station_temp], sources={Station: stations})

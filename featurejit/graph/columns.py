@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit.graph.entities import FeatureType
+from featurejit.runtime.temporal import temporal_list_to_arrow
 
 NUMPY_DTYPES: dict[type, np.dtype] = {int: np.dtype(np.int64), float: np.dtype(np.float64), bool: np.dtype(np.bool_)}
 ARROW_TYPES: dict[type, pa.DataType] = {
@@ -34,8 +35,6 @@ def python_values_to_arrow(values: list[Any], python_type: type) -> pa.Array:
     Aware datetimes keep their zone, which the type of the array then names.
     """
     if python_type is datetime.datetime:
-        from featurejit.runtime.temporal import temporal_list_to_arrow  # imported late: it imports the zones
-
         return temporal_list_to_arrow(values, python_type)
     return pa.array(values, type=ARROW_TYPES[python_type])
 

@@ -26,7 +26,6 @@ from featurejit.graph.sources import Source, make_source
 
 DagNode = Feature | ResolverNode
 
-# Arrow types a source column may have for a feature of each declared type.
 def is_dictionary_of_strings(arrow_type: pa.DataType) -> bool:
     """Return whether the type is dictionary-encoded text, as Parquet files of categorical columns give it."""
     return pa.types.is_dictionary(arrow_type) and any(
@@ -34,6 +33,7 @@ def is_dictionary_of_strings(arrow_type: pa.DataType) -> bool:
     )
 
 
+# Arrow types a source column may have for a feature of each declared type.
 COLUMN_TYPE_CHECKS: dict[type, tuple[Any, ...]] = {
     bool: (pa.types.is_boolean,),
     int: (pa.types.is_integer,),

@@ -98,11 +98,11 @@ def value_fits(python_type: type, value: Any) -> bool:
 
 def check_value(feature: Feature, value: Any, where: str) -> None:
     if not value_fits(feature.type.python_type, value):
-        type_name = feature.type.python_type.__name__
-        article = "an" if type_name[0] in "aeiou" else "a"
+        from featurejit.runtime.inputs import a_type_name  # imported late: importing featurejit stays cheap
+
         raise GraphError(
             f"{where} compares {feature!r}, declared {feature.type}, with {value!r} ({type(value).__name__}); "
-            f"compare it with {article} {type_name}"
+            f"compare it with {a_type_name(feature.type.python_type)}"
         )
 
 

@@ -80,14 +80,8 @@ def explained(plan: JoinPlan, relationship: Relationship) -> list[str]:
 
     The join reads the rows' keys under the other entity's key names, which its own text would show.
     """
-    lines = plan.explain().splitlines()
-    internal = " AND ".join(f"left.{a} = right.{b}" for a, b in zip(plan.left_on, plan.right_on, strict=True))
-    features = " AND ".join(
-        f"{owner!r} = {target!r}" for owner, target in zip(relationship.owner_keys, relationship.target_keys, strict=True)
-    )
-    if lines and len(plan.left_on) == len(relationship.owner_keys):
-        lines[0] = lines[0].replace(f" on {internal}", f" on {features}", 1)
-    return lines
+    pairs = zip(relationship.owner_keys, relationship.target_keys, strict=True)
+    return plan.explain(" AND ".join(f"{owner!r} = {target!r}" for owner, target in pairs)).splitlines()
 
 
 def execute(plan: JoinPlan, relationship: Relationship) -> pa.Table:

@@ -33,12 +33,12 @@ from featurejit.joins.plan import HOWS, JoinPlan, as_table, assemble, quick_stat
 from featurejit.joins.planner import JoinChoice
 from featurejit.joins.stats import TableStats
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+INT64_MIN, INT64_MAX, UINT64_MAX = -(2**63), 2**63 - 1, 2**64 - 1
 SCALAR_STRING_KEYS = 16  # string keys up to this many are looked up one by one, without Arrow arrays
 
 
 def check_awareness(values: Any, arrow_type: pa.TimestampType, column: str) -> None:
-    """Raise TypeError if a datetime among `values` is aware where the timestamp column is naive, or naive where it is aware.
+    """Raise TypeError for a datetime among `values` that is aware where the column is naive, or the reverse.
 
     Arrow would convert an aware datetime to a naive column's UTC time, but in Python a naive
     datetime never equals an aware one.
@@ -51,10 +51,6 @@ def check_awareness(values: Any, arrow_type: pa.TimestampType, column: str) -> N
                 f"the key column {column!r} contains {column_kind} timestamps ({arrow_type}), but the lookup key "
                 f"{value!r} is {kind} datetime, which never equals one of them; pass {column_kind} datetimes"
             )
-
-
-INT64_MIN = -(2**63)
-UINT64_MAX = 2**64 - 1
 
 
 class Index:

@@ -245,9 +245,13 @@ class JoinPlan:
     seconds: float | None = None
     join_filter: JoinFilter | None = None
 
-    def explain(self) -> str:
-        """Describe the operator, the statistics that chose it, and once executed what it found."""
-        condition = " AND ".join(f"left.{a} = right.{b}" for a, b in zip(self.left_on, self.right_on, strict=True))
+    def explain(self, condition: str | None = None) -> str:
+        """Describe the operator, the statistics that chose it, and once executed what it found.
+
+        `condition` replaces the text of the join condition, for a caller whose key columns are renamed.
+        """
+        if condition is None:
+            condition = " AND ".join(f"left.{a} = right.{b}" for a, b in zip(self.left_on, self.right_on, strict=True))
         lines = [f"{self.choice.operator} ({self.how}) on {condition}, key encoded as {describe_encoding(self.spec)}"]
         lines += [f"  {reason}" for reason in self.choice.reasons]
         for side, stats, names in (("left", self.left_stats, self.left_on), ("right", self.right_stats, self.right_on)):

@@ -114,9 +114,8 @@ class FusedState:
         # A table's columns are chunked arrays, mostly of one chunk. That chunk runs as a plain
         # array, so the results need no chunked arrays, which the table would only wrap again.
         columns = [single_chunk(column) for column in columns]
-        # Strings are cast for str parameters only, so that an error names the type passed.
         columns = [
-            readable_strings(self.name, name, column) if self.specs[name].python_type is str else column
+            readable_strings(self.name, name, column, self.specs[name].python_type)
             for name, column in zip(names, columns, strict=True)
         ]
         column_types = tuple(column.type for column in columns)

@@ -67,9 +67,12 @@ STRING_VALUE_TYPES = (pa.string(), pa.large_string(), pa.string_view())
 
 
 def readable_strings(
-    resolver_name: str, name: str, array: pa.Array | pa.ChunkedArray
+    resolver_name: str, name: str, array: pa.Array | pa.ChunkedArray, python_type: type | None = None
 ) -> pa.Array | pa.ChunkedArray:
     """Cast strings to a layout that kernels read; return other arrays as they are.
+
+    Only a parameter of `python_type` str (or of no known type) gets a cast, so that a check of
+    another parameter's type names the Arrow type passed.
 
     Kernels read string, large_string and dictionaries of string values with signed indices.
     Polars' categorical columns come as large_string values with uint32 indices, so those
@@ -78,6 +81,8 @@ def readable_strings(
     cast to string, which copies the text. Kernels do not read a dictionary's own validity,
     so a dictionary with a null entry is decoded, which makes the rows that point at it null.
     """
+    if python_type is not None and python_type is not str:
+        return array
     arrow_type = array.type
     targets: list[pa.DataType]  # cast in turn
     if pa.types.is_string_view(arrow_type):
@@ -243,9 +248,7 @@ def to_arrow(
 ) -> pa.Array | pa.ChunkedArray | None:
     """Return `value` as an Arrow array if it is array-like, None if it is a scalar."""
     if isinstance(value, ARROW_ARRAYS):
-        if spec is not None and spec.python_type is not str:
-            return value  # strings are cast for str parameters only, so an error names the type passed
-        return readable_strings(resolver_name, name, value)
+        return readable_strings(resolver_name, name, value, None if spec is None else spec.python_type)
     if isinstance(value, np.ndarray):
         if value.ndim != 1:
             raise ValueError(
