@@ -79,6 +79,12 @@ def make_case(name: str) -> tuple[pa.Table, pa.Table, list[str], list[str]]:
         left, right = int_case(rng, [], [], pa.string(), pa.string())
     elif name in ("composite packed", "composite strings", "composite wide"):
         return composite_case(rng, name)
+    elif name == "chunked strings":
+        # Keys of one type on both sides, repeated, with nulls, and the right side in chunks.
+        left_keys = with_nulls(rng, [TEXT[i] for i in rng.integers(0, len(TEXT), 200)], 0.1)
+        right_keys = with_nulls(rng, [TEXT[i] for i in rng.integers(0, len(TEXT) - 1, 300)], 0.1)
+        left, right = int_case(rng, left_keys, right_keys, pa.string(), pa.string())
+        right = pa.concat_tables([right.slice(5, 120), right.slice(130, 1), right.slice(140)])
     elif name == "chunked and sliced":
         left, right = int_case(rng, with_nulls(rng, rng.integers(0, 50, 400).tolist(), 0.1), rng.integers(0, 60, 200).tolist(), pa.int32(), pa.int64())
         left = pa.concat_tables([left.slice(3, 100), left.slice(150, 200)])
@@ -111,7 +117,7 @@ def composite_case(rng: np.random.Generator, name: str) -> tuple[pa.Table, pa.Ta
 CASES = [
     "dense unique", "sparse", "duplicates", "null keys", "all null keys", "integer widths", "int16 against int64",
     "uint64 against int64", "strings", "dictionary strings", "empty left", "empty right", "both empty",
-    "composite packed", "composite strings", "composite wide", "chunked and sliced",
+    "composite packed", "composite strings", "composite wide", "chunked strings", "chunked and sliced",
 ]
 PYARROW_UNSUPPORTED = {"uint64 against int64"}  # pyarrow's join needs equal key types, and uint64 does not widen to int64
 
@@ -162,8 +168,10 @@ def table_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
 
 
 def check_against_references(result: pa.Table, left: pa.Table, right: pa.Table, left_on: list[str], right_on: list[str], how: str, case: str) -> None:
-    names = [output for _, _, output in output_names(left, right, right_on)]
-    assert result.column_names == names
+    columns = output_names(left, right, right_on)
+    assert result.column_names == [output for _, _, output in columns]
+    source_types = [(left if side == "l" else right).schema.field(source).type for side, source, _ in columns]
+    assert result.schema.types == source_types
     actual = normalized(result)
     assert actual == duckdb_join(left, right, left_on, right_on, how)
     if case not in PYARROW_UNSUPPORTED:
@@ -179,7 +187,7 @@ def test_join_matches_references(case: str, operator: str, how: str, table_mode:
     check_against_references(result, left, right, left_on, right_on, how, case)
 
 
-MERGE_CASES = [case for case in CASES if not case.startswith("composite") and case not in ("strings", "dictionary strings", "both empty")]
+MERGE_CASES = [case for case in CASES if not case.startswith("composite") and case not in ("strings", "chunked strings", "dictionary strings", "both empty")]
 
 
 @pytest.mark.parametrize("how", ["inner", "left"])
@@ -382,6 +390,21 @@ def test_left_join_builds_on_smaller_left_side() -> None:
     result = plan.execute()
     check_against_references(result, left, right, ["k"], ["k"], "left", "build left")
     assert "2 left rows without a match added after the probe" in plan.explain()
+
+
+@pytest.mark.parametrize("right_type", [pa.string(), pa.large_string()])
+def test_left_key_read_from_probe(right_type: pa.DataType) -> None:
+    rng = np.random.default_rng(11)
+    left = pa.table({"k": pa.array([TEXT[i] for i in rng.integers(0, len(TEXT), 30)], pa.string())})
+    right_keys = with_nulls(rng, [TEXT[i] for i in rng.integers(0, len(TEXT), 3000)], 0.1)
+    right = pa.table({"k": pa.array(right_keys, right_type), "b": np.arange(3000)})
+    plan = plan_join(left, right, on="k")
+    assert plan.choice.build == "left"
+    result = plan.execute()
+    read_from_probe = "output key column(s) k read from the right side in its row order" in plan.explain()
+    assert read_from_probe == (right_type == pa.string())
+    assert result.schema.types == [pa.string(), pa.int64()]
+    assert normalized(result) == duckdb_join(left, right, ["k"], ["k"], "inner")
 
 
 @pytest.mark.parametrize("how", ["inner", "left"])

@@ -215,14 +215,51 @@ class MorselGather:
     names: list[str]
     # Each probe row gives one pair, in order, as when a left join probes unique keys with its left side.
     in_order: bool
+    # Build-side output columns that are key columns, each with the probe side's key column of
+    # the same type. A pair's keys are equal, so such a column is read in probe row order, a
+    # near-sequential read, instead of gathered from the build side at random.
+    keys_from_probe: dict[str, pa.ChunkedArray] = field(default_factory=dict)
 
     def __call__(self, morsel: operators.Morsel) -> pa.Table:
-        probe_part = self.probe_side.slice(morsel.start, morsel.stop - morsel.start)
-        if not self.in_order:
-            probe_part = probe_part.take(pa.array(morsel.probe_rows - morsel.start))
-        build_part = take_rows(self.build_side, morsel.build_rows)
-        left_part, right_part = (probe_part, build_part) if self.probe_is_left else (build_part, probe_part)
-        return pa.Table.from_arrays([*left_part.columns, *right_part.columns], names=self.names)
+        count = morsel.stop - morsel.start
+        probe_part = self.probe_side.slice(morsel.start, count)
+        probe_rows = None if self.in_order else pa.array(morsel.probe_rows - morsel.start)
+        if probe_rows is not None:
+            probe_part = probe_part.take(probe_rows)
+        build_names = self.build_side.column_names
+        gathered = [name for name in build_names if name not in self.keys_from_probe]
+        build_taken = take_rows(self.build_side.select(gathered), morsel.build_rows)
+        build_columns = []
+        for name in build_names:
+            if name in self.keys_from_probe:
+                key = self.keys_from_probe[name].slice(morsel.start, count)
+                build_columns.append(key if probe_rows is None else key.take(probe_rows))
+            else:
+                build_columns.append(build_taken.column(name))
+        left_columns, right_columns = (
+            (probe_part.columns, build_columns) if self.probe_is_left else (build_columns, probe_part.columns)
+        )
+        return pa.Table.from_arrays([*left_columns, *right_columns], names=self.names)
+
+
+def keys_from_probe(
+    build_output: pa.Table, probe: pa.Table, build_on: list[str], probe_on: list[str]
+) -> dict[str, pa.ChunkedArray]:
+    """Return the build side's output key columns that MorselGather may read from the probe side.
+
+    Call it only where every pair of a morsel is a match (the probe side drops its unmatched
+    rows). Only key columns of one type qualify, whose equal keys are equal values: not a
+    string against a large string, and not dictionary arrays, whose indices may differ.
+    """
+    columns = {}
+    for build_name, probe_name in zip(build_on, probe_on, strict=True):
+        if build_name not in build_output.column_names:
+            continue
+        build_type = build_output.schema.field(build_name).type
+        probe_column = probe.column(probe_name)
+        if build_type == probe_column.type and not pa.types.is_dictionary(build_type):
+            columns[build_name] = probe_column
+    return columns
 
 
 @dataclass
@@ -319,6 +356,12 @@ class JoinPlan:
         left_probe = keep_left and probe_is_left
         matched = np.zeros(max(table.rows, 1), dtype=np.uint8) if keep_left and not probe_is_left else None
         gather = MorselGather(probe_output, single_chunks(build_output), probe_is_left, names, left_probe and table.unique)
+        if not probe_is_left:  # only a left join probed with its left side keeps unmatched probe rows
+            gather.keys_from_probe = keys_from_probe(self.left, self.right, self.left_on, self.right_on)
+            if gather.keys_from_probe:
+                self.actual.append(
+                    f"output key column(s) {', '.join(gather.keys_from_probe)} read from the right side in its row order"
+                )
         select = None
         if join_filter is not None:
             select = functools.partial(join_filter.select_range, probe_keys)
