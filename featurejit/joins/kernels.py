@@ -414,7 +414,7 @@ def emit_probe(module: ir.Module, name: str, mode: str, probe_kind: str, build_k
         return builder.load(chosen)
 
     with emitter.loop(start, stop) as position:
-        prefetch_ahead(emitter, table, key, position, stop, row_at)
+        prefetch_ahead(emitter, table, key, position, stop, row_at, builder.not_(is_unique))
         row = row_at(position)
         head = emitter.variable(i64(-1), "first")
         with builder.if_then(key.is_valid(builder, row)):
@@ -446,16 +446,28 @@ def emit_probe(module: ir.Module, name: str, mode: str, probe_kind: str, build_k
 
 
 def prefetch_ahead(
-    emitter: KernelEmitter, table: Table, key: KeyColumn, position: ir.Value, stop: ir.Value, row_at: Callable[[ir.Value], ir.Value]
+    emitter: KernelEmitter,
+    table: Table,
+    key: KeyColumn,
+    position: ir.Value,
+    stop: ir.Value,
+    row_at: Callable[[ir.Value], ir.Value],
+    walks_chains: ir.Value,
 ) -> None:
     """Prefetch what later probe rows read, so that their cache misses overlap this row's work.
 
-    PREFETCH_ROWS ahead, the row's slot or array entry. For string keys also, half as far
-    ahead, the offsets of the build row in the home slot, and a quarter as far, its bytes.
-    Each stage reads only lines an earlier stage asked for, and only inside the buffers.
+    PREFETCH_ROWS ahead, the row's slot or array entry. Half as far ahead, the chain entry
+    of the build row in the home slot when the probe walks chains (`walks_chains`, an i1),
+    and for string keys the offsets of that build row. A quarter as far, for string keys,
+    its bytes. Each stage reads only lines an earlier stage asked for, and only inside the buffers.
     """
     builder = emitter.builder
-    stages = [PREFETCH_ROWS] if key.kind == "int" else [PREFETCH_ROWS, PREFETCH_ROWS // 2, PREFETCH_ROWS // 4]
+    if table.mode == "array":
+        stages = [PREFETCH_ROWS]
+    elif key.kind == "int":
+        stages = [PREFETCH_ROWS, PREFETCH_ROWS // 2]
+    else:
+        stages = [PREFETCH_ROWS, PREFETCH_ROWS // 2, PREFETCH_ROWS // 4]
     for stage, distance in enumerate(stages):
         ahead = builder.add(position, i64(distance))
         with builder.if_then(builder.icmp_signed("<", ahead, stop)):
@@ -470,14 +482,16 @@ def prefetch_ahead(
             if stage == 0:
                 prefetch(builder, slot, write=False)
                 continue
-            build_key = table.build_key
-            assert build_key is not None, "string tables read the build's keys"
             head = builder.load(builder.gep(slot, [i64(1)], inbounds=True))
             with builder.if_then(builder.icmp_signed(">=", head, i64(0))):
                 if stage == 1:
-                    prefetch(builder, build_key.offsets_address(builder, head), write=False)
+                    with builder.if_then(walks_chains):
+                        prefetch(builder, builder.gep(table.chains, [head], inbounds=True), write=False)
+                    if table.build_key is not None:
+                        prefetch(builder, table.build_key.offsets_address(builder, head), write=False)
                 else:
-                    pointer, _ = build_key.string(builder, head)
+                    assert table.build_key is not None, "string tables read the build's keys"
+                    pointer, _ = table.build_key.string(builder, head)
                     prefetch(builder, pointer, write=False)
 
 
