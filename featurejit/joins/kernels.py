@@ -229,11 +229,7 @@ def emit_build_hash(module: ir.Module, name: str, kind: str) -> None:
     distinct = emitter.variable(i64(0), "distinct")
     slot_index = emitter.variable(i64(0), "slot")
     with emitter.loop(builder.sub(rows, i64(1)), i64(-1), step=-1) as row:
-        # Fetch the slot of the row PREFETCH_ROWS ahead, so that its cache miss overlaps this row's work.
-        ahead = builder.sub(row, i64(PREFETCH_ROWS))
-        with builder.if_then(builder.icmp_signed(">=", ahead, i64(0))):
-            home = builder.and_(key.hash(emitter, ahead), mask)
-            prefetch(builder, builder.gep(slots, [builder.shl(home, i64(1))], inbounds=True), write=True)
+        prefetch_build_ahead(emitter, key, row, slots, mask)
         with builder.if_then(key.is_valid(builder, row)):
             hashed = key.hash(emitter, row)
             stored = key.value(builder, row) if kind == "int" else hashed
@@ -284,6 +280,32 @@ def emit_build_hash(module: ir.Module, name: str, kind: str) -> None:
             builder.position_at_end(done)
     builder.ret(builder.load(distinct))
     emitter.finish()
+
+
+def prefetch_build_ahead(emitter: KernelEmitter, key: KeyColumn, row: ir.Value, slots: ir.Value, mask: ir.Value) -> None:
+    """Prefetch what later build rows read, so that their cache misses overlap this row's work.
+
+    The build runs from the last row down. PREFETCH_ROWS ahead, the row's home slot. For string keys also, half as far ahead, the
+    offsets of the row in that slot, and a quarter as far its bytes, which a repeated key
+    compares. Each stage reads only lines an earlier stage asked for, and only inside the buffers.
+    """
+    builder = emitter.builder
+    stages = [PREFETCH_ROWS] if key.kind == "int" else [PREFETCH_ROWS, PREFETCH_ROWS // 2, PREFETCH_ROWS // 4]
+    for stage, distance in enumerate(stages):
+        ahead = builder.sub(row, i64(distance))
+        with builder.if_then(builder.icmp_signed(">=", ahead, i64(0))):
+            home = builder.and_(key.hash(emitter, ahead), mask)
+            slot = builder.gep(slots, [builder.shl(home, i64(1))], inbounds=True)
+            if stage == 0:
+                prefetch(builder, slot, write=True)
+                continue
+            head = builder.load(builder.gep(slot, [i64(1)], inbounds=True))
+            with builder.if_then(builder.icmp_signed(">=", head, i64(0))):
+                if stage == 1:
+                    prefetch(builder, key.offsets_address(builder, head), write=False)
+                else:
+                    pointer, _ = key.string(builder, head)
+                    prefetch(builder, pointer, write=False)
 
 
 # --------------------------------------------------------------------------------------
