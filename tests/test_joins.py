@@ -62,6 +62,11 @@ def make_case(name: str) -> tuple[pa.Table, pa.Table, list[str], list[str]]:
     elif name == "uint64 against int64":
         high = [2**63, 2**64 - 1, 2**63 + 5, 5, 7, 0]
         left, right = int_case(rng, [high[i % 6] for i in range(30)], [-1, 5, 7, 0, -(2**63), 2**63 - 1, 7], pa.uint64(), pa.int64())
+    elif name == "uint64 on both sides":
+        high = [2**63, 2**64 - 1, 2**63 + 5, 5, 7, 0, None]
+        left_keys = [high[i] for i in rng.integers(0, len(high), 40)]
+        right_keys = [high[i] for i in rng.integers(0, len(high) - 1, 25)]
+        left, right = int_case(rng, left_keys, right_keys, pa.uint64(), pa.uint64())
     elif name == "strings":
         left_keys = with_nulls(rng, [TEXT[i] for i in rng.integers(0, len(TEXT), 150)], 0.1)
         right_keys = with_nulls(rng, [TEXT[i] for i in rng.integers(0, len(TEXT) - 2, 60)], 0.1)
@@ -116,7 +121,7 @@ def composite_case(rng: np.random.Generator, name: str) -> tuple[pa.Table, pa.Ta
 
 CASES = [
     "dense unique", "sparse", "duplicates", "null keys", "all null keys", "integer widths", "int16 against int64",
-    "uint64 against int64", "strings", "dictionary strings", "empty left", "empty right", "both empty",
+    "uint64 against int64", "uint64 on both sides", "strings", "dictionary strings", "empty left", "empty right", "both empty",
     "composite packed", "composite strings", "composite wide", "chunked strings", "chunked and sliced",
 ]
 PYARROW_UNSUPPORTED = {"uint64 against int64"}  # pyarrow's join needs equal key types, and uint64 does not widen to int64
@@ -187,7 +192,7 @@ def test_join_matches_references(case: str, operator: str, how: str, table_mode:
     check_against_references(result, left, right, left_on, right_on, how, case)
 
 
-MERGE_CASES = [case for case in CASES if not case.startswith("composite") and case not in ("strings", "chunked strings", "dictionary strings", "both empty")]
+MERGE_CASES = [case for case in CASES if not case.startswith("composite") and case not in ("strings", "chunked strings", "dictionary strings", "both empty", "uint64 on both sides")]
 
 
 @pytest.mark.parametrize("how", ["inner", "left"])
@@ -196,6 +201,18 @@ def test_merge_join_matches_references(case: str, how: str) -> None:
     left, right, left_on, right_on = make_case(case)
     result = merged(left, right, left_on, right_on, how)
     check_against_references(result, left, right, left_on, right_on, how, case)
+
+
+@pytest.mark.parametrize("how", ["inner", "left"])
+@pytest.mark.parametrize("with_stats", [False, True])
+def test_sorted_uint64_keys_skip_merge_join(how: str, with_stats: bool) -> None:
+    # As int64 bits, 2**63 sorts before 1, so a merge join would miss that match.
+    left = pa.table({"k": pa.array([1, 2**63, 2**64 - 1], pa.uint64()), "a": [0, 1, 2]})
+    right = pa.table({"k": pa.array([2**63, 2**64 - 1], pa.uint64()), "b": [7, 8]})
+    stats = {"left_stats": table_stats(left, keys=["k"]), "right_stats": table_stats(right, keys=["k"])} if with_stats else {}
+    plan = plan_join(left, right, on="k", how=how, **stats)
+    assert plan.choice.operator == "hash join"
+    check_against_references(plan.execute(), left, right, ["k"], ["k"], how, "uint64 on both sides")
 
 
 def test_merge_join_with_nulls_between_keys() -> None:

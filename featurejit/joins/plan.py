@@ -464,10 +464,16 @@ def plan_join(
     left_table, right_table = as_table(left, "left"), as_table(right, "right")
     left_names, right_names = key_names(left_table, right_table, on, left_on, right_on)
     spec = key_spec(left_table, right_table, left_names, right_names)
-    sortedness = spec.encoding == "int"
+    integer_key = spec.encoding == "int"
+    # Two uint64 key columns keep their bits as int64, so values of 2**63 and above sort as
+    # negative numbers, and a merge join over them would miss matches.
+    encoded_in_order = not (integer_key and spec.unsigned[0] == (True, True))
+    sortedness = integer_key and encoded_in_order
     left_stats = left_stats or quick_stats(left_table, left_names, sortedness)
     right_stats = right_stats or quick_stats(right_table, right_names, sortedness)
-    choice = choose_join(left_stats, right_stats, left_names, right_names, how, integer_key=spec.encoding == "int")
+    choice = choose_join(
+        left_stats, right_stats, left_names, right_names, how, integer_key=integer_key, encoded_in_order=encoded_in_order
+    )
     return JoinPlan(left_table, right_table, left_names, right_names, how, suffix, spec, left_stats, right_stats, choice)
 
 

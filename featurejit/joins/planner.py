@@ -94,12 +94,18 @@ def choose_join(
     *,
     integer_key: bool,
     right_indexed: bool = False,
+    encoded_in_order: bool = True,
 ) -> JoinChoice:
-    """Choose the operator of a join from the statistics of both sides (see the module docstring)."""
+    """Choose the operator of a join from the statistics of both sides (see the module docstring).
+
+    `encoded_in_order` is False where the int64 encoding of the keys does not keep the
+    columns' order, as for two uint64 columns with values of 2**63 and above, so that no
+    merge join may run on them.
+    """
     left_key, right_key = single_key(left, left_on), single_key(right, right_on)
     if right_indexed:
         choice = JoinChoice("index join", "right", False, [f"the right side has a lookup index on {', '.join(right_on)}"])
-    elif integer_key and left_key is not None and right_key is not None and left_key.sorted and right_key.sorted:
+    elif integer_key and encoded_in_order and left_key is not None and right_key is not None and left_key.sorted and right_key.sorted:
         return JoinChoice("merge join", None, False, [f"both sides are sorted on the key ({left_on[0]}, {right_on[0]})"])
     else:
         left_bytes, right_bytes = estimated_bytes(left), estimated_bytes(right)
