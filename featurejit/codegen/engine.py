@@ -179,6 +179,24 @@ class JitEngine:
         return self.machine(3).emit_assembly(llvm.parse_assembly(optimized_llvm, context=llvm.create_context()))
 
 
+# llvmlite runs every call into LLVM under one process-wide lock. A process forked while
+# another thread holds it, such as a background compile, inherits it held by a thread that
+# does not exist in the child, and the child's first LLVM call (even a target machine's
+# finalizer) waits forever. So a fork first waits for that lock, and both processes release it.
+LLVM_LOCK = llvm.ffi.lib._lock._lock  # the reentrant lock inside llvmlite's lock object
+
+
+def hold_llvm_lock() -> None:
+    LLVM_LOCK.acquire()
+
+
+def release_llvm_lock() -> None:
+    LLVM_LOCK.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=hold_llvm_lock, after_in_parent=release_llvm_lock, after_in_child=release_llvm_lock)
+
 _engine: JitEngine | None = None
 _engine_lock = threading.Lock()
 
