@@ -76,12 +76,35 @@ def run_arrow_stage(
     return written
 
 
+@dataclass
+class FoundRows:
+    """The rows of a given table whose key the source contains, for the stages that need a source row."""
+
+    mask: pa.Array  # bool, one per row
+    count: int
+    back: pa.Array  # for each row, its position among the found rows, or null
+
+    @staticmethod
+    def of(found: np.ndarray) -> FoundRows:
+        positions = np.full(len(found), -1, dtype=np.int64)
+        count = int(found.sum())
+        positions[np.flatnonzero(found)] = np.arange(count)
+        return FoundRows(pa.array(found), count, pa.array(positions, mask=positions < 0))
+
+
 def timed_stage(
-    stage: Stage, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources
+    stage: Stage, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources, found: FoundRows | None = None
 ) -> tuple[dict[Feature, ArrowColumn], StageTrace]:
+    """Run a stage and time it. With `found`, it runs on those rows only, and the others get null."""
     start = time.perf_counter()
-    trace = StageTrace(stage, rows, 0.0)
-    written = run_arrow_stage(stage, columns, rows, sources, trace)
+    if found is None:
+        trace = StageTrace(stage, rows, 0.0)
+        written = run_arrow_stage(stage, columns, rows, sources, trace)
+    else:
+        trace = StageTrace(stage, found.count, 0.0)
+        subset = {feature: columns[feature].filter(found.mask) for feature in stage.reads}
+        written = run_arrow_stage(stage, subset, found.count, sources, trace)
+        written = {feature: column.take(found.back) for feature, column in written.items()}
     trace.seconds = time.perf_counter() - start
     return written, trace
 
@@ -99,16 +122,28 @@ def runs_in_parallel(wave: tuple[Stage, ...], rows: int) -> bool:
 
 
 def run_arrow_stages(
-    plan: Plan, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources, trace: OfflineTrace | None
+    plan: Plan,
+    columns: dict[Feature, ArrowColumn],
+    rows: int,
+    sources: Sources,
+    trace: OfflineTrace | None,
+    found: FoundRows | None = None,
 ) -> None:
-    """Run every wave of the plan, adding the columns each stage writes."""
+    """Run every wave of the plan, adding the columns each stage writes.
+
+    With `found`, the stages that need a source row (Plan.source_stages) run on those rows only.
+    """
+
+    def run(stage: Stage) -> tuple[dict[Feature, ArrowColumn], StageTrace]:
+        return timed_stage(stage, columns, rows, sources, found if stage in plan.source_stages else None)
+
     for wave in plan.waves:
         if runs_in_parallel(wave, rows):
-            outcomes = list(stage_pool().map(lambda stage: timed_stage(stage, columns, rows, sources), wave))
+            outcomes = list(stage_pool().map(run, wave))
             if trace is not None:
                 trace.parallel_waves += 1
         else:
-            outcomes = [timed_stage(stage, columns, rows, sources) for stage in wave]
+            outcomes = [run(stage) for stage in wave]
         for written, stage_trace in outcomes:
             columns.update(written)
             if trace is not None:
@@ -123,16 +158,13 @@ def run_offline(
     trace: OfflineTrace | None,
     sources: Sources,
 ) -> dict[Feature, ArrowColumn]:
-    """Run the plan over `rows` rows of the columns. Rows where `found` is False get null for every computed feature."""
+    """Run the plan over `rows` rows of the columns.
+
+    Rows where `found` is False have no source row: they get null for the features of the
+    stages that need one, and the other stages compute from the given columns alone.
+    """
     if found is None or found.all():
         run_arrow_stages(plan, columns, rows, sources, trace)
-        return columns
-    mask = pa.array(found)
-    subset = {feature: column.filter(mask) for feature, column in columns.items()}
-    run_arrow_stages(plan, subset, int(found.sum()), sources, trace)
-    back = np.full(len(found), -1, dtype=np.int64)
-    back[np.flatnonzero(found)] = np.arange(int(found.sum()))
-    indices = pa.array(back, mask=back < 0)
-    for feature in plan.computed:
-        columns[feature] = subset[feature].take(indices)
+    else:
+        run_arrow_stages(plan, columns, rows, sources, trace, FoundRows.of(found))
     return columns

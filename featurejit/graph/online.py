@@ -161,16 +161,20 @@ def run_stage(stage: Stage, columns: dict[Feature, Column], rows: int, stores: S
             columns[feature] = Column.from_pylist(written, feature.type)
 
 
+def run_traced(stage: Stage, columns: dict[Feature, Column], rows: int, stores: Stores, trace: OnlineTrace | None) -> None:
+    if trace is None:
+        run_stage(stage, columns, rows, stores, None)
+        return
+    start = time.perf_counter()
+    stage_trace = StageTrace(stage, rows, 0.0)
+    run_stage(stage, columns, rows, stores, stage_trace)
+    stage_trace.seconds = time.perf_counter() - start
+    trace.stages.append(stage_trace)
+
+
 def run_stages(plan: Plan, columns: dict[Feature, Column], rows: int, stores: Stores, trace: OnlineTrace | None) -> None:
     for stage in plan.stages:
-        if trace is None:
-            run_stage(stage, columns, rows, stores, None)
-            continue
-        start = time.perf_counter()
-        stage_trace = StageTrace(stage, rows, 0.0)
-        run_stage(stage, columns, rows, stores, stage_trace)
-        stage_trace.seconds = time.perf_counter() - start
-        trace.stages.append(stage_trace)
+        run_traced(stage, columns, rows, stores, trace)
 
 
 def run_online(
@@ -187,15 +191,22 @@ def run_online(
     if trace is not None:
         trace.keys, trace.found = rows, int((source_rows >= 0).sum())
         trace.lookup_seconds = time.perf_counter() - start
-    return run_source_rows(plan, columns, source_rows, stores, trace)
+    return run_source_rows(plan, columns, source_rows, stores, trace, whole_rows=False)
 
 
 def run_source_rows(
-    plan: Plan, columns: dict[Feature, Column], source_rows: np.ndarray, stores: Stores, trace: OnlineTrace | None
+    plan: Plan,
+    columns: dict[Feature, Column],
+    source_rows: np.ndarray,
+    stores: Stores,
+    trace: OnlineTrace | None,
+    whole_rows: bool = True,
 ) -> dict[Feature, Column]:
-    """Read the plan's source features at `source_rows` (-1 for none), then run its stages on the rows that have one.
+    """Read the plan's source features at `source_rows` (-1 for none), then run its stages.
 
-    `columns` contains the request's features for the same rows, and gets every feature read or written.
+    `columns` contains the request's features for the same rows, and gets every feature read
+    or written. On rows without a source row, the stages that need one (Plan.source_stages)
+    give null; with `whole_rows`, as for the partner rows of a join, every stage does.
     """
     store = stores[plan.entity]
     found = source_rows >= 0
@@ -206,7 +217,21 @@ def run_source_rows(
     if all_found:
         run_stages(plan, columns, len(source_rows), stores, trace)
         return columns
-    return run_found_rows(plan, columns, found, stores, trace)
+    if whole_rows:
+        return run_found_rows(plan, columns, found, stores, trace)
+    positions = np.flatnonzero(found)
+    back = np.full(len(found), -1, dtype=np.int64)
+    back[positions] = np.arange(len(positions))
+    for stage in plan.stages:
+        if stage not in plan.source_stages:
+            run_traced(stage, columns, len(found), stores, trace)
+            continue
+        subset = {feature: columns[feature].take(positions) for feature in stage.reads}
+        if len(positions):
+            run_traced(stage, subset, len(positions), stores, trace)
+        for feature in stage.writes:
+            columns[feature] = subset[feature].take(back) if len(positions) else Column.nulls(len(found), feature.type)
+    return columns
 
 
 def run_found_rows(

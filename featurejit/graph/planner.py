@@ -114,6 +114,22 @@ class Plan:
     def reads_source(self) -> bool:
         return bool(self.source_reads)
 
+    @cached_property
+    def source_stages(self) -> frozenset[Stage]:
+        """The stages that read a source column, directly or through earlier stages' features.
+
+        For rows whose key the source does not contain, only these stages' features are null:
+        the other stages compute from the request alone, as a left join of the request with
+        the source would.
+        """
+        needing = set(self.source_reads)
+        stages = set()
+        for stage in self.stages:
+            if needing.intersection(stage.reads):
+                stages.add(stage)
+                needing.update(stage.writes)
+        return frozenset(stages)
+
 
 def output_entity(outputs: tuple[Feature, ...]) -> Entity:
     entities = list(dict.fromkeys(feature.entity for feature in outputs))
@@ -151,7 +167,11 @@ class Planner:
             if source is None:
                 raise GraphError(f"filters apply to the scan of a source, and {entity.name} has none")
             source.check_filter(expression)
-        waves = self.group(nodes, set(request), set(source_reads), outputs)
+        # A request that gives keys may name rows the source lacks, where only the stages that
+        # need a source column give null (Plan.source_stages), so no kernel may mix those
+        # resolvers with the others.
+        key_given = entity.key is not None and entity.key in request
+        waves = self.group(nodes, set(request), set(source_reads), outputs, split_source=key_given and bool(source_reads))
         computed = tuple(feature for wave in waves for stage in wave for feature in stage.writes)
         return Plan(entity, outputs, request, tuple(source_reads), waves, expression, computed)
 
@@ -259,11 +279,22 @@ class Planner:
         return isinstance(node, JoinStep) or bool(self.compile_reason(node))
 
     def group(
-        self, nodes: list[PlanNode], request: set[Feature], source_reads: set[Feature], outputs: tuple[Feature, ...]
+        self,
+        nodes: list[PlanNode],
+        request: set[Feature],
+        source_reads: set[Feature],
+        outputs: tuple[Feature, ...],
+        split_source: bool = False,
     ) -> tuple[tuple[Stage, ...], ...]:
-        """Split the resolvers and joins, given in dependency order, into waves of stages."""
+        """Split the resolvers and joins, given in dependency order, into waves of stages.
+
+        With `split_source`, a fused group never mixes resolvers that need a source column,
+        directly or through other resolvers, with resolvers that do not: those that do wait
+        for a later wave.
+        """
         remaining = list(nodes)
         available = request | source_reads
+        needs_source = set(source_reads)
         waves: list[list[tuple[list[PlanNode], str]]] = []
         while remaining:
             interpreted = [
@@ -274,12 +305,17 @@ class Planner:
             # joins fuse into one kernel instead of two.
             joins_ready = any(isinstance(node, JoinStep) for node in interpreted)
             fused: list[PlanNode] = [] if joins_ready else list(self.ready_to_fuse(remaining, available))
+            if split_source and fused:
+                fused = without_source_dependents(fused, needs_source)
             assert fused or interpreted, "a graph without cycles always has a ready resolver"
             wave = ([(fused, "")] if fused else []) + [([node], self.stage_reason(node)) for node in interpreted]
             waves.append(wave)
             done = {*fused, *interpreted}
             remaining = [node for node in remaining if node not in done]
             available |= {feature for node in done for feature in node.outputs}
+            for node in [*fused, *interpreted]:  # the fused group is in dependency order
+                if needs_source.intersection(node.inputs.values()):
+                    needs_source.update(node.outputs)
         return self.build_stages(waves, request, outputs)
 
     def stage_reason(self, node: PlanNode) -> str:
@@ -345,6 +381,21 @@ class Planner:
             fused = FusedResolvers(members, [feature.name for feature in writes])
             self.fused_groups[key] = fused
         return fused
+
+
+def without_source_dependents(group: list[PlanNode], needs_source: set[Feature]) -> list[PlanNode]:
+    """Return the resolvers of a fused group that need no source column, or the whole group if all of them do.
+
+    `group` is in dependency order, so a resolver that reads another's output comes after it.
+    """
+    dependent = set(needs_source)
+    independent = []
+    for node in group:
+        if dependent.intersection(node.inputs.values()):
+            dependent.update(node.outputs)
+        else:
+            independent.append(node)
+    return independent or group
 
 
 def group_reads(nodes: list[PlanNode]) -> tuple[Feature, ...]:
