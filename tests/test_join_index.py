@@ -61,6 +61,22 @@ def test_get_rejects_wrong_key_type() -> None:
         integer_index.rows(["x"])
 
 
+@pytest.mark.parametrize("keys", [[1.5], [2.0, 1], [1, None, 2.9], np.array([1.0, 2.0])], ids=["float", "whole float", "float after int", "float array"])
+def test_float_keys_of_integer_index_rejected(keys: Any) -> None:
+    index = Index.build(pa.table({"k": pa.array([1, 2, 3], pa.int32()), "v": ["a", "b", "c"]}), "k")
+    with pytest.raises(TypeError, match=r"the key column 'k' has integer keys \(int32\), but got .*float.*; pass ints"):
+        index.lookup(keys)
+    with pytest.raises(TypeError, match="pass ints"):
+        index.rows(keys)
+
+
+def test_bool_keys_act_as_ints() -> None:
+    index = Index.build(pa.table({"k": [0, 1, 5], "v": ["a", "b", "c"]}), "k")
+    assert index.get(True) == 1
+    assert index.rows([True, False, 5]).tolist() == [1, 0, 2]
+    assert index.lookup([True, None]).column("v").to_pylist() == ["b", None]
+
+
 def test_composite_key_of_wrong_length_is_rejected() -> None:
     index = Index.build(pa.table({"a": [1, 2], "b": ["x", "y"]}), ["a", "b"])
     assert index.rows([(2, "y"), [1, "x"]]).tolist() == [1, 0]

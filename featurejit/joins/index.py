@@ -166,7 +166,9 @@ class Index:
         candidates = [arrow_type]
         if self.spec.classes[part] == "int":
             candidates = [pa.int64(), pa.uint64()]
+            self.check_integer_keys(values, part, arrow_type)
             if isinstance(values, list | tuple):
+                values = [int(value) if isinstance(value, bool | np.bool_) else value for value in values]
                 # An int beyond both types is no key of the column, and finds no row as a null key does.
                 values = [None if type(value) is int and not INT64_MIN <= value <= UINT64_MAX else value for value in values]
         elif self.spec.classes[part] == "str":
@@ -185,6 +187,25 @@ class Index:
                     f"({type(wrong).__name__}); pass ints"
                 ) from None
         raise TypeError(f"the lookup keys do not fit the key column {self.key[part]!r} ({arrow_type}): {error}") from None
+
+    def check_integer_keys(self, values: Any, part: int, arrow_type: pa.DataType) -> None:
+        """Raise TypeError for lookup values of an integer key part that are not ints, bools or None.
+
+        Arrow would truncate a float such as 1.5 to the key 1, which `get` rejects.
+        """
+        if isinstance(values, np.ndarray):
+            if values.dtype.kind not in "iub":
+                raise TypeError(
+                    f"the key column {self.key[part]!r} has integer keys ({arrow_type}), but got an array of "
+                    f"{values.dtype}; pass ints"
+                )
+            return
+        wrong = next((value for value in values if value is not None and not isinstance(value, int | np.integer | np.bool_)), None)
+        if wrong is not None:
+            raise TypeError(
+                f"the key column {self.key[part]!r} has integer keys ({arrow_type}), but got the key {wrong!r} "
+                f"({type(wrong).__name__}); pass ints"
+            )
 
     # ----------------------------------------------------------------------------------
     # Lookups
