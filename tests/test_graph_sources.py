@@ -268,3 +268,24 @@ def test_dictionary_encoded_text_sources(tmp_path: Path) -> None:
         assert graph.query_table(outputs).to_pylist() == expected
         online = graph.query(outputs, {Leg.id: [1, 2, 4]})
         assert [dict(zip(online.keys(), row, strict=True)) for row in zip(*online.values(), strict=True)] == [expected[0], expected[1], expected[3]]
+
+
+@fj.features
+class Tag:
+    code: str = fj.primary_key()
+    weight: int | None
+    heavy: bool | None
+
+
+@fj.jit_resolver
+def heavy(weight: Tag.weight) -> Tag.heavy:
+    return None if weight is None else weight > 5
+
+
+def test_dictionary_encoded_primary_key() -> None:
+    tags = pa.table({"code": pa.array(["a", "b", "ç"]).dictionary_encode(), "weight": [3, 9, None]})
+    graph = fj.Graph([heavy], sources={Tag: tags})
+    assert graph.query([Tag.heavy], {Tag.code: ["b", "zz", "ç", "a"]})["heavy"] == [True, None, None, False]
+    given = pa.table({"code": pa.array(["ç", "b", None]).dictionary_encode()})
+    assert graph.query_table([Tag.heavy], given).column("heavy").to_pylist() == [None, True, None]
+    assert graph.query_table([Tag.heavy], pa.table({"code": ["a"]})).column("heavy").to_pylist() == [False]

@@ -22,13 +22,21 @@ MISSING = -1
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
 
+def decoded(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """Return a key column as one array of its values, decoding dictionary arrays (Parquet's categorical columns)."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return column
+
+
 class KeyIndex:
     """Row numbers of the keys of one source column, for online lookups."""
 
     def __init__(self, name: str, column: pa.Array | pa.ChunkedArray):
         self.name = name
-        if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+        column = decoded(column)
         self.is_integer = pa.types.is_integer(column.type)
         if not self.is_integer and not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             raise GraphError(f"the key column {name} is {column.type}; keys must be integers or strings")
@@ -68,8 +76,7 @@ class KeyIndex:
 
     def lookup_arrow(self, keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """Return the row of each key of an Arrow column, -1 for null keys and keys the source does not contain."""
-        if isinstance(keys, pa.ChunkedArray):
-            keys = keys.combine_chunks()
+        keys = decoded(keys)
         if self.is_integer:
             same_kind = pa.types.is_integer(keys.type)
         else:
