@@ -78,6 +78,11 @@ def test_features_rejects_a_function() -> None:
         fj.features(len)  # type: ignore[type-var]
 
 
+def test_single_resolver_instead_of_list() -> None:
+    with pytest.raises(TypeError, match=r"Graph\(\) takes a list of resolvers, but got speed alone; pass \[speed\]"):
+        fj.Graph(speed)
+
+
 def test_duplicate_writers_are_both_named() -> None:
     @fj.jit_resolver
     def other_speed(distance: Trip.distance) -> Trip.speed:

@@ -48,6 +48,8 @@ INVOICES = pa.table(
 def test_int_key_against_str_key_names_both() -> None:
     with pytest.raises(GraphError, match=r"Invoice\.by_number joins Invoice\.account_number \(int\) with Account\.code \(str\)"):
         Invoice.by_number.balance  # noqa: B018 - reading the attribute resolves the relationship
+    with pytest.raises(GraphError, match="an int key never equals a str key"):
+        Invoice.by_number.balance  # noqa: B018
 
 
 def test_key_count_mismatch_names_features() -> None:

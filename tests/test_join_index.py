@@ -77,6 +77,12 @@ def test_bool_keys_act_as_ints() -> None:
     assert index.lookup([True, None]).column("v").to_pylist() == ["b", None]
 
 
+def test_lookup_of_unknown_column_names_it() -> None:
+    index = Index.build(pa.table({"k": [1], "v": [2]}), "k")
+    with pytest.raises(KeyError, match="the indexed table has no column 'nope'; its columns are k, v"):
+        index.lookup([1], columns=["nope"])
+
+
 def test_composite_key_of_wrong_length_is_rejected() -> None:
     index = Index.build(pa.table({"a": [1, 2], "b": ["x", "y"]}), ["a", "b"])
     assert index.rows([(2, "y"), [1, "x"]]).tolist() == [1, 0]

@@ -9,6 +9,7 @@ tables and with hash tables for integer keys.
 from __future__ import annotations
 
 import datetime
+import decimal
 from collections.abc import Callable
 from typing import Any
 
@@ -273,6 +274,21 @@ def test_bad_arguments_raise() -> None:
         join(table, table, on="k", left_on="k", right_on="k")
     with pytest.raises(TypeError, match="pyarrow Table"):
         join({"k": [1]}, table, on="k")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_repeated_column_name_rejected(side: str) -> None:
+    doubled = pa.Table.from_arrays([pa.array([1, 2]), pa.array([3, 4]), pa.array([5, 6])], names=["k", "x", "x"])
+    plain = pa.table({"k": [1, 2]})
+    left, right = (doubled, plain) if side == "left" else (plain, doubled)
+    with pytest.raises(ValueError, match=f"the {side} table has 2 columns named 'x'; rename or drop all but one"):
+        join(left, right, on="k")
+
+
+def test_decimal_key_names_the_cast() -> None:
+    table = pa.table({"k": pa.array([decimal.Decimal("1.5")])})
+    with pytest.raises(TypeError, match=r"cast decimals to int or string first"):
+        join(table, table, on="k")
 
 
 def test_suffix_conflict_raises() -> None:

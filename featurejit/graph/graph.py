@@ -47,6 +47,9 @@ class Graph:
         sources: Mapping[Any, Any] | None = None,
         outputs: Iterable[FeatureReference] | None = None,
     ):
+        if callable(resolvers) or isinstance(resolvers, str):
+            name = getattr(resolvers, "name", None) or getattr(resolvers, "__name__", None) or repr(resolvers)
+            raise TypeError(f"Graph() takes a list of resolvers, but got {name} alone; pass [{name}]")
         self.dag = FeatureDag(resolvers, sources)
         self.planner = Planner(self.dag)
         self.plans: dict[Any, Plan] = {}

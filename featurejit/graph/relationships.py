@@ -281,8 +281,8 @@ class Relationship:
             if owner_key.type.python_type is not target_key.type.python_type:
                 raise GraphError(
                     f"{self.qualified_name} joins {owner_key!r} ({owner_key.type}) with {target_key!r} "
-                    f"({target_key.type}); a {owner_key.type.python_type.__name__} key never equals a "
-                    f"{target_key.type.python_type.__name__} key, so declare both with the same type"
+                    f"({target_key.type}); {with_article(owner_key.type.python_type.__name__)} key never equals "
+                    f"{with_article(target_key.type.python_type.__name__)} key, so declare both with the same type"
                 )
 
     # ----------------------------------------------------------------------------------
@@ -519,3 +519,8 @@ class ChildRows:
 
     def max(self) -> Feature:
         return self.aggregated("max")
+
+
+def with_article(word: str) -> str:
+    """Return the word after "a" or "an", as its sound needs: "an int", "a str"."""
+    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"

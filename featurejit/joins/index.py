@@ -290,6 +290,12 @@ class Index:
         its rows. The result starts with the key columns as given, then the table's other
         columns, or those named in `columns`.
         """
+        if columns is not None:
+            if isinstance(columns, str):
+                columns = [columns]
+            unknown = [name for name in columns if name not in self.table.column_names]
+            if unknown:
+                raise KeyError(f"the indexed table has no column {unknown[0]!r}; its columns are {', '.join(self.table.column_names)}")
         wanted = [name for name in (self.table.column_names if columns is None else columns) if name not in self.key]
         selected = self.lookup_table if columns is None else self.table.select([*self.key, *wanted])
         if self.unique:

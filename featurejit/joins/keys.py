@@ -68,7 +68,7 @@ def check_key_types(left: Sequence[tuple[str, pa.DataType]], right: Sequence[tup
             if found is None:
                 raise KeyTypeError(
                     f"the key column {name!r} is {arrow_type}; join keys must be integers, strings, binary, dates "
-                    f"or timestamps (cast floats to int or string first)"
+                    f"or timestamps (cast {'decimals' if pa.types.is_decimal(arrow_type) else 'floats'} to int or string first)"
                 )
         if left_class != right_class:
             both_temporal = left_class not in BASIC_CLASSES and right_class not in BASIC_CLASSES

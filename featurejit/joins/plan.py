@@ -79,9 +79,16 @@ def key_names(
     if not left_names:
         raise ValueError("a join needs at least one key column")
     for table, names, side in ((left, left_names, "left"), (right, right_names, "right")):
+        columns = table.column_names
+        repeated = sorted({name for name in columns if columns.count(name) > 1})
+        if repeated:
+            raise ValueError(
+                f"the {side} table has {columns.count(repeated[0])} columns named {repeated[0]!r}; "
+                f"rename or drop all but one before the join"
+            )
         for name in names:
-            if name not in table.column_names:
-                raise KeyError(f"the {side} table has no column {name!r}; its columns are {', '.join(table.column_names)}")
+            if name not in columns:
+                raise KeyError(f"the {side} table has no column {name!r}; its columns are {', '.join(columns)}")
     return left_names, right_names
 
 
