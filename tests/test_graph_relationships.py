@@ -232,7 +232,7 @@ def test_explain_names_operators_and_statistics(graph: Any) -> None:
     filtered = graph.explain([Order.discount], filters=[("quantity", ">", 1)], show=False)
     assert "estimated operator: none yet, because the rows that pass the scan's filter are counted" in filtered
     assert "left 0 rows" not in filtered
-    assert "left statistics: code: 400 rows" in analyzed
+    assert "left statistics: Order.customer_code: 400 rows" in analyzed
     online = graph.explain([Order.busy], {Order.id: [1, 6]}, analyze=True, show=False)
     assert "index: " in online
     assert "unique keys over city, day" in online

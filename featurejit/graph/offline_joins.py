@@ -80,8 +80,15 @@ def explained(plan: JoinPlan, relationship: Relationship) -> list[str]:
 
     The join reads the rows' keys under the other entity's key names, which its own text would show.
     """
-    pairs = zip(relationship.owner_keys, relationship.target_keys, strict=True)
-    return plan.explain(" AND ".join(f"{owner!r} = {target!r}" for owner, target in pairs)).splitlines()
+    pairs = list(zip(relationship.owner_keys, relationship.target_keys, strict=True))
+    lines = plan.explain(" AND ".join(f"{owner!r} = {target!r}" for owner, target in pairs)).splitlines()
+    # The left side's statistics describe its key columns under those names as well.
+    renamed = {f"  left statistics: {target.name}: ": f"  left statistics: {owner!r}: " for owner, target in pairs}
+    for index, line in enumerate(lines):
+        prefix = next((prefix for prefix in renamed if line.startswith(prefix)), None)
+        if prefix is not None:
+            lines[index] = renamed[prefix] + line[len(prefix):]
+    return lines
 
 
 def execute(plan: JoinPlan, relationship: Relationship) -> pa.Table:
