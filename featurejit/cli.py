@@ -1048,7 +1048,9 @@ def format_value(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, float):
-        return f"{value:.6g}"
+        text = f"{value:.6g}"
+        # Keep a float looking like one, as Python prints 3.0, so that it differs from an int column.
+        return f"{text}.0" if text.lstrip("-").isdigit() else text
     return str(value)
 
 

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from featurejit import JitResolver
-from featurejit.cli import main
+from featurejit.cli import format_value, main
 from featurejit.data import load_flights
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "flights.py"
@@ -716,3 +716,11 @@ def test_bench_options_without_checkout(monkeypatch: pytest.MonkeyPatch, capsys:
     monkeypatch.setattr(cli, "bench_folder", lambda: None)
     assert main(["bench", "--list"]) == 2
     assert "clone the repository" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(3.0, "3.0"), (-6.0, "-6.0"), (0.0, "0.0"), (2.5, "2.5"), (1e20, "1e+20"), (float("nan"), "nan"), (float("-inf"), "-inf"), (3, "3"), (None, "null")],
+)
+def test_preview_values_keep_their_type(value: object, text: str) -> None:
+    assert format_value(value) == text
