@@ -165,6 +165,7 @@ class JitResolver:
         simple = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
         parameters = self.python_signature.parameters.values()
         self.positional_arity = len(parameters) if all(p.kind in simple for p in parameters) else None
+        self.row_function = row_caller(function, self.python_signature)
         self.lock = threading.RLock()
         self.state: ResolverState | None = None
         self.warned = False
@@ -292,3 +293,19 @@ def jit_resolver(
 
     return decorate
 
+
+def row_caller(function: Callable[..., Any], signature: inspect.Signature) -> Callable[..., Any]:
+    """Return a function that takes one value per parameter, in the signature's order, and calls `function`.
+
+    Rows that run in the interpreter hold their values in parameter order, and keyword-only
+    parameters must be passed by keyword.
+    """
+    keyword_only = [name for name, parameter in signature.parameters.items() if parameter.kind == parameter.KEYWORD_ONLY]
+    if not keyword_only:
+        return function
+    positional = len(signature.parameters) - len(keyword_only)
+
+    def call(*values: Any) -> Any:
+        return function(*values[:positional], **dict(zip(keyword_only, values[positional:], strict=True)))
+
+    return call

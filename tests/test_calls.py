@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from featurejit import jit_resolver
+from featurejit import fuse, jit_resolver
 from featurejit.runtime.memory import address
 
 
@@ -413,3 +413,45 @@ def test_block_boundaries_with_nulls_and_bools(offset: int, length: int) -> None
     result = flag_mix(*arguments)
     expected = [flag_mix.function(*row) for row in zip(*(column.to_pylist() for column in arguments), strict=True)]
     assert result.to_pylist() == expected
+
+
+@jit_resolver
+def scaled_by(a: int, *, k: int = 3) -> int:
+    return a * k
+
+
+@jit_resolver(on_error="null")
+def ratio(a: int, *, b: int = 0) -> float:
+    return a / b
+
+
+@jit_resolver
+def tagged(text: str, *, suffix: str = "!") -> str:
+    total = ""
+    for part in (text, suffix):
+        total += part
+    return total
+
+
+INT64_MAX = 2**63 - 1
+
+
+def test_keyword_only_parameters_in_the_interpreter() -> None:
+    # Rows the kernel hands back to Python (an int64 overflow, a division by zero) call the
+    # plain function with the keyword-only parameters by keyword.
+    assert scaled_by(INT64_MAX) == scaled_by.function(INT64_MAX)
+    assert scaled_by(2, k=-1) == -2
+    with pytest.raises(OverflowError, match=r"row 1 of scaled_by: a=9223372036854775807, k=3"):
+        scaled_by(pa.array([2, INT64_MAX]))
+    assert ratio(pa.array([1, INT64_MAX, 4]), b=pa.array([2, 1, 0])).to_pylist() == [0.5, INT64_MAX / 1, None]
+    assert ratio(5) is None
+    assert tagged("a") == "a!"
+    assert tagged(pa.array(["é", ""]), suffix="?").to_pylist() == ["é?", "?"]
+
+
+def test_keyword_only_parameters_in_fused_kernels() -> None:
+    fused = fuse(ratio, scaled_by)
+    table = pa.table({"a": [3, INT64_MAX], "b": [0, 1], "k": [2, 1]})
+    result = fused(table)
+    assert result.column("ratio").to_pylist() == [None, float(INT64_MAX)]
+    assert result.column("scaled_by").to_pylist() == [6, INT64_MAX]

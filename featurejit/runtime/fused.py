@@ -200,7 +200,7 @@ class FusedState:
         names = resolver.signature().names
         arguments = [columns[member.columns[name]] for name in names]
         output = resolver.signature().result.python_type
-        function = resolver.function
+        function = resolver.row_function
         computed: list[Any] = [None] * len(rows)
         failed = np.zeros(len(rows), dtype=bool)
         for position in positions.tolist():

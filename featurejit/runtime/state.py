@@ -165,6 +165,7 @@ class ResolverState:
     def __init__(self, resolver: JitResolver):
         self.resolver = resolver
         self.function = resolver.function
+        self.row_function = resolver.row_function  # takes one value per parameter, keyword-only ones included
         self.name = resolver.name
         self.cached_signature: Signature | None = None
         self.batch_kernels: dict[tuple[ParameterKey, ...], CompiledKernel | None] = {}
@@ -363,7 +364,7 @@ class ResolverState:
         def slow_path(
             names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
         ) -> list[RowResults]:
-            return [run_rows(self.function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
+            return [run_rows(self.row_function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
 
         null_raising_rows = [self.resolver.on_error == "null"]
         runner = BatchRunner([output], slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows)
@@ -433,7 +434,7 @@ class ResolverState:
     def run_python(self, values: list[Any]) -> Any:
         """Run one call in the interpreter, applying on_error."""
         try:
-            return self.function(*values)
+            return self.row_function(*values)
         except Exception:
             if self.resolver.on_error == "null":
                 self.stats.error_rows = 1
@@ -460,7 +461,7 @@ class ResolverState:
         for row in range(length):
             row_values = [value if column is None else column[row] for value, column in zip(values, columns, strict=True)]
             try:
-                results.append(self.function(*row_values))
+                results.append(self.row_function(*row_values))
             except Exception as error:
                 if self.resolver.on_error == "null":
                     stats.error_rows += 1
