@@ -387,3 +387,14 @@ def test_mutable_constant_collection_is_explained() -> None:
             return carrier in MUTABLE_CODES
 
     assert "frozenset" in str(raised.value)
+
+
+def test_str_method_with_extra_argument_names_it() -> None:
+    @jit_resolver
+    def found_after(text: str, needle: str) -> int:
+        return text.find(needle, 1)
+
+    explanation = found_after.explain(show=False)
+    assert not explanation.native
+    assert "str.find() is compiled with 1 argument, but got 2" in explanation.reason
+    assert found_after("abcb", "b") == "abcb".find("b", 1)

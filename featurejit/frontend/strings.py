@@ -265,7 +265,12 @@ class StringLowering(LoweringBase):
     def string_arguments(self, node: ast.Call, arguments: list[SSAValue], count: tuple[int, ...]) -> list[SSAValue] | None:
         """Check the count of str arguments; return them unwrapped, or None if one is not a str."""
         if len(arguments) not in count:
-            raise self.unsupported(node, f"this str method takes {' or '.join(map(str, count))} arguments here")
+            method = node.func.attr if isinstance(node.func, ast.Attribute) else "this str method"
+            allowed = " or ".join(map(str, count))
+            raise self.unsupported(
+                node,
+                f"str.{method}() is compiled with {allowed} argument{'' if count == (1,) else 's'}, but got {len(arguments)}",
+            )
         prepared = [self.string_operand(argument) for argument in arguments]
         if any(value is None or not is_str(value) for value in prepared):
             return None
