@@ -71,3 +71,8 @@ class ColumnNotFoundError(KeyError):
 
 class OutputTypeError(TypeError):
     """A row returned a value that its resolver's return annotation does not allow."""
+
+
+def with_article(word: str) -> str:
+    """Return a word after "a" or "an", as its sound needs in messages: "an int", "a str"."""
+    return f"{'an' if word[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {word}"

@@ -282,7 +282,7 @@ def test_int_and_str_mixed_in_branches_is_rejected_with_location() -> None:
     assert mixed(True) == "yes"
     explanation = mixed.explain(show=False)
     assert not explanation.native
-    assert "a value is a str on one path and a int on another" in explanation.reason
+    assert "a value is a str on one path and an int on another" in explanation.reason
 
 
 def test_str_comparison_with_number_is_false_and_ordering_raises() -> None:

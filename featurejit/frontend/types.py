@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from xdsl.ir import Attribute
 
+from featurejit.errors import with_article
 from featurejit.ir.dialect import (
     DynType,
     NoneType,
@@ -44,7 +45,7 @@ def join_types(first: Attribute, second: Attribute) -> Attribute:
     bases = {base for base in (first_base, second_base) if base is not None}
     if len(bases) > 1 and any(base == str_type or is_temporal_type(base) for base in bases):
         raise TypeJoinError(
-            f"a value is a {python_name(first)} on one path and a {python_name(second)} on another"
+            f"a value is {with_article(python_name(first))} on one path and {with_article(python_name(second))} on another"
         )
     if isinstance(first, DynType) or isinstance(second, DynType):
         return dyn

@@ -40,6 +40,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from featurejit.errors import with_article
 from featurejit.graph.entities import Entity, Feature, FeatureType, entity_of, evaluate_annotation
 from featurejit.graph.errors import GraphError
 from featurejit.graph.filters import And, Comparison, Filter, all_of
@@ -519,8 +520,3 @@ class ChildRows:
 
     def max(self) -> Feature:
         return self.aggregated("max")
-
-
-def with_article(word: str) -> str:
-    """Return the word after "a" or "an", as its sound needs: "an int", "a str"."""
-    return f"{'an' if word[0] in 'aeiou' else 'a'} {word}"
