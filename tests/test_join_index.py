@@ -83,6 +83,21 @@ def test_lookup_of_unknown_column_names_it() -> None:
         index.lookup([1], columns=["nope"])
 
 
+@pytest.mark.parametrize("keys", [[1], [1, 9], [None, 2], [9]])
+def test_lookup_key_column_keeps_index_type(keys: list[Any]) -> None:
+    index = Index.build(pa.table({"k": pa.array([1, 2, 3], pa.int32()), "v": ["a", "b", "c"]}), "k")
+    result = index.lookup(keys)
+    assert result.schema.field("k").type == pa.int32()
+    assert result.column("k").to_pylist() == keys
+
+
+def test_lookup_key_beyond_index_type_stays_int64() -> None:
+    index = Index.build(pa.table({"k": pa.array([1, 2], pa.int32()), "v": ["a", "b"]}), "k")
+    result = index.lookup([2, 2**40])
+    assert result.schema.field("k").type == pa.int64()
+    assert result.to_pylist() == [{"k": 2, "v": "b"}, {"k": 2**40, "v": None}]
+
+
 def test_composite_key_of_wrong_length_is_rejected() -> None:
     index = Index.build(pa.table({"a": [1, 2], "b": ["x", "y"]}), ["a", "b"])
     assert index.rows([(2, "y"), [1, "x"]]).tolist() == [1, 0]

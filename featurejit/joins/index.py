@@ -300,12 +300,20 @@ class Index:
         selected = self.lookup_table if columns is None else self.table.select([*self.key, *wanted])
         if self.unique:
             fast = self.python_key_rows(keys)
-            if fast is not None and bool(np.all(fast >= 0)):
-                # Every key found: the rows themselves, keys included, with no request table to build.
-                if len(fast) == 1:
-                    return selected.slice(int(fast[0]), 1)
-                return selected.take(fast)
+            if fast is not None:
+                missing = fast < 0
+                if not missing.any():
+                    # Every key found: the rows themselves, keys included, with no request table to build.
+                    if len(fast) == 1:
+                        return selected.slice(int(fast[0]), 1)
+                    return selected.take(fast)
+                # A key column of the keys as given, and the other columns of the found rows.
+                taken = selected.take(pa.array(fast, mask=missing))
+                given = self.with_key_types(self.key_table(keys))
+                return taken.set_column(0, selected.schema.field(0).with_type(given.schema.field(0).type), given.column(0))
         request = self.key_table(keys)
+        if not isinstance(keys, pa.Table | pa.RecordBatch | pa.Array | pa.ChunkedArray | dict):
+            request = self.with_key_types(request)
         probe_keys = self.encode_probe(request, self.key)
         request_rows: np.ndarray | None = None  # every key in order: one row per key of a unique index
         if self.unique:
@@ -313,6 +321,18 @@ class Index:
         else:
             request_rows, table_rows = operators.probe(self.table_structure, probe_keys, True, threads=1)
         return assemble(request, selected, request_rows, table_rows, self.key, "_right")
+
+    def with_key_types(self, request: pa.Table) -> pa.Table:
+        """Return Python lookup keys in the indexed key columns' types where every key fits.
+
+        Then the key columns of a lookup's result have one type whether or not a key was
+        found: the rows of found keys come from the table itself.
+        """
+        target = pa.schema([self.table.schema.field(name) for name in self.key])
+        try:
+            return request.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OverflowError):
+            return request  # a key outside the column's type, which finds no row
 
     def join(
         self,
