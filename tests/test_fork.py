@@ -5,10 +5,15 @@ from __future__ import annotations
 import multiprocessing
 import threading
 import time
+from typing import Any
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
+from featurejit import jit_resolver
 from featurejit.codegen import engine
+from featurejit.settings import settings
 
 
 def finalize_in_child() -> None:
@@ -42,3 +47,38 @@ def test_fork_during_llvm_call_waits() -> None:
     # The parent released the lock after the fork: another thread can take it.
     assert engine.LLVM_LOCK.acquire(timeout=5)
     engine.LLVM_LOCK.release()
+
+
+def ratio_in_child(connection: Any) -> None:
+    connection.send(ratio_of_quarters(ROWS)[-1].as_py())
+
+
+ROWS = 600_000
+
+
+@jit_resolver
+def ratio(a: float, b: float) -> float:
+    return a / b
+
+
+def ratio_of_quarters(rows: int) -> Any:
+    return ratio(pa.array(np.arange(rows, dtype=float)), pa.array(np.full(rows, 4.0)))
+
+
+def test_child_forked_after_pool_use_runs_morsels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "threads", 2)
+    monkeypatch.setattr(settings, "morsel_rows", 65_536)
+    monkeypatch.setattr(settings, "parallel_min_us", 0)
+    expected = (ROWS - 1) / 4
+    assert ratio_of_quarters(ROWS)[-1].as_py() == expected  # starts the parent's pool threads
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=ratio_in_child, args=(sender,))
+    child.start()
+    arrived = receiver.poll(30)
+    child.join(10)
+    if child.is_alive():
+        child.kill()
+        child.join()
+    assert arrived, "the forked child's call never returned"
+    assert receiver.recv() == expected

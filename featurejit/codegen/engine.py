@@ -79,8 +79,7 @@ class JitEngine:
 
         The parent's background thread does not exist in the child, and the parent's compiles
         still pending there never finish in it (CompiledKernel.wait_optimized checks for that).
-        NOTE: a fork while the background thread is inside LLVM may leave LLVM's own locks
-        held in the child. The graph's forked workers run plain Python functions only.
+        A fork waits until no thread is inside LLVM (see hold_llvm_lock).
         """
         self.lock = threading.Lock()
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurejit-optimize")

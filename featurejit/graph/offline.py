@@ -9,6 +9,7 @@ threads of their own when the batch is large enough to pay for it.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -32,6 +33,17 @@ Sources: TypeAlias = Mapping[Entity, Source]
 
 _stage_pool: ThreadPoolExecutor | None = None
 _stage_pool_lock = threading.Lock()
+
+
+def forget_stage_pool_in_child() -> None:
+    """Drop the parent's stage threads in a forked child, whose copy has no threads to run its tasks."""
+    global _stage_pool, _stage_pool_lock
+    _stage_pool = None
+    _stage_pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=forget_stage_pool_in_child)
 
 
 def stage_pool() -> ThreadPoolExecutor:

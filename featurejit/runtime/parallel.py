@@ -14,6 +14,7 @@ so the calling thread works instead of waiting for a pool thread to wake up.
 from __future__ import annotations
 
 import itertools
+import os
 import statistics
 import threading
 import time
@@ -35,6 +36,17 @@ _pool_lock = threading.Lock()
 _hand_off_seconds: float | None = None
 # Seconds per row of the kernels run so far, keyed by the id of the kernel's entry point.
 _kernel_rates: dict[int, float] = {}
+
+
+def forget_pool_in_child() -> None:
+    """Drop the parent's pool in a forked child, whose copy has no threads to run its tasks."""
+    global _pool, _pool_lock
+    _pool = None
+    _pool_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=forget_pool_in_child)
 
 
 def thread_pool() -> ThreadPoolExecutor:
