@@ -29,7 +29,6 @@ import datetime
 import functools
 import hashlib
 import json
-import linecache
 import logging
 import os
 import re
@@ -47,6 +46,7 @@ from typing import Any
 from featurejit.compiled_kernel import BATCH_KERNEL_TYPE, CompiledKernel
 from featurejit.frontend.captures import Capture
 from featurejit.settings import settings
+from featurejit.source_lines import lines_of
 
 logger = logging.getLogger("featurejit")
 
@@ -72,12 +72,12 @@ class CorruptEntry(Exception):
 def source_text(function: Callable[..., Any]) -> str:
     """Return the text of a function's definition, decorators included, or "" when its file is unknown.
 
-    This reads the lines the code object spans through linecache, which costs microseconds
-    where inspect.getsource tokenizes the file.
+    This reads the lines the code object spans, as the file was when its resolvers were
+    decorated (see featurejit.source_lines), which costs microseconds where
+    inspect.getsource tokenizes the file.
     """
     code = function.__code__
-    linecache.checkcache(code.co_filename)
-    lines = linecache.getlines(code.co_filename)
+    lines = lines_of(function)
     numbers = [line for _, _, line in code.co_lines() if line is not None]
     if not lines or not numbers:
         return ""

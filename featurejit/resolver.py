@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, ValueSpec
+from featurejit.source_lines import remember_file
 
 if TYPE_CHECKING:
     from featurejit.runtime.state import ResolverState
@@ -154,6 +155,7 @@ class JitResolver:
                 f"define the resolver at module level and call it from the method"
             )
         functools.update_wrapper(self, function)
+        remember_file(function)
         self.function = function
         self.mode = mode
         self.on_error = on_error

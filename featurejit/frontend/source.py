@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import ast
 import inspect
-import linecache
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from featurejit.errors import CompileError, SourceLocation
+from featurejit.source_lines import lines_of
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class FunctionSource:
     path: str
     first_line: int
     indent: int
+    file_lines: list[str]  # the file as the compiler reads it (see featurejit.source_lines)
 
     def location(self, node: ast.AST) -> SourceLocation:
         """Return the file position of `node`, an AST node of this function."""
@@ -30,7 +31,7 @@ class FunctionSource:
         end_column = None
         if getattr(node, "end_lineno", None) == getattr(node, "lineno", None):
             end_column = getattr(node, "end_col_offset", 0) + self.indent
-        text = linecache.getline(self.path, line)
+        text = self.file_lines[line - 1] if 0 < line <= len(self.file_lines) else ""
         return SourceLocation(self.path, line, column, text, end_column)
 
 
@@ -39,8 +40,13 @@ def read_function_source(function: Callable[..., Any]) -> FunctionSource:
     name = getattr(function, "__qualname__", repr(function))
     try:
         path = inspect.getsourcefile(function) or "<unknown>"
-        lines, first_line = inspect.getsourcelines(function)
-    except (OSError, TypeError) as error:
+        # The def as Python read it at import, even if the file changed since.
+        file_lines = lines_of(function)
+        first_line = function.__code__.co_firstlineno
+        lines = inspect.getblock(file_lines[first_line - 1 :])
+        if not lines:
+            raise OSError("could not get source code")
+    except (OSError, TypeError, AttributeError, IndexError) as error:
         raise CompileError(
             f"the source of {name} is not available ({error})",
             hint="Define resolvers in a file, not in an interactive session or with exec().",
@@ -58,4 +64,4 @@ def read_function_source(function: Callable[..., Any]) -> FunctionSource:
             f"{name} is not defined with a def statement",
             hint="Lambdas and async functions cannot be resolvers; write a plain def.",
         )
-    return FunctionSource(function, definitions[0], path, max(first_line, 1), indent)
+    return FunctionSource(function, definitions[0], path, max(first_line, 1), indent, file_lines)
