@@ -26,6 +26,7 @@ the metadata as JSON, then the object code.
 from __future__ import annotations
 
 import datetime
+import errno
 import functools
 import hashlib
 import json
@@ -58,6 +59,14 @@ TEMPORARY_PREFIX = ".tmp-"
 # Temporary files older than this are left over from a process that died while writing.
 STALE_TEMPORARY_SECONDS = 3600
 KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
+
+
+# Write errors that every later write would meet too: a full disk, missing permissions, a
+# read-only file system, or a cache folder path that runs through a file. Other errors skip
+# only the entry that met them.
+FOLDER_ERRORS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENAMETOOLONG}
+)
 
 
 class CorruptEntry(Exception):
@@ -496,6 +505,11 @@ class KernelCache:
             os.replace(temporary, folder / f"{entry.digest}{ENTRY_SUFFIX}")
             temporary = None
         except OSError as error:
+            failed = error.filename2 or error.filename or folder  # os.replace names the target second
+            if error.errno not in FOLDER_ERRORS:
+                # Something in the way of this one entry, such as a folder at its path: skip it only.
+                logger.warning("kernel cache: cannot write %s (%s); that kernel is not stored", failed, error.strerror or error)
+                return
             with self.lock:
                 if self.writable:
                     self.writable = False
@@ -503,7 +517,7 @@ class KernelCache:
                         "kernel cache: cannot write to %s (%s); this process compiles kernels in memory only. "
                         "Free space or fix the permissions, set FEATUREJIT_CACHE_DIR to another folder, or set "
                         "FEATUREJIT_CACHE=0",
-                        self.root,
+                        failed,
                         error.strerror or error,
                     )
             return

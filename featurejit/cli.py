@@ -1111,9 +1111,11 @@ def cache_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Print the state of the kernel cache, or delete its entries."""
     from featurejit.cache import FORMAT_VERSION, KernelCache
 
-    if settings.cache_dir.exists() and not settings.cache_dir.is_dir():
+    blocking = next((path for path in (settings.cache_dir, *settings.cache_dir.parents) if path.exists()), None)
+    if blocking is not None and not blocking.is_dir():
+        where = "is a file" if blocking == settings.cache_dir else f"is inside {blocking}, which is a file"
         raise UsageError(
-            f"the kernel cache folder {settings.cache_dir} is a file, not a folder; "
+            f"the kernel cache folder {settings.cache_dir} {where}, not a folder; "
             f"set FEATUREJIT_CACHE_DIR to a folder, or unset it for the default"
         )
     kernel_cache = KernelCache(settings.cache_dir)

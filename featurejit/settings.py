@@ -5,7 +5,7 @@
 | FEATUREJIT_DISABLE_JIT    | 0       | 1 runs every resolver in the interpreter, for debugging        |
 | FEATUREJIT_VERIFY_IR      | 0       | 1 verifies the IR after every pass (tests turn it on)          |
 | FEATUREJIT_THREADS        | cores   | threads a batch call splits its rows across; default: the CPUs |
-|                           |         | this process may run on                                        |
+|                           |         | this process may run on; at most 1024                          |
 | FEATUREJIT_MORSEL_ROWS    | 65536   | minimum rows per unit of work handed to a thread, rounded up   |
 |                           |         | to 64; large calls use about 4 units per thread                |
 | FEATUREJIT_PARALLEL_MIN_US| measured| a call runs on several threads only if its kernel is expected  |
@@ -17,7 +17,8 @@
 | FEATUREJIT_POOL_ROWS      | 100000  | rows from which a graph runs an interpreted resolver in a pool |
 |                           |         | of processes (Linux only), instead of in the calling process   |
 | FEATUREJIT_CACHE          | 1       | 0 turns off the disk cache of compiled kernels                 |
-| FEATUREJIT_CACHE_DIR      | user    | folder of the disk cache; default: $XDG_CACHE_HOME/featurejit  |
+| FEATUREJIT_CACHE_DIR      | user    | folder of the disk cache, relative to the working folder at    |
+|                           |         | import; default: $XDG_CACHE_HOME/featurejit                    |
 |                           |         | or ~/.cache/featurejit (~/Library/Caches/featurejit on macOS,  |
 |                           |         | %LOCALAPPDATA%/featurejit/Cache on Windows)                    |
 | FEATUREJIT_CACHE_MAX_MB   | 256     | size in MiB above which the least recently used entries of the |
@@ -29,6 +30,7 @@ Nothing else in featurejit reads the environment.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import warnings
 from dataclasses import dataclass
@@ -52,25 +54,49 @@ def _flag(name: str, default: bool) -> bool:
     return default
 
 
-def _count(name: str, default: int, minimum: int = 1) -> int:
+# Counts above this are typing mistakes, not settings (2**40 rows, threads or megabytes).
+LARGEST_COUNT = 2**40
+
+
+def _count(name: str, default: int, minimum: int = 1, maximum: int = LARGEST_COUNT) -> int:
     value = os.environ.get(name)
     if not value:
         return default
-    try:
-        parsed = int(value)
-    except ValueError:
+    text = value.strip()
+    # Only ASCII digits: int() would also take "1_000" and digits of other scripts.
+    if not re.fullmatch(r"[+-]?[0-9]+", text):
         problems.append(f"{name}={value!r} is not an integer; set it to a whole number of {minimum} or more")
         return default
+    parsed = int(text)
     if parsed < minimum:
         problems.append(f"{name}={value!r} is below {minimum}; set it to a whole number of {minimum} or more")
         return default
+    if parsed > maximum:
+        problems.append(f"{name}={value!r} is above {maximum}; set it to a whole number from {minimum} to {maximum}")
+        return default
     return parsed
+
+
+def _cache_dir() -> Path:
+    """Return FEATUREJIT_CACHE_DIR as an absolute path, fixed at import, or the platform's default."""
+    value = os.environ.get("FEATUREJIT_CACHE_DIR")
+    if not value:
+        return default_cache_dir()
+    if not value.strip():
+        problems.append(f"FEATUREJIT_CACHE_DIR={value!r} is only spaces; set it to a folder, or unset it for the default")
+        return default_cache_dir()
+    return Path(value).expanduser().absolute()
 
 
 def _optional_count(name: str, minimum: int) -> int | None:
     """Return the variable's whole number, or None if it is not set or not valid."""
     parsed = _count(name, -1, minimum)
     return None if parsed < minimum else parsed
+
+
+# Threads of a batch call, and processes of a graph's interpreted stages: more than this is a
+# typing mistake on any machine featurejit runs on.
+MAX_THREADS = 1024
 
 
 def available_cpus() -> int:
@@ -118,14 +144,14 @@ class Settings:
 settings = Settings(
     disable_jit=_flag("FEATUREJIT_DISABLE_JIT", False),
     verify_ir=_flag("FEATUREJIT_VERIFY_IR", False),
-    threads=_count("FEATUREJIT_THREADS", available_cpus()),
+    threads=_count("FEATUREJIT_THREADS", available_cpus(), maximum=MAX_THREADS),
     morsel_rows=_count("FEATUREJIT_MORSEL_ROWS", 65536),
     parallel_min_us=_optional_count("FEATUREJIT_PARALLEL_MIN_US", minimum=0),
     quick_rows=_count("FEATUREJIT_QUICK_ROWS", 1_000_000, minimum=0),
     pool_rows=_count("FEATUREJIT_POOL_ROWS", 100_000),
     cache_enabled=_flag("FEATUREJIT_CACHE", True),
-    cache_dir=Path(os.environ.get("FEATUREJIT_CACHE_DIR") or default_cache_dir()).expanduser(),
-    cache_max_bytes=_count("FEATUREJIT_CACHE_MAX_MB", 256) * 2**20,
+    cache_dir=_cache_dir(),
+    cache_max_bytes=_count("FEATUREJIT_CACHE_MAX_MB", 256, maximum=2**30) * 2**20,
 )
 
 

@@ -43,9 +43,9 @@ def lines_of(function: Callable[..., Any]) -> list[str]:
     NOTE: a plain function in a file without resolvers is read as the file is at compile time.
     """
     code = function.__code__
-    kept = DECORATED.get(code)
-    if kept is not None:
-        return kept
+    decorated = DECORATED.get(code)
+    if decorated is not None:
+        return decorated
     latest = LATEST.get(code.co_filename)
     if latest is not None:
         return latest

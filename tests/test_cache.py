@@ -398,6 +398,56 @@ def test_full_disk_warns_once(cache_on: Path, monkeypatch: pytest.MonkeyPatch, c
     assert [path for path in cache_on.rglob("*") if path.is_file()] == []
 
 
+def test_entry_blocked_by_folder_skips_only_it(
+    cache_on: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache_object = cache.get_cache()
+    assert cache_object is not None
+    cache_object.writable = True
+    real_replace = os.replace
+    blocked = []
+
+    def replace_once_into_folder(source: str, target: Path) -> None:
+        if not blocked:  # the first entry's path is a folder, as a user's mkdir might leave it
+            blocked.append(Path(target))
+            Path(target).mkdir(parents=True)
+        real_replace(source, target)
+
+    monkeypatch.setattr(cache.os, "replace", replace_once_into_folder)
+
+    @jit_resolver
+    def first(x: float) -> float:
+        return x * 2
+
+    @jit_resolver
+    def second(x: float) -> float:
+        return x * 3
+
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        assert first(pa.array([1.0])).to_pylist() == [2.0]
+        assert second(pa.array([1.0])).to_pylist() == [3.0]
+    warnings = [record.getMessage() for record in caplog.records if "kernel cache: cannot write" in record.getMessage()]
+    assert len(warnings) == 1
+    assert str(blocked[0]) in warnings[0]
+    assert "that kernel is not stored" in warnings[0]
+    assert cache_object.writable
+    assert [path for path in cache_on.rglob("*.fjk") if path.is_file()], "the second kernel is stored"
+
+
+def test_cache_command_rejects_folder_inside_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from featurejit.cli import main
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file")
+    saved = settings.cache_dir
+    settings.cache_dir = blocker / "sub"
+    try:
+        assert main(["cache", "info"]) == 2
+    finally:
+        settings.cache_dir = saved
+    assert f"is inside {blocker}, which is a file, not a folder" in capsys.readouterr().err
+
+
 def test_identical_resolvers_share_an_entry(cache_on: Path) -> None:
     def make(factor: float):  # type: ignore[no-untyped-def]
         @jit_resolver

@@ -658,6 +658,11 @@ def run_module_command(arguments: list[str], environment: dict[str, str]) -> sub
         ("FEATUREJIT_CACHE", "maybe", "FEATUREJIT_CACHE='maybe' is not a switch; set it to 1 or 0"),
         ("FEATUREJIT_QUICK_ROWS", "-1", "FEATUREJIT_QUICK_ROWS='-1' is below 0; set it to a whole number of 0 or more"),
         ("FEATUREJIT_PARALLEL_MIN_US", "fast", "FEATUREJIT_PARALLEL_MIN_US='fast' is not an integer"),
+        ("FEATUREJIT_THREADS", "1_000", "FEATUREJIT_THREADS='1_000' is not an integer"),
+        ("FEATUREJIT_MORSEL_ROWS", "\u0663", "FEATUREJIT_MORSEL_ROWS='\u0663' is not an integer"),
+        ("FEATUREJIT_THREADS", "2000", "FEATUREJIT_THREADS='2000' is above 1024; set it to a whole number from 1 to 1024"),
+        ("FEATUREJIT_CACHE_MAX_MB", "9" * 23, f"FEATUREJIT_CACHE_MAX_MB='{'9' * 23}' is above 1073741824"),
+        ("FEATUREJIT_CACHE_DIR", "  ", "FEATUREJIT_CACHE_DIR='  ' is only spaces; set it to a folder"),
     ],
 )
 def test_invalid_setting_is_a_usage_error(variable: str, value: str, fragment: str) -> None:
