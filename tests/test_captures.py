@@ -157,3 +157,47 @@ def test_inlined_resolver_redefined_is_seen(tmp_path, monkeypatch) -> None:
     user_module.helper_module = reloaded
     assert user_module.total(pa.array([1, 2])).to_pylist() == [202, 204]
     assert user_module.total(1) == 202
+
+
+PREFIX = "Ä"
+
+
+@jit_resolver
+def prefixed(text: str) -> str:
+    return PREFIX + text
+
+
+@jit_resolver
+def has_prefix(text: str | None) -> bool:
+    return text is not None and (text.startswith(PREFIX) or text == PREFIX)
+
+
+def make_suffixer(suffix: str):  # type: ignore[no-untyped-def]
+    @jit_resolver
+    def suffixed(text: str) -> str:
+        return text + suffix
+
+    return suffixed
+
+
+def test_str_constants_compile_and_changes_are_seen() -> None:
+    global PREFIX
+    texts = ["Äb", "x", "", "Ä", "日本"]
+    assert prefixed.explain(show=False).native
+    assert has_prefix.explain(show=False).native
+    assert prefixed(pa.array(texts)).to_pylist() == [prefixed.function(text) for text in texts]
+    assert has_prefix(pa.array([*texts, None])).to_pylist() == [has_prefix.function(text) for text in [*texts, None]]
+    PREFIX = ""
+    try:
+        assert prefixed(pa.array(texts)).to_pylist() == texts
+        assert has_prefix(pa.array(texts)).to_pylist() == [True] * len(texts)
+        assert prefixed("q") == "q"
+    finally:
+        PREFIX = "Ä"
+
+
+def test_str_closure_values_per_closure() -> None:
+    bang, question = make_suffixer("!"), make_suffixer("?")
+    assert bang(pa.array(["a", ""])).to_pylist() == ["a!", "!"]
+    assert question(pa.array(["a", ""])).to_pylist() == ["a?", "?"]
+    assert bang.explain(show=False).native

@@ -17,6 +17,11 @@ from featurejit.ir import dialect as py
 from featurejit.ir.dialect import OptionalType, dyn, none_type
 
 
+def is_constant_value(value: object) -> bool:
+    """Return whether a module constant or closure variable compiles as a constant of its value."""
+    return value is None or isinstance(value, bool | int | float | str) or type(value) in TEMPORAL_TYPES
+
+
 class ExpressionLowering(DatetimeLowering, StringLowering):
     """Lowers expressions; each AST node type has one method, found through EXPRESSION_HANDLERS."""
 
@@ -37,12 +42,12 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
         if node.id in self.local_names():
             raise self.unsupported(node, f"local variable {node.id!r} is read before assignment")
         value = self.resolve_static(node, env)
-        if value is None or isinstance(value, bool | int | float) or type(value) in TEMPORAL_TYPES:
+        if is_constant_value(value):
             return self.python_constant(node, value)
         raise self.unsupported(
             node,
             f"{node.id!r} is a {type(value).__name__}, which cannot be used as a value here",
-            hint="Module constants and closure variables must be int, float, bool, None, datetime, date or timedelta.",
+            hint="Module constants and closure variables must be int, float, bool, str, None, datetime, date or timedelta.",
         )
 
     def lower_attribute(self, node: ast.Attribute, env: Env) -> SSAValue:
@@ -50,7 +55,7 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
         if path is None or path[0] in env:  # an attribute of a value, such as t.hour
             return self.temporal_attribute(node, self.lower_expression(node.value, env))
         value = self.resolve_static(node, env)
-        if value is None or isinstance(value, bool | int | float) or type(value) in TEMPORAL_TYPES:
+        if is_constant_value(value):
             return self.python_constant(node, value)
         raise self.unsupported(
             node,
