@@ -352,7 +352,7 @@ def over_limit(x: int) -> bool:
 def test_constant_fixed_after_failure_recompiles() -> None:
     global LIMIT
     assert over_limit(11) is True
-    LIMIT = "ten"  # type: ignore[assignment]
+    LIMIT = [10]  # type: ignore[assignment]  # a list does not compile, and int > list raises
     try:
         with pytest.raises(TypeError):
             over_limit(11)
