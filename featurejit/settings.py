@@ -54,8 +54,9 @@ def _flag(name: str, default: bool) -> bool:
     return default
 
 
-# Counts above this are typing mistakes, not settings (2**40 rows, threads or megabytes).
-LARGEST_COUNT = 2**40
+# Counts above this would not fit the int64 arithmetic of the runtime. Row settings may be
+# that large on purpose: a huge FEATUREJIT_QUICK_ROWS runs every call on quick kernels.
+LARGEST_COUNT = 2**62
 
 
 def _count(name: str, default: int, minimum: int = 1, maximum: int = LARGEST_COUNT) -> int:
