@@ -259,3 +259,20 @@ def test_drawing_lists_relationships(graph: Any) -> None:
     assert "    store: has one Store on Order.city = Store.city AND Order.day = Store.day" in text
     assert "    txns: has many Txn on Order.user_id = Txn.user_id" in text
     assert '"Order.customer.age" -> "resolver discount"' in graph.draw("dot")
+
+
+def test_negated_isin_drops_null_children(graph: Any, tables: dict[Any, pa.Table]) -> None:
+    # As SQL's NOT IN: a child whose category is null is in neither the filter nor its negation.
+    others = Order.txns[~Txn.category.isin(TREATS)]
+    treats = Order.txns[Txn.category.isin(TREATS)]
+    keys = tables[Order].column("id").to_pylist()
+    offline = graph.query_table([others.count(), treats.count()], pa.table({"id": keys}))
+    online = graph.query([others.count(), treats.count()], {Order.id: keys})
+    user_of = dict(zip(tables[Order].column("id").to_pylist(), tables[Order].column("user_id").to_pylist(), strict=True))
+    children = list(zip(tables[Txn].column("user_id").to_pylist(), tables[Txn].column("category").to_pylist(), strict=True))
+    expected_others = [sum(1 for user, kind in children if user == user_of[key] and kind is not None and kind not in TREATS) for key in keys]
+    expected_treats = [sum(1 for user, kind in children if user == user_of[key] and kind in TREATS) for key in keys]
+    assert any(kind is None for _, kind in children), "the data has null categories"
+    assert offline.column(0).to_pylist() == expected_others
+    assert offline.column(1).to_pylist() == expected_treats
+    assert online.to_arrow().column(0).to_pylist() == expected_others

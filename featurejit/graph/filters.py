@@ -168,7 +168,13 @@ class IsIn(Filter):
         return [self.feature]
 
     def expression(self) -> pc.Expression:
-        return field(self.feature.name).isin(list(self.values))
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # Arrow's is_in gives false for a null value, so ~isin would keep it. A null value
+        # gives null here, as SQL's IN does, so that neither the filter nor its negation keeps the row.
+        column = field(self.feature.name)
+        return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), column.isin(list(self.values)))
 
     def check(self, entity: Entity, where: str) -> None:
         super().check(entity, where)
