@@ -289,3 +289,25 @@ def test_dictionary_encoded_primary_key() -> None:
     given = pa.table({"code": pa.array(["ç", "b", None]).dictionary_encode()})
     assert graph.query_table([Tag.heavy], given).column("heavy").to_pylist() == [None, True, None]
     assert graph.query_table([Tag.heavy], pa.table({"code": ["a"]})).column("heavy").to_pylist() == [False]
+
+
+@fj.features
+class Pupil:
+    id: int
+    age: int
+    age_bucket: int
+
+
+@fj.jit_resolver
+def age_bucket(age: Pupil.age) -> Pupil.age_bucket:
+    return age // 10
+
+
+def test_filter_on_computed_feature_column_rejected() -> None:
+    # The source still has an old age_bucket column, which the resolver's values replace.
+    pupils = pa.table({"id": [1, 2, 3], "age": [15, 25, 35], "age_bucket": [0, 0, 0]})
+    graph = fj.Graph([age_bucket], sources={Pupil: pupils})
+    with pytest.raises(GraphError, match="the filter reads the source column age_bucket, but the resolver age_bucket computes"):
+        graph.query_table([Pupil.id, Pupil.age_bucket], filters=[("age_bucket", "=", 3)])
+    result = graph.query_table([Pupil.id, Pupil.age_bucket], filters=[("age", ">", 20)])
+    assert result.to_pylist() == [{"id": 2, "age_bucket": 2}, {"id": 3, "age_bucket": 3}]

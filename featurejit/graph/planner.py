@@ -33,6 +33,7 @@ from featurejit.graph.relationships import AggregateFeature, JoinedFeature, Rela
 
 if TYPE_CHECKING:
     from featurejit.graph.dag import FeatureDag
+    from featurejit.graph.sources import Source
 
 # Feature types that fused kernels read and write.
 FUSED_TYPES = (bool, int, float, str)
@@ -167,6 +168,7 @@ class Planner:
             if source is None:
                 raise GraphError(f"filters apply to the scan of a source, and {entity.name} has none")
             source.check_filter(expression)
+            self.check_filter_columns(entity, source, expression)
         # A request that gives keys may name rows the source lacks, where only the stages that
         # need a source column give null (Plan.source_stages), so no kernel may mix those
         # resolvers with the others.
@@ -174,6 +176,20 @@ class Planner:
         waves = self.group(nodes, set(request), set(source_reads), outputs, split_source=key_given and bool(source_reads))
         computed = tuple(feature for wave in waves for stage in wave for feature in stage.writes)
         return Plan(entity, outputs, request, tuple(source_reads), waves, expression, computed)
+
+    def check_filter_columns(self, entity: Entity, source: Source, expression: pc.Expression) -> None:
+        """Raise GraphError if a scan filter reads a source column that a resolver computes a feature of.
+
+        The filter runs on the source's column, which the resolver's value replaces in the
+        results, so it would keep rows by a value the results do not show.
+        """
+        for feature, node in self.dag.writers.items():
+            if feature.entity is entity and source.has_column(feature.name) and source.filter_reads(expression, feature.name):
+                raise GraphError(
+                    f"the filter reads the source column {feature.name}, but the resolver {node.name} computes "
+                    f"{feature!r}, which replaces that column in the results; filter on the columns {node.name} "
+                    f"reads, or filter the result table"
+                )
 
     # ----------------------------------------------------------------------------------
     # Walking back from the outputs

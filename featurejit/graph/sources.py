@@ -101,6 +101,15 @@ class Source:
                 f"{', '.join(self.schema.names)}"
             ) from None
 
+    def filter_reads(self, expression: pc.Expression, name: str) -> bool:
+        """Return whether a filter that applies to this source reads the column `name`."""
+        without = pa.schema([column for column in self.schema if column.name != name])
+        try:
+            ds.dataset(without.empty_table()).scanner(columns=[], filter=expression)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return True
+        return False
+
     def scan(self, columns: list[str], expression: pc.Expression | None) -> tuple[pa.Table, ScanStats]:
         """Read `columns` of the rows that pass the filter."""
         start = time.perf_counter()
@@ -196,6 +205,15 @@ class ParquetSource(Source):
         rows = sum(group.num_rows for fragment in kept for group in fragment.row_groups)
         total = sum(fragment.num_row_groups for fragment in fragments)
         return ScanEstimate(rows, total, sum(len(fragment.row_groups) for fragment in kept))
+
+    def filter_reads(self, expression: pc.Expression, name: str) -> bool:
+        """Return whether a filter that applies to this source reads the column `name`."""
+        without = pa.schema([column for column in self.schema if column.name != name])
+        try:
+            ds.dataset(without.empty_table()).scanner(columns=[], filter=expression)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            return True
+        return False
 
     def scan(self, columns: list[str], expression: pc.Expression | None) -> tuple[pa.Table, ScanStats]:
         start = time.perf_counter()
