@@ -311,3 +311,32 @@ def test_filter_on_computed_feature_column_rejected() -> None:
         graph.query_table([Pupil.id, Pupil.age_bucket], filters=[("age_bucket", "=", 3)])
     result = graph.query_table([Pupil.id, Pupil.age_bucket], filters=[("age", ">", 20)])
     assert result.to_pylist() == [{"id": 2, "age_bucket": 2}, {"id": 3, "age_bucket": 3}]
+
+
+@fj.features
+class Shop:
+    id: int
+    zip: str | None
+    price: float | None
+    label: str | None
+
+
+@fj.jit_resolver
+def shop_label(zip: Shop.zip, price: Shop.price) -> Shop.label:
+    return None if zip is None or price is None else f"{zip}:{price}"
+
+
+def test_csv_columns_take_declared_types(tmp_path: Path) -> None:
+    # ZIP codes of digits stay text with their leading zero, and whole prices are floats.
+    path = tmp_path / "shops.csv"
+    path.write_text("id,zip,price\n1,02134,3\n2,NA,4\n3,00501,\n")
+    graph = fj.Graph([shop_label], sources={Shop: path})
+    result = graph.query_table([Shop.zip, Shop.price, Shop.label])
+    assert result.schema.field("zip").type == pa.string()
+    assert result.schema.field("price").type == pa.float64()
+    assert result.to_pylist() == [
+        {"zip": "02134", "price": 3.0, "label": "02134:3.0"},
+        {"zip": None, "price": 4.0, "label": None},
+        {"zip": "00501", "price": None, "label": None},
+    ]
+    assert graph.query([Shop.label], {Shop.id: 1})["label"] == [shop_label.function("02134", 3.0)]

@@ -113,7 +113,7 @@ def with_input(graph: Graph, data: str | None, rows: int | None) -> Graph:
     entity = graph.outputs[0].entity
     sources: dict[Any, Any] = {source_entity.declared: source for source_entity, source in graph.sources.items()}
     try:
-        source = make_source(data) if data is not None else graph.sources.get(entity)
+        source = make_source(data, entity) if data is not None else graph.sources.get(entity)
     except (GraphError, TypeError) as error:
         raise UsageError(str(error)) from None
     if source is None:

@@ -52,7 +52,9 @@ class FeatureDag:
 
     def __init__(self, resolvers: Iterable[Any], sources: Mapping[Any, Any] | None = None):
         self.nodes = [bind_resolver(resolver) for resolver in dict.fromkeys(resolvers)]
-        self.sources: dict[Entity, Source] = {entity_of(key): make_source(data) for key, data in (sources or {}).items()}
+        self.sources: dict[Entity, Source] = {
+            entity_of(key): make_source(data, entity_of(key)) for key, data in (sources or {}).items()
+        }
         self.checked: set[Relationship] = set()
         read_through = [
             (feature, node.name) for node in self.nodes for feature in node.inputs.values() if type(feature) is not Feature

@@ -125,12 +125,13 @@ def runs_in_parallel(wave: tuple[Stage, ...], rows: int) -> bool:
     """Return whether the stages of a wave run on threads of their own.
 
     Only stages that leave the GIL free gain from it: a fused kernel, which releases it while
-    it runs, and interpreted stages that wait on a process pool. An interpreted stage that
-    runs in this process holds the GIL, and would slow the others down instead.
+    it runs, a join, whose kernels and Arrow's gathers release it, and interpreted stages that
+    wait on a process pool. An interpreted stage that runs in this process holds the GIL, and
+    would slow the others down instead.
     """
     if len(wave) < 2 or settings.threads < 2 or rows < settings.morsel_rows:
         return False
-    return all(stage.fused is not None or uses_pool(rows) for stage in wave)
+    return all(stage.fused is not None or stage.join is not None or uses_pool(rows) for stage in wave)
 
 
 def run_arrow_stages(

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -24,6 +24,9 @@ import pyarrow.parquet as pq
 from featurejit.data import CSV_SUFFIXES, PARQUET_SUFFIXES
 from featurejit.graph.errors import GraphError
 from featurejit.graph.keys import KeyIndex
+
+if TYPE_CHECKING:
+    from featurejit.graph.entities import Entity
 
 Filter: TypeAlias = pc.Expression | Sequence[Any] | None
 
@@ -167,11 +170,21 @@ class TableSource(Source):
         return self.table.column(name).combine_chunks()
 
 
-class CsvSource(Source):
-    """A CSV file, optionally gzip or bzip2 compressed. Empty fields and "NA" are nulls, in string columns too."""
+# The Arrow type a CSV column of a feature is read as, by the feature's declared type, so that
+# text of digits (ZIP codes) stays text and a float column whose first rows hold whole numbers
+# is not guessed as int. Datetime columns keep Arrow's guess, which finds their unit and zone.
+CSV_COLUMN_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
 
-    def __init__(self, path: Path):
-        convert = pa_csv.ConvertOptions(strings_can_be_null=True)
+
+class CsvSource(Source):
+    """A CSV file, optionally gzip or bzip2 compressed. Empty fields and "NA" are nulls, in string columns too.
+
+    Columns of declared int, float, bool and str features are read as those types; others as
+    Arrow guesses from the first rows.
+    """
+
+    def __init__(self, path: Path, column_types: dict[str, pa.DataType] | None = None):
+        convert = pa_csv.ConvertOptions(strings_can_be_null=True, column_types=column_types or {})
         try:
             dataset = ds.dataset(path, format=ds.CsvFileFormat(convert_options=convert))
         except (pa.ArrowInvalid, OSError) as error:
@@ -205,15 +218,6 @@ class ParquetSource(Source):
         rows = sum(group.num_rows for fragment in kept for group in fragment.row_groups)
         total = sum(fragment.num_row_groups for fragment in fragments)
         return ScanEstimate(rows, total, sum(len(fragment.row_groups) for fragment in kept))
-
-    def filter_reads(self, expression: pc.Expression, name: str) -> bool:
-        """Return whether a filter that applies to this source reads the column `name`."""
-        without = pa.schema([column for column in self.schema if column.name != name])
-        try:
-            ds.dataset(without.empty_table()).scanner(columns=[], filter=expression)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-            return True
-        return False
 
     def scan(self, columns: list[str], expression: pc.Expression | None) -> tuple[pa.Table, ScanStats]:
         start = time.perf_counter()
@@ -250,8 +254,21 @@ def chunk_bytes(fragment: Any, columns: list[str] | None, row_groups: list[int] 
     return total
 
 
-def make_source(data: Any) -> Source:
-    """Return a source for a Table or RecordBatch, or the path of a Parquet file or folder or a CSV file."""
+def csv_column_types(entity: Entity | None) -> dict[str, pa.DataType]:
+    if entity is None:
+        return {}
+    return {
+        name: CSV_COLUMN_TYPES[feature.type.python_type]
+        for name, feature in entity.features.items()
+        if feature.type.python_type in CSV_COLUMN_TYPES
+    }
+
+
+def make_source(data: Any, entity: Entity | None = None) -> Source:
+    """Return a source for a Table or RecordBatch, or the path of a Parquet file or folder or a CSV file.
+
+    A CSV file's columns take the types of `entity`'s features of their names (see CsvSource).
+    """
     if isinstance(data, Source):
         return data
     if isinstance(data, pa.RecordBatch):
@@ -267,7 +284,7 @@ def make_source(data: Any) -> Source:
     if not path.exists():
         raise GraphError(f"the source {path} was not found; check the path")
     if name.endswith(CSV_SUFFIXES) and path.is_file():
-        return CsvSource(path)
+        return CsvSource(path, csv_column_types(entity))
     if name.endswith(PARQUET_SUFFIXES) or path.is_dir():
         return ParquetSource(path)
     raise GraphError(f"the source {path} is neither a Parquet file or folder nor a CSV file; use .parquet, .pq or .csv")
