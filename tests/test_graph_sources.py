@@ -86,6 +86,20 @@ def test_dnf_filters_and_explain(parquet_path: Path) -> None:
     assert "read 1 of 10 row groups" in text
 
 
+def test_filter_forms_users_try(parquet_path: Path) -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
+    by_name = graph.query_table([Trip.id], filters=[("id", ">=", 2990)])
+    by_feature = graph.query_table([Trip.id], filters=[(Trip.id, ">=", 2990)])
+    ids = pq.read_table(parquet_path, columns=["id"]).column("id").to_pylist()
+    assert by_feature.to_pylist() == by_name.to_pylist()
+    assert by_name.column("id").to_pylist() == [key for key in ids if key >= 2990]
+    assert graph.query_table([Trip.id], filters=[]).num_rows == len(ids)
+    disjunction = graph.query_table([Trip.id], filters=[[(Trip.id, "<", 4)], [(Trip.id, ">", 8990)]])
+    assert disjunction.column("id").to_pylist() == [key for key in ids if key < 4 or key > 8990]
+    with pytest.raises(GraphError, match="a dict is not a filter; pass tuples such as"):
+        graph.query_table([Trip.id], filters={"id": 5})
+
+
 def test_filter_on_unknown_column_is_rejected(parquet_path: Path) -> None:
     graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
     with pytest.raises(GraphError, match="the filter .*speed.* does not apply to the source .*only the source's columns"):

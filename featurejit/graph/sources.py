@@ -56,10 +56,27 @@ class ScanEstimate:
     row_groups_read: int | None = None
 
 
+def column_names(item: Any) -> Any:
+    """Return a filter tuple with a feature in place of its column name replaced by the name, or a list of such."""
+    if isinstance(item, list):
+        return [column_names(part) for part in item]
+    if isinstance(item, tuple) and item and hasattr(item[0], "column_name") and hasattr(item[0], "entity"):
+        return (item[0].column_name, *item[1:])
+    return item
+
+
 def filter_expression(filters: Filter) -> pc.Expression | None:
     """Return a query's filters as one expression: a pyarrow.compute expression, or DNF tuples as pyarrow.parquet takes them."""
     if filters is None or isinstance(filters, pc.Expression):
         return filters
+    if isinstance(filters, list | tuple) and not filters:
+        return None  # no filter keeps every row
+    if isinstance(filters, dict):
+        raise GraphError(
+            f"invalid filters {filters!r}: a dict is not a filter; pass tuples such as "
+            f"[('distance', '>', 1000)], or a pyarrow.compute expression such as pc.field('distance') > 1000"
+        )
+    filters = [column_names(item) for item in filters] if isinstance(filters, list) else filters
     try:
         return pq.filters_to_expression(filters)
     except (TypeError, ValueError) as error:
