@@ -398,3 +398,21 @@ def test_str_method_with_extra_argument_names_it() -> None:
     assert not explanation.native
     assert "str.find() is compiled with 1 argument, but got 2" in explanation.reason
     assert found_after("abcb", "b") == "abcb".find("b", 1)
+
+
+def test_min_max_of_str_fall_back_cleanly() -> None:
+    @jit_resolver
+    def smaller(text: str, other: str) -> str:
+        return min(text, other)
+
+    @jit_resolver
+    def larger(text: str) -> str:
+        return max(text, "b")
+
+    for resolver in (smaller, larger):
+        explanation = resolver.explain(show=False)
+        assert not explanation.native
+        assert "of str values is not compiled yet" in explanation.reason
+        assert "internal compiler error" not in explanation.reason
+    assert smaller(pa.array(["abc", "", "é"]), pa.array(["b", "a", "e"])).to_pylist() == ["abc", "", "e"]
+    assert larger("abc") == "b"

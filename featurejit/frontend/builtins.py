@@ -127,6 +127,10 @@ def lower_min_max(lowering: Lowering, node: ast.Call, env: Env, op_class: type[p
     values = positional_arguments(lowering, node, env, 2, len(node.args))
     if any(is_temporal(value) for value in values):
         return lowering.temporal_min_max(node, values, "lt" if op_class is py.MinOp else "gt")
+    if any(is_str(value) for value in values):
+        raise lowering.unsupported(
+            node, f"{name}() of str values is not compiled yet", hint="Compare the strings with < or > in an if instead."
+        )
     result = values[0]
     for value in values[1:]:
         if result.type != value.type or isinstance(result.type, OptionalType) or result.type == py.none_type:
