@@ -72,6 +72,19 @@ def test_parquet_filter_prunes_row_groups(parquet_path: Path, table: pa.Table) -
     assert result.column("id").to_pylist() == list(range(0, 450, 3))
 
 
+def test_filter_only_column_counts_as_read(parquet_path: Path) -> None:
+    graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
+    text = graph.explain([Trip.speed], filters=[("fare", ">", 10.0)], analyze=True, show=False)
+    assert "columns read: distance, minutes; for the filter: fare (3 of" in text
+    _, trace = scan_trace(graph, [Trip.speed], pc.field("fare") > 10.0)
+    _, without_filter = scan_trace(graph, [Trip.speed], None)
+    assert trace.scan is not None and without_filter.scan is not None
+    metadata = pq.ParquetFile(parquet_path).metadata
+    fare = metadata.schema.to_arrow_schema().get_field_index("fare")
+    fare_bytes = sum(metadata.row_group(group).column(fare).total_compressed_size for group in range(metadata.num_row_groups))
+    assert trace.scan.bytes_read == without_filter.scan.bytes_read + fare_bytes
+
+
 def test_dnf_filters_and_explain(parquet_path: Path) -> None:
     graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
     filters = [("id", ">=", 2700), ("distance", ">", 10)]

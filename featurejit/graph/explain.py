@@ -87,7 +87,10 @@ def stage_lines(
 
 def scan_lines(plan: Plan, source: Source, estimated: Any, stats: ScanStats | None) -> list[str]:
     lines = [f"  scan {source.description}"]
-    lines.append(f"    columns read: {names(plan.source_reads)} ({len(plan.source_reads)} of {len(source.schema.names)})")
+    read = [feature.name for feature in plan.source_reads]
+    for_filter = [name for name in source.filter_columns(plan.filter) if name not in read]
+    shown = names(plan.source_reads) + (f"; for the filter: {', '.join(for_filter)}" if for_filter else "")
+    lines.append(f"    columns read: {shown} ({len(read) + len(for_filter)} of {len(source.schema.names)})")
     if plan.filter is not None:
         lines.append(f"    filter pushed into the scan: {plan.filter}")
     if estimated.row_groups_total is not None:

@@ -121,6 +121,12 @@ class Source:
                 f"{', '.join(self.schema.names)}"
             ) from None
 
+    def filter_columns(self, expression: pc.Expression | None) -> list[str]:
+        """Return the columns of this source that a filter reads, in schema order."""
+        if expression is None:
+            return []
+        return [name for name in self.schema.names if self.filter_reads(expression, name)]
+
     def filter_reads(self, expression: pc.Expression, name: str) -> bool:
         """Return whether a filter that applies to this source reads the column `name`."""
         without = pa.schema([column for column in self.schema if column.name != name])
@@ -241,6 +247,8 @@ class ParquetSource(Source):
         fragments, kept = self.pruned_fragments(expression)
         narrowed = ds.FileSystemDataset(kept, self.schema, self.dataset.format, self.dataset.filesystem)
         table = self.read(narrowed, columns, expression)
+        # The scan also reads the columns the filter tests, which the output may leave out.
+        read = [*columns, *(name for name in self.filter_columns(expression) if name not in columns)]
         stats = ScanStats(
             self.description,
             columns,
@@ -251,7 +259,7 @@ class ParquetSource(Source):
             row_groups_total=sum(fragment.num_row_groups for fragment in fragments),
             row_groups_read=sum(len(fragment.row_groups) for fragment in kept),
             bytes_total=sum(chunk_bytes(fragment, None, None) for fragment in fragments),
-            bytes_read=sum(chunk_bytes(fragment, columns, [group.id for group in fragment.row_groups]) for fragment in kept),
+            bytes_read=sum(chunk_bytes(fragment, read, [group.id for group in fragment.row_groups]) for fragment in kept),
         )
         stats.seconds = time.perf_counter() - start
         return table, stats
