@@ -295,6 +295,9 @@ def test_dictionary_encoded_text_sources(tmp_path: Path) -> None:
         assert graph.query_table(outputs).to_pylist() == expected
         online = graph.query(outputs, {Leg.id: [1, 2, 4]})
         assert [dict(zip(online.keys(), row, strict=True)) for row in zip(*online.values(), strict=True)] == [expected[0], expected[1], expected[3]]
+        # A source column read through comes back as its values' type, online as offline.
+        passthrough = [Leg.code, Leg.lowered]
+        assert graph.query(passthrough, {Leg.id: [1, 3]}).to_arrow().schema == graph.query_table(passthrough).schema
 
 
 @fj.features

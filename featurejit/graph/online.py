@@ -36,6 +36,8 @@ class StoredColumn:
     def __init__(self, array: pa.Array, type: FeatureType):
         self.type = type
         self.array = array
+        # Results hold a dictionary column's values, as offline queries return them.
+        self.arrow_type = array.type.value_type if pa.types.is_dictionary(array.type) else array.type
         self.values: np.ndarray | None = None
         self.valid: np.ndarray | None = None
         if is_numeric(type.python_type):
@@ -46,9 +48,9 @@ class StoredColumn:
         if self.values is None or self.valid is None:
             if len(rows) > 64:
                 indices = pa.array(rows, mask=missing)
-                return Column(self.type, python_values(self.array.take(indices)), None, self.array.type)
+                return Column(self.type, python_values(self.array.take(indices)), None, self.arrow_type)
             values = [None if row < 0 else self.array[row].as_py() for row in rows.tolist()]
-            return Column(self.type, values, None, self.array.type)
+            return Column(self.type, values, None, self.arrow_type)
         if missing is None:
             return Column(self.type, self.values[rows], self.valid[rows])
         if len(self.values) == 0:
