@@ -56,10 +56,10 @@ def _flag(name: str, default: bool) -> bool:
 
 # Counts above this would not fit the int64 arithmetic of the runtime. Row settings may be
 # that large on purpose: a huge FEATUREJIT_QUICK_ROWS runs every call on quick kernels.
-LARGEST_COUNT = 2**62
+MAX_COUNT = 2**62
 
 
-def _count(name: str, default: int, minimum: int = 1, maximum: int = LARGEST_COUNT) -> int:
+def _count(name: str, default: int, minimum: int = 1, maximum: int = MAX_COUNT) -> int:
     value = os.environ.get(name)
     if not value:
         return default

@@ -30,9 +30,9 @@ def remember_file(function: Callable[..., Any]) -> None:
     lines = linecache.getlines(code.co_filename)
     if not lines:
         return
-    if LATEST.get(code.co_filename) != lines:
-        LATEST[code.co_filename] = lines
-    DECORATED[code] = LATEST[code.co_filename]  # one list per version of the file
+    # linecache returns the same list until the file changes, so a file's resolvers share one list.
+    LATEST[code.co_filename] = lines
+    DECORATED[code] = lines
 
 
 def lines_of(function: Callable[..., Any]) -> list[str]:

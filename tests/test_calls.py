@@ -436,7 +436,7 @@ def tagged(text: str, *, suffix: str = "!") -> str:
 INT64_MAX = 2**63 - 1
 
 
-def test_keyword_only_parameters_in_the_interpreter() -> None:
+def test_keyword_only_in_interpreter() -> None:
     # Rows the kernel hands back to Python (an int64 overflow, a division by zero) call the
     # plain function with the keyword-only parameters by keyword.
     assert scaled_by(INT64_MAX) == scaled_by.function(INT64_MAX)
@@ -449,7 +449,7 @@ def test_keyword_only_parameters_in_the_interpreter() -> None:
     assert tagged(pa.array(["é", ""]), suffix="?").to_pylist() == ["é?", "?"]
 
 
-def test_keyword_only_parameters_in_fused_kernels() -> None:
+def test_keyword_only_in_fused_kernels() -> None:
     fused = fuse(ratio, scaled_by)
     table = pa.table({"a": [3, INT64_MAX], "b": [0, 1], "k": [2, 1]})
     result = fused(table)

@@ -65,7 +65,7 @@ def ratio_of_quarters(rows: int) -> Any:
     return ratio(pa.array(np.arange(rows, dtype=float)), pa.array(np.full(rows, 4.0)))
 
 
-def test_child_forked_after_pool_use_runs_morsels(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_forked_child_runs_morsels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "threads", 2)
     monkeypatch.setattr(settings, "morsel_rows", 65_536)
     monkeypatch.setattr(settings, "parallel_min_us", 0)

@@ -91,7 +91,7 @@ def test_lookup_key_column_keeps_index_type(keys: list[Any]) -> None:
     assert result.column("k").to_pylist() == keys
 
 
-def test_lookup_key_beyond_index_type_stays_int64() -> None:
+def test_lookup_key_beyond_type_stays_int64() -> None:
     index = Index.build(pa.table({"k": pa.array([1, 2], pa.int32()), "v": ["a", "b"]}), "k")
     result = index.lookup([2, 2**40])
     assert result.schema.field("k").type == pa.int64()

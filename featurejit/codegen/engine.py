@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import llvmlite.binding as llvm
 from llvmlite import ir
@@ -178,11 +179,12 @@ class JitEngine:
         return self.machine(3).emit_assembly(llvm.parse_assembly(optimized_llvm, context=llvm.create_context()))
 
 
-# llvmlite runs every call into LLVM under one process-wide lock. A process forked while
-# another thread holds it, such as a background compile, inherits it held by a thread that
-# does not exist in the child, and the child's first LLVM call (even a target machine's
-# finalizer) waits forever. So a fork first waits for that lock, and both processes release it.
-LLVM_LOCK = llvm.ffi.lib._lock._lock  # the reentrant lock inside llvmlite's lock object
+# llvmlite runs every call into LLVM under one process-wide lock. A child forked while another
+# thread is inside LLVM, such as a background compile, gets that lock locked by a thread it
+# does not have, and its first LLVM call (even a target machine's finalizer) waits forever.
+# So a fork first waits for the lock, and both processes release it. The lock is private to
+# llvmlite: the reentrant lock inside its lock object, or None if a version lays it out otherwise.
+LLVM_LOCK: Any = getattr(getattr(getattr(llvm.ffi, "lib", None), "_lock", None), "_lock", None)
 
 
 def hold_llvm_lock() -> None:
@@ -193,7 +195,7 @@ def release_llvm_lock() -> None:
     LLVM_LOCK.release()
 
 
-if hasattr(os, "register_at_fork"):
+if hasattr(os, "register_at_fork") and LLVM_LOCK is not None:
     os.register_at_fork(before=hold_llvm_lock, after_in_parent=release_llvm_lock, after_in_child=release_llvm_lock)
 
 _engine: JitEngine | None = None

@@ -89,8 +89,8 @@ def scan_lines(plan: Plan, source: Source, estimated: Any, stats: ScanStats | No
     lines = [f"  scan {source.description}"]
     read = [feature.name for feature in plan.source_reads]
     for_filter = [name for name in source.filter_columns(plan.filter) if name not in read]
-    shown = names(plan.source_reads) + (f"; for the filter: {', '.join(for_filter)}" if for_filter else "")
-    lines.append(f"    columns read: {shown} ({len(read) + len(for_filter)} of {len(source.schema.names)})")
+    listed = names(plan.source_reads) + (f"; for the filter: {', '.join(for_filter)}" if for_filter else "")
+    lines.append(f"    columns read: {listed} ({len(read) + len(for_filter)} of {len(source.schema.names)})")
     if plan.filter is not None:
         lines.append(f"    filter pushed into the scan: {plan.filter}")
     if estimated.row_groups_total is not None:

@@ -219,35 +219,24 @@ def run_source_rows(
     if all_found:
         run_stages(plan, columns, len(source_rows), stores, trace)
         return columns
-    if whole_rows:
-        return run_found_rows(plan, columns, found, stores, trace)
+    # Stages that need a source row run on the found rows, reading a subset of each column
+    # taken once, and write their features back with nulls on the other rows.
+    needs_row = frozenset(plan.stages) if whole_rows else plan.source_stages
     positions = np.flatnonzero(found)
     back = np.full(len(found), -1, dtype=np.int64)
     back[positions] = np.arange(len(positions))
+    subset: dict[Feature, Column] = {}
     for stage in plan.stages:
-        if stage not in plan.source_stages:
+        if stage not in needs_row:
             run_traced(stage, columns, len(found), stores, trace)
             continue
-        subset = {feature: columns[feature].take(positions) for feature in stage.reads}
+        for feature in stage.reads:
+            if feature not in subset:
+                subset[feature] = columns[feature].take(positions)
         if len(positions):
             run_traced(stage, subset, len(positions), stores, trace)
         for feature in stage.writes:
             columns[feature] = subset[feature].take(back) if len(positions) else Column.nulls(len(found), feature.type)
-    return columns
-
-
-def run_found_rows(
-    plan: Plan, columns: dict[Feature, Column], found: np.ndarray, stores: Stores, trace: OnlineTrace | None
-) -> dict[Feature, Column]:
-    """Run the stages on the rows whose key was found, and give the others null for every computed feature."""
-    positions = np.flatnonzero(found)
-    subset = {feature: column.take(positions) for feature, column in columns.items()}
-    if len(positions):
-        run_stages(plan, subset, len(positions), stores, trace)
-    back = np.full(len(found), -1, dtype=np.int64)
-    back[positions] = np.arange(len(positions))
-    for feature in plan.computed:
-        columns[feature] = subset[feature].take(back) if len(positions) else Column.nulls(len(found), feature.type)
     return columns
 
 

@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,11 +22,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from featurejit.data import CSV_SUFFIXES, PARQUET_SUFFIXES
+from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.keys import KeyIndex
-
-if TYPE_CHECKING:
-    from featurejit.graph.entities import Entity
 
 Filter: TypeAlias = pc.Expression | Sequence[Any] | None
 
@@ -57,10 +55,10 @@ class ScanEstimate:
 
 
 def column_names(item: Any) -> Any:
-    """Return a filter tuple with a feature in place of its column name replaced by the name, or a list of such."""
+    """Return a filter tuple, or a list of them, with a feature as first item replaced by its column name."""
     if isinstance(item, list):
         return [column_names(part) for part in item]
-    if isinstance(item, tuple) and item and hasattr(item[0], "column_name") and hasattr(item[0], "entity"):
+    if isinstance(item, tuple) and item and isinstance(item[0], Feature):
         return (item[0].column_name, *item[1:])
     return item
 
@@ -125,7 +123,9 @@ class Source:
         """Return the columns of this source that a filter reads, in schema order."""
         if expression is None:
             return []
-        return [name for name in self.schema.names if self.filter_reads(expression, name)]
+        # A column the filter reads has its name in the filter's text, which rules most columns out cheaply.
+        text = str(expression)
+        return [name for name in self.schema.names if name in text and self.filter_reads(expression, name)]
 
     def filter_reads(self, expression: pc.Expression, name: str) -> bool:
         """Return whether a filter that applies to this source reads the column `name`."""
@@ -193,9 +193,9 @@ class TableSource(Source):
         return self.table.column(name).combine_chunks()
 
 
-# The Arrow type a CSV column of a feature is read as, by the feature's declared type, so that
-# text of digits (ZIP codes) stays text and a float column whose first rows hold whole numbers
-# is not guessed as int. Datetime columns keep Arrow's guess, which finds their unit and zone.
+# The Arrow type of a feature's CSV column, by the feature's declared type. So text of digits
+# (ZIP codes) stays text, and a float column whose first rows hold whole numbers is not
+# guessed as int. Datetime columns keep Arrow's guess, which finds their unit and zone.
 CSV_COLUMN_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
 
 
@@ -280,6 +280,7 @@ def chunk_bytes(fragment: Any, columns: list[str] | None, row_groups: list[int] 
 
 
 def csv_column_types(entity: Entity | None) -> dict[str, pa.DataType]:
+    """Return the Arrow type of each CSV column of `entity`'s int, float, bool and str features."""
     if entity is None:
         return {}
     return {

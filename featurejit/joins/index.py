@@ -179,13 +179,6 @@ class Index:
                 return pa.array(values, type=candidate)
             except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as failure:
                 error = failure
-        if self.spec.classes[part] == "int" and isinstance(values, list | tuple):
-            wrong = next((value for value in values if value is not None and not isinstance(value, int | np.integer)), None)
-            if wrong is not None:
-                raise TypeError(
-                    f"the key column {self.key[part]!r} has integer keys ({arrow_type}), but got the key {wrong!r} "
-                    f"({type(wrong).__name__}); pass ints"
-                ) from None
         raise TypeError(f"the lookup keys do not fit the key column {self.key[part]!r} ({arrow_type}): {error}") from None
 
     def check_integer_keys(self, values: Any, part: int, arrow_type: pa.DataType) -> None:
@@ -308,9 +301,10 @@ class Index:
                         return selected.slice(int(fast[0]), 1)
                     return selected.take(fast)
                 # A key column of the keys as given, and the other columns of the found rows.
-                taken = selected.take(pa.array(fast, mask=missing))
-                given = self.with_key_types(self.key_table(keys))
-                return taken.set_column(0, selected.schema.field(0).with_type(given.schema.field(0).type), given.column(0))
+                found_rows = selected.take(pa.array(fast, mask=missing))
+                key_column = self.with_key_types(self.key_table(keys))
+                key_field = selected.schema.field(0).with_type(key_column.schema.field(0).type)
+                return found_rows.set_column(0, key_field, key_column.column(0))
         request = self.key_table(keys)
         if not isinstance(keys, pa.Table | pa.RecordBatch | pa.Array | pa.ChunkedArray | dict):
             request = self.with_key_types(request)

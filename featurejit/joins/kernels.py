@@ -285,9 +285,10 @@ def emit_build_hash(module: ir.Module, name: str, kind: str) -> None:
 def prefetch_build_ahead(emitter: KernelEmitter, key: KeyColumn, row: ir.Value, slots: ir.Value, mask: ir.Value) -> None:
     """Prefetch what later build rows read, so that their cache misses overlap this row's work.
 
-    The build runs from the last row down. PREFETCH_ROWS ahead, the row's home slot. For string keys also, half as far ahead, the
-    offsets of the row in that slot, and a quarter as far its bytes, which a repeated key
-    compares. Each stage reads only lines an earlier stage asked for, and only inside the buffers.
+    The build runs from the last row down. PREFETCH_ROWS ahead, the row's home slot. For
+    string keys also, half as far ahead, the offsets of the row in that slot, and a quarter as
+    far its bytes, which a repeated key compares. Each stage reads only lines an earlier stage
+    asked for, and only inside the buffers.
     """
     builder = emitter.builder
     stages = [PREFETCH_ROWS] if key.kind == "int" else [PREFETCH_ROWS, PREFETCH_ROWS // 2, PREFETCH_ROWS // 4]
