@@ -167,7 +167,7 @@ def test_interpreted_row_error_names_row() -> None:
 
     table = pa.table({"id": [1, 2], "city": ["Oslo", None], "started": pa.array([None, None], pa.timestamp("us"))})
     graph = fj.Graph([first_letter], sources={Trip: table})
-    with pytest.raises(TypeError, match=r"row 1 of .*first_letter: city=None, started=None"):
+    with pytest.raises(TypeError, match=r"row 1 of .*first_letter, for the Trip with id=2: city=None, started=None"):
         graph.query_table([Trip.city_code])
 
 

@@ -26,6 +26,7 @@ from featurejit.graph.offline import ArrowColumn, OfflineTrace, run_offline
 from featurejit.graph.online import OnlineStore, OnlineTrace, request_column, run_online
 from featurejit.graph.planner import Plan, Planner
 from featurejit.graph.results import QueryResult
+from featurejit.graph.row_errors import RowKeys, key_of_column, scanned_key
 from featurejit.graph.sources import Filter, Source, filter_expression
 from featurejit.resolver import JitResolver
 
@@ -234,7 +235,8 @@ class Graph:
         if trace is not None:
             trace.scan = stats
         columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in plan.source_reads}
-        run_offline(plan, columns, scanned.num_rows, None, trace, self.dag.sources)
+        keys = RowKeys(plan.entity, scanned_key(source, plan.entity, scanned, expression))
+        run_offline(plan, columns, scanned.num_rows, None, trace, self.dag.sources, keys)
         return output_table(features, columns), plan, scanned.num_rows
 
     def run_given_table(
@@ -249,7 +251,11 @@ class Graph:
         found = None
         if plan.reads_source:
             found = self.join_source(plan, table, columns, trace)
-        run_offline(plan, columns, table.num_rows, found, trace, self.dag.sources)
+        key = entity.key
+        keys = None
+        if key is not None and key.name in table.column_names:
+            keys = RowKeys(entity, key_of_column(table.column(key.name)))
+        run_offline(plan, columns, table.num_rows, found, trace, self.dag.sources, keys)
         return output_table(features, columns), plan, table.num_rows
 
     def join_source(

@@ -4,11 +4,13 @@ Fused stages call the fused kernel over Arrow arrays, which splits large batches
 morsels across threads. Interpreted stages run row by row, in a process pool for large
 batches. Join stages join the other entity's source with featurejit.joins
 (featurejit.graph.offline_joins). Stages of one wave do not depend on each other and run on
-threads of their own when the batch is large enough to pay for it.
+threads of their own when the batch is large enough to pay for it. A row error names the row
+of the scan or of the given table, and its key (featurejit.graph.row_errors).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -25,6 +27,7 @@ from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.interpreted import run_interpreted, uses_pool
 from featurejit.graph.online import StageTrace
 from featurejit.graph.planner import Plan, Stage
+from featurejit.graph.row_errors import RowKeys
 from featurejit.graph.sources import ScanStats, Source
 from featurejit.settings import settings
 
@@ -95,28 +98,39 @@ class FoundRows:
     mask: pa.Array  # bool, one per row
     count: int
     back: pa.Array  # for each row, its position among the found rows, or null
+    rows: np.ndarray  # the row of each found row
 
     @staticmethod
     def of(found: np.ndarray) -> FoundRows:
         positions = np.full(len(found), -1, dtype=np.int64)
-        count = int(found.sum())
-        positions[np.flatnonzero(found)] = np.arange(count)
-        return FoundRows(pa.array(found), count, pa.array(positions, mask=positions < 0))
+        rows = np.flatnonzero(found)
+        positions[rows] = np.arange(len(rows))
+        return FoundRows(pa.array(found), len(rows), pa.array(positions, mask=positions < 0), rows)
 
 
 def timed_stage(
-    stage: Stage, columns: dict[Feature, ArrowColumn], rows: int, sources: Sources, found: FoundRows | None = None
+    stage: Stage,
+    columns: dict[Feature, ArrowColumn],
+    rows: int,
+    sources: Sources,
+    keys: RowKeys | None,
+    found: FoundRows | None = None,
 ) -> tuple[dict[Feature, ArrowColumn], StageTrace]:
-    """Run a stage and time it. With `found`, it runs on those rows only, and the others get null."""
+    """Run a stage and time it. With `found`, it runs on those rows only, and the others get null.
+
+    A row error names the row as `keys` does, if given.
+    """
     start = time.perf_counter()
-    if found is None:
-        trace = StageTrace(stage, rows, 0.0)
-        written = run_arrow_stage(stage, columns, rows, sources, trace)
-    else:
-        trace = StageTrace(stage, found.count, 0.0)
-        subset = {feature: columns[feature].filter(found.mask) for feature in stage.reads}
-        written = run_arrow_stage(stage, subset, found.count, sources, trace)
-        written = {feature: column.take(found.back) for feature, column in written.items()}
+    naming = keys.naming(None if found is None else found.rows) if keys is not None else contextlib.nullcontext()
+    with naming:
+        if found is None:
+            trace = StageTrace(stage, rows, 0.0)
+            written = run_arrow_stage(stage, columns, rows, sources, trace)
+        else:
+            trace = StageTrace(stage, found.count, 0.0)
+            subset = {feature: columns[feature].filter(found.mask) for feature in stage.reads}
+            written = run_arrow_stage(stage, subset, found.count, sources, trace)
+            written = {feature: column.take(found.back) for feature, column in written.items()}
     trace.seconds = time.perf_counter() - start
     return written, trace
 
@@ -140,6 +154,7 @@ def run_arrow_stages(
     rows: int,
     sources: Sources,
     trace: OfflineTrace | None,
+    keys: RowKeys | None,
     found: FoundRows | None = None,
 ) -> None:
     """Run every wave of the plan, adding the columns each stage writes.
@@ -148,7 +163,7 @@ def run_arrow_stages(
     """
 
     def run(stage: Stage) -> tuple[dict[Feature, ArrowColumn], StageTrace]:
-        return timed_stage(stage, columns, rows, sources, found if stage in plan.source_stages else None)
+        return timed_stage(stage, columns, rows, sources, keys, found if stage in plan.source_stages else None)
 
     for wave in plan.waves:
         if runs_in_parallel(wave, rows):
@@ -170,14 +185,16 @@ def run_offline(
     found: np.ndarray | None,
     trace: OfflineTrace | None,
     sources: Sources,
+    keys: RowKeys | None = None,
 ) -> dict[Feature, ArrowColumn]:
     """Run the plan over `rows` rows of the columns.
 
     Rows where `found` is False have no source row: they get null for the features of the
-    stages that need one, and the other stages compute from the given columns alone.
+    stages that need one, and the other stages compute from the given columns alone. A row
+    error names its row as `keys` does (see featurejit.graph.row_errors).
     """
     if found is None or found.all():
-        run_arrow_stages(plan, columns, rows, sources, trace)
+        run_arrow_stages(plan, columns, rows, sources, trace, keys)
     else:
-        run_arrow_stages(plan, columns, rows, sources, trace, FoundRows.of(found))
+        run_arrow_stages(plan, columns, rows, sources, trace, keys, FoundRows.of(found))
     return columns

@@ -14,7 +14,7 @@ children are aggregated per key, and a left join gives each row its key's aggreg
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,6 +28,7 @@ from featurejit.graph.filters import Filter, Or
 from featurejit.graph.indexes import ROW_COLUMN, check_unique, key_stats, key_table
 from featurejit.graph.planner import JoinStep, Plan
 from featurejit.graph.relationships import JoinedFeature, Relationship
+from featurejit.graph.row_errors import RowKeys, scanned_key
 from featurejit.graph.sources import Source
 from featurejit.joins import JoinPlan, KeyTypeError, plan_join
 
@@ -152,7 +153,8 @@ def columns_at_rows(plan: Plan, source: Source, source_rows: np.ndarray, sources
     distinct = np.unique(source_rows[found])
     chosen = pa.array(distinct)
     columns: dict[Feature, ArrowColumn] = {feature: source.column(feature.name).take(chosen) for feature in plan.source_reads}
-    run_offline(plan, columns, len(distinct), None, None, sources)
+    keys = RowKeys(plan.entity, source_key(source, plan, distinct), show_row=False)
+    run_offline(plan, columns, len(distinct), None, None, sources, keys)
     positions = np.searchsorted(distinct, source_rows)
     back = pa.array(positions, mask=~found)
     return {feature: columns[feature].take(back) for feature in plan.outputs}
@@ -161,6 +163,18 @@ def columns_at_rows(plan: Plan, source: Source, source_rows: np.ndarray, sources
 # --------------------------------------------------------------------------------------
 # Has-many
 # --------------------------------------------------------------------------------------
+
+
+def source_key(source: Source, plan: Plan, source_rows: np.ndarray) -> Callable[[int], Any]:
+    """Return a key_at for the plan's rows, which are the source rows `source_rows`."""
+    key = plan.entity.key
+
+    def key_at(row: int) -> Any:
+        if key is None:
+            raise LookupError(f"{plan.entity.name} has no primary key")
+        return source.column(key.name)[int(source_rows[row])].as_py()
+
+    return key_at
 
 
 def pushed_filter(join: JoinStep, source: Source, computed: Sequence[Feature]) -> Any:
@@ -200,7 +214,8 @@ def child_table(join: JoinStep, source: Source, sources: Sources, trace: StageTr
     table = {name: scanned.column(name) for name in names}
     if subplan is not None:
         columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in subplan.source_reads}
-        run_offline(subplan, columns, scanned.num_rows, None, None, sources)
+        keys = RowKeys(subplan.entity, scanned_key(source, subplan.entity, scanned, expression), show_row=False)
+        run_offline(subplan, columns, scanned.num_rows, None, None, sources, keys)
         table |= {feature.name: columns[feature] for feature in subplan.outputs}
     return pa.table(table)
 

@@ -3,9 +3,10 @@
 Rows are looked up by key in the columns each source keeps in memory. A fused kernel over
 bool, int and float columns runs on numpy buffers (featurejit.runtime.fused_rows), one with
 str columns on Arrow arrays. Interpreted resolvers run in this process unless the batch is
-large. A row whose key is not in the source gets null for every feature that the request
-does not give, and no resolver runs on it. Join stages look the other entity's rows up in
-indexes kept with its source (featurejit.graph.online_joins).
+large. A row whose key is not in the source gets null for every feature that needs a source
+row, and only the resolvers that compute from the request alone run on it. Join stages look
+the other entity's rows up in indexes kept with its source (featurejit.graph.online_joins).
+A row error names the row of the request and its key (featurejit.graph.row_errors).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from featurejit.graph.errors import GraphError
 from featurejit.graph.interpreted import run_interpreted
 from featurejit.graph.keys import KeyIndex
 from featurejit.graph.planner import Plan, Stage
+from featurejit.graph.row_errors import RowKeys
 from featurejit.graph.sources import Source
 from featurejit.runtime.fused import fused_state
 from featurejit.runtime.fused_rows import run_fused_rows
@@ -185,7 +187,12 @@ def run_online(
     """Run a plan over request rows; return the columns of every feature read or written."""
     columns = dict(request)
     if not plan.reads_source:
-        run_stages(plan, columns, rows, stores, trace)
+        key_column = columns.get(plan.entity.key) if plan.entity.key is not None else None
+        if key_column is None:
+            run_stages(plan, columns, rows, stores, trace)
+        else:
+            with RowKeys(plan.entity, lambda row: key_column.to_pylist()[row]).naming():
+                run_stages(plan, columns, rows, stores, trace)
         return columns
     start = time.perf_counter() if trace is not None else 0.0
     store = stores[plan.entity]
@@ -216,8 +223,10 @@ def run_source_rows(
     missing = None if all_found else ~found
     for feature in plan.source_reads:
         columns[feature] = store.column(feature).take(source_rows, missing)
+    keys = source_row_keys(plan.entity, store, columns, source_rows, show_row=not whole_rows)
     if all_found:
-        run_stages(plan, columns, len(source_rows), stores, trace)
+        with keys.naming():
+            run_stages(plan, columns, len(source_rows), stores, trace)
         return columns
     # Stages that need a source row run on the found rows, reading a subset of each column
     # taken once, and write their features back with nulls on the other rows.
@@ -228,16 +237,35 @@ def run_source_rows(
     subset: dict[Feature, Column] = {}
     for stage in plan.stages:
         if stage not in needs_row:
-            run_traced(stage, columns, len(found), stores, trace)
+            with keys.naming():
+                run_traced(stage, columns, len(found), stores, trace)
             continue
         for feature in stage.reads:
             if feature not in subset:
                 subset[feature] = columns[feature].take(positions)
         if len(positions):
-            run_traced(stage, subset, len(positions), stores, trace)
+            with keys.naming(positions):
+                run_traced(stage, subset, len(positions), stores, trace)
         for feature in stage.writes:
             columns[feature] = subset[feature].take(back) if len(positions) else Column.nulls(len(found), feature.type)
     return columns
+
+
+def source_row_keys(
+    entity: Entity, store: OnlineStore, columns: dict[Feature, Column], source_rows: np.ndarray, show_row: bool
+) -> RowKeys:
+    """Return how row errors name the rows of run_source_rows: by the key of their source row, else of the request."""
+    key = entity.key
+
+    def key_at(row: int) -> Any:
+        source_row = int(source_rows[row])
+        if key is not None and source_row >= 0:
+            return store.column(key).take(np.array([source_row]), None).to_pylist()[0]
+        if key is not None and key in columns:
+            return columns[key].to_pylist()[row]
+        raise LookupError(f"row {row} has no key")
+
+    return RowKeys(entity, key_at, show_row)
 
 
 def request_column(feature: Feature, values: list[Any]) -> Column:

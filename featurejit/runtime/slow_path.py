@@ -66,22 +66,73 @@ def gather_values(source: pa.Array, broadcast: bool, rows: np.ndarray) -> list[A
     return values
 
 
+@dataclass(frozen=True)
+class RowLocation:
+    """The origin of a row error: the row's own exception, the resolver, the row and its inputs.
+
+    `row` counts from the start of the call. A feature graph restates it once (`restated`), as
+    a row of its query, and names the entity row by its key in `entity_row`, such as "the Trip
+    with id=12". It hides the row number where it means nothing to the caller, as for the
+    partner rows of a join.
+    """
+
+    cause: Exception
+    resolver_name: str
+    row: int
+    inputs: str
+    entity_row: str | None = None
+    show_row: bool = True
+    restated: bool = False
+
+    def describe(self) -> str:
+        where = f"row {self.row} of {self.resolver_name}" if self.show_row else self.resolver_name
+        if self.entity_row is not None:
+            where += f"{',' if self.show_row else ''} for {self.entity_row}"
+        return f"{where}: {self.inputs}"
+
+
+LOCATION_ATTRIBUTE = "_featurejit_row_location"
+
+
 def located_error(error: Exception, resolver_name: str, row: int, names: Sequence[str], values: Sequence[Any]) -> Exception:
     """Return the row's exception with the row index and its inputs added to what it reports.
 
     A builtin exception with a plain message (ZeroDivisionError, OverflowError, ...) is raised
     again with the row in its message. Any other exception keeps its identity and attributes,
-    and gets the row as a note, which tracebacks print.
+    and gets the row as a note, which tracebacks print. row_location() returns the location.
     """
     inputs = ", ".join(f"{name}={value!r}" for name, value in zip(names, values, strict=True))
-    where = f"row {row} of {resolver_name}: {inputs}"
+    return with_location(RowLocation(error, resolver_name, row, inputs))
+
+
+def row_location(error: BaseException) -> RowLocation | None:
+    """Return where a row error that located_error made came from, or None for any other exception."""
+    location = getattr(error, LOCATION_ATTRIBUTE, None)
+    return location if isinstance(location, RowLocation) else None
+
+
+def relocated_error(error: Exception, location: RowLocation) -> Exception:
+    """Return a row error that located_error made, reporting `location` in place of its own."""
+    previous = row_location(error)
+    assert previous is not None, "only errors from located_error are relocated"
+    cause = location.cause
+    if error is cause:  # the location is a note on the exception itself, so the old note goes
+        cause.__notes__ = [note for note in getattr(cause, "__notes__", []) if note != f"in {previous.describe()}"]
+    return with_location(location)
+
+
+def with_location(location: RowLocation) -> Exception:
+    error = location.cause
+    where = location.describe()
     plain_message = type(error).__module__ == "builtins" or isinstance(error, OutputTypeError)
     if plain_message and not isinstance(error, KeyError | OSError) and len(error.args) <= 1:
         located = type(error)(f"{error} ({where})")
         located.__cause__ = error
-        return located
-    error.add_note(f"in {where}")
-    return error
+    else:
+        error.add_note(f"in {where}")
+        located = error
+    setattr(located, LOCATION_ATTRIBUTE, location)
+    return located
 
 
 def convert_result(value: Any, output: type) -> tuple[Any, bool]:
