@@ -76,3 +76,21 @@ class OutputTypeError(TypeError):
 def with_article(word: str) -> str:
     """Return a word after "a" or "an", as its sound needs in messages: "an int", "a str"."""
     return f"{'an' if word[:1] in ('a', 'e', 'i', 'o', 'u') else 'a'} {word}"
+
+
+def normalization_hint(name: str, column_names: list[str]) -> str:
+    """Return a clause for a missing column that a column's name matches once both are NFKC-normalized, else "".
+
+    Python stores identifiers, and so parameter names, in NFKC form, while a file's column
+    names keep whatever form they were written in, so "höhe" may look the same and not match.
+    """
+    import unicodedata
+
+    wanted = unicodedata.normalize("NFKC", name)
+    for column in column_names:
+        if column != name and unicodedata.normalize("NFKC", column) == wanted:
+            return (
+                f"; the column {column!r} differs from {name!r} only in its Unicode normalization, "
+                f"so rename it to unicodedata.normalize('NFKC', name)"
+            )
+    return ""

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from featurejit.errors import ColumnNotFoundError
+from featurejit.errors import ColumnNotFoundError, normalization_hint
 from featurejit.resolver import JitResolver
 
 if TYPE_CHECKING:
@@ -179,6 +179,7 @@ class FusedResolvers:
                 )
             raise ColumnNotFoundError(
                 f"the table has no column {name!r}, which {readers}; its columns are: {', '.join(column_names)}"
+                + normalization_hint(name, column_names)
             )
         raise AssertionError("a column index of -1 is either missing or repeated")
 

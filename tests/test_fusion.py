@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 
 import numpy as np
 import pyarrow as pa
@@ -184,6 +185,16 @@ def test_missing_column_names_it_and_its_reader() -> None:
     with pytest.raises(KeyError, match="no column 'air_time', which speed, hours read;") as raised:
         fj.fuse(speed, hours)(pa.table({"distance": [1]}))
     assert str(raised.value).startswith("the table has no column 'air_time'")
+
+
+def test_missing_column_in_other_normalization_gets_hint() -> None:
+    @jit_resolver
+    def doubled(höhe: int) -> int:
+        return höhe * 2
+
+    decomposed = unicodedata.normalize("NFD", "höhe")
+    with pytest.raises(KeyError, match="differs from 'höhe' only in its Unicode normalization"):
+        fj.fuse(doubled)(pa.table({decomposed: [1]}))
 
 
 def test_plain_function_is_rejected_with_the_fix() -> None:

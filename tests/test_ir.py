@@ -5,8 +5,18 @@ from __future__ import annotations
 import pytest
 from xdsl.utils.exceptions import ParseError, VerifyException
 
+import featurejit as fj
 from featurejit.ir import parse_module, print_module
+from featurejit.ir.context import value_name
 from tests import test_builtins, test_control_flow
+
+
+@fj.jit_resolver(mode="require")
+def größe(höhe: int, 名前: int, ǅ: float) -> float:
+    ä = höhe + 名前
+    if ä > 3:
+        ä = ä * 2
+    return ä + ǅ
 
 
 @pytest.mark.parametrize(
@@ -26,6 +36,22 @@ def test_lowered_module_round_trips(resolver, stage: str) -> None:
     text = resolver.dump(stage)
     reparsed = print_module(parse_module(text))
     assert reparsed == text
+
+
+def test_non_ascii_names_compile_and_round_trip() -> None:
+    assert größe(1, 5, 0.5) == 12.5
+    assert größe.explain(show=False).native
+    text = größe.dump("ir")
+    assert "%hohe" in text
+    assert print_module(parse_module(text)) == text
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("höhe", "hohe"), ("名前", "__"), ("2x", "_2x"), ("", "_"), ("a b-c", "a_b-c"), ("ǅ", "Dz")],
+)
+def test_value_name_is_ascii(name: str, expected: str) -> None:
+    assert value_name(name) == expected
 
 
 def parse_function(body: str, signature: str = "(%a: i64, %b: f64)", result: str = "i64") -> None:

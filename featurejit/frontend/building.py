@@ -18,6 +18,7 @@ from featurejit.frontend.captures import MISSING, Capture, resolve_name
 from featurejit.frontend.source import FunctionSource, read_function_source
 from featurejit.frontend.types import TypeJoinError, join_types
 from featurejit.ir import dialect as py
+from featurejit.ir.context import value_name
 from featurejit.ir.datetimes import TemporalConstantOp, encode_temporal
 from featurejit.ir.dialect import OptionalType, is_temporal_type, none_type, str_type
 from featurejit.ir.strings import StrConstantOp
@@ -198,7 +199,7 @@ class LoweringBase:
             value = env.get(name)
             if isinstance(value, SSAValue) and isinstance(value.type, OptionalType):
                 result = self.emit_value(py.NarrowOp(value))
-                result.name_hint = name
+                result.name_hint = value_name(name)
                 narrowed[name] = result
         return narrowed
 

@@ -24,6 +24,7 @@ from featurejit.frontend.building import FunctionScope, LoweredFunction, Unsuppo
 from featurejit.frontend.lower import Lowering
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
+from featurejit.ir.context import value_name
 
 # The attribute naming the resolver that an op which may flag belongs to (see mark_flagging_ops).
 MEMBER_ATTRIBUTE = "fj.resolver"
@@ -60,7 +61,7 @@ class FusedLowering(Lowering):
     def lower_fused(self) -> LoweredFunction:
         entry = Block(arg_types=list(self.column_types.values()))
         for name, argument in zip(self.column_types, entry.args, strict=True):
-            argument.name_hint = name
+            argument.name_hint = value_name(name)
         columns: dict[str, SSAValue] = dict(zip(self.column_types, entry.args, strict=True))
         self.block = entry
         produced: dict[str, SSAValue] = {}
@@ -84,7 +85,7 @@ class FusedLowering(Lowering):
                     source.node, f"fused kernels do not write datetime columns yet, as {resolver.name} would"
                 )
             value = self.emit_value(py.ColumnValueOp(result, declared.ir_type()))
-            value.name_hint = member.output
+            value.name_hint = value_name(member.output)
             produced[member.output] = value
             mark_flagging_ops(entry, lowered_before, member.output)
         self.emit(func.ReturnOp(*(produced[name] for name in self.outputs)))

@@ -42,6 +42,7 @@ from featurejit.frontend.expressions import ExpressionLowering
 from featurejit.frontend.narrowing import narrowing, undo_narrowing
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
+from featurejit.ir.context import value_name
 from featurejit.ir.dialect import OptionalType, dyn, none_type
 
 # Tail duplication copies the statements after a returning `if` into both branches, so long
@@ -77,7 +78,7 @@ class Lowering(ExpressionLowering):
         assert len(names) == len(self.parameter_types), "one IR type per parameter"
         entry = Block(arg_types=self.parameter_types)
         for name, argument in zip(names, entry.args, strict=True):
-            argument.name_hint = name
+            argument.name_hint = value_name(name)
         env: Env = dict(zip(names, entry.args, strict=True))
         self.block = entry
         result = self.value_of(self.lower_tail(node.body, env))
@@ -246,7 +247,7 @@ class Lowering(ExpressionLowering):
             scf.IfOp(condition, [t for _, t in changed], Region(branches[0][0]), Region(branches[1][0]))
         )
         for (name, _), result in zip(changed, op.results, strict=True):
-            result.name_hint = name
+            result.name_hint = value_name(name)
             merged[name] = result
         return FallsThrough(merged)
 

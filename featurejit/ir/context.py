@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+import unicodedata
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import Builtin, ModuleOp
@@ -74,3 +76,19 @@ def print_module(module: ModuleOp) -> str:
     stream = io.StringIO()
     Printer(stream=stream).print_op(module)
     return stream.getvalue() + "\n"
+
+
+NOT_IN_VALUE_NAMES = re.compile(r"[^A-Za-z0-9_$.-]")
+
+
+def value_name(name: str) -> str:
+    """Return a name for an SSA value that MLIR text can hold: `name` in ASCII, such as hohe for höhe.
+
+    xDSL's parser reads value names of the characters [A-Za-z0-9_$.-] only, not starting with
+    a digit, while Python identifiers and Arrow column names may hold any letter. Accents are
+    dropped, and other characters become underscores. The printer numbers names that repeat.
+    """
+    decomposed = unicodedata.normalize("NFKD", name)
+    ascii_name = NOT_IN_VALUE_NAMES.sub("_", "".join(c for c in decomposed if not unicodedata.combining(c)))
+    first = ascii_name[:1]
+    return ascii_name if first and (first.isalpha() or first in "_$.-") else f"_{ascii_name}"
