@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from featurejit.errors import ColumnNotFoundError, normalization_hint
+from featurejit.frontend.annotations import ACCEPTED_TYPES
 from featurejit.resolver import JitResolver
 
 if TYPE_CHECKING:
@@ -93,6 +94,14 @@ def dependency_order(members: Sequence[FusedMember]) -> list[FusedMember]:
             return
         if state.get(name) == "visiting":
             cycle = path[path.index(name) :] + [name]
+            if len(cycle) == 2:
+                member = by_output[name]
+                parameter = next(parameter for parameter, column in member.columns.items() if column == name)
+                raise ValueError(
+                    f"fuse(): parameter {parameter!r} of {member.resolver.name} reads the column {name!r}, which is "
+                    f"the resolver's own output, because a column that a resolver of the group writes is read "
+                    f"from it; rename the parameter or the resolver"
+                )
             raise ValueError(f"fuse(): the resolvers read each other's outputs in a cycle: {' -> '.join(cycle)}")
         state[name] = "visiting"
         for column in by_output[name].columns.values():
@@ -104,6 +113,27 @@ def dependency_order(members: Sequence[FusedMember]) -> list[FusedMember]:
     for member in members:
         visit(member.output, [])
     return ordered
+
+
+def check_chain_types(members: Sequence[FusedMember]) -> None:
+    """Raise TypeError for a parameter that reads another member's output of a type it does not accept.
+
+    Calls follow the same rule, so calling the reader on the producer's output column would raise it too.
+    """
+    by_output = {member.output: member for member in members}
+    for member in members:
+        parameters = dict(member.resolver.signature().parameters)
+        for parameter, column in member.columns.items():
+            producer = by_output.get(column)
+            if producer is None:
+                continue
+            expected = parameters[parameter]
+            produced = producer.resolver.signature().result
+            if produced.python_type not in ACCEPTED_TYPES.get(expected.python_type, (produced.python_type,)):
+                raise TypeError(
+                    f"fuse(): parameter {parameter!r} of {member.resolver.name} expects {expected}, but reads the "
+                    f"output of {producer.resolver.name}, which returns {produced}; change one of the annotations"
+                )
 
 
 class FusedResolvers:
@@ -129,9 +159,15 @@ class FusedResolvers:
         self.members = dependency_order(members)
         self.resolvers = [member.resolver for member in self.members]
         self.outputs = list(names if outputs is None else outputs)
+        if not self.outputs:
+            raise ValueError("fuse(outputs=[]) requests no output; name at least one, or leave outputs out for all")
         unknown = [name for name in self.outputs if name not in names]
         if unknown:
             raise ValueError(f"fuse(): no resolver produces the output {unknown[0]!r}; the resolvers are {', '.join(names)}")
+        repeated = sorted({name for name in self.outputs if self.outputs.count(name) > 1})
+        if repeated:
+            raise ValueError(f"fuse(): outputs names {repeated[0]!r} twice; name each output once")
+        check_chain_types(self.members)
         self.inputs = self.input_columns()
         self.lock = threading.RLock()
         self.state: Any = None

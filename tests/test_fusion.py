@@ -234,6 +234,67 @@ def test_cycle_is_rejected() -> None:
         fj.fuse(first, second)
 
 
+def test_parameter_named_after_own_resolver_is_explained() -> None:
+    @jit_resolver
+    def scaled(scaled: float) -> float:
+        return scaled * 2
+
+    with pytest.raises(ValueError, match="parameter 'scaled' of .*scaled reads the column 'scaled', which is the resolver's own output"):
+        fj.fuse(scaled)
+
+
+def test_empty_and_repeated_outputs_are_rejected() -> None:
+    with pytest.raises(ValueError, match=r"outputs=\[\]\) requests no output"):
+        fj.fuse(speed, outputs=[])
+    with pytest.raises(ValueError, match="outputs names 'speed' twice"):
+        fj.fuse(speed, outputs=["speed", "speed"])
+
+
+def test_chain_of_mismatched_types_is_rejected() -> None:
+    @jit_resolver
+    def halved(distance: int) -> float:
+        return distance / 2
+
+    @jit_resolver
+    def positive(halved: int) -> bool:
+        return halved > 0
+
+    with pytest.raises(TypeError, match="parameter 'halved' of .*positive expects int, but reads the output of .*halved, which returns float"):
+        fj.fuse(halved, positive)
+
+
+def test_chain_of_accepted_types_is_fused() -> None:
+    @jit_resolver
+    def counted(distance: int) -> int:
+        return distance + 1
+
+    @jit_resolver
+    def share(counted: float) -> float:
+        return counted / 4
+
+    result = fj.fuse(counted, share)(pa.table({"distance": [1, 3]}))
+    assert result.column("share").to_pylist() == [0.5, 1.0]
+
+
+@jit_resolver
+def ratio_of(a: int, b: int) -> float:
+    return a / b
+
+
+@jit_resolver
+def parsed(text: str) -> int:
+    return int(text)
+
+
+def test_chunked_table_raises_first_resolvers_error() -> None:
+    table = pa.table({"a": [1, 1], "b": [1, 0], "text": ["x", "1"]})
+    chunked = pa.concat_tables([table.slice(0, 1), table.slice(1, 1)])
+    fused = fj.fuse(ratio_of, parsed)
+    for given in (table, chunked):
+        with pytest.raises(ZeroDivisionError, match=r"row 1 of .*ratio_of: a=1, b=0"):
+            fused(given)
+
+
 def test_unknown_output_and_duplicates_are_rejected() -> None:
     with pytest.raises(ValueError, match="no resolver produces the output 'nope'"):
         fj.fuse(speed, outputs=["nope"])
@@ -276,6 +337,25 @@ def test_unsupported_resolver_runs_interpreted_in_group() -> None:
     assert "runs in the interpreter" in explanation
     assert "looped cannot be fused: for loops are not compiled yet" in explanation
     assert "for _ in range(3):" in explanation, "the error quotes the loop, not the def line"
+
+
+def test_required_member_is_named_when_group_cannot_compile() -> None:
+    @jit_resolver(mode="require")
+    def plus_one(distance: int) -> int:
+        return distance + 1
+
+    @jit_resolver
+    def looped(distance: int) -> int:
+        total = 0
+        for _ in range(3):
+            total += distance
+        return total
+
+    fused = fj.fuse(plus_one, looped)
+    explanation = fused.explain(show=False)
+    assert "does not compile, so calls raise CompileError" in explanation
+    with pytest.raises(fj.CompileError, match=r'plus_one has mode="require", so the fused call raises'):
+        fused(pa.table({"distance": [1, 2]}))
 
 
 def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,7 +17,7 @@ from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, ValueSpec
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import bind_arguments, check_array, readable_strings
-from featurejit.runtime.slow_path import RowResults, convert_result, located_error
+from featurejit.runtime.slow_path import RowResults, convert_result, located_error, row_location
 from featurejit.runtime.state import (
     DEFAULT_PHYSICAL,
     ir_type_of,
@@ -134,13 +134,37 @@ class FusedState:
             arrays = runner.run(bound, stats)
         except Exception as error:
             stats.raised = type(error).__name__
-            raise
+            first = self.first_error_in_member_order(error, columns)
+            if first is error:
+                raise
+            raise first from first.__cause__
         finally:
             self.stats = stats
             self.called = True
         if stats.error_rows:
             log_null_rows(self, self.name, stats, fused=True)
         return pa.Table.from_arrays(arrays, names=list(fused.outputs))
+
+    def first_error_in_member_order(self, error: Exception, columns: list[pa.Array | pa.ChunkedArray]) -> Exception:
+        """Return the row error that running the resolvers one after another over the columns raises.
+
+        Chunks run one after another, and the rows of a chunk through one resolver after
+        another, so a later resolver's error in one chunk comes before an earlier resolver's
+        in the next. On such an error the call runs again over the columns as one chunk, where
+        the rows run resolver by resolver, and returns what that call raises.
+        """
+        chunked = any(isinstance(column, pa.ChunkedArray) and column.num_chunks > 1 for column in columns)
+        if not chunked or len(self.fused.members) < 2 or row_location(error) is None:
+            return error
+        try:
+            combined = [column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column for column in columns]
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return error
+        try:
+            self.run(combined)
+        except Exception as first:  # noqa: BLE001 - the same call's error, raised in its place
+            return first
+        return error
 
     def slow_path(
         self, names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
@@ -282,8 +306,14 @@ class FusedState:
                 store=lambda kernel: cache.store_kernel(request, kernel),
             )
         except CompileError as error:
-            if any(resolver.mode == "require" for resolver in fused.resolvers):
-                raise
+            required = [resolver.name for resolver in fused.resolvers if resolver.mode == "require"]
+            if required:
+                reason = (
+                    f"{', '.join(required)} {'has' if len(required) == 1 else 'have'} mode=\"require\", so the fused "
+                    f"call raises instead of running the group in the interpreter"
+                )
+                hint = reason if error.hint is None else f"{error.hint}\n{reason}"
+                raise CompileError(error.message, error.location, hint) from None
             self.note_failure(error)
             return None
         except Exception as error:  # noqa: BLE001 - a compiler bug must not break the user's call
@@ -328,10 +358,15 @@ class FusedState:
 
     def explain(self) -> str:
         fused = self.fused
+        how = "runs in the interpreter"
         if not self.kernels and not settings.disable_jit:
-            self.kernel(self.default_keys())
-        native = self.failure is None and not settings.disable_jit
-        how = "compiled to one native kernel" if native else "runs in the interpreter"
+            try:
+                self.kernel(self.default_keys())
+            except CompileError as error:  # a member with mode="require"; calls raise it
+                self.failure = error
+                how = "does not compile, so calls raise CompileError"
+        if self.failure is None and not settings.disable_jit:
+            how = "compiled to one native kernel"
         described = ", ".join(member.describe() for member in fused.members)
         lines = [f"fused {described}: {how}"]
         if self.failure is not None:
