@@ -549,7 +549,12 @@ def module_name_for(path: Path) -> str:
 
 
 def import_resolver_file(path: Path) -> ModuleType:
-    """Import the Python file at `path` as a module, or raise UsageError if it is missing or fails to import."""
+    """Import the Python file at `path` as a module, or raise UsageError if it is missing or fails to import.
+
+    The file's folder is first on sys.path while the file runs, as for `python FILE.py`, so
+    that the file can import the modules next to it. Every command that reads a user's file
+    imports it with this function.
+    """
     if not path.exists():
         raise UsageError(f"{path} not found; check the path of the resolver file")
     if path.is_dir():
@@ -564,7 +569,8 @@ def import_resolver_file(path: Path) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
-        spec.loader.exec_module(module)
+        with importable_folder(resolved.parent):
+            spec.loader.exec_module(module)
     except CompileError:
         sys.modules.pop(name, None)
         raise
@@ -833,6 +839,7 @@ def run_resolver(
 def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Run every resolver of args.file over the input table and report times, counts and a preview."""
     path, graph_name = split_target(args.file, name_required=False)
+    # The folder stays on sys.path for the run, for resolvers that import a neighbour when called.
     with importable_folder(path.resolve().parent):
         module = import_resolver_file(path)
         from featurejit.graph.commands import find_graphs, run_graph_file

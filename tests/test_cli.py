@@ -252,6 +252,28 @@ def test_resolver_imports_its_neighbour(capsys: pytest.CaptureFixture[str], tmp_
     assert str(tmp_path) not in sys.path, "the file's folder leaves sys.path after the run"
 
 
+@pytest.mark.parametrize("command", ["explain", "dump"])
+def test_command_imports_neighbour(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    # Each command imports a module name of its own, so that no earlier test has left it in sys.modules.
+    write_resolver_file(tmp_path, f"{command}_constants.py", "MINUTES_PER_HOUR = 60\n")
+    resolvers = write_resolver_file(
+        tmp_path,
+        f"{command}_hours.py",
+        "import featurejit as fj\n"
+        f"from {command}_constants import MINUTES_PER_HOUR\n"
+        "\n"
+        "@fj.jit_resolver\n"
+        "def air_hours(air_time: int) -> float:\n"
+        "    return air_time / MINUTES_PER_HOUR\n",
+    )
+
+    code, out, err = run_main(capsys, command, f"{resolvers}:air_hours")
+
+    assert code == 0, err
+    assert "air_hours" in out
+    assert str(tmp_path) not in sys.path, "the file's folder leaves sys.path after the import"
+
+
 def test_console_script(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("featurejit")
     assert script.exists(), f"the featurejit console script is not installed next to {sys.executable}"

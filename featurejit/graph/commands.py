@@ -28,7 +28,6 @@ from featurejit.cli import (
     check_output_path,
     format_value,
     import_resolver_file,
-    importable_folder,
     print_unwrapped,
     split_target,
 )
@@ -88,8 +87,7 @@ def select_graph(path: Path, graphs: dict[str, Graph], name: str | None) -> tupl
 def graph_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Draw the graph of a file in the requested format."""
     path, name = split_target(args.target, name_required=False)
-    with importable_folder(path.resolve().parent):
-        module = import_resolver_file(path)
+    module = import_resolver_file(path)
     _, graph = select_graph(path, find_graphs(module), name)
     drawing = graph.draw(args.format)
     if args.output is None:
