@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import logging
 import re
 import sys
@@ -41,7 +42,7 @@ from rich.table import Table
 from featurejit import __version__
 from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
 from featurejit.errors import CompileError
-from featurejit.resolver import JitResolver
+from featurejit.resolver import JitResolver, starred_name
 from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info
 from featurejit.settings import problems as setting_problems
 from featurejit.settings import settings
@@ -649,6 +650,19 @@ def parameter_names(resolver: JitResolver) -> list[str]:
         return list(resolver.python_signature.parameters)
 
 
+def check_named_parameters(resolvers: dict[str, JitResolver]) -> None:
+    """Raise UsageError for a resolver with a *args or **kwargs parameter, which no column can bind."""
+    variadic_kinds = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    for name, resolver in resolvers.items():
+        for parameter in resolver.python_signature.parameters.values():
+            if parameter.kind in variadic_kinds:
+                variadic = starred_name(parameter)
+                raise UsageError(
+                    f"resolver {name} has the variadic parameter {variadic}, but run binds each named parameter "
+                    f"to the table column of that name; replace {variadic} with one named parameter per column"
+                )
+
+
 def run_order(resolvers: dict[str, JitResolver], table: pa.Table) -> list[str]:
     """Return the resolvers' names in the order to run them, each after those whose output it reads.
 
@@ -850,6 +864,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         if graph_name is not None:
             raise UsageError(f"{args.file} names a graph, but {path} defines none; run {path} to run its resolvers")
         resolvers = find_resolvers(module, path)
+        check_named_parameters(resolvers)
         output_path = None if args.output is None else check_output_path(args.output, args.data)
 
         start = time.perf_counter()

@@ -124,6 +124,36 @@ def native_name(spec: ValueSpec) -> str:
     return f"!py.optional<{name}>" if spec.optional else name
 
 
+NO_NATIVE_TYPE = "no native type"
+
+
+def uncompiled_types(signature: inspect.Signature) -> tuple[list[tuple[str, str, str]], tuple[str, str]]:
+    """Return explain()'s parameter and result types from the annotations, for a signature that does not compile."""
+    parameters = [
+        (starred_name(parameter), annotation_text(parameter.annotation), NO_NATIVE_TYPE)
+        for parameter in signature.parameters.values()
+    ]
+    return parameters, (annotation_text(signature.return_annotation), NO_NATIVE_TYPE)
+
+
+def starred_name(parameter: inspect.Parameter) -> str:
+    """Return the parameter's name as the def spells it, with the stars of *args and **kwargs."""
+    if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
+        return f"*{parameter.name}"
+    if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+        return f"**{parameter.name}"
+    return parameter.name
+
+
+def annotation_text(annotation: Any) -> str:
+    """Return an annotation as inspect.signature shows it, or as is if it is a string, as under postponed evaluation."""
+    if annotation is inspect.Parameter.empty:
+        return "no annotation"
+    if isinstance(annotation, str):
+        return annotation
+    return inspect.formatannotation(annotation)
+
+
 class JitResolver:
     """A resolver compiled on first call.
 

@@ -474,6 +474,22 @@ def test_error_column_of_wrong_type(capsys: pytest.CaptureFixture[str], tmp_path
     assert_one_line_error(err, "carrier_code", "'carrier'", "string")
 
 
+@pytest.mark.parametrize("parameters", ["*xs: int", "distance: int, **xs: int"])
+def test_error_variadic_parameter(capsys: pytest.CaptureFixture[str], tmp_path: Path, parameters: str) -> None:
+    data = tmp_path / "numbers.parquet"
+    pq.write_table(pa.table({"xs": [1, 2], "distance": [3, 4]}), data)
+    path = write_resolver_file(
+        tmp_path, "variadic.py", f"import featurejit as fj\n\n@fj.jit_resolver\ndef f({parameters}) -> int:\n    return 1\n"
+    )
+    variadic = parameters.split(", ")[-1].split(":")[0]
+
+    code, out, err = run_main(capsys, "run", str(path), "--data", str(data))
+
+    assert code == 2
+    assert_one_line_error(err, f"resolver f has the variadic parameter {variadic}", "binds each named parameter")
+    assert out == "", "the parameters are checked before the input is read"
+
+
 @pytest.mark.parametrize("name", ["flights.json", "flights.xlsx", "flights"])
 def test_error_unsupported_data_extension(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
@@ -576,6 +592,19 @@ def test_explain_names_unsupported_construct(capsys: pytest.CaptureFixture[str],
     assert "total: runs in the interpreter" in out
     assert f"{path.resolve()}:6:5: for loops are not compiled yet" in out
     assert "for loops are not compiled yet" not in err  # reported once, in the explanation
+
+
+def test_explain_variadic_parameter_types(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path, "starred.py", "from featurejit import jit_resolver\n\n@jit_resolver\ndef f(*xs: int) -> int:\n    return 1\n"
+    )
+
+    code, out, _ = run_main(capsys, "explain", str(path))
+
+    assert code == 0
+    assert "parameter *xs: int -> no native type" in out
+    assert "returns: int -> no native type" in out
+    assert "unknown" not in out
 
 
 def test_explain_compiles_nothing_with_jit_disabled(

@@ -486,7 +486,7 @@ class ResolverState:
     # ----------------------------------------------------------------------------------
 
     def explain(self) -> Explanation:
-        from featurejit.resolver import COLUMN_NAMES, Explanation, native_name
+        from featurejit.resolver import COLUMN_NAMES, Explanation, native_name, uncompiled_types
 
         failure = self.failure
         if failure is None and self.default is None and not settings.disable_jit:
@@ -502,8 +502,6 @@ class ResolverState:
             reason = "FEATUREJIT_DISABLE_JIT is set"
         elif failure is not None:
             reason = str(failure)
-        parameters: list[tuple[str, str, str]] = []
-        result = ("unknown", "unknown")
         try:
             signature = self.signature()
             parameters = [(name, str(spec), native_name(spec)) for name, spec in signature.parameters]
@@ -511,7 +509,7 @@ class ResolverState:
             ir_result = f", IR type {python_name_of_text(kernel.result_type_text)}" if kernel is not None else ""
             result = (str(signature.result), f"{COLUMN_NAMES[signature.result.python_type]} column{ir_result}")
         except CompileError:
-            pass
+            parameters, result = uncompiled_types(self.resolver.python_signature)
         kernels = sum(kernel is not None for kernel in (*self.batch_kernels.values(), *self.scalar_kernels.values()))
         compile_ms = {}
         if self.last_kernel is not None:
