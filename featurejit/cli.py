@@ -797,6 +797,24 @@ def load_compiler() -> float:
     return time.perf_counter() - start
 
 
+def call_arguments(
+    resolver: JitResolver, columns: dict[str, pa.ChunkedArray]
+) -> tuple[tuple[Any, ...], dict[str, pa.ChunkedArray]]:
+    """Split the bound columns into the positional and keyword arguments of a call to the resolver.
+
+    Positional-only parameters take their column, or their default if they have no column,
+    by position. The other parameters take their column by keyword.
+    """
+    positional: list[Any] = []
+    keywords: dict[str, pa.ChunkedArray] = {}
+    for name, parameter in resolver.python_signature.parameters.items():
+        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
+            positional.append(columns.get(name, parameter.default))
+        elif name in columns:
+            keywords[name] = columns[name]
+    return tuple(positional), keywords
+
+
 def run_resolver(
     name: str, resolver: JitResolver, columns: dict[str, pa.ChunkedArray], rows: int
 ) -> ResolverRun:
@@ -809,7 +827,7 @@ def run_resolver(
     if resolver.explain(show=False).native:
         # Columns of another Arrow layout than the annotations' default, such as ASCII text,
         # need kernels of their own, which the run would otherwise compile and count as run time.
-        state.compile_for(resolver.bind_values((), columns))
+        state.compile_for(resolver.bind_values(*call_arguments(resolver, columns)))
     compile_seconds = time.perf_counter() - start
     compiled = resolver.explain(show=False)
     new_kernels = [kernel for keys, kernel in state.batch_kernels.items() if kernel is not None and keys not in ready]
@@ -824,7 +842,8 @@ def run_resolver(
     resolver.nulls_logged = True
     start = time.perf_counter()
     try:
-        result = resolver(**columns)
+        positional, keywords = call_arguments(resolver, columns)
+        result = resolver(*positional, **keywords)
     except Exception as error:
         message = " ".join(str(error).split())
         hint = ""

@@ -440,6 +440,24 @@ def test_run_compiles_input_layouts_first(
     assert "compile also counts looking the kernel up in the disk cache" in out
 
 
+def test_run_positional_only_parameters(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "legs.parquet"
+    pq.write_table(pa.table({"distance": [100, 200], "air_time": [10, 20]}), data)
+    path = write_resolver_file(
+        tmp_path,
+        "positional.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\n"
+        "def speed(distance: int, air_time: int = 1, scale: int = 2, /) -> float:\n"
+        "    return scale * distance / air_time\n",
+    )
+    output = tmp_path / "out.parquet"
+
+    code, _, err = run_main(capsys, "run", str(path), "--data", str(data), "--output", str(output))
+
+    assert code == 0, err
+    assert pq.read_table(output).column("speed").to_pylist() == [20.0, 20.0]
+
+
 def test_error_resolvers_in_a_cycle(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_resolver_file(
         tmp_path,
