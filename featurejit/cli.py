@@ -746,9 +746,18 @@ def check_output_path(output: str, data: str | None) -> Path:
         raise UsageError(f"--output {output} must end in .parquet or .pq; featurejit writes only Parquet")
     if path.is_dir():
         raise UsageError(f"--output {output} is a folder; pass a file path ending in .parquet")
-    if not path.parent.is_dir():
-        raise UsageError(f"--output {output}: the folder {path.parent} does not exist; create it first")
+    check_output_folder(output)
     return path
+
+
+def check_output_folder(output: str) -> None:
+    """Raise UsageError unless the folder of the --output path exists, naming any file that is in its place."""
+    folder = Path(output).parent
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise UsageError(f"--output {output}: {existing} is a file, not a folder; choose a path in an existing folder")
+    if not folder.is_dir():
+        raise UsageError(f"--output {output}: the folder {folder} does not exist; create it first")
 
 
 def check_output_names(table: pa.Table, resolver_names: Sequence[str]) -> None:

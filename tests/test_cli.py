@@ -542,11 +542,18 @@ def test_error_corrupt_parquet(capsys: pytest.CaptureFixture[str], tmp_path: Pat
 
 @pytest.mark.parametrize(
     ("output", "fragment"),
-    [("features.csv", "must end in .parquet"), ("missing/features.parquet", "does not exist")],
+    [
+        ("features.csv", "must end in .parquet"),
+        ("missing/features.parquet", "does not exist"),
+        ("notes.txt/features.parquet", "notes.txt is a file, not a folder"),
+        ("notes.txt/more/features.parquet", "notes.txt is a file, not a folder"),
+    ],
 )
 def test_error_bad_output_path(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, output: str, fragment: str
 ) -> None:
+    (tmp_path / "notes.txt").write_text("a file where the output path expects a folder\n")
+
     code, out, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "5", "--output", str(tmp_path / output))
 
     assert code == 2
