@@ -72,6 +72,42 @@ def test_graph_command_dot_and_svg(graph_file: Path, tmp_path: Path, capsys: pyt
     assert f"wrote {svg}" in out
 
 
+@pytest.mark.parametrize(
+    ("name", "start"),
+    [("g.svg", "<svg"), ("g.SVG", "<svg"), ("g.dot", "digraph"), ("g.gv", "digraph"), ("g.txt", "Item (key id")],
+)
+def test_graph_format_from_extension(
+    graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, start: str
+) -> None:
+    output = tmp_path / name
+    code, _, err = run_main(capsys, "graph", str(graph_file), "--output", str(output))
+    assert code == 0, err
+    assert output.read_text().startswith(start)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "fragment"),
+    [
+        ("g.png", [], "the extension .png names no drawing format; use .txt for text"),
+        ("g.png", ["--format", "svg"], "the extension .png does not match --format svg; use the extension .svg"),
+        ("g.svg", ["--format", "dot"], "the extension .svg does not match --format dot; use the extension .dot"),
+    ],
+)
+def test_graph_extension_errors(
+    graph_file: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    options: list[str],
+    fragment: str,
+) -> None:
+    output = tmp_path / name
+    code, _, err = run_main(capsys, "graph", str(graph_file), "--output", str(output), *options)
+    assert code == 2
+    assert fragment in err
+    assert not output.exists()
+
+
 def test_graph_command_errors(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "graph", f"{graph_file}:other")
     assert code == 2

@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 # The graph modules import networkx, which every featurejit command would pay for at start,
 # so they are imported when a graph command runs. These are the formats of drawing.FORMATS.
 FORMATS = ("text", "dot", "svg")
+# The format of each --output extension, used when --format is not given.
+FORMAT_SUFFIXES = {".txt": "text", ".dot": "dot", ".gv": "dot", ".svg": "svg"}
+SUFFIX_SPELLING = ".txt for text, .dot or .gv for dot, or .svg for svg"
 
 
 def add_graph_command(
@@ -56,11 +59,16 @@ def add_graph_command(
     graph.add_argument(
         "--format",
         choices=FORMATS,
-        default="text",
         help="text: entities, features and resolvers as an indented list; dot: Graphviz DOT; "
-        "svg: an SVG image laid out by featurejit (default: %(default)s)",
+        "svg: an SVG image laid out by featurejit (default: the format of the --output extension, "
+        "else text)",
     )
-    graph.add_argument("--output", metavar="PATH", help="write the drawing to this file instead of stdout")
+    graph.add_argument(
+        "--output",
+        metavar="PATH",
+        help=f"write the drawing to this file instead of stdout; without --format, its extension sets "
+        f"the format: {SUFFIX_SPELLING}",
+    )
     graph.set_defaults(handler=graph_command)
 
 
@@ -84,12 +92,39 @@ def select_graph(path: Path, graphs: dict[str, Graph], name: str | None) -> tupl
     return next(iter(graphs.items()))
 
 
+def drawing_format(output: str | None, requested: str | None) -> str:
+    """Return the --format, or else the format of the --output extension, or else text.
+
+    Raise UsageError for an --output extension that no format uses or that contradicts --format.
+    A path without an extension takes --format or text.
+    """
+    suffix = "" if output is None else Path(output).suffix
+    if not suffix:
+        return requested or "text"
+    implied = FORMAT_SUFFIXES.get(suffix.lower())
+    if requested is None:
+        if implied is None:
+            raise UsageError(
+                f"--output {output}: the extension {suffix} names no drawing format; use {SUFFIX_SPELLING}"
+            )
+        return implied
+    if implied != requested:
+        expected = " or ".join(extension for extension, name in FORMAT_SUFFIXES.items() if name == requested)
+        other_format = "" if implied is None else ", or change --format"
+        raise UsageError(
+            f"--output {output}: the extension {suffix} does not match --format {requested}; "
+            f"use the extension {expected}{other_format}"
+        )
+    return requested
+
+
 def graph_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Draw the graph of a file in the requested format."""
+    format_name = drawing_format(args.output, args.format)
     path, name = split_target(args.target, name_required=False)
     module = import_resolver_file(path)
     _, graph = select_graph(path, find_graphs(module), name)
-    drawing = graph.draw(args.format)
+    drawing = graph.draw(format_name)
     if args.output is None:
         out.file.write(drawing + "\n")
         return EXIT_OK
