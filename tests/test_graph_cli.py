@@ -108,6 +108,16 @@ def test_graph_extension_errors(
     assert not output.exists()
 
 
+def test_graph_output_missing_folder(
+    graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "missing" / "g.svg"
+    code, _, err = run_main(capsys, "graph", str(graph_file), "--output", str(output))
+    assert code == 2
+    assert f"the folder {output.parent} does not exist; create it first" in err
+    assert "Errno" not in err
+
+
 def test_graph_command_errors(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "graph", f"{graph_file}:other")
     assert code == 2

@@ -25,6 +25,7 @@ from featurejit.cli import (
     EXIT_OK,
     ResolverRowError,
     UsageError,
+    check_output_folder,
     check_output_path,
     format_value,
     import_resolver_file,
@@ -121,6 +122,11 @@ def drawing_format(output: str | None, requested: str | None) -> str:
 def graph_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Draw the graph of a file in the requested format."""
     format_name = drawing_format(args.output, args.format)
+    if args.output is not None:
+        if Path(args.output).is_dir():
+            example = Path(args.output, "graph.svg")
+            raise UsageError(f"--output {args.output} is a folder; pass a file path such as {example}")
+        check_output_folder(args.output)
     path, name = split_target(args.target, name_required=False)
     module = import_resolver_file(path)
     _, graph = select_graph(path, find_graphs(module), name)
