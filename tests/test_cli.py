@@ -521,6 +521,50 @@ def test_error_unsupported_data_extension(
     assert_one_line_error(err, str(data), "unsupported extension", ".parquet")
 
 
+def test_data_folder_of_any_name(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "legs"
+    data.mkdir()
+    pq.write_table(pa.table({"distance": [100, 200]}), data / "part-0.parquet")
+    pq.write_table(pa.table({"distance": [300]}), data / "part-1.parquet")
+    path = write_resolver_file(
+        tmp_path,
+        "double.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef double(distance: int) -> int:\n    return 2 * distance\n",
+    )
+
+    code, out, err = run_main(capsys, "run", str(path), "--data", str(data), "--preview", "0")
+
+    assert code == 0, err
+    assert f"input: {data}, 3 rows, 1 column" in out
+
+
+@pytest.mark.parametrize("name", ["folder", "folder.parquet"])
+def test_error_data_folder_without_parquet(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, name: str
+) -> None:
+    data = tmp_path / name
+    data.mkdir()
+    (data / "_SUCCESS").write_text("")
+
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--data", str(data))
+
+    assert code == 2
+    assert_one_line_error(
+        err, f"{data} is a folder without Parquet files", "pass a folder that contains Parquet files"
+    )
+
+
+def test_error_data_folder_of_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "tables"
+    data.mkdir()
+    (data / "flights.csv").write_text("distance\n100\n")
+
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--data", str(data))
+
+    assert code == 2
+    assert_one_line_error(err, f"{data} is a folder, so it must contain only Parquet files", "flights.csv")
+
+
 def test_error_missing_data_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = tmp_path / "flights.csv"
 
