@@ -41,7 +41,7 @@ from rich.table import Table
 
 from featurejit import __version__
 from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
-from featurejit.errors import CompileError
+from featurejit.errors import CompileError, OutputTypeError
 from featurejit.resolver import JitResolver, starred_name
 from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info
 from featurejit.settings import problems as setting_problems
@@ -61,6 +61,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 OUTPUT_SUFFIXES = (".parquet", ".pq")
+OUTPUT_TYPE_HINT = (
+    "if such results are expected, change the return annotation, else change the resolver to return the annotated type"
+)
 
 
 class UsageError(Exception):
@@ -856,9 +859,13 @@ def run_resolver(
         result = resolver(*positional, **keywords)
     except Exception as error:
         message = " ".join(str(error).split())
-        hint = ""
+        hints = []
+        # A result of the wrong type usually means that the annotation is wrong, so that fix comes first.
+        if isinstance(error, OutputTypeError):
+            hints.append(OUTPUT_TYPE_HINT)
         if resolver.on_error == "raise":
-            hint = '; to make such rows null instead, decorate it with @jit_resolver(on_error="null")'
+            hints.append('to make such rows null instead, decorate it with @jit_resolver(on_error="null")')
+        hint = "".join(f"; {text}" for text in hints)
         raise ResolverRowError(f"resolver {name} raised {type(error).__name__}: {message}{hint}") from error
     run_seconds = time.perf_counter() - start
     ran = resolver.explain(show=False)

@@ -633,6 +633,20 @@ def test_row_error_exits_with_one(capsys: pytest.CaptureFixture[str], tmp_path: 
     )
 
 
+def test_output_type_error_hint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "halves.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef half(distance: int) -> int:\n    return distance / 2\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--rows", "3")
+
+    assert code == 1
+    assert_one_line_error(err, "resolver half raised OutputTypeError", "change the return annotation", 'on_error="null"')
+    assert err.index("change the return annotation") < err.index('on_error="null"'), "the annotation fix comes first"
+
+
 # --------------------------------------------------------------------------------------
 # explain and dump
 # --------------------------------------------------------------------------------------

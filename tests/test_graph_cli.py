@@ -168,6 +168,15 @@ def test_run_graph_file_row_error(graph_file: Path, tmp_path: Path, capsys: pyte
     assert "row 0 of label" in err
 
 
+def test_run_graph_output_type_hint(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    failing = tmp_path / "int_label_graph.py"
+    failing.write_text(GRAPH_FILE.replace('return "none" if total is None else f"{total:.1f}"', "return 1"))
+    code, _, err = run_main(capsys, "run", str(failing))
+    assert code == 1
+    assert "OutputTypeError" in err
+    assert "change the return annotation" in err
+
+
 def test_run_example_graph(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "2000", "--preview", "3")
     assert code == 0, err

@@ -23,6 +23,7 @@ from rich.table import Table
 
 from featurejit.cli import (
     EXIT_OK,
+    OUTPUT_TYPE_HINT,
     ResolverRowError,
     UsageError,
     check_output_folder,
@@ -32,6 +33,7 @@ from featurejit.cli import (
     print_unwrapped,
     split_target,
 )
+from featurejit.errors import OutputTypeError
 from featurejit.graph.errors import GraphError
 
 if TYPE_CHECKING:
@@ -186,6 +188,8 @@ def run_graph_file(
         raise UsageError(str(error)) from None
     except Exception as error:
         message = " ".join(str(error).split())
+        if isinstance(error, OutputTypeError):
+            message += f"; {OUTPUT_TYPE_HINT}"
         raise ResolverRowError(f"a resolver raised {type(error).__name__}: {message}") from error
     out.print(describe_offline(graph, plan, trace, time.perf_counter() - start))
     if args.preview > 0 and result.num_rows > 0:
