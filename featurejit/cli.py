@@ -42,7 +42,7 @@ from rich.table import Table
 from featurejit import __version__
 from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
 from featurejit.errors import CompileError, OutputTypeError
-from featurejit.resolver import JitResolver, starred_name
+from featurejit.resolver import JitResolver, counted, starred_name
 from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info
 from featurejit.settings import problems as setting_problems
 from featurejit.settings import settings
@@ -925,7 +925,8 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         print_unwrapped(out, preview_table(runs, args.preview))
     if output_path is not None:
         write_output(output_path, table, runs)
-        out.print(f"wrote {output_path}: {table.num_rows:,} rows, {table.num_columns + len(runs)} columns")
+        columns = counted(table.num_columns + len(runs), "column")
+        out.print(f"wrote {output_path}: {counted(table.num_rows, 'row')}, {columns}")
     return EXIT_OK
 
 
@@ -958,7 +959,7 @@ def run_all(resolvers: dict[str, JitResolver], order: list[str], table: pa.Table
         task = progress.add_task("resolvers", total=len(resolvers))
         for name in order:
             resolver = resolvers[name]
-            progress.update(task, description=f"{name}: compiling and running on {rows:,} rows")
+            progress.update(task, description=f"{name}: compiling and running on {counted(rows, 'row')}")
             if name not in columns:
                 with_outputs = table
                 for produced, run in runs.items():
@@ -989,8 +990,8 @@ def describe_input(input_table: InputTable) -> str:
     if table.num_rows < input_table.total_rows:
         rows = f"first {table.num_rows:,} of {input_table.total_rows:,} rows"
     else:
-        rows = f"{table.num_rows:,} rows"
-    return f"input: {input_table.description}, {rows}, {table.num_columns} columns"
+        rows = counted(table.num_rows, "row")
+    return f"input: {input_table.description}, {rows}, {counted(table.num_columns, 'column')}"
 
 
 def format_seconds(seconds: float) -> str:
@@ -1086,7 +1087,7 @@ def run_notes(runs: Sequence[ResolverRun]) -> list[str]:
         if run.error_rows:
             verb = "was" if run.error_rows == 1 else "were"
             notes.append(
-                f"note: {run.name} raised on {run.error_rows:,} of {run.rows:,} rows, which {verb} set to null "
+                f"note: {run.name} raised on {run.error_rows:,} of {counted(run.rows, 'row')}, which {verb} set to null "
                 f"(on_error='null'); the plain function raises on them"
             )
         if not run.native:

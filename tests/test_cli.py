@@ -200,6 +200,23 @@ def test_data_csv(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert written.column("speed_mph").to_pylist() == [1400 / (227 / 60), None, None, None]
 
 
+def test_one_row_one_column_singular(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "one.csv"
+    data.write_text("distance\n100\n")
+    path = write_resolver_file(
+        tmp_path,
+        "double.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef double(distance: int) -> int:\n    return 2 * distance\n",
+    )
+    output = tmp_path / "out.parquet"
+
+    code, out, err = run_main(capsys, "run", str(path), "--data", str(data), "--output", str(output))
+
+    assert code == 0, err
+    assert f"input: {data}, 1 row, 1 column (" in out
+    assert f"wrote {output}: 1 row, 2 columns" in out
+
+
 def test_data_parquet_with_rows(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, flights_sample: pa.Table
 ) -> None:

@@ -159,6 +159,14 @@ def test_run_graph_file_with_data_and_rows(graph_file: Path, tmp_path: Path, cap
     assert "actual rows: 2" in out
 
 
+def test_run_graph_one_row_singular(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "out.parquet"
+    code, out, err = run_main(capsys, "run", str(graph_file), "--rows", "1", "--output", str(output))
+    assert code == 0, err
+    assert "the first 1 row of" in out
+    assert f"wrote {output}: 1 row, 2 columns" in out
+
+
 def test_run_graph_file_row_error(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     failing = tmp_path / "failing_graph.py"
     failing.write_text(GRAPH_FILE.replace('f"{total:.1f}"', "f\"{1 / (total - 5.0):.1f}\""))

@@ -35,6 +35,7 @@ from featurejit.cli import (
 )
 from featurejit.errors import OutputTypeError
 from featurejit.graph.errors import GraphError
+from featurejit.resolver import counted
 
 if TYPE_CHECKING:
     from featurejit.graph.graph import Graph
@@ -160,7 +161,7 @@ def with_input(graph: Graph, data: str | None, rows: int | None) -> Graph:
     if source is None:
         raise UsageError(f"{entity.name} has no source; pass one with --data PATH")
     if rows is not None:
-        source = TableSource(source.dataset.head(rows), f"the first {rows:,} rows of {source.description}")
+        source = TableSource(source.dataset.head(rows), f"the first {counted(rows, 'row')} of {source.description}")
     sources[entity.declared] = source
     return Graph(graph.resolvers, sources, graph.outputs)
 
@@ -199,7 +200,7 @@ def run_graph_file(
             pq.write_table(result, output_path)
         except OSError as error:
             raise UsageError(f"writing {output_path} failed: {error}") from None
-        out.print(f"wrote {output_path}: {result.num_rows:,} rows, {result.num_columns} columns")
+        out.print(f"wrote {output_path}: {counted(result.num_rows, 'row')}, {counted(result.num_columns, 'column')}")
     return EXIT_OK
 
 
