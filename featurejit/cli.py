@@ -198,13 +198,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def split_target(target: str, name_required: bool) -> tuple[Path, str | None]:
-    """Split FILE.py:NAME into the path and the name; raise UsageError if NAME is required and missing."""
+    """Split FILE.py:NAME into the path and the name; raise UsageError if NAME is required and missing.
+
+    The name is None without a colon, and "" for a colon with nothing after it, which the
+    callers reject once they can list the names that the file defines.
+    """
     path_text, separator, name = target.rpartition(":")
-    if not separator or not path_text.endswith(".py"):
-        path_text, name = target, ""
-    if name_required and not name:
+    if separator and path_text.endswith(".py"):
+        return Path(path_text), name
+    if name_required:
         raise UsageError(f"{target} names no resolver; write FILE.py:NAME, for example examples/flights.py:speed_mph")
-    return Path(path_text), name or None
+    return Path(target), None
+
+
+def empty_name_message(target: str, path: Path, kind: str, names: Sequence[str]) -> str:
+    """Return the error for FILE.py: with an empty name, listing the names that the file defines."""
+    return f"the name after ':' in {target} is empty; write {path}:NAME with one of its {kind}: {', '.join(names)}"
 
 
 def select_resolvers(target: str, name_required: bool) -> dict[str, JitResolver]:
@@ -212,6 +221,8 @@ def select_resolvers(target: str, name_required: bool) -> dict[str, JitResolver]
     resolvers = find_resolvers(import_resolver_file(path), path)
     if name is None:
         return resolvers
+    if not name:
+        raise UsageError(empty_name_message(target, path, "resolvers", list(resolvers)))
     if name not in resolvers:
         raise UsageError(f"{path} defines no resolver named {name!r}; its resolvers are: {', '.join(resolvers)}")
     return {name: resolvers[name]}

@@ -757,6 +757,14 @@ def test_dump_without_name(capsys: pytest.CaptureFixture[str]) -> None:
     assert_one_line_error(err, "names no resolver", "FILE.py:NAME")
 
 
+@pytest.mark.parametrize("command", ["dump", "explain"])
+def test_empty_name_after_colon(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, _, err = run_main(capsys, command, f"{EXAMPLE}:")
+
+    assert code == 2
+    assert_one_line_error(err, f"the name after ':' in {EXAMPLE}: is empty", "its resolvers: speed_mph, is_delayed")
+
+
 def test_dump_unknown_name(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "dump", f"{EXAMPLE}:no_such_resolver")
 

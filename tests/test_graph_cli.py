@@ -118,6 +118,14 @@ def test_graph_output_missing_folder(
     assert "Errno" not in err
 
 
+@pytest.mark.parametrize("command", ["graph", "run"])
+def test_graph_empty_name_after_colon(graph_file: Path, capsys: pytest.CaptureFixture[str], command: str) -> None:
+    code, _, err = run_main(capsys, command, f"{graph_file}:")
+    assert code == 2
+    assert f"the name after ':' in {graph_file}: is empty" in err
+    assert "its graphs: graph" in err
+
+
 def test_graph_command_errors(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "graph", f"{graph_file}:other")
     assert code == 2

@@ -28,6 +28,7 @@ from featurejit.cli import (
     UsageError,
     check_output_folder,
     check_output_path,
+    empty_name_message,
     format_value,
     import_resolver_file,
     print_unwrapped,
@@ -84,6 +85,8 @@ def find_graphs(module: ModuleType) -> dict[str, Graph]:
 
 
 def select_graph(path: Path, graphs: dict[str, Graph], name: str | None) -> tuple[str, Graph]:
+    if name == "" and graphs:
+        raise UsageError(empty_name_message(f"{path}:", path, "graphs", list(graphs)))
     if name is not None:
         if name not in graphs:
             shown = ", ".join(graphs) or "none"
