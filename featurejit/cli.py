@@ -471,7 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args, unknown = parser.parse_known_args(argv)
         # Without a source checkout, bench takes any options and explains where the harness is.
         if unknown and not (getattr(args, "handler", None) is bench_command and bench_folder() is None):
-            parser.parse_args(argv)  # reports the unknown arguments and exits
+            # The command's parser reports them, so that the usage line shows that command's options.
+            command_parser(parser, args.command).error(f"unrecognized arguments: {' '.join(unknown)}")
     except SystemExit as stop:
         # argparse exits after --help, --version and invalid arguments; main() returns the code instead.
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
@@ -499,6 +500,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print_error("interrupted")
             return EXIT_INTERRUPTED
+
+
+def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """Return the parser of one command of the featurejit parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]
+    return parser
 
 
 def print_error(message: str) -> None:

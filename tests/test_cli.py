@@ -789,6 +789,14 @@ def test_output_may_not_overwrite_data(capsys: pytest.CaptureFixture[str], tmp_p
     assert pq.read_table(data).column_names == ["distance", "air_time"]
 
 
+def test_unknown_option_shows_command_usage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "explain", str(EXAMPLE), "--bogus")
+
+    assert code == 2
+    assert "usage: featurejit explain" in err
+    assert "featurejit explain: error: unrecognized arguments: --bogus" in err
+
+
 def test_rows_zero_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "0")
 
