@@ -135,6 +135,7 @@ def test_graph_command_errors(graph_file: Path, tmp_path: Path, capsys: pytest.C
     code, _, err = run_main(capsys, "graph", str(plain))
     assert code == 2
     assert "defines no featurejit.Graph at its top level" in err
+    assert "define one such as graph = featurejit.Graph(" in err
     code, _, err = run_main(capsys, "graph", str(graph_file), "--format", "png")
     assert code == 2
     broken = tmp_path / "cycle_graph.py"
@@ -142,6 +143,14 @@ def test_graph_command_errors(graph_file: Path, tmp_path: Path, capsys: pytest.C
     code, _, err = run_main(capsys, "graph", str(broken))
     assert code == 2
     assert "GraphError: the resolvers form a cycle" in err
+
+
+def test_graph_of_resolver_file_suggests_run(capsys: pytest.CaptureFixture[str]) -> None:
+    example = EXAMPLE.with_name("flights.py")
+    code, _, err = run_main(capsys, "graph", str(example))
+    assert code == 2
+    assert f"{example} defines no featurejit.Graph at its top level, only resolvers" in err
+    assert f"use featurejit run {example}" in err
 
 
 def test_run_graph_file(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -29,6 +29,7 @@ from featurejit.cli import (
     check_output_folder,
     check_output_path,
     empty_name_message,
+    find_resolvers,
     format_value,
     import_resolver_file,
     print_unwrapped,
@@ -125,6 +126,21 @@ def drawing_format(output: str | None, requested: str | None) -> str:
     return requested
 
 
+def no_graph_message(path: Path, module: ModuleType) -> str:
+    """Return the error for a file without a graph, with the command to use for a file of resolvers."""
+    try:
+        find_resolvers(module, path)
+    except UsageError:
+        return (
+            f"{path} defines no featurejit.Graph at its top level; define one such as "
+            f"graph = featurejit.Graph([resolver, ...], sources={{Entity: table}}, outputs=[Entity.feature])"
+        )
+    return (
+        f"{path} defines no featurejit.Graph at its top level, only resolvers; to run them over a table, "
+        f"use featurejit run {path}"
+    )
+
+
 def graph_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Draw the graph of a file in the requested format."""
     format_name = drawing_format(args.output, args.format)
@@ -135,7 +151,10 @@ def graph_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         check_output_folder(args.output)
     path, name = split_target(args.target, name_required=False)
     module = import_resolver_file(path)
-    _, graph = select_graph(path, find_graphs(module), name)
+    graphs = find_graphs(module)
+    if not graphs:
+        raise UsageError(no_graph_message(path, module))
+    _, graph = select_graph(path, graphs, name)
     drawing = graph.draw(format_name)
     if args.output is None:
         out.file.write(drawing + "\n")
