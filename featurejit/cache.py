@@ -513,12 +513,12 @@ class KernelCache:
             with self.lock:
                 if self.writable:
                     self.writable = False
+                    problem, fix = self.describe_write_error(folder, error)
                     logger.warning(
-                        "kernel cache: cannot write to %s (%s); this process compiles kernels in memory only. "
-                        "Free space or fix the permissions, set FEATUREJIT_CACHE_DIR to another folder, or set "
-                        "FEATUREJIT_CACHE=0",
+                        "kernel cache: cannot write to %s (%s); this process compiles kernels in memory only. %s",
                         failed,
-                        error.strerror or error,
+                        problem,
+                        fix,
                     )
             return
         finally:
@@ -526,6 +526,25 @@ class KernelCache:
                 remove_quietly(Path(temporary))
         logger.debug("kernel cache: stored %s", folder / f"{entry.digest}{ENTRY_SUFFIX}")
         self.evict()
+
+    def describe_write_error(self, folder: Path, error: OSError) -> tuple[str, str]:
+        """Return why `folder` cannot be written, and the fix to suggest."""
+        blocking = file_in_path(folder)
+        if blocking is None:
+            return (
+                str(error.strerror or error),
+                "Free space or fix the permissions, set FEATUREJIT_CACHE_DIR to another folder, or set "
+                "FEATUREJIT_CACHE=0",
+            )
+        fix_setting = "Set FEATUREJIT_CACHE_DIR to a folder, or set FEATUREJIT_CACHE=0"
+        if blocking == self.root:
+            return f"the cache folder {blocking} is a file", fix_setting
+        if blocking in self.root.parents:
+            return f"the cache folder {self.root} is inside {blocking}, which is a file", fix_setting
+        return (
+            f"{blocking} is a file where the cache expects a folder",
+            "Delete that file, set FEATUREJIT_CACHE_DIR to another folder, or set FEATUREJIT_CACHE=0",
+        )
 
     def evict(self) -> None:
         """Delete the least recently used entries while the cache holds more than its maximum size."""
@@ -617,6 +636,12 @@ def remove_quietly(path: Path) -> bool:
         return True
     except OSError:
         return False
+
+
+def file_in_path(folder: Path) -> Path | None:
+    """Return the file that takes the place of `folder` or of one of its parents, or None if there is none."""
+    existing = next((path for path in (folder, *folder.parents) if path.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
 
 
 def remove_empty_folder(path: Path) -> None:

@@ -1188,10 +1188,10 @@ def add_cache_command(
 
 def cache_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Print the state of the kernel cache, or delete its entries."""
-    from featurejit.cache import FORMAT_VERSION, KernelCache
+    from featurejit.cache import FORMAT_VERSION, KernelCache, file_in_path
 
-    blocking = next((path for path in (settings.cache_dir, *settings.cache_dir.parents) if path.exists()), None)
-    if blocking is not None and not blocking.is_dir():
+    blocking = file_in_path(settings.cache_dir)
+    if blocking is not None:
         where = "is a file" if blocking == settings.cache_dir else f"is inside {blocking}, which is a file"
         raise UsageError(
             f"the kernel cache folder {settings.cache_dir} {where}, not a folder; "

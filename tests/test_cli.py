@@ -797,6 +797,42 @@ def test_unknown_option_shows_command_usage(capsys: pytest.CaptureFixture[str]) 
     assert "featurejit explain: error: unrecognized arguments: --bogus" in err
 
 
+@pytest.mark.parametrize(
+    ("inside", "problem"),
+    [
+        ("", "the cache folder {file} is a file"),
+        ("sub", "the cache folder {file}/sub is inside {file}, which is a file"),
+    ],
+)
+def test_cache_folder_is_a_file_warning(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    inside: str,
+    problem: str,
+) -> None:
+    from featurejit.settings import settings
+
+    cache_file = tmp_path / "cache"
+    cache_file.write_text("a file where the kernel cache folder should be\n")
+    monkeypatch.setattr(settings, "cache_enabled", True)
+    monkeypatch.setattr(settings, "cache_dir", cache_file / inside)
+    # A function name of its own per case, so that each case compiles and stores a kernel.
+    path = write_resolver_file(
+        tmp_path,
+        "third.py",
+        f"from featurejit import jit_resolver\n\n@jit_resolver\ndef third_{inside}(n: int) -> float:\n"
+        "    return n / 3\n",
+    )
+
+    code, _, err = run_main(capsys, "explain", str(path))
+
+    assert code == 0
+    assert f"({problem.format(file=cache_file)})" in err
+    assert "Set FEATUREJIT_CACHE_DIR to a folder" in err
+    assert "Free space" not in err
+
+
 def test_rows_zero_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "0")
 
