@@ -14,6 +14,7 @@
 Exit codes: 0 on success, and 1 when a resolver raises on a row or the IR does not verify
 after a pass. Exit code 2 is a usage error: a missing or unreadable file, a file without
 resolvers, a parameter without a matching column, invalid IR text, an unknown pass, ...
+Exit code 141 means that stdout was closed, as by `| head`, and the command stopped quietly.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import argparse
 import importlib.util
 import inspect
 import logging
+import os
 import re
 import sys
 import time
@@ -59,6 +61,8 @@ EXIT_ROW_ERROR = 1
 EXIT_PASS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+# 128 + SIGPIPE (13): the status that a shell shows for a command stopped by a closed pipe.
+EXIT_STDOUT_CLOSED = 141
 
 OUTPUT_SUFFIXES = (".parquet", ".pq")
 OUTPUT_TYPE_HINT = (
@@ -466,6 +470,20 @@ def opt_command(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `featurejit` command with `argv` (default: sys.argv[1:]) and return its exit code."""
+    try:
+        code = run_command_line(argv)
+        sys.stdout.flush()  # Output still buffered meets a closed pipe here, not at interpreter exit.
+    except BrokenPipeError:
+        # The reader of stdout, such as `head`, has exited, which is not an error of the command.
+        # As Python's documentation of SIGPIPE recommends, stdout now goes to os.devnull, so that
+        # the interpreter's final flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_STDOUT_CLOSED
+    return code
+
+
+def run_command_line(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args, unknown = parser.parse_known_args(argv)
@@ -483,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # No markup: resolver names, values and error messages are user text that may contain brackets.
     # No emoji codes either: IR and messages may contain text such as :fire:.
-    out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+    out = OutputConsole(highlight=False, markup=False, emoji=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
     with featurejit_logging(err, getattr(args, "verbose", False)):
         try:
@@ -500,6 +518,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print_error("interrupted")
             return EXIT_INTERRUPTED
+
+
+class OutputConsole(Console):
+    """A rich console for stdout that leaves a closed pipe to main()."""
+
+    def on_broken_pipe(self) -> None:
+        # rich's own handler (rich 15.0) raises SystemExit(1), the exit code of a row error.
+        self.quiet = True
+        raise BrokenPipeError
 
 
 def command_parser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:

@@ -876,6 +876,26 @@ def test_invalid_setting_is_a_usage_error(variable: str, value: str, fragment: s
     assert "RuntimeWarning" not in completed.stderr, "the command reports the problem once, as an error"
 
 
+@pytest.mark.parametrize("arguments", [["explain", f"{EXAMPLE}:speed_mph"], ["opt", "--list-passes"]], ids=["rich", "write"])
+def test_closed_stdout_exits_quietly(arguments: list[str]) -> None:
+    # stdout is a pipe whose read end is already closed, so the first write fails with EPIPE.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-m", "featurejit.cli", *arguments],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+
+    assert completed.returncode == 141
+    assert completed.stderr == ""
+
+
 def test_quick_rows_zero_is_valid() -> None:
     probe = "import featurejit.settings as s; print(s.settings.quick_rows, s.problems)"
     completed = subprocess.run(
