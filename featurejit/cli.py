@@ -43,7 +43,7 @@ from rich.table import Table
 
 from featurejit import __version__
 from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
-from featurejit.errors import CompileError, OutputTypeError
+from featurejit.errors import CompileError, OutputTypeError, normalization_hint
 from featurejit.resolver import JitResolver, counted, starred_name
 from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info
 from featurejit.settings import problems as setting_problems
@@ -733,6 +733,7 @@ def run_order(resolvers: dict[str, JitResolver], table: pa.Table) -> list[str]:
                 raise UsageError(
                     f"resolver {name} needs column {parameter!r}, which the table lacks and no resolver of the "
                     f"file computes; columns are: {', '.join(table.column_names)}"
+                    + normalization_hint(parameter, table.column_names)
                 )
     order: list[str] = []
     while len(order) < len(needs):
@@ -761,7 +762,7 @@ def bind_columns(name: str, resolver: JitResolver, table: pa.Table) -> dict[str,
             continue
         raise UsageError(
             f"resolver {name} needs column {parameter!r}, which the table lacks; "
-            f"columns are: {', '.join(table.column_names)}"
+            f"columns are: {', '.join(table.column_names)}" + normalization_hint(parameter, table.column_names)
         )
     check_column_types(name, resolver, columns)
     return columns

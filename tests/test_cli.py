@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import unicodedata
 from pathlib import Path
 from types import ModuleType
 
@@ -402,6 +403,21 @@ def test_error_parameter_without_column(
         "columns are: distance, dep_delay",
     )
     assert "compiler loaded" not in out, "a missing column fails before the compiler loads"
+
+
+def test_run_column_in_other_normalization_gets_hint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "heights.parquet"
+    pq.write_table(pa.table({unicodedata.normalize("NFD", "höhe"): [1, 2]}), data)
+    path = write_resolver_file(
+        tmp_path,
+        "heights.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef doubled(höhe: int) -> int:\n    return höhe * 2\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--data", str(data))
+
+    assert code == 2
+    assert "differs from 'höhe' only in its Unicode normalization" in err
 
 
 CHAINED_RESOLVERS = (
