@@ -23,7 +23,7 @@ EDGE_BOOLS = [True, False]
 EDGE_STRINGS = [
     "", "a", "abc", "ABC", "Hello World", "  padded  ", "\t x \n", "a,b,,c", ",", "aaa", "straße", "héllo",
     "日本語", "🎉party", "e\u0301", "\xa0x\u3000", "123", "-42", " 7_0 ", "1e5", "3.25", " -0.5 ", "inf",
-    "9223372036854775808", "-9223372036854775808", "١٢٣", "ǅ", "İ", "x" * 70_000,
+    "9223372036854775808", "-9223372036854775808", "١٢٣", "ǅ", "İ", "x" * 70_000, "\x1c12\x1f", "7\x85",
 ]
 EDGES: dict[type, list[Any]] = {int: EDGE_INTS, float: EDGE_FLOATS, bool: EDGE_BOOLS, str: EDGE_STRINGS}
 ARROW_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
@@ -133,3 +133,7 @@ def check_resolver(resolver: JitResolver, rows: Sequence[Sequence[Any]], types: 
     safe_rows = [row for row in rows if outcome(resolver.function, row)[0] == "value"]
     if len(safe_rows) < len(rows):
         check_batch_call(resolver, safe_rows, types)
+    # A batch raises at its first failing row only, so each failing row also runs alone.
+    for row in rows:
+        if outcome(resolver.function, row)[0] == "error":
+            check_batch_call(resolver, [row], types)

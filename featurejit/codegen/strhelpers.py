@@ -150,6 +150,16 @@ def is_ascii_space(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
     return builder.or_(space, builder.or_(controls, separators))
 
 
+def is_number_space(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    """Return whether a byte is whitespace that int() and float() strip from text: space or 9-13.
+
+    CPython 3.11 strips with Py_ISSPACE, so int("12\\x1c") raises ValueError, although
+    "\\x1c".isspace() is True.
+    """
+    space = builder.icmp_unsigned("==", value, byte(32))
+    return builder.or_(space, builder.and_(builder.icmp_unsigned(">=", value, byte(9)), builder.icmp_unsigned("<=", value, byte(13))))
+
+
 def in_range(builder: ir.IRBuilder, value: ir.Value, low: int, high: int) -> ir.Value:
     return builder.and_(builder.icmp_unsigned(">=", value, byte(low)), builder.icmp_unsigned("<=", value, byte(high)))
 

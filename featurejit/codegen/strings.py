@@ -435,14 +435,14 @@ def emit_predicate(emitter: RowEmitter, op: ops.StrPredicateOp) -> None:
 
 
 def trimmed_bounds(builder: ir.IRBuilder, text: ir.Value, length: ir.Value) -> tuple[ir.Value, ir.Value]:
-    """Return [start, end) of text without ASCII whitespace at either end."""
+    """Return [start, end) of text without the whitespace that int() and float() strip at either end."""
     start_loop = Loop(builder, i64(0), length, {})
-    start_loop.exit_if(builder.not_(helpers.is_ascii_space(builder, load_byte(builder, text, start_loop.index))), {})
+    start_loop.exit_if(builder.not_(helpers.is_number_space(builder, load_byte(builder, text, start_loop.index))), {})
     start_loop.end({})
     start = start_loop.exit_index
     end_loop = Loop(builder, i64(0), builder.sub(length, start), {})
     position = builder.sub(builder.sub(length, i64(1)), end_loop.index)
-    end_loop.exit_if(builder.not_(helpers.is_ascii_space(builder, load_byte(builder, text, position))), {})
+    end_loop.exit_if(builder.not_(helpers.is_number_space(builder, load_byte(builder, text, position))), {})
     end_loop.end({})
     return start, builder.sub(length, end_loop.exit_index)
 
