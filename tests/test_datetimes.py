@@ -435,6 +435,8 @@ NOWS = [
     pytest.param(DT(2013, 3, 10, 2, 30, tzinfo=ZoneInfo(NY)), pa.timestamp("s", tz=NY), id="skipped-time"),
     pytest.param(DT(2013, 12, 1, tzinfo=FixedZone()), pa.timestamp("s", tz="UTC"), id="custom-tzinfo"),
     pytest.param(DT(2013, 12, 1, tzinfo=ZoneInfo.no_cache(NY)), pa.timestamp("s", tz=NY), id="uncached-zoneinfo"),
+    pytest.param(DT(9999, 12, 31, 23, tzinfo=ZoneInfo(NY)), pa.timestamp("s", tz=NY), id="year-10000-in-utc"),
+    pytest.param(DT(1, 1, 1, tzinfo=datetime.timezone(datetime.timedelta(hours=5))), pa.timestamp("s", tz="UTC"), id="year-0-in-utc"),
 ]
 
 

@@ -104,7 +104,11 @@ def encode_scalar(value: Any, python_type: type) -> EncodedScalar:
     instant = (value - EPOCH_UTC) // MICROSECOND
     # Kernels find the clock time from the instant, which gives another clock time for a time
     # that a transition skips (CPython keeps such a time as it was written).
-    round_trip = (EPOCH_UTC + datetime.timedelta(microseconds=instant)).astimezone(value.tzinfo)
+    try:
+        round_trip = (EPOCH_UTC + datetime.timedelta(microseconds=instant)).astimezone(value.tzinfo)
+    except OverflowError:
+        reason = f"{value!r} is outside years 1 to 9999 in UTC, where a kernel finds its clock time"
+        return EncodedScalar(pa.array([0], arrow_type), zone, reason)
     if round_trip.replace(tzinfo=None) != value.replace(tzinfo=None):
         reason = f"{value!r} is a local time that its zone skips, which a kernel cannot represent"
         return EncodedScalar(pa.array([0], arrow_type), zone, reason)
