@@ -370,6 +370,23 @@ def test_sliced_timestamp_arrays(offset: int) -> None:
     assert hour_or_none(array).to_pylist() == expected_hours(array.to_pylist())
 
 
+@jit_resolver
+def new_york_time(moment: datetime.datetime | None) -> datetime.datetime | None:
+    if moment is None:
+        return None
+    for _ in range(1):  # a loop keeps the resolver in the interpreter
+        pass
+    return moment.astimezone(ZoneInfo(NY))
+
+
+def test_interpreted_chunk_of_nulls_takes_zone_of_others() -> None:
+    utc = pa.timestamp("us", tz="UTC")
+    for chunks in ([[None], [0]], [[0], [None]]):
+        result = new_york_time(pa.chunked_array([pa.array(values, utc) for values in chunks]))
+        assert result.type == pa.timestamp("us", tz=NY)
+        assert [value is None for value in result.to_pylist()] == [value is None for chunk in chunks for value in chunk]
+
+
 def test_chunked_timestamp_arrays() -> None:
     array = pa.chunked_array([MOMENTS[:3], MOMENTS[3:], []], pa.timestamp("us", tz="Europe/Dublin"))
     result = hour_or_none(array)

@@ -579,16 +579,18 @@ class BatchRunner:
 
 
 def chunk_results(pieces: list[pa.Array], output: type) -> pa.ChunkedArray:
-    """Join the segments of one output; datetime segments take the first one's zone.
+    """Join the segments of one output; datetime segments take the zone of the first one with a value.
 
     Segments that ran in the interpreter find their zone from their values, so chunks can
-    differ: aware ones are cast, which keeps their instants, and naive with aware raises.
+    differ: aware ones are cast, which keeps their instants, and naive with aware raises. A
+    segment of nulls only has no zone to find, so it takes the others'.
     """
     arrow_type = pieces[0].type if pieces else ARROW_TYPE_OF[output]
     if output is datetime.datetime:
+        arrow_type = next((piece.type for piece in pieces if piece.null_count < len(piece)), arrow_type)
         for position, piece in enumerate(pieces):
             if piece.type != arrow_type:
-                if (piece.type.tz is None) != (arrow_type.tz is None):
+                if (piece.type.tz is None) != (arrow_type.tz is None) and piece.null_count < len(piece):
                     raise TypeError(
                         f"chunk {position} of the result contains {piece.type} values, but chunk 0 contains {arrow_type}; "
                         f"return one kind of datetime on every row"
