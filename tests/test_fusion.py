@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
 import math
 import unicodedata
+import zoneinfo
 
 import numpy as np
 import pyarrow as pa
@@ -356,6 +358,29 @@ def test_required_member_is_named_when_group_cannot_compile() -> None:
     assert "does not compile, so calls raise CompileError" in explanation
     with pytest.raises(fj.CompileError, match=r'plus_one has mode="require", so the fused call raises'):
         fused(pa.table({"distance": [1, 2]}))
+
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+
+
+@jit_resolver(on_error="null")
+def always_raises(n: int) -> int:
+    # Subtracting a naive datetime from an aware one raises TypeError, so after the passes the
+    # shift is dead and only the raise reads the timedelta constant.
+    return (datetime.datetime(2013, 3, 10, tzinfo=NEW_YORK) - (datetime.datetime(1970, 1, 1) + datetime.timedelta(0))).days
+
+
+@jit_resolver
+def same_n(n: int) -> int:
+    return n
+
+
+def test_group_emits_values_its_dead_ops_read() -> None:
+    fused = fj.fuse(always_raises, same_n)
+    result = fused(pa.table({"n": [1, 2]}))
+    assert result.column("always_raises").to_pylist() == [None, None]
+    assert result.column("same_n").to_pylist() == [1, 2]
+    assert "compiled to one native kernel" in fused.explain(show=False)
 
 
 def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:

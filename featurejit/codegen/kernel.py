@@ -530,8 +530,24 @@ def tile_passes(
 
 
 def group_ops(reaching: dict[Operation, set[int]], group: frozenset[int]) -> set[Operation]:
-    """Return the top-level ops that a group's loop emits: those its outputs depend on, and those no output does."""
-    return {op for op, reached in reaching.items() if not reached or reached & group}
+    """Return the top-level ops that a group's loop emits: those its outputs depend on, those no output does, and what they read.
+
+    An op that no output depends on, such as a `py.raise` or a value left dead after it, may
+    read a value that only another group's outputs depend on, so that value is emitted too.
+    """
+    selected = {op for op, reached in reaching.items() if not reached or reached & group}
+    pending = list(selected)
+    while pending:
+        for nested in pending.pop().walk():
+            for operand in nested.operands:
+                owner = operand.owner
+                op = owner if isinstance(owner, Operation) else owner.parent_op()
+                while op is not None and op not in reaching:
+                    op = op.parent_op()
+                if op is not None and op not in selected:
+                    selected.add(op)
+                    pending.append(op)
+    return selected
 
 
 def build_batch_kernel(
