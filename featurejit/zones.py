@@ -67,6 +67,15 @@ def zone_of_tzinfo(tzinfo: datetime.tzinfo | None) -> str | None:
     return None
 
 
+def zone_hint(tzinfo: datetime.tzinfo) -> str:
+    """Return the fix for a tzinfo that zone_of_tzinfo gives no zone for, as a hint sentence."""
+    if type(tzinfo) is datetime.timezone:
+        return "Arrow holds UTC offsets of whole minutes only; use an offset without seconds."
+    if type(tzinfo) is zoneinfo.ZoneInfo:
+        return "Use the cached zoneinfo.ZoneInfo(key), not ZoneInfo.no_cache(key) or ZoneInfo.from_file()."
+    return "Use datetime.timezone or zoneinfo.ZoneInfo(key)."
+
+
 def zone_of_arrow(arrow_tz: str | None) -> str:
     """Return the zone name of an Arrow timestamp type's `tz` field ("" or None for naive)."""
     if not arrow_tz:

@@ -520,6 +520,61 @@ def test_numpy_days_for_datetime_name_the_conversion() -> None:
     assert hour_or_none(days.astype("datetime64[us]")).to_pylist() == [0, 0]
 
 
+@jit_resolver
+def whole_days(td: datetime.timedelta) -> int:
+    return td.days
+
+
+def test_numpy_durations_of_other_units_name_the_conversion() -> None:
+    import numpy as np
+
+    days = np.array([1, 2], dtype="timedelta64[D]")
+    with pytest.raises(TypeError, match=r"dtype timedelta64\[D\], whose unit Arrow durations lack; .*astype\('timedelta64\[us\]'\)"):
+        whole_days(days)
+    assert whole_days(days.astype("timedelta64[us]")).to_pylist() == [1, 2]
+
+
+def test_numpy_scalars_python_cannot_hold_are_named() -> None:
+    import numpy as np
+
+    with pytest.raises(TypeError, match=r"got numpy.datetime64 2020-01-01T00:00:00.000000001, which Python cannot hold"):
+        hour_or_none(np.datetime64("2020-01-01T00:00:00.000000001"))
+    with pytest.raises(TypeError, match=r"got numpy.datetime64 2020-01-01, which is not a datetime"):
+        hour_or_none(np.datetime64("2020-01-01"))
+
+
+def test_list_of_naive_and_aware_is_named() -> None:
+    with pytest.raises(TypeError, match="both naive and aware datetimes"):
+        hour_or_none([DT(2013, 1, 1), DT(2013, 1, 1, tzinfo=datetime.UTC)])
+
+
+def test_offset_with_seconds_gets_its_own_hint() -> None:
+    odd = datetime.timezone(datetime.timedelta(hours=5, minutes=30, seconds=1))
+    with pytest.raises(TypeError, match="Arrow holds UTC offsets of whole minutes only"):
+        hour_or_none([DT(2013, 1, 1, tzinfo=odd)])
+
+
+ODD_OFFSET = datetime.timezone(datetime.timedelta(hours=5, minutes=30, seconds=1))
+LONGEST = datetime.timedelta(days=999999999)
+
+
+@jit_resolver
+def in_odd_offset(t: datetime.datetime) -> datetime.datetime:
+    return t.astimezone(ODD_OFFSET)
+
+
+@jit_resolver
+def shorter_than_longest(td: datetime.timedelta) -> bool:
+    return td < LONGEST
+
+
+def test_constants_that_do_not_compile_get_fitting_hints() -> None:
+    assert "Arrow holds UTC offsets of whole minutes only" in in_odd_offset.explain(show=False).reason
+    reason = shorter_than_longest.explain(show=False).reason
+    assert "does not fit in 64 bits of microseconds" in reason
+    assert "zone" not in reason
+
+
 def test_wrong_array_types_are_rejected() -> None:
     with pytest.raises(TypeError, match=r"expects datetime, but got values of Arrow type date32.*pass timestamp"):
         year_of(pa.array([datetime.date(2000, 1, 1)]))

@@ -22,6 +22,7 @@ from featurejit.ir.context import value_name
 from featurejit.ir.datetimes import TemporalConstantOp, encode_temporal
 from featurejit.ir.dialect import OptionalType, is_temporal_type, none_type, str_type
 from featurejit.ir.strings import StrConstantOp
+from featurejit.zones import zone_hint
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -230,9 +231,9 @@ class LoweringBase:
         try:
             constant = encode_temporal(value)
         except ValueError as error:
-            raise self.unsupported(
-                node, str(error), hint="Use a naive datetime, or one in a datetime.timezone or a zoneinfo.ZoneInfo zone."
-            ) from None
+            zone = getattr(value, "tzinfo", None)
+            hint = None if zone is None else zone_hint(zone)
+            raise self.unsupported(node, str(error), hint=hint) from None
         return self.emit_value(TemporalConstantOp(*constant))
 
     def read_local(self, node: ast.Name, env: Env) -> SSAValue | None:

@@ -31,7 +31,7 @@ from featurejit.ir.dialect import (
     none_type,
     str_type,
 )
-from featurejit.zones import zone_of_tzinfo
+from featurejit.zones import zone_hint, zone_of_tzinfo
 
 TemporalMethod = Callable[["DatetimeLowering", ast.Call, SSAValue, list[ast.expr], Env], SSAValue]
 
@@ -263,7 +263,7 @@ class DatetimeLowering(LoweringBase):
             raise self.unsupported(
                 zone_node,
                 f"the time zone {zone_object!r} is not compiled",
-                hint="Use datetime.timezone or zoneinfo.ZoneInfo(key).",
+                hint=zone_hint(zone_object) if zone is None else "Use datetime.timezone or zoneinfo.ZoneInfo(key).",
             )
         assert isinstance(value.type, DatetimeType)
         if value.type.zone.data == zone:

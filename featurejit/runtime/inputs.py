@@ -216,13 +216,22 @@ def a_type_name(python_type: type) -> str:
 
 
 def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> Any:
+    given = value
     value = normalize_scalar(value)
     if value is None:
         return None
     if type(value) in ACCEPTED_TYPES[spec.python_type]:
         return value
+    kind = {datetime.datetime: np.datetime64, datetime.timedelta: np.timedelta64}.get(spec.python_type)
+    if kind is not None and isinstance(given, kind):
+        # item() gives an int for nanoseconds, and a date for a datetime64 of days.
+        held = "Python cannot hold to the microsecond" if type(value) is int else f"is not {a_type_name(spec.python_type)}"
+        raise TypeError(
+            f"{resolver_name}(): parameter {name!r} expects {spec}, but got numpy.{kind.__name__} {given}, which "
+            f"{held}; convert it with value.astype('{kind.__name__}[us]'), or pass it in an array"
+        )
     raise TypeError(
-        f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(value)}; "
+        f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(given if isinstance(given, np.datetime64 | np.timedelta64) else value)}; "
         f"pass {a_type_name(spec.python_type)}, or a column as a pyarrow array, a 1-D numpy array or a list "
         f"(for a pandas or Polars series, pass pyarrow.array(series), which keeps its nulls, or series.to_numpy())"
     )
@@ -260,11 +269,16 @@ def to_arrow(
             raise TypeError(
                 f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}; pass {accepted}"
             )
-        unit = np.datetime_data(value.dtype)[0] if value.dtype.kind == "M" else ""
+        unit = np.datetime_data(value.dtype)[0] if value.dtype.kind in "Mm" else ""
         if spec is not None and spec.python_type is datetime.datetime and unit not in ("", *TIMESTAMP_UNITS):
             raise TypeError(
                 f"{resolver_name}(): parameter {name!r} expects {spec}, but got a numpy array of dtype {value.dtype}, "
                 f"which becomes Arrow dates; convert it with array.astype('datetime64[us]')"
+            )
+        if value.dtype.kind == "m" and unit not in TIMESTAMP_UNITS:
+            raise TypeError(
+                f"{resolver_name}(): parameter {name!r} got a numpy array of dtype {value.dtype}, whose unit Arrow "
+                f"durations lack; convert it with array.astype('timedelta64[us]')"
             )
         if not value.dtype.isnative:
             raise TypeError(

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit.runtime.memory import address, count_bits
-from featurejit.zones import NAIVE, tzinfo_of_arrow, zone_of_arrow, zone_of_tzinfo
+from featurejit.zones import NAIVE, tzinfo_of_arrow, zone_hint, zone_of_arrow, zone_of_tzinfo
 
 EPOCH_NAIVE = datetime.datetime(1970, 1, 1)
 EPOCH_UTC = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
@@ -302,14 +302,16 @@ def temporal_list_to_arrow(values: list[Any] | tuple[Any, ...], python_type: typ
         return pa.array(values, type=TEMPORAL_ARROW_TYPES[python_type])
     zones = {id(value.tzinfo): value.tzinfo for value in present if isinstance(value, datetime.datetime)}
     if len(zones) > 1:
+        if None in zones.values():
+            raise TypeError("the list contains both naive and aware datetimes; pass one kind per call")
         raise TypeError("the list contains datetimes with different tzinfo objects; pass one zone per call")
     (tzinfo,) = zones.values() if zones else (None,)
     if tzinfo is None:
         return pa.array(values, type=pa.timestamp("us"))
     if zone_of_tzinfo(tzinfo) is None:
         raise TypeError(
-            f"the list contains datetimes in {tzinfo!r}, which an Arrow timestamp type cannot represent; "
-            f"use datetime.timezone or zoneinfo.ZoneInfo(key)"
+            f"the list contains datetimes in {tzinfo!r}, which an Arrow timestamp type cannot represent. "
+            + zone_hint(tzinfo)
         )
     for index, value in enumerate(values):
         if value is None:
