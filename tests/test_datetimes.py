@@ -575,6 +575,15 @@ def test_constants_that_do_not_compile_get_fitting_hints() -> None:
     assert "zone" not in reason
 
 
+@jit_resolver
+def floor_part(td: datetime.timedelta, n: int | None) -> datetime.timedelta:
+    return td // max(-1, n)  # type: ignore[type-var]
+
+
+def test_mixed_type_operand_names_timedelta() -> None:
+    assert "arithmetic of a timedelta value with a value whose type differs" in floor_part.explain(show=False).reason
+
+
 def test_wrong_array_types_are_rejected() -> None:
     with pytest.raises(TypeError, match=r"expects datetime, but got values of Arrow type date32.*pass timestamp"):
         year_of(pa.array([datetime.date(2000, 1, 1)]))

@@ -100,7 +100,10 @@ class DatetimeLowering(LoweringBase):
             return self.raise_error("TypeError")
         kinds = (kind_of(prepared_left.type), kind_of(prepared_right.type))
         if "dyn" in kinds:
-            raise self.unsupported(node, "arithmetic of a datetime value with a value whose type differs between rows is not compiled")
+            temporal = next((kind for kind in kinds if kind != "dyn"), "datetime")
+            raise self.unsupported(
+                node, f"arithmetic of a {temporal} value with a value whose type differs between rows is not compiled"
+            )
         handler = ARITHMETIC.get((type(operator), *kinds))
         if handler is None:
             return self.raise_error("TypeError")
