@@ -699,6 +699,7 @@ def load_kernel(request: KernelRequest, name: str) -> CompiledKernel | None:
         captures=entry.captures,
         inlined=entry.inlined,
         result_type_text=entry.metadata["result_type"],
+        result_type_texts=tuple(entry.metadata.get("result_types", [entry.metadata["result_type"]])),
         ir_text=texts["ir"],
         optimized_ir_text=texts["optimized"],
         llvm_text=texts["llvm"],
@@ -727,6 +728,7 @@ def store_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:
     metadata = {
         "manifest": manifest,
         "result_type": kernel.result_type_text,
+        "result_types": list(kernel.result_type_texts),
         "texts": {
             "ir": kernel.ir_text,
             "optimized": kernel.optimized_ir_text,

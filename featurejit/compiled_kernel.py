@@ -58,6 +58,8 @@ class CompiledKernel:
     optimizing_process: int = 0  # the process whose background thread runs `optimizing`
     # Run once the optimized tier has replaced the quick one, such as re-installing scalar entries.
     when_optimized_callbacks: list[Callable[[], None]] = field(default_factory=list)
+    # The printed IR type of each result, for kernels with several (fused ones); the first is result_type_text.
+    result_type_texts: tuple[str, ...] = ()
     tier_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @functools.cached_property

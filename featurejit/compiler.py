@@ -133,6 +133,7 @@ def compile_lowered(
         captures=lowered.captures,
         inlined=lowered.inlined,
         result_type_text=str(function_op.function_type.outputs.data[0]),
+        result_type_texts=tuple(map(str, function_op.function_type.outputs.data)),
         ir_text=ir_text,
         optimized_ir_text=optimized_ir_text,
         llvm_text=compiled.llvm_unoptimized,

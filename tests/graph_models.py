@@ -2,8 +2,8 @@
 
 The resolvers mix what the planner must handle: compiled resolvers that fuse, a chain
 through a computed feature, a resolver that raises on some rows (with on_error="null"), a str
-resolver and a datetime resolver that run in the interpreter, and one that writes two
-features as a tuple.
+resolver, a datetime resolver that runs in the interpreter (strftime is not compiled), and
+one that writes two features as a tuple.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def city_code(city: Trip.city) -> Trip.city_code:
 
 @fj.jit_resolver
 def start_hour(started: Trip.started) -> Trip.start_hour:
-    return None if started is None else started.hour
+    return None if started is None else int(started.strftime("%H"))  # strftime keeps it interpreted
 
 
 @fj.jit_resolver

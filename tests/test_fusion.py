@@ -383,6 +383,53 @@ def test_group_emits_values_its_dead_ops_read() -> None:
     assert "compiled to one native kernel" in fused.explain(show=False)
 
 
+@jit_resolver
+def local_time(moment: datetime.datetime | None) -> datetime.datetime | None:
+    return None if moment is None else moment.astimezone(NEW_YORK)
+
+
+@jit_resolver
+def local_hour(local_time: datetime.datetime | None) -> int | None:
+    return None if local_time is None else local_time.hour
+
+
+@jit_resolver
+def an_hour_later(moment: datetime.datetime | None) -> datetime.datetime | None:
+    return None if moment is None else moment + datetime.timedelta(hours=1)
+
+
+def datetime_table(zone: str | None) -> pa.Table:
+    values = [0, None, 5 * 3600 * 10**6, 1_700_000_000 * 10**6, -(10**15)]
+    stamps = pa.array(values, pa.timestamp("us", tz=zone))
+    return pa.table({"moment": pa.chunked_array([stamps.slice(0, 2), stamps.slice(2)])})
+
+
+@pytest.mark.parametrize("zone", [None, "UTC", "Europe/London"])
+def test_datetime_outputs_compile_and_equal_separate_calls(zone: str | None) -> None:
+    table = datetime_table(zone)
+    fused = fj.fuse(local_time, local_hour, an_hour_later)
+    result = fused(table)
+    assert "compiled to one native kernel" in fused.explain(show=False)
+    moments = table.column("moment")
+    for name, expected in [
+        ("local_time", local_time(moments)),
+        ("local_hour", local_hour(local_time(moments))),
+        ("an_hour_later", an_hour_later(moments)),
+    ]:
+        assert result.column(name).type == expected.type, name
+        assert result.column(name).to_pylist() == expected.to_pylist(), name
+    assert result.column("local_time").type == pa.timestamp("us", tz="America/New_York")
+
+
+def test_datetime_output_read_but_not_written() -> None:
+    fused = fj.fuse(local_time, local_hour, outputs=["local_hour"])
+    result = fused(datetime_table("UTC"))
+    assert result.column_names == ["local_hour"]
+    moments = datetime_table("UTC").column("moment").to_pylist()
+    assert result.column("local_hour").to_pylist() == [local_hour.function(local_time.function(value)) for value in moments]
+    assert "compiled to one native kernel" in fused.explain(show=False)
+
+
 def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     table = flights_table(200_000, seed=5)
     fused = fj.fuse(speed, is_fast, slowness, hours, per_hour)

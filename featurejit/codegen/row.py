@@ -803,12 +803,32 @@ class RowEmitter:
         return self.builder.gep(buffer, [self.lane], inbounds=True)
 
     def emit_column_value(self, op: py.ColumnValueOp) -> None:
-        output = python_type_of(op.result.type.element_type)
+        element = op.result.type.element_type
+        output = python_type_of(element)
+        if output in TEMPORAL_OUTPUTS:
+            self.emit_temporal_column_value(op, element)
+            return
         value, present, bad = convert_output(self.builder, self.values[op.input], op.input.type, output)
         if output is bool:
             value = self.builder.trunc(value, I1)
         self.flag_if(bad)
         self.define(op, OptionalValue(present, value))
+
+    def emit_temporal_column_value(self, op: py.ColumnValueOp, element: Attribute) -> None:
+        """Define a datetime, date or timedelta result of a fused resolver in the form that ops read.
+
+        Readers in the same kernel take it as an optional value of its IR type, so it is not
+        converted to the column's storage: the kernel converts the outputs it writes. A result
+        of another type flags the row, as for other outputs.
+        """
+        value, source_type = self.values[op.input], op.input.type
+        inner_type = source_type.element_type if isinstance(source_type, OptionalType) else source_type
+        if inner_type == element:
+            self.define(op, value if isinstance(value, OptionalValue) else OptionalValue(TRUE, value))
+            return
+        if not isinstance(value, NoneValue) and not isinstance(source_type, NoneType):
+            self.flag_if(TRUE)
+        self.define(op, OptionalValue(FALSE, unflatten(element, undefined(element))))
 
     def emit_select(self, op: py.SelectOp) -> None:
         condition = self.values[op.condition]

@@ -19,12 +19,14 @@ from xdsl.dialects.builtin import ModuleOp, StringAttr
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from featurejit.errors import CompileError
-from featurejit.frontend.annotations import read_signature
+from featurejit.frontend.annotations import ValueSpec, read_signature
 from featurejit.frontend.building import FunctionScope, LoweredFunction, UnsupportedConstruct
 from featurejit.frontend.lower import Lowering
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
 from featurejit.ir.context import value_name
+from featurejit.ir.datetimes import DatetimeType
+from featurejit.ir.dialect import OptionalType
 
 # The attribute naming the resolver that an op which may flag belongs to (see mark_flagging_ops).
 MEMBER_ATTRIBUTE = "fj.resolver"
@@ -78,13 +80,7 @@ class FusedLowering(Lowering):
             }
             result = self.inline_resolver(source.node, resolver, arguments)
             declared = read_signature(resolver.function).result
-            if declared.python_type is datetime.datetime:
-                # NOTE: a datetime column's zone comes from the kernel's result type, which the
-                # runtime reads for single resolvers only.
-                raise self.unsupported(
-                    source.node, f"fused kernels do not write datetime columns yet, as {resolver.name} would"
-                )
-            value = self.emit_value(py.ColumnValueOp(result, declared.ir_type()))
+            value = self.emit_value(py.ColumnValueOp(result, output_element_type(declared, result)))
             value.name_hint = value_name(member.output)
             produced[member.output] = value
             mark_flagging_ops(entry, lowered_before, member.output)
@@ -112,3 +108,14 @@ def lower_fused(
     """Lower fused `members` (in dependency order) over columns of these IR types, returning `outputs`."""
     return FusedLowering(members, column_types, outputs, symbol).lower()
 
+
+def output_element_type(declared: ValueSpec, result: SSAValue) -> Attribute:
+    """Return the IR type of a member's output column: its annotation's, with a datetime result's zone.
+
+    An annotation says datetime without a zone, and the zone comes from the values the
+    resolver returns, as it does for the column of a single resolver.
+    """
+    result_type = result.type.element_type if isinstance(result.type, OptionalType) else result.type
+    if declared.python_type is datetime.datetime and isinstance(result_type, DatetimeType):
+        return result_type
+    return declared.ir_type()

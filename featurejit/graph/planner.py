@@ -18,6 +18,7 @@ statistics offline (featurejit.graph.offline_joins), through indexes online
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from featurejit.graph.sources import Source
 
 # Feature types that fused kernels read and write.
-FUSED_TYPES = (bool, int, float, str)
+FUSED_TYPES = (bool, int, float, str, datetime.datetime)
 
 
 @dataclass(eq=False)
@@ -280,7 +281,6 @@ class Planner:
             return "it reads no feature, and fused kernels take their row count from their input columns"
         for feature in (*node.inputs.values(), *node.outputs):
             if feature.type.python_type not in FUSED_TYPES:
-                # TODO: fuse datetime features once the compiler takes them.
                 return f"{feature!r} is a {feature.type.python_type.__name__} feature, which is not compiled yet"
         from featurejit.compiler import lower_resolver  # imported late: it loads xDSL
 

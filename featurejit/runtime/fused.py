@@ -25,7 +25,7 @@ from featurejit.runtime.state import (
     log_null_rows,
     takes_quick_kernel,
 )
-from featurejit.runtime.temporal import raise_invalid
+from featurejit.runtime.temporal import arrow_type_of_result, raise_invalid
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -129,7 +129,9 @@ class FusedState:
         self.drop_stale_kernels()
         stats = CallStats()
         get_kernel = None if settings.disable_jit else self.kernel
-        runner = BatchRunner(self.output_types, self.slow_path, get_kernel, null_raising_rows=self.null_raising_rows)
+        runner = BatchRunner(
+            self.output_types, self.slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows=self.null_raising_rows
+        )
         try:
             arrays = runner.run(bound, stats)
         except Exception as error:
@@ -262,6 +264,13 @@ class FusedState:
         if not quick:
             kernel.wait_optimized()
         return kernel.entry
+
+    def kernel_arrow_types(self, keys: tuple[ParameterKey, ...]) -> list[pa.DataType | None]:
+        """Return the Arrow type that the kernel for `keys` fixes for each output (a datetime's zone), or None."""
+        kernel = self.kernels.get(keys)
+        if kernel is None:
+            return [None] * len(self.fused.outputs)
+        return [arrow_type_of_result(text) for text in kernel.result_type_texts]
 
     def compile(self, keys: tuple[ParameterKey, ...], quick: bool = False) -> CompiledKernel | None:
         """Compile the fused kernel for these inputs; on a CompileError run in the interpreter."""

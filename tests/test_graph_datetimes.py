@@ -1,0 +1,83 @@
+"""Graph resolvers that read and write datetime features compile into the fused kernel of their stage."""
+
+from __future__ import annotations
+
+import datetime
+import zoneinfo
+
+import pyarrow as pa
+
+import featurejit as fj
+
+NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
+
+
+@fj.features
+class Ride:
+    id: int
+    started: datetime.datetime | None
+    local_start: datetime.datetime | None
+    local_hour: int | None
+    finished: datetime.datetime | None
+
+
+@fj.jit_resolver
+def local_start(started: Ride.started) -> Ride.local_start:
+    return None if started is None else started.astimezone(NEW_YORK)
+
+
+@fj.jit_resolver
+def local_hour(local_start: Ride.local_start) -> Ride.local_hour:
+    return None if local_start is None else local_start.hour
+
+
+@fj.jit_resolver
+def finished(started: Ride.started) -> Ride.finished:
+    return None if started is None else started + datetime.timedelta(minutes=90)
+
+
+RIDES = pa.table(
+    {"id": [1, 2, 3, 4], "started": pa.array([0, None, 1_700_000_000 * 10**6, -(10**15)], pa.timestamp("us", tz="UTC"))}
+)
+OUTPUTS = [Ride.local_start, Ride.local_hour, Ride.finished]
+
+
+def expected_rows(started: list[datetime.datetime | None]) -> list[dict[str, object]]:
+    rows = []
+    for value in started:
+        local = local_start.function(value)
+        rows.append({"local_start": local, "local_hour": local_hour.function(local), "finished": finished.function(value)})
+    return rows
+
+
+def ride_graph() -> fj.Graph:
+    return fj.Graph([local_start, local_hour, finished], sources={Ride: RIDES})
+
+
+def test_datetime_resolvers_share_one_fused_stage() -> None:
+    text = ride_graph().explain(OUTPUTS, show=False)
+    assert "stage 1: fused kernel [local_start, local_hour, finished], native" in text
+    assert "stage 2" not in text
+
+
+def test_offline_datetime_features_equal_python() -> None:
+    table = ride_graph().query_table(OUTPUTS)
+    assert table.schema.field("local_start").type == pa.timestamp("us", tz="America/New_York")
+    assert table.schema.field("finished").type == pa.timestamp("us", tz="UTC")
+    assert table.to_pylist() == expected_rows(RIDES.column("started").to_pylist())
+
+
+def test_online_datetime_features_equal_offline() -> None:
+    graph = ride_graph()
+    keys = [3, 1, 9, 2, 4]
+    online = graph.query(OUTPUTS, {Ride.id: keys}).to_pylist()
+    offline = graph.query_table(OUTPUTS, pa.table({"id": keys})).to_pylist()
+    assert online == offline
+    started = dict(zip(RIDES.column("id").to_pylist(), RIDES.column("started").to_pylist(), strict=True))
+    assert online == expected_rows([started.get(key) for key in keys])
+
+
+def test_online_request_gives_the_datetime() -> None:
+    moment = datetime.datetime(2024, 7, 1, 12, tzinfo=datetime.UTC)
+    result = ride_graph().query([Ride.local_hour], {Ride.started: [moment, None]})
+    assert result.to_pylist() == [{"local_hour": 8}, {"local_hour": None}]
