@@ -430,6 +430,37 @@ def test_datetime_output_read_but_not_written() -> None:
     assert "compiled to one native kernel" in fused.explain(show=False)
 
 
+@jit_resolver
+def day_of(moment: datetime.datetime) -> datetime.date:
+    return moment.date()
+
+
+@jit_resolver
+def weekday_of(day_of: datetime.date) -> int:
+    return day_of.weekday()
+
+
+@jit_resolver
+def since(moment: datetime.datetime, start: datetime.datetime) -> datetime.timedelta:
+    return moment - start
+
+
+@jit_resolver
+def days_since(since: datetime.timedelta) -> int:
+    return since.days
+
+
+def test_date_and_timedelta_chains_equal_separate_calls() -> None:
+    moments = pa.array([0, 10**14, -(10**14)], pa.timestamp("us"))
+    starts = pa.array([5, 0, 10**15], pa.timestamp("us"))
+    fused = fj.fuse(day_of, weekday_of, since, days_since)
+    result = fused(pa.table({"moment": moments, "start": starts}))
+    assert "compiled to one native kernel" in fused.explain(show=False)
+    assert result.column("weekday_of").to_pylist() == weekday_of(day_of(moments)).to_pylist()
+    assert result.column("days_since").to_pylist() == days_since(since(moments, starts)).to_pylist()
+    assert result.column("since").to_pylist() == since(moments, starts).to_pylist()
+
+
 def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     table = flights_table(200_000, seed=5)
     fused = fj.fuse(speed, is_fast, slowness, hours, per_hour)
