@@ -6,8 +6,10 @@ import datetime
 import zoneinfo
 
 import pyarrow as pa
+import pytest
 
 import featurejit as fj
+from featurejit.graph.online import INTERPRETED_ROWS
 
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
@@ -81,3 +83,22 @@ def test_online_request_gives_the_datetime() -> None:
     moment = datetime.datetime(2024, 7, 1, 12, tzinfo=datetime.UTC)
     result = ride_graph().query([Ride.local_hour], {Ride.started: [moment, None]})
     assert result.to_pylist() == [{"local_hour": 8}, {"local_hour": None}]
+
+
+def test_few_online_rows_run_in_interpreter(monkeypatch: pytest.MonkeyPatch) -> None:
+    graph = ride_graph()
+    calls = []
+    kernel_call = fj.FusedResolvers.__call__
+
+    def counted(self: fj.FusedResolvers, table: pa.Table) -> pa.Table:
+        calls.append(table.num_rows)
+        return kernel_call(self, table)
+
+    monkeypatch.setattr(fj.FusedResolvers, "__call__", counted)
+    few = graph.query(OUTPUTS, {Ride.id: [3, 1]}).to_pylist()
+    assert calls == []
+    keys = [1, 2, 3, 4] * (INTERPRETED_ROWS // 4 + 1)
+    many = graph.query(OUTPUTS, {Ride.id: keys}).to_pylist()
+    assert calls == [len(keys)]
+    assert many[:2] == [few[1], expected_rows([None])[0]]
+    assert few == expected_rows(RIDES.column("started").take([2, 0]).to_pylist())
