@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 from types import ModuleType
 
 import pyarrow as pa
@@ -416,3 +420,58 @@ def test_min_max_of_str_fall_back_cleanly() -> None:
         assert "internal compiler error" not in explanation.reason
     assert smaller(pa.array(["abc", "", "é"]), pa.array(["b", "a", "e"])).to_pylist() == ["abc", "", "e"]
     assert larger("abc") == "b"
+
+
+EMPTY_TAIL_RESOLVERS = '''
+from featurejit import jit_resolver
+
+
+@jit_resolver
+def parse_rest(s: str) -> int:
+    return int("ab".removeprefix("ab"))
+
+
+@jit_resolver
+def guarded_strip(s: str) -> bool:
+    if "ab"[2:].strip() == "x":
+        return s.rstrip("a") == "x"
+    return False
+
+
+@jit_resolver
+def lstrip_test(s: str) -> bool:
+    return "b"[1:].lstrip().isupper() and s.rstrip("a") == "x"
+'''
+
+EMPTY_TAIL_CALLS = '''
+import json, sys
+import pyarrow as pa
+import empty_tail
+
+outcomes = {}
+for name in ("parse_rest", "guarded_strip", "lstrip_test"):
+    resolver = getattr(empty_tail, name)
+    try:
+        outcomes[name] = resolver(pa.array(["ab", "x", "y", ""])).to_pylist()
+    except Exception as error:
+        outcomes[name] = type(error).__name__
+print(json.dumps(outcomes))
+'''
+
+
+def test_empty_tail_of_constant_reads_no_byte(tmp_path: Path) -> None:
+    """An empty view one past the end of a constant ("ab"[2:]) is stripped and parsed without a read.
+
+    The optimized kernels once loaded its first byte, which LLVM turned into a crash, a hang or
+    garbage, so the calls run in a child process, on optimized kernels from the first call.
+    """
+    (tmp_path / "empty_tail.py").write_text(EMPTY_TAIL_RESOLVERS)
+    environment = {**os.environ, "FEATUREJIT_QUICK_ROWS": "0", "FEATUREJIT_CACHE": "0", "PYTHONPATH": str(tmp_path)}
+    completed = subprocess.run(
+        [sys.executable, "-c", EMPTY_TAIL_CALLS], capture_output=True, text=True, env=environment, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    outcomes = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert outcomes["parse_rest"] == "ValueError"
+    assert outcomes["guarded_strip"] == [False] * 4
+    assert outcomes["lstrip_test"] == [False] * 4

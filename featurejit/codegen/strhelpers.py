@@ -138,6 +138,25 @@ def load_byte(builder: ir.IRBuilder, pointer: ir.Value, index: ir.Value) -> ir.V
     return builder.load(builder.gep(pointer, [index], inbounds=True))
 
 
+def load_byte_below(builder: ir.IRBuilder, pointer: ir.Value, index: ir.Value, limit: ir.Value) -> ir.Value:
+    """Return pointer[index] if 0 <= index < limit, else 0, reading no byte outside [0, limit).
+
+    An empty text may point one past the end of its buffer, such as "ab"[2:] or the last
+    string of an Arrow column, so no byte of it can be read, not even at index 0.
+    """
+    module = builder.module
+    try:
+        zero = module.get_global("fj.zero_byte")
+    except KeyError:
+        zero = ir.GlobalVariable(module, I8, "fj.zero_byte")
+        zero.initializer = ir.Constant(I8, 0)
+        zero.global_constant = True
+        zero.linkage = "internal"
+    inside = builder.icmp_unsigned("<", index, limit)
+    element = builder.gep(pointer, [builder.select(inside, index, i64(0))])
+    return builder.load(builder.select(inside, element, zero))
+
+
 def is_continuation(builder: ir.IRBuilder, value: ir.Value) -> ir.Value:
     return builder.icmp_unsigned("==", builder.and_(value, byte(0xC0)), byte(0x80))
 

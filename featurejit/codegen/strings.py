@@ -184,10 +184,10 @@ def strip_helper(module: ir.Module) -> ir.Function:
         end = builder.sub(length, end_loop.exit_index)
 
         remaining = builder.icmp_signed("<", start, end)
-        safe_start = builder.select(remaining, start, i64(0))
-        safe_last = builder.select(remaining, builder.sub(end, i64(1)), i64(0))
-        non_ascii_start = builder.icmp_unsigned(">=", load_byte(builder, text, safe_start), byte(0x80))
-        non_ascii_end = builder.icmp_unsigned(">=", load_byte(builder, text, safe_last), byte(0x80))
+        first = helpers.load_byte_below(builder, text, builder.select(remaining, start, length), length)
+        last = helpers.load_byte_below(builder, text, builder.select(remaining, builder.sub(end, i64(1)), length), length)
+        non_ascii_start = builder.icmp_unsigned(">=", first, byte(0x80))
+        non_ascii_end = builder.icmp_unsigned(">=", last, byte(0x80))
         edge = builder.or_(builder.and_(left, non_ascii_start), builder.and_(right, non_ascii_end))
         nonempty = builder.icmp_signed(">", length, i64(0))
         unsure_space = builder.and_(builder.not_(has_chars), builder.and_(nonempty, builder.and_(remaining, edge)))
@@ -458,7 +458,7 @@ def parse_int_helper(module: ir.Module) -> ir.Function:
         text, length = arguments
         ascii_only = builder.call(helpers.is_ascii(module), [text, length])
         start, end = trimmed_bounds(builder, text, length)
-        first = load_byte(builder, text, builder.select(builder.icmp_signed("<", start, end), start, i64(0)))
+        first = helpers.load_byte_below(builder, text, start, end)
         has_sign = builder.and_(
             builder.icmp_signed("<", start, end),
             builder.or_(builder.icmp_unsigned("==", first, byte(ord("-"))), builder.icmp_unsigned("==", first, byte(ord("+")))),
@@ -483,7 +483,7 @@ def parse_int_helper(module: ir.Module) -> ir.Function:
             "previous_digit": is_digit,
             "digits": builder.add(loop.value("digits"), builder.zext(is_digit, I64)),
         })
-        last = load_byte(builder, text, builder.select(builder.icmp_signed("<", start, end), builder.sub(end, i64(1)), i64(0)))
+        last = helpers.load_byte_below(builder, text, builder.select(builder.icmp_signed("<", start, end), builder.sub(end, i64(1)), end), end)
         trailing_underscore = builder.icmp_unsigned("==", last, byte(ord("_")))
         negated = loop.result("value")
         positive_overflow = builder.and_(builder.not_(negative), builder.icmp_signed("==", negated, i64(-(2**63))))
