@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import locale
 import os
+import re
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -16,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from featurejit.frontend.captures import Capture
+
+STRTOD_CALL = re.compile(r'@"?strtod"?\(')
 
 if TYPE_CHECKING:
     from xdsl.ir import Attribute
@@ -69,6 +73,19 @@ class CompiledKernel:
 
         result_type: Attribute = parse_type(self.result_type_text)
         return result_type
+
+    @functools.cached_property
+    def parses_floats(self) -> bool:
+        """Whether the kernel calls strtod, which reads the decimal point of the C library's current locale."""
+        return STRTOD_CALL.search(self.llvm_text) is not None
+
+    def runs_in_this_locale(self) -> bool:
+        """Return whether the kernel computes CPython's results under the current LC_NUMERIC locale.
+
+        float() of text parses with strtod, which a program's locale.setlocale() call can make
+        read "1,5" and stop at "1.5". CPython's float() always takes "." as the decimal point.
+        """
+        return not self.parses_floats or locale.localeconv()["decimal_point"] == "."
 
     @property
     def compile_seconds(self) -> float:

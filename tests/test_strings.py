@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import locale
 import os
 import subprocess
 import sys
@@ -475,3 +476,22 @@ def test_empty_tail_of_constant_reads_no_byte(tmp_path: Path) -> None:
     assert outcomes["parse_rest"] == "ValueError"
     assert outcomes["guarded_strip"] == [False] * 4
     assert outcomes["lstrip_test"] == [False] * 4
+
+
+@jit_resolver
+def parsed_float(text: str) -> float:
+    return float(text)
+
+
+def test_float_of_text_runs_interpreted_under_comma_locale(monkeypatch: pytest.MonkeyPatch) -> None:
+    """strtod reads the C locale's decimal point, so a locale with "," must not reach the kernel."""
+    texts = pa.array(["1.5", "0.1", "3"])
+    assert parsed_float(texts).to_pylist() == [1.5, 0.1, 3.0]
+    assert parsed_float.explain(show=False).last_slow_path_rows == 0
+    conventions = locale.localeconv()
+    monkeypatch.setattr(locale, "localeconv", lambda: {**conventions, "decimal_point": ","})
+    assert parsed_float(texts).to_pylist() == [1.5, 0.1, 3.0]
+    assert parsed_float.explain(show=False).last_slow_path_rows == 3
+    fused = fj.fuse(parsed_float)
+    assert fused(pa.table({"text": texts})).column("parsed_float").to_pylist() == [1.5, 0.1, 3.0]
+    assert "last call: 3 rows, 3 on the slow path" in fused.explain(show=False)

@@ -263,6 +263,8 @@ class FusedState:
             return None
         if not quick:
             kernel.wait_optimized()
+        if not kernel.runs_in_this_locale():
+            return None  # every row runs in the interpreter
         return kernel.entry
 
     def kernel_arrow_types(self, keys: tuple[ParameterKey, ...]) -> list[pa.DataType | None]:

@@ -392,6 +392,8 @@ class ResolverState:
         if not quick:
             kernel.wait_optimized()
         self.ran_quick_kernel = self.ran_quick_kernel or kernel.tier == "quick"
+        if not kernel.runs_in_this_locale():
+            return None  # every row runs in the interpreter
         return kernel.entry
 
     def kernel_arrow_types(self, keys: tuple[ParameterKey, ...]) -> list[pa.DataType | None]:
