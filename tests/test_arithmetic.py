@@ -10,6 +10,7 @@ from types import ModuleType
 
 import pytest
 
+from featurejit import jit_resolver
 from tests.differential import EDGES, INT64_MAX, INT64_MIN, check_resolver, grid
 
 BINARY_OPERATORS = {
@@ -133,3 +134,13 @@ def test_multiplication_by_constant_matches_python(generated: ModuleType, order:
     values += [generator.randrange(INT64_MIN, INT64_MAX + 1) for _ in range(200)]
     values = [value for value in [*EDGES[int], *values] if INT64_MIN <= value <= INT64_MAX]
     check_resolver(resolver, [(value,) for value in values], (int,))
+
+
+@jit_resolver
+def below_lowest(n: int) -> int:
+    return -9223372036854775808 - n if n > -9223372036854775808 else -9223372036854775808
+
+
+def test_int64_min_literal_compiles() -> None:
+    assert below_lowest.explain(show=False).native
+    check_resolver(below_lowest, grid(int), (int,))

@@ -9,7 +9,7 @@ from xdsl.dialects.builtin import f64, i1, i64
 from xdsl.ir import Operation, SSAValue
 
 from featurejit.frontend.annotations import TEMPORAL_TYPES
-from featurejit.frontend.building import Env, attribute_path, constant_value
+from featurejit.frontend.building import INT64_MIN, Env, attribute_path, constant_value
 from featurejit.frontend.datetimes import DatetimeLowering, is_temporal
 from featurejit.frontend.narrowing import narrowing
 from featurejit.frontend.strings import StringLowering, is_str
@@ -132,6 +132,10 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
     def lower_unary(self, node: ast.UnaryOp, env: Env) -> SSAValue:
         if isinstance(node.op, ast.Not):
             return self.emit_value(py.NotOp(self.lower_condition(node.operand, env)))
+        literal = node.operand.value if isinstance(node.operand, ast.Constant) else None
+        if isinstance(node.op, ast.USub) and type(literal) is int and literal == -INT64_MIN:
+            # -9223372036854775808 is INT64_MIN, though its digits alone do not fit in int64.
+            return self.python_constant(node, INT64_MIN)
         value = self.lower_expression(node.operand, env)
         if is_temporal(value):
             return self.temporal_unary(node.op, value)
