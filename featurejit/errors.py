@@ -86,9 +86,9 @@ def normalization_hint(name: str, column_names: list[str]) -> str:
     """
     import unicodedata
 
-    wanted = unicodedata.normalize("NFKC", name)
+    normalized_name = unicodedata.normalize("NFKC", name)
     for column in column_names:
-        if column != name and unicodedata.normalize("NFKC", column) == wanted:
+        if column != name and unicodedata.normalize("NFKC", column) == normalized_name:
             return (
                 f"; the column {column!r} differs from {name!r} only in its Unicode normalization, "
                 f"so rename it to unicodedata.normalize('NFKC', name)"

@@ -112,7 +112,7 @@ def lower_fused(
 def output_element_type(declared: ValueSpec, result: SSAValue) -> Attribute:
     """Return the IR type of a member's output column: its annotation's, with a datetime result's zone.
 
-    An annotation says datetime without a zone, and the zone comes from the values the
+    An annotation names datetime without a zone, so the zone comes from the values the
     resolver returns, as it does for the column of a single resolver.
     """
     result_type = result.type.element_type if isinstance(result.type, OptionalType) else result.type

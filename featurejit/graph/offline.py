@@ -11,8 +11,6 @@ of the scan or of the given table, and its key (featurejit.graph.row_errors).
 from __future__ import annotations
 
 import contextlib
-import os
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -29,33 +27,18 @@ from featurejit.graph.online import StageTrace
 from featurejit.graph.planner import Plan, Stage
 from featurejit.graph.row_errors import RowKeys
 from featurejit.graph.sources import ScanStats, Source
+from featurejit.runtime.parallel import LazyThreadPool
 from featurejit.settings import settings
 
 ArrowColumn: TypeAlias = pa.Array | pa.ChunkedArray
 Sources: TypeAlias = Mapping[Entity, Source]
 
-_stage_pool: ThreadPoolExecutor | None = None
-_stage_pool_lock = threading.Lock()
-
-
-def forget_stage_pool_in_child() -> None:
-    """Drop the parent's stage threads in a forked child, whose copy has no threads to run its tasks."""
-    global _stage_pool, _stage_pool_lock
-    _stage_pool = None
-    _stage_pool_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=forget_stage_pool_in_child)
+_stage_pool = LazyThreadPool(lambda: max(2, settings.threads), "featurejit-stage")
 
 
 def stage_pool() -> ThreadPoolExecutor:
     """Return the threads that run the stages of a wave, separate from the kernels' morsel threads."""
-    global _stage_pool
-    with _stage_pool_lock:
-        if _stage_pool is None:
-            _stage_pool = ThreadPoolExecutor(max_workers=max(2, settings.threads), thread_name_prefix="featurejit-stage")
-        return _stage_pool
+    return _stage_pool.get()
 
 
 @dataclass
@@ -121,7 +104,9 @@ def timed_stage(
     A row error names the row as `keys` does, if given.
     """
     start = time.perf_counter()
-    naming = keys.naming(None if found is None else found.rows) if keys is not None else contextlib.nullcontext()
+    naming: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    if keys is not None:
+        naming = keys.naming(None if found is None else found.rows)
     with naming:
         if found is None:
             trace = StageTrace(stage, rows, 0.0)

@@ -369,17 +369,17 @@ class FusedState:
 
     def explain(self) -> str:
         fused = self.fused
-        how = "runs in the interpreter"
+        status = "runs in the interpreter"
         if not self.kernels and not settings.disable_jit:
             try:
                 self.kernel(self.default_keys())
             except CompileError as error:  # a member with mode="require"; calls raise it
                 self.failure = error
-                how = "does not compile, so calls raise CompileError"
+                status = "does not compile, so calls raise CompileError"
         if self.failure is None and not settings.disable_jit:
-            how = "compiled to one native kernel"
+            status = "compiled to one native kernel"
         described = ", ".join(member.describe() for member in fused.members)
-        lines = [f"fused {described}: {how}"]
+        lines = [f"fused {described}: {status}"]
         if self.failure is not None:
             lines.append(f"  reason: {self.failure}".replace("\n", "\n          "))
         lines.append(f"  resolvers in order: {described}")

@@ -216,22 +216,22 @@ def a_type_name(python_type: type) -> str:
 
 
 def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> Any:
-    given = value
+    argument = value
     value = normalize_scalar(value)
     if value is None:
         return None
     if type(value) in ACCEPTED_TYPES[spec.python_type]:
         return value
     kind = {datetime.datetime: np.datetime64, datetime.timedelta: np.timedelta64}.get(spec.python_type)
-    if kind is not None and isinstance(given, kind):
+    if kind is not None and isinstance(argument, kind):
         # item() gives an int for nanoseconds, and a date for a datetime64 of days.
-        held = "Python cannot hold to the microsecond" if type(value) is int else f"is not {a_type_name(spec.python_type)}"
+        reason = "Python cannot hold to the microsecond" if type(value) is int else f"is not {a_type_name(spec.python_type)}"
         raise TypeError(
-            f"{resolver_name}(): parameter {name!r} expects {spec}, but got numpy.{kind.__name__} {given}, which "
-            f"{held}; convert it with value.astype('{kind.__name__}[us]'), or pass it in an array"
+            f"{resolver_name}(): parameter {name!r} expects {spec}, but got numpy.{kind.__name__} {argument}, which "
+            f"{reason}; convert it with value.astype('{kind.__name__}[us]'), or pass it in an array"
         )
     raise TypeError(
-        f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(given if isinstance(given, np.datetime64 | np.timedelta64) else value)}; "
+        f"{resolver_name}(): parameter {name!r} expects {spec}, but got {describe(argument if isinstance(argument, np.datetime64 | np.timedelta64) else value)}; "
         f"pass {a_type_name(spec.python_type)}, or a column as a pyarrow array, a 1-D numpy array or a list "
         f"(for a pandas or Polars series, pass pyarrow.array(series), which keeps its nulls, or series.to_numpy())"
     )

@@ -31,31 +31,37 @@ HAND_OFF_SAMPLES = 5
 # Past this many kernels, the rates are cleared and measured again.
 KERNEL_RATES_LIMIT = 4096
 
-_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
+class LazyThreadPool:
+    """A thread pool created on first use, and dropped in a forked child, whose copy has no threads to run its tasks."""
+
+    def __init__(self, size: Callable[[], int], name_prefix: str):
+        self.size = size
+        self.name_prefix = name_prefix
+        self.pool: ThreadPoolExecutor | None = None
+        self.lock = threading.Lock()
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self.forget_in_child)
+
+    def forget_in_child(self) -> None:
+        self.pool = None
+        self.lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        with self.lock:
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(max_workers=self.size(), thread_name_prefix=self.name_prefix)
+            return self.pool
+
+
+_kernel_pool = LazyThreadPool(lambda: settings.threads, "featurejit")
 _hand_off_seconds: float | None = None
 # Seconds per row of the kernels run so far, keyed by the id of the kernel's entry point.
 _kernel_rates: dict[int, float] = {}
 
 
-def forget_pool_in_child() -> None:
-    """Drop the parent's pool in a forked child, whose copy has no threads to run its tasks."""
-    global _pool, _pool_lock
-    _pool = None
-    _pool_lock = threading.Lock()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=forget_pool_in_child)
-
-
 def thread_pool() -> ThreadPoolExecutor:
     """Return the process's pool of kernel threads, sized by the FEATUREJIT_THREADS setting."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="featurejit")
-        return _pool
+    return _kernel_pool.get()
 
 
 def hand_off_seconds() -> float:
