@@ -58,6 +58,20 @@ def test_division_by_zero_names_row_and_inputs() -> None:
         ratio(pa.array([1, 2, 3]), pa.array([1, 1, 0]))
 
 
+@jit_resolver
+def parse_count(text: str) -> int:
+    return int(text)
+
+
+def test_row_error_cuts_long_input() -> None:
+    with pytest.raises(ValueError) as caught:
+        parse_count(pa.array(["1", "x" * 100_000]))
+    message = str(caught.value)
+    assert message.endswith("... (a str of 100,000 characters))")
+    assert "(row 1 of parse_count: text='xxx" in message
+    assert len(message) < 1_000
+
+
 def test_division_by_zero_scalar_is_python_error() -> None:
     with pytest.raises(ZeroDivisionError):
         ratio(1, 0)

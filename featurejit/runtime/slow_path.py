@@ -101,8 +101,21 @@ def located_error(error: Exception, resolver_name: str, row: int, names: Sequenc
     again with the row in its message. Any other exception keeps its identity and attributes,
     and gets the row as a note, which tracebacks print. row_location() returns the location.
     """
-    inputs = ", ".join(f"{name}={value!r}" for name, value in zip(names, values, strict=True))
+    inputs = ", ".join(f"{name}={input_repr(value)}" for name, value in zip(names, values, strict=True))
     return with_location(RowLocation(error, resolver_name, row, inputs))
+
+
+# A row error shows at most this many characters of each input's repr.
+MAX_INPUT_REPR = 200
+
+
+def input_repr(value: Any) -> str:
+    """Return repr(value) for a row error, cut to MAX_INPUT_REPR characters with the full size after it."""
+    text = repr(value)
+    if len(text) <= MAX_INPUT_REPR:
+        return text
+    size = f"a str of {len(value):,} characters" if isinstance(value, str) else f"a repr of {len(text):,} characters"
+    return f"{text[:MAX_INPUT_REPR]}... ({size})"
 
 
 def row_location(error: BaseException) -> RowLocation | None:
