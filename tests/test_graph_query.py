@@ -12,7 +12,7 @@ import pytest
 import featurejit as fj
 from featurejit.graph.errors import GraphError
 from featurejit.settings import settings
-from tests.graph_models import COMPUTED, RESOLVERS, Trip, plain_rows, trips
+from tests.graph_models import COMPUTED, RESOLVERS, Trip, plain_rows, speed, trips
 
 ROWS = 3000
 
@@ -246,6 +246,39 @@ def test_rows_may_name_features_either_way(graph: Any, table: pa.Table, expected
     assert result["speed"] == [expected[3]["speed"], expected[8]["speed"], expected[3]["speed"]]
     with pytest.raises(GraphError, match="the request gives Trip.id twice"):
         graph.query([Trip.speed], {Trip.id: 1, "id": 1})
+
+
+def test_rows_giving_different_features(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
+    # A row looks up every feature it leaves out, even where another row gives that feature.
+    keys = [table.column("id")[row].as_py() for row in (3, 8, 5)]
+    rows = [{Trip.id: keys[0]}, {Trip.id: keys[1], Trip.distance: 120, Trip.minutes: 60}, {Trip.id: keys[2], Trip.minutes: 30}]
+    result = graph.query([Trip.speed, Trip.distance, Trip.city_code], rows)
+    assert result["speed"][0] == expected[3]["speed"]
+    assert result["speed"][1] == 120.0
+    assert result["speed"][2] == speed.function(expected[5]["distance"], 30)
+    assert result["distance"] == [expected[3]["distance"], 120, expected[5]["distance"]]
+    assert result["city_code"] == [expected[3]["city_code"], expected[8]["city_code"], expected[5]["city_code"]]
+
+
+@fj.features
+class Share:
+    id: int
+    amount: float
+    parts: int
+    each: float
+
+
+@fj.jit_resolver
+def each(amount: Share.amount, parts: Share.parts) -> Share.each:
+    return amount / parts
+
+
+def test_row_error_names_request_row_across_groups() -> None:
+    graph = fj.Graph([each], sources={Share: pa.table({"id": [1, 2], "amount": [6.0, 4.0], "parts": [3, 0]})})
+    rows = [{Share.id: 1, Share.parts: 2}, {Share.id: 1}, {Share.id: 2}]
+    assert graph.query([Share.each], rows[:2])["each"] == [3.0, 2.0]
+    with pytest.raises(ZeroDivisionError, match=r"\(row 2 of each, for the Share with id=2: amount=4.0, parts=0\)"):
+        graph.query([Share.each], rows)
 
 
 def test_concurrent_online_queries(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:

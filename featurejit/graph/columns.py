@@ -167,6 +167,18 @@ class Column:
             return pa.array(self.values, type=arrow_type)
         return pa.array(self.values, type=arrow_type, mask=~self.valid)
 
+    @classmethod
+    def concat(cls, columns: Sequence[Column]) -> Column:
+        """Return the rows of `columns`, one after another; they have the same feature type."""
+        first = columns[0]
+        arrow_types = {column.arrow_type for column in columns}
+        arrow_type = first.arrow_type if len(arrow_types) == 1 else None
+        if first.valid is None:
+            return cls(first.type, [value for column in columns for value in column.values], None, arrow_type)
+        values = np.concatenate([column.values for column in columns])
+        valid = np.concatenate([column.valid for column in columns if column.valid is not None])
+        return cls(first.type, values, valid, arrow_type)
+
     def take(self, rows: np.ndarray) -> Column:
         """Return the values at `rows`; a row of -1 gives null."""
         missing = rows < 0

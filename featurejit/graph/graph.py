@@ -10,6 +10,7 @@ Both kinds of query use the same cached plans and the same compiled kernels.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from featurejit.graph.results import QueryResult
 from featurejit.graph.row_errors import RowKeys, key_of_column, scanned_key
 from featurejit.graph.sources import Filter, Source, filter_expression
 from featurejit.resolver import JitResolver
+from featurejit.runtime.slow_path import relocated_error, row_location
 
 FeatureReference = Feature | str
 
@@ -150,6 +152,9 @@ class Graph:
 
     def run_query(self, outputs: Any, inputs: Any, trace: OnlineTrace | None) -> tuple[QueryResult, Plan]:
         features = self.resolve_outputs(outputs)
+        groups = self.rows_by_given_features(inputs)
+        if len(groups) > 1:
+            return self.run_query_groups(outputs, features, inputs, groups, trace)
         request, rows = self.request_columns(inputs)
         plan = self.plan(features, tuple(request), None)
         if rows == 0 and not request:  # an empty list of rows, which names no key: nothing to look up
@@ -158,9 +163,51 @@ class Graph:
         columns = run_online(plan, request, rows, self.stores, trace)
         return QueryResult({feature.name: columns[feature] for feature in features}, rows), plan
 
+    def rows_by_given_features(self, inputs: Any) -> list[list[int]]:
+        """Return the indices of a list of request rows, grouped by the set of features each row gives.
+
+        Other inputs, and a list whose rows all give the same features, make one group.
+        """
+        if not is_row_list(inputs):
+            return [[]]
+        groups: dict[frozenset[Feature], list[int]] = {}
+        for index, row in enumerate(inputs):
+            groups.setdefault(frozenset(self.feature(name) for name in row), []).append(index)
+        return list(groups.values())
+
+    def run_query_groups(
+        self, outputs: Any, features: tuple[Feature, ...], rows: Sequence[Mapping[Any, Any]], groups: list[list[int]],
+        trace: OnlineTrace | None,
+    ) -> tuple[QueryResult, Plan]:
+        """Run a list of request rows that give different features as one query per group of rows.
+
+        A row looks up every feature it leaves out, so rows that give different features need
+        different plans. The results come back in the order of the rows.
+        """
+        results, plans = [], []
+        for index, group in enumerate(groups):
+            try:
+                result, plan = self.run_query(outputs, [rows[row] for row in group], trace if index == 0 else None)
+            except Exception as error:
+                location = row_location(error)
+                if location is None or not location.show_row:
+                    raise
+                # The group's row numbers count its own rows; restate them as rows of the request.
+                raise relocated_error(error, dataclasses.replace(location, row=group[location.row])) from None
+            results.append(result)
+            plans.append(plan)
+        order = np.concatenate([np.array(group, dtype=np.int64) for group in groups])
+        positions = np.empty(len(order), dtype=np.int64)
+        positions[order] = np.arange(len(order), dtype=np.int64)
+        columns = {
+            feature.name: Column.concat([result.columns[feature.name] for result in results]).take(positions)
+            for feature in features
+        }
+        return QueryResult(columns, len(rows)), plans[0]
+
     def request_columns(self, inputs: Any) -> tuple[dict[Feature, Column], int]:
         """Check the request's values and return a column per feature, and the number of rows."""
-        if isinstance(inputs, Sequence) and not isinstance(inputs, str) and all(isinstance(row, Mapping) for row in inputs):
+        if is_row_list(inputs):
             return self.request_rows(inputs)
         if not isinstance(inputs, Mapping):
             raise TypeError(
@@ -188,7 +235,7 @@ class Graph:
         return columns, rows
 
     def request_rows(self, rows: Sequence[Mapping[Any, Any]]) -> tuple[dict[Feature, Column], int]:
-        """Check a request given as one mapping per row; a feature that a row leaves out is None there."""
+        """Check a request given as one mapping per row, every row giving the same features."""
         by_row = [{self.feature(name): value for name, value in row.items()} for row in rows]
         features = list(dict.fromkeys(feature for row in by_row for feature in row))
         values = {feature: [row.get(feature) for row in by_row] for feature in features}
@@ -341,3 +388,8 @@ def output_table(features: tuple[Feature, ...], columns: dict[Feature, ArrowColu
             column = column.cast(declared)
         arrays[feature.name] = column
     return pa.table(arrays)
+
+
+def is_row_list(inputs: Any) -> bool:
+    """Return whether a query's inputs are a list of mappings, one per request row."""
+    return isinstance(inputs, Sequence) and not isinstance(inputs, str) and all(isinstance(row, Mapping) for row in inputs)
