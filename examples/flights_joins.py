@@ -100,7 +100,7 @@ class Flight:
 @fj.jit_resolver
 def plane_age(year: Flight.year, built: Flight.plane.year) -> Flight.plane_age:
     """Return the plane's age in the flight's year, or None for a plane unknown or without a year."""
-    # TODO: use the flight's date once datetime features compile; years are what both tables have.
+    # The planes table gives only the year built, so the age is a difference of years.
     if built is None:
         return None
     return year - built

@@ -182,7 +182,7 @@ def test_source_column_type_must_match_feature() -> None:
             "def f(distance: Trip.distance, visits: Shop.visits) -> Trip.speed:\n    return 1.0",
             "names features of several entities: Trip .*Shop",
         ),
-        ("def f(distance: Trip.distance) -> float:\n    return 1.0", "the return annotation of .*f is <class 'float'>; name the feature"),
+        ("def f(distance: Trip.distance) -> float:\n    return 1.0", "the return annotation of .*f is float; name the feature"),
         ("def f(distance: Trip.distance):\n    return 1.0", "the return annotation of .*f is nothing"),
         ("def f(distance) -> Trip.speed:\n    return 1.0", "parameter 'distance' of .*f has no annotation"),
         ("def f(wheels: int) -> Trip.speed:\n    return 1.0", "reads the feature Trip.wheels, which is not declared"),

@@ -281,6 +281,17 @@ def test_row_error_names_request_row_across_groups() -> None:
         graph.query([Share.each], rows)
 
 
+def test_outputs_of_wrong_type_are_type_errors() -> None:
+    table = pa.table({"id": [1, 2], "amount": [6.0, 4.0], "parts": [3, 2]})
+    graph = fj.Graph([each], sources={Share: table}, outputs=Share.each)
+    assert graph.query(None, {Share.id: 1})["each"] == [2.0]
+    assert graph.query_table().column("each").to_pylist() == [2.0, 2.0]
+    with pytest.raises(TypeError, match="the outputs are features, such as"):
+        graph.query(5, {Share.id: 1})
+    with pytest.raises(GraphError, match="name the output features"):
+        fj.Graph([each], sources={Share: table}).query(None, {Share.id: 1})
+
+
 def test_concurrent_online_queries(graph: Any, table: pa.Table, expected: list[dict[str, Any]]) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

@@ -187,6 +187,11 @@ def test_filter_that_drops_every_child(graph: Any, tables: dict[Any, pa.Table]) 
         assert [set(values) for values in result.values()] == [{0}, {0}, {None}]
 
 
+def test_unknown_aggregation_lists_known_ones() -> None:
+    with pytest.raises(AttributeError, match=r"has no aggregation median\(\); the aggregations are count\(\)"):
+        Order.txns[Txn.amount].median()
+
+
 def test_filters_combine(graph: Any, tables: dict[Any, pa.Table]) -> None:
     condition = ((Txn.category == "fuel") | (Txn.amount <= 0)) & ~Txn.price.is_null()
     feature = Order.txns[condition].count()

@@ -24,7 +24,7 @@ def test_column_stats_of_integer_key() -> None:
     assert stats.unique is False
     assert stats.sorted is False
     assert stats.density == pytest.approx(3 / 7)
-    assert "k: 5 rows, 1 nulls, min 3, max 9, 3 distinct, density 0.43, repeated values, unsorted" == stats.describe()
+    assert "k: 5 rows, 1 null, min 3, max 9, 3 distinct, density 0.43, repeated values, unsorted" == stats.describe()
 
 
 def test_column_stats_sortedness_ignores_nulls() -> None:

@@ -79,7 +79,10 @@ def written_features(resolver: JitResolver, annotation: Any) -> tuple[tuple[Feat
         if duplicates:
             raise GraphError(f"{resolver.name} writes {duplicates[0]} twice in its return annotation")
         return tuple(members), True
-    shown = "nothing" if annotation is inspect.Parameter.empty else repr(annotation)
+    if annotation is inspect.Parameter.empty:
+        shown = "nothing"
+    else:
+        shown = annotation.__name__ if isinstance(annotation, type) else repr(annotation)
     raise GraphError(
         f"the return annotation of {resolver.name} is {shown}; name the feature it writes, such as "
         f"-> Flight.speed_mph, or several features of one entity as -> tuple[Flight.a, Flight.b]"
@@ -90,7 +93,8 @@ def resolver_entity(resolver: JitResolver, named: list[Feature]) -> Entity:
     """Return the one entity whose features the resolver names; raise GraphError if there are several."""
     entities = list(dict.fromkeys(feature.entity for feature in named))
     if len(entities) > 1:
-        shown = ", ".join(f"{entity.name} ({', '.join(repr(f) for f in named if f.entity is entity)})" for entity in entities)
+        unique = list(dict.fromkeys(named))
+        shown = ", ".join(f"{entity.name} ({', '.join(repr(f) for f in unique if f.entity is entity)})" for entity in entities)
         raise GraphError(
             f"{resolver.name} names features of several entities: {shown}; a resolver reads and writes "
             f"features of one entity, and reads other entities' features through a relationship of that "

@@ -48,7 +48,7 @@ class Graph:
         self,
         resolvers: Iterable[Any],
         sources: Mapping[Any, Any] | None = None,
-        outputs: Iterable[FeatureReference] | None = None,
+        outputs: Iterable[FeatureReference] | FeatureReference | None = None,
     ):
         if callable(resolvers) or isinstance(resolvers, str):
             name = getattr(resolvers, "name", None) or getattr(resolvers, "__name__", None) or repr(resolvers)
@@ -60,7 +60,7 @@ class Graph:
         entities = dict.fromkeys([*self.dag.entities, *self.dag.sources])
         self.stores = {entity: OnlineStore(entity, self.dag.source_of(entity)) for entity in entities}
         self.resolved_outputs: dict[Any, tuple[Feature, ...]] = {}
-        self.outputs: tuple[Feature, ...] = () if outputs is None else self.resolve_outputs(list(outputs))
+        self.outputs: tuple[Feature, ...] = () if outputs is None else self.resolve_outputs(outputs)
         if self.outputs:
             self.plan(self.outputs, (), None)
 
@@ -106,6 +106,10 @@ class Graph:
 
     def resolve_outputs(self, outputs: Any) -> tuple[Feature, ...]:
         """Return the features of a query's outputs: one reference or a sequence of them."""
+        if not isinstance(outputs, Feature | str | Iterable) or isinstance(outputs, Mapping):
+            raise TypeError(
+                f"the outputs are features, such as [Trip.speed] or \"Trip.speed\", but got {type(outputs).__name__}"
+            )
         key = outputs if isinstance(outputs, Feature | str) else tuple(outputs)
         resolved = self.resolved_outputs.get(key)
         if resolved is None:
@@ -146,12 +150,13 @@ class Graph:
         `inputs` maps features to one value or to a list of values, one per row, or is a list of
         such mappings, one per row. A key the source does not contain gives None for every
         feature the request does not give. Request values override the source and resolvers.
+        `outputs` None means the graph's `outputs`.
         """
         result, _ = self.run_query(outputs, inputs, None)
         return result
 
     def run_query(self, outputs: Any, inputs: Any, trace: OnlineTrace | None) -> tuple[QueryResult, Plan]:
-        features = self.resolve_outputs(outputs)
+        features = self.resolve_outputs(self.default_outputs(outputs))
         groups = self.rows_by_given_features(inputs)
         if len(groups) > 1:
             return self.run_query_groups(outputs, features, inputs, groups, trace)

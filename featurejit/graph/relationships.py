@@ -520,3 +520,8 @@ class ChildRows:
 
     def max(self) -> Feature:
         return self.aggregated("max")
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise AttributeError(f"{self!r} has no aggregation {name}(); the aggregations are count(), sum(), mean(), min() and max()")

@@ -55,7 +55,9 @@ class ColumnStats:
         return self.rows - (self.nulls or 0)
 
     def describe(self) -> str:
-        parts = [f"{self.rows:,} rows", "nulls unknown" if self.nulls is None else f"{self.nulls:,} nulls"]
+        rows = f"{self.rows:,} row{'' if self.rows == 1 else 's'}"
+        nulls = "nulls unknown" if self.nulls is None else f"{self.nulls:,} null{'' if self.nulls == 1 else 's'}"
+        parts = [rows, nulls]
         if self.min is not None:
             parts.append(f"min {self.min!r}, max {self.max!r}")
         if self.distinct is not None:
