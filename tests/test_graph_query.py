@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import math
 from typing import Any
 
@@ -279,6 +280,28 @@ def test_row_error_names_request_row_across_groups() -> None:
     assert graph.query([Share.each], rows[:2])["each"] == [3.0, 2.0]
     with pytest.raises(ZeroDivisionError, match=r"\(row 2 of each, for the Share with id=2: amount=4.0, parts=0\)"):
         graph.query([Share.each], rows)
+
+
+@fj.features
+class Split:
+    id: int
+    parts: int
+    share: float | None
+
+
+@fj.jit_resolver(on_error="null")
+def share(parts: Split.parts) -> Split.share:
+    counted = 0
+    for _ in range(parts):  # a loop runs in the interpreter
+        counted += 1
+    return 1 / counted
+
+
+def test_interpreted_null_rows_are_logged(caplog: pytest.LogCaptureFixture) -> None:
+    graph = fj.Graph([share], sources={Split: pa.table({"id": [1, 2], "parts": [0, 4]})})
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        assert graph.query_table([Split.share]).column("share").to_pylist() == [None, 0.25]
+    assert "share: 1 of 2 rows raised and was set to null (on_error='null')" in caplog.text
 
 
 def test_outputs_of_wrong_type_are_type_errors() -> None:

@@ -231,6 +231,20 @@ def test_fused_log_counts_results_per_resolver(caplog: pytest.LogCaptureFixture)
     with caplog.at_level(logging.WARNING, logger="featurejit"):
         fuse(ratio_ab, floor_and_mod)(table)
     assert "4 resolver results in 3 rows raised" in caplog.text
+    assert "ratio_ab and floor_and_mod (in a fused call of 2 resolvers)" in caplog.text
+
+
+@jit_resolver
+def sum_ab(a: int, b: int) -> int:
+    return a + b
+
+
+def test_fused_log_names_only_nulling_members(caplog: pytest.LogCaptureFixture) -> None:
+    table = pa.table({"a": [6, 5, 0], "b": [3, 0, 0]})
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        fuse(ratio_ab, sum_ab)(table)
+    assert "ratio_ab (in a fused call of 2 resolvers): 2 resolver results in 3 rows raised" in caplog.text
+    assert "sum_ab" not in caplog.text
 
 
 @jit_resolver(on_error="null")

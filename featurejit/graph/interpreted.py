@@ -22,7 +22,9 @@ from typing import Any
 from featurejit.errors import OutputTypeError
 from featurejit.graph.bindings import ResolverNode
 from featurejit.graph.entities import Feature
+from featurejit.runtime.batch import CallStats
 from featurejit.runtime.slow_path import convert_result, located_error
+from featurejit.runtime.state import log_null_rows
 from featurejit.settings import settings
 
 logger = logging.getLogger("featurejit")
@@ -104,7 +106,17 @@ def uses_pool(rows: int) -> bool:
 
 
 def run_interpreted(node: ResolverNode, arguments: dict[str, list[Any]], rows: int) -> InterpretedResult:
-    """Run the resolver on every row, in a process pool for large batches, else in this process."""
+    """Run the resolver on every row, in a process pool for large batches, else in this process.
+
+    Rows that an on_error="null" resolver set to null are logged as a compiled call logs them.
+    """
+    result = run_batches(node, arguments, rows)
+    if result.errors:
+        log_null_rows(node.resolver, node.name, CallStats(rows=rows, error_rows=result.errors), explained=False)
+    return result
+
+
+def run_batches(node: ResolverNode, arguments: dict[str, list[Any]], rows: int) -> InterpretedResult:
     if not uses_pool(rows) or not arguments:
         return run_rows(node, arguments, rows, 0)
     chunk = -(-rows // (4 * settings.threads))

@@ -22,7 +22,7 @@ from featurejit.runtime.state import (
     DEFAULT_PHYSICAL,
     ir_type_of,
     ir_type_text,
-    log_null_rows,
+    log_fused_null_rows,
     takes_quick_kernel,
 )
 from featurejit.runtime.temporal import arrow_type_of_result, raise_invalid
@@ -144,7 +144,7 @@ class FusedState:
             self.stats = stats
             self.called = True
         if stats.error_rows:
-            log_null_rows(self, self.name, stats, fused=True)
+            log_fused_null_rows(self, stats)
         return pa.Table.from_arrays(arrays, names=list(fused.outputs))
 
     def first_error_in_member_order(self, error: Exception, columns: list[pa.Array | pa.ChunkedArray]) -> Exception:

@@ -32,7 +32,7 @@ from featurejit.runtime.batch import (
     word_count,
 )
 from featurejit.runtime.memory import address
-from featurejit.runtime.state import log_null_rows
+from featurejit.runtime.state import log_fused_null_rows
 from featurejit.settings import settings
 
 if TYPE_CHECKING:
@@ -234,7 +234,7 @@ def run_fused_rows(state: FusedState, columns: list[NumericColumn]) -> list[Nume
     state.stats = stats
     state.called = True
     if stats.error_rows:
-        log_null_rows(state, state.name, stats, fused=True)
+        log_fused_null_rows(state, stats)
     return buffers.read_outputs(rows)
 
 

@@ -135,28 +135,42 @@ def load_or_compile(
     return compile_kernel(request, name, [ir_type_of(*parameter) for parameter in parameters], quick)
 
 
-def log_null_rows(owner: Any, name: str, stats: CallStats, fused: bool = False) -> None:
+def log_null_rows(
+    owner: Any, name: str, stats: CallStats, fused_members: list[str] | None = None, explained: bool = True
+) -> None:
     """Log the rows a call set to null: the first call at WARNING, later calls at DEBUG.
 
-    A fused call counts a row once per resolver that raised on it.
+    A fused call (`fused_members` names its resolvers) counts a row once per resolver that
+    raised on it, and the message names the members with on_error="null", which are the only
+    ones whose rows become null. `explained` says whether the resolver's explain() reports
+    the call, which it does not for a resolver that a feature graph runs.
     """
     from featurejit.resolver import counted
 
     level = logging.DEBUG if getattr(owner, "nulls_logged", False) else logging.WARNING
-    if fused:
-        count = f"{counted(stats.error_rows, 'resolver result')} in {counted(stats.rows, 'row')}"
-    else:
-        count = f"{stats.error_rows:,} of {counted(stats.rows, 'row')}"
     verb = "was" if stats.error_rows == 1 else "were"
-    logger.log(
-        level,
-        "%s: %s raised and %s set to null (on_error='null'); "
-        "explain() reports the count of each call, and later calls log it at DEBUG level",
-        name,
-        count,
-        verb,
-    )
+    if fused_members is None:
+        count = f"{stats.error_rows:,} of {counted(stats.rows, 'row')}"
+        hint = "explain() reports the count of each call, and later calls log it" if explained else "later calls log this"
+        logger.log(level, "%s: %s raised and %s set to null (on_error='null'); %s at DEBUG level", name, count, verb, hint)
+    else:
+        count = f"{counted(stats.error_rows, 'resolver result')} in {counted(stats.rows, 'row')}"
+        logger.log(
+            level,
+            "%s (in a fused call of %s): %s raised and %s set to null (on_error='null'); later calls log this at DEBUG level",
+            name,
+            counted(len(fused_members), "resolver"),
+            count,
+            verb,
+        )
     owner.nulls_logged = True
+
+
+def log_fused_null_rows(state: Any, stats: CallStats) -> None:
+    """Log the rows a fused call set to null, naming the members with on_error="null"."""
+    resolvers = state.fused.resolvers
+    nulling = [resolver.name for resolver in resolvers if resolver.on_error == "null"]
+    log_null_rows(state, " and ".join(nulling) or state.name, stats, [resolver.name for resolver in resolvers])
 
 
 class ResolverState:
