@@ -7,6 +7,7 @@ checked against DuckDB's LEFT JOIN ... GROUP BY and against plain Python over th
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 
@@ -256,6 +257,19 @@ def test_joins_run_before_one_fused_kernel(graph: Any) -> None:
     assert kinds == ["join", "join", "join", "join", "fused kernel"]
     joined = [stage.join.relationship.name for stage in plan.stages if stage.join is not None]
     assert joined == ["customer", "referrer", "store", "txns"]
+
+
+def test_svg_boxes_fit_longest_label(graph: Any) -> None:
+    import re
+
+    from featurejit.graph.drawing import CHARACTER_WIDTH
+
+    svg = graph.draw("svg")
+    labels = [html.unescape(label) for label in re.findall(r">([^<>]+)</text>", svg)]
+    widths = {float(width) for width in re.findall(r'<rect [^>]*\swidth="([0-9.]+)"', svg)}
+    longest = max(labels, key=len)
+    assert len(longest) > 30, longest
+    assert widths and min(widths) >= len(longest) * CHARACTER_WIDTH
 
 
 def test_drawing_lists_relationships(graph: Any) -> None:

@@ -21,10 +21,12 @@ if TYPE_CHECKING:
     from featurejit.graph.graph import Graph
 
 FORMATS = ("text", "dot", "svg")
-COLUMN_WIDTH = 220
+COLUMN_GAP = 40
 ROW_HEIGHT = 44
-NODE_WIDTH = 180
+MIN_NODE_WIDTH = 180
 NODE_HEIGHT = 28
+# An upper estimate of a character's width in 12 px sans-serif (most are 6 to 7 px, "W" is 11).
+CHARACTER_WIDTH = 7.5
 
 
 def used_nodes(graph: Graph) -> nx.DiGraph:
@@ -96,34 +98,45 @@ def draw_dot(graph: Graph) -> str:
     return "\n".join(lines)
 
 
-def layout(dag: nx.DiGraph) -> dict[DagNode, tuple[float, float]]:
+def svg_label(node: DagNode) -> str:
+    return node_label(node) if isinstance(node, Feature) else node.name
+
+
+def node_width(dag: nx.DiGraph) -> float:
+    """Return the width of every node's box: wide enough for the longest label, with room for the ellipses' curve."""
+    longest = max((len(svg_label(node)) for node in dag.nodes), default=0)
+    return max(MIN_NODE_WIDTH, longest * CHARACTER_WIDTH + 30)
+
+
+def layout(dag: nx.DiGraph, width: float) -> dict[DagNode, tuple[float, float]]:
     """Return the center of each node: its generation gives the column, its order in it the row."""
     positions = {}
     for column, generation in enumerate(nx.topological_generations(dag)):
         ordered = sorted(generation, key=node_label)
         for row, node in enumerate(ordered):
-            positions[node] = (20 + NODE_WIDTH / 2 + column * COLUMN_WIDTH, 20 + NODE_HEIGHT / 2 + row * ROW_HEIGHT)
+            positions[node] = (20 + width / 2 + column * (width + COLUMN_GAP), 20 + NODE_HEIGHT / 2 + row * ROW_HEIGHT)
     return positions
 
 
-def svg_node(node: DagNode, x: float, y: float, output: bool) -> str:
-    label = escape(node_label(node) if isinstance(node, Feature) else node.name)
+def svg_node(node: DagNode, x: float, y: float, output: bool, width: float) -> str:
+    label = escape(svg_label(node))
     if isinstance(node, Feature):
         stroke = 2.5 if output else 1
         shape = (
-            f'<rect x="{x - NODE_WIDTH / 2}" y="{y - NODE_HEIGHT / 2}" width="{NODE_WIDTH}" height="{NODE_HEIGHT}" '
+            f'<rect x="{x - width / 2}" y="{y - NODE_HEIGHT / 2}" width="{width}" height="{NODE_HEIGHT}" '
             f'fill="#eef4ff" stroke="#335" stroke-width="{stroke}"/>'
         )
     else:
-        shape = f'<ellipse cx="{x}" cy="{y}" rx="{NODE_WIDTH / 2}" ry="{NODE_HEIGHT / 2}" fill="#fff6e6" stroke="#653"/>'
+        shape = f'<ellipse cx="{x}" cy="{y}" rx="{width / 2}" ry="{NODE_HEIGHT / 2}" fill="#fff6e6" stroke="#653"/>'
     text = f'<text x="{x}" y="{y + 4}" text-anchor="middle" font-family="sans-serif" font-size="12">{label}</text>'
     return shape + text
 
 
 def draw_svg(graph: Graph) -> str:
     dag = used_nodes(graph)
-    positions = layout(dag)
-    width = max((x for x, _ in positions.values()), default=0) + NODE_WIDTH / 2 + 20
+    box_width = node_width(dag)
+    positions = layout(dag, box_width)
+    width = max((x for x, _ in positions.values()), default=0) + box_width / 2 + 20
     height = max((y for _, y in positions.values()), default=0) + NODE_HEIGHT / 2 + 20
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:.0f}" height="{height:.0f}" viewBox="0 0 {width:.0f} {height:.0f}">',
@@ -133,11 +146,11 @@ def draw_svg(graph: Graph) -> str:
     for start, end in dag.edges:
         (x1, y1), (x2, y2) = positions[start], positions[end]
         parts.append(
-            f'<line x1="{x1 + NODE_WIDTH / 2}" y1="{y1}" x2="{x2 - NODE_WIDTH / 2}" y2="{y2}" '
+            f'<line x1="{x1 + box_width / 2}" y1="{y1}" x2="{x2 - box_width / 2}" y2="{y2}" '
             f'stroke="#555" marker-end="url(#arrow)"/>'
         )
     for node, (x, y) in positions.items():
-        parts.append(svg_node(node, x, y, isinstance(node, Feature) and node in graph.outputs))
+        parts.append(svg_node(node, x, y, isinstance(node, Feature) and node in graph.outputs, box_width))
     parts.append("</svg>")
     return "\n".join(parts)
 
