@@ -166,12 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain",
         parents=[common],
-        help="report whether each resolver of a file compiles, and why not",
+        help="report whether each resolver of a file compiles, and why not, or a graph's plan",
         description="Compile the resolvers of FILE (or only NAME) for their annotated types and print, for each, "
         "whether it runs natively or in the interpreter with the reason and source location, and the "
-        "native types of its parameters and result.",
+        "native types of its parameters and result. If NAME is a featurejit.Graph, print the plan of its "
+        "outputs instead, without running it.",
     )
-    explain.add_argument("target", metavar="FILE.py[:NAME]", help="Python file, optionally with one resolver's name")
+    explain.add_argument(
+        "target", metavar="FILE.py[:NAME]", help="Python file, optionally with the name of one resolver or graph"
+    )
     explain.set_defaults(handler=explain_command)
 
     dump = commands.add_parser(
@@ -220,9 +223,9 @@ def empty_name_message(target: str, path: Path, kind: str, names: Sequence[str])
     return f"the name after ':' in {target} is empty; write {path}:NAME with one of its {kind}: {', '.join(names)}"
 
 
-def select_resolvers(target: str, name_required: bool) -> dict[str, JitResolver]:
+def select_resolvers(target: str, name_required: bool, module: ModuleType | None = None) -> dict[str, JitResolver]:
     path, name = split_target(target, name_required)
-    resolvers = find_resolvers(import_resolver_file(path), path)
+    resolvers = find_resolvers(import_resolver_file(path) if module is None else module, path)
     if name is None:
         return resolvers
     if not name:
@@ -233,8 +236,21 @@ def select_resolvers(target: str, name_required: bool) -> dict[str, JitResolver]
 
 
 def explain_command(args: argparse.Namespace, out: Console, err: Console) -> int:
-    """Print the explanation of each selected resolver, which compiles it unless FEATUREJIT_DISABLE_JIT is set."""
-    for index, resolver in enumerate(select_resolvers(args.target, name_required=False).values()):
+    """Print the explanation of each selected resolver, which compiles it unless FEATUREJIT_DISABLE_JIT is set.
+
+    FILE.py:NAME that names a featurejit.Graph prints the plan of the graph's outputs instead.
+    """
+    from featurejit.graph.commands import find_graphs
+
+    path, name = split_target(args.target, name_required=False)
+    module = import_resolver_file(path)
+    graph = find_graphs(module).get(name) if name else None
+    if graph is not None:
+        if not graph.outputs:
+            raise UsageError(f"the graph {name!r} in {path} has no outputs to explain; build it with outputs=[...]")
+        out.print(graph.explain(show=False))
+        return EXIT_OK
+    for index, resolver in enumerate(select_resolvers(args.target, name_required=False, module=module).values()):
         if index:
             out.print()
         resolver.warned = True  # the explanation gives the reason that the warning would repeat

@@ -61,6 +61,15 @@ def test_graph_command_text(graph_file: Path, capsys: pytest.CaptureFixture[str]
     assert "outputs: Item.total, Item.label" in out
 
 
+def test_explain_command_prints_graph_plan(graph_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_main(capsys, "explain", f"{graph_file}:graph")
+    assert code == 0, err
+    assert out.startswith("plan of Item: total, label (offline, a scan of an Arrow table of 3 rows)")
+    code, out, err = run_main(capsys, "explain", f"{graph_file}:total")
+    assert code == 0, err
+    assert out.startswith("total: compiled to native code")
+
+
 def test_graph_command_dot_and_svg(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_main(capsys, "graph", f"{graph_file}:graph", "--format", "dot")
     assert code == 0
