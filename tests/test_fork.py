@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pytest
+from llvmlite import ir
 
 from featurejit import jit_resolver
 from featurejit.codegen import engine
@@ -47,6 +48,41 @@ def test_fork_during_llvm_call_waits() -> None:
     # The parent released the lock after the fork: another thread can take it.
     assert engine.LLVM_LOCK.acquire(timeout=5)
     engine.LLVM_LOCK.release()
+
+
+HANDOVER_LOCK = threading.Lock()  # stands for a resolver's lock, which an optimized kernel's hand-over takes
+
+
+def take_handover_lock_in_child() -> None:
+    if not HANDOVER_LOCK.acquire(timeout=5):
+        raise SystemExit(3)
+
+
+@pytest.mark.skipif(not hasattr(multiprocessing, "get_context") or "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork")
+def test_fork_waits_for_optimized_kernel_handover() -> None:
+    inside = threading.Event()
+
+    def hand_over(compiled: Any) -> None:
+        with HANDOVER_LOCK:
+            inside.set()
+            time.sleep(0.3)
+
+    module = ir.Module("handover")
+    function = ir.Function(module, ir.FunctionType(ir.VoidType(), []), "fj_fork_handover")
+    ir.IRBuilder(function.append_basic_block("entry")).ret_void()
+    module.triple = engine.get_engine().triple
+    pending = engine.get_engine().compile_later(str(module), ["fj_fork_handover"], hand_over)
+    assert inside.wait(30)
+    child = multiprocessing.get_context("fork").Process(target=take_handover_lock_in_child)
+    child.start()
+    child.join(10)
+    pending.result(10)
+    stuck = child.is_alive()
+    if stuck:
+        child.kill()
+        child.join()
+    assert not stuck
+    assert child.exitcode == 0, "the child got the hand-over's lock locked by the parent's background thread"
 
 
 def ratio_in_child(connection: Any) -> None:

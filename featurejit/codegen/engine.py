@@ -80,7 +80,7 @@ class JitEngine:
 
         The parent's background thread does not exist in the child, and the parent's compiles
         still pending there never finish in it (CompiledKernel.wait_optimized checks for that).
-        A fork waits until no thread is inside LLVM (see hold_llvm_lock).
+        A fork waits until no thread is inside LLVM (see hold_locks_for_fork).
         """
         self.lock = threading.Lock()
         self.background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="featurejit-optimize")
@@ -135,7 +135,9 @@ class JitEngine:
         """
 
         def run() -> None:
-            done(self.compile_text(unoptimized, entry_points, ""))
+            compiled = self.compile_text(unoptimized, entry_points, "")
+            with BACKGROUND_CALLBACK_LOCK:
+                done(compiled)
 
         return self.background.submit(run)
 
@@ -187,16 +189,28 @@ class JitEngine:
 LLVM_LOCK: Any = getattr(getattr(getattr(llvm.ffi, "lib", None), "_lock", None), "_lock", None)
 
 
-def hold_llvm_lock() -> None:
-    LLVM_LOCK.acquire()
+# The background thread holds this lock while it hands an optimized kernel over (see
+# compile_later). The hand-over takes the kernel's, its resolver's and the disk cache's locks,
+# and a child forked meanwhile would get them locked by a thread it does not have, so its next
+# call of that resolver would wait forever. A fork waits for the hand-over to finish.
+BACKGROUND_CALLBACK_LOCK = threading.Lock()
 
 
-def release_llvm_lock() -> None:
-    LLVM_LOCK.release()
+def hold_locks_for_fork() -> None:
+    # The callback lock first: a hand-over may call into LLVM, never the other way round.
+    BACKGROUND_CALLBACK_LOCK.acquire()
+    if LLVM_LOCK is not None:
+        LLVM_LOCK.acquire()
 
 
-if hasattr(os, "register_at_fork") and LLVM_LOCK is not None:
-    os.register_at_fork(before=hold_llvm_lock, after_in_parent=release_llvm_lock, after_in_child=release_llvm_lock)
+def release_locks_after_fork() -> None:
+    if LLVM_LOCK is not None:
+        LLVM_LOCK.release()
+    BACKGROUND_CALLBACK_LOCK.release()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=hold_locks_for_fork, after_in_parent=release_locks_after_fork, after_in_child=release_locks_after_fork)
 
 _engine: JitEngine | None = None
 _engine_lock = threading.Lock()
