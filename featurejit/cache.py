@@ -65,7 +65,12 @@ KEY_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 # read-only file system, or a cache folder path that runs through a file. Other errors skip
 # only the entry that met them.
 FOLDER_ERRORS = frozenset(
-    {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENAMETOOLONG}
+    {
+        errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENAMETOOLONG,
+        errno.EFBIG,  # a file size limit (ulimit -f)
+        errno.ELOOP,  # a cycle of symbolic links in the cache folder's path
+        errno.EEXIST,  # the folder is a symbolic link to nothing, which mkdir(exist_ok=True) does not accept
+    }
 )
 
 
@@ -427,6 +432,22 @@ def decode_entry(data: bytes) -> CacheEntry:
     return CacheEntry(digest, entry_points, bytes(body[metadata_length:]), metadata)
 
 
+REQUIRED_METADATA = ("lookup_key", "manifest", "result_type", "symbol", "texts")
+REQUIRED_TEXTS = ("ir", "optimized", "llvm", "optimized_llvm")
+
+
+def check_metadata(metadata: dict[str, Any], lookup_key: str) -> None:
+    """Raise CorruptEntry if an entry's metadata lacks a field that loading reads, or names another key."""
+    missing = [name for name in REQUIRED_METADATA if name not in metadata]
+    if missing:
+        raise CorruptEntry(f"its metadata has no {missing[0]}")
+    texts = metadata["texts"]
+    if not isinstance(texts, dict) or any(name not in texts for name in REQUIRED_TEXTS):
+        raise CorruptEntry("its metadata lacks some of the kernel's code texts")
+    if metadata["lookup_key"] != lookup_key:
+        raise CorruptEntry("it belongs to another kernel's folder")
+
+
 class KernelCache:
     """The cache folder of this process, with the state of its warnings."""
 
@@ -459,7 +480,7 @@ class KernelCache:
             logger.debug("kernel cache: cannot list %s: %s", folder, error)
             return None
         for name in names:
-            entry = self.read(folder / name)
+            entry = self.read(folder / name, request.lookup_key)
             if entry is None:
                 continue
             dependencies = check_dependencies(request.roots, entry.metadata["manifest"])
@@ -470,7 +491,8 @@ class KernelCache:
             return entry
         return None
 
-    def read(self, path: Path) -> CacheEntry | None:
+    def read(self, path: Path, lookup_key: str) -> CacheEntry | None:
+        """Return the entry at `path` if it is intact and belongs to `lookup_key`; delete it otherwise."""
         try:
             data = path.read_bytes()
         except OSError as error:
@@ -478,8 +500,7 @@ class KernelCache:
             return None
         try:
             entry = decode_entry(data)
-            if "manifest" not in entry.metadata:
-                raise CorruptEntry("its metadata has no dependency manifest")
+            check_metadata(entry.metadata, lookup_key)
         except CorruptEntry as error:
             logger.warning("kernel cache: ignoring %s because %s; the kernel is compiled again", path, error)
             remove_quietly(path)
@@ -529,6 +550,13 @@ class KernelCache:
 
     def describe_write_error(self, folder: Path, error: OSError) -> tuple[str, str]:
         """Return why `folder` cannot be written, and the fix to suggest."""
+        broken = broken_link_in_path(folder)
+        if broken is not None:
+            link, problem = broken
+            return (
+                f"{link} is a symbolic link {problem}",
+                "Fix the link, set FEATUREJIT_CACHE_DIR to another folder, or set FEATUREJIT_CACHE=0",
+            )
         blocking = file_in_path(folder)
         if blocking is None:
             return (
@@ -612,14 +640,39 @@ class KernelCache:
         """Return temporary files older than an hour, which a process that died while writing left."""
         now = time.time()
         leftovers = []
-        for folder in self.entries_root.glob("*"):
-            for item in folder.glob(f"{TEMPORARY_PREFIX}*"):
+        try:
+            folders = list(os.scandir(self.entries_root))
+        except OSError:  # another process may clear or trim the cache at any time
+            return []
+        for folder in folders:
+            try:
+                items = list(os.scandir(folder.path))
+            except OSError:
+                continue
+            for item in items:
+                if not item.name.startswith(TEMPORARY_PREFIX):
+                    continue
                 try:
                     if now - item.stat().st_mtime > STALE_TEMPORARY_SECONDS:
-                        leftovers.append(item)
+                        leftovers.append(Path(item.path))
                 except OSError:
                     continue
         return leftovers
+
+
+def broken_link_in_path(path: Path) -> tuple[Path, str] | None:
+    """Return the first folder of `path`, from the root down, that is a symbolic link that leads nowhere, and why."""
+    for candidate in [*reversed(path.parents), path]:
+        if not candidate.is_symlink():
+            continue
+        try:
+            candidate.stat()
+        except FileNotFoundError:
+            return candidate, f"to {os.readlink(candidate)}, which does not exist"
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return candidate, "in a cycle of links"
+    return None
 
 
 def touch(path: Path) -> None:
@@ -715,7 +768,22 @@ def load_kernel(request: KernelRequest, name: str) -> CompiledKernel | None:
 
 
 def store_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:
-    """Write a freshly compiled kernel to the disk cache, unless a dependency has no stable description."""
+    """Write a freshly compiled kernel to the disk cache, unless a dependency has no stable description.
+
+    A failure to store is logged and the kernel stays compiled: the cache only saves later compiles.
+    """
+    try:
+        write_kernel(request, kernel)
+    except Exception as error:  # noqa: BLE001 - such as another process deleting the cache folder meanwhile
+        logger.warning(
+            "kernel cache: storing %s failed (%s: %s); the kernel stays compiled but is not cached",
+            kernel.symbol,
+            type(error).__name__,
+            error,
+        )
+
+
+def write_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:
     kernel_cache = get_cache()
     if kernel_cache is None or not kernel.object_code:
         return
@@ -726,6 +794,7 @@ def store_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:
     # The optimized IR names the function by its per-process symbol, which must not change the digest.
     optimized = kernel.optimized_ir_text.replace(kernel.symbol.rsplit("_", 1)[0], "@resolver")
     metadata = {
+        "lookup_key": request.lookup_key,
         "manifest": manifest,
         "result_type": kernel.result_type_text,
         "result_types": list(kernel.result_type_texts),

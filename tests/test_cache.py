@@ -499,6 +499,94 @@ def test_clear_removes_only_cache_files(cache_on: Path) -> None:
     assert other.read_text() == "not the cache's\n"
 
 
+def stored_entry(cache_on: Path) -> tuple[cache.KernelCache, Path]:
+    kernel_cache = cache.get_cache()
+    assert kernel_cache is not None
+
+    @jit_resolver
+    def doubled(x: float) -> float:
+        return x * 2
+
+    assert doubled(pa.array([1.5])).to_pylist() == [3.0]
+    (path,) = entry_files(cache_on)
+    return kernel_cache, path
+
+
+def test_entry_in_another_folder_is_ignored(cache_on: Path, caplog: pytest.LogCaptureFixture) -> None:
+    kernel_cache, path = stored_entry(cache_on)
+    assert kernel_cache.read(path, path.parent.name) is not None
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        assert kernel_cache.read(path, "0" * 64) is None
+    assert "belongs to another kernel's folder" in caplog.text
+    assert not path.exists()
+
+
+def test_entry_without_code_texts_is_ignored(cache_on: Path, caplog: pytest.LogCaptureFixture) -> None:
+    kernel_cache, path = stored_entry(cache_on)
+    entry = cache.decode_entry(path.read_bytes())
+    del entry.metadata["texts"]
+    path.write_bytes(cache.encode_entry(entry))  # a valid checksum over incomplete metadata
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        assert kernel_cache.read(path, path.parent.name) is None
+    assert "its metadata has no texts" in caplog.text
+
+
+def test_vanishing_folders_do_not_stop_eviction(cache_on: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    kernel_cache, path = stored_entry(cache_on)
+    real_scandir = os.scandir
+
+    def scandir_of_deleted_folder(folder: str) -> object:
+        if Path(folder) == path.parent:  # another process removed it after the listing of its parent
+            raise FileNotFoundError(2, "No such file or directory", folder)
+        return real_scandir(folder)
+
+    monkeypatch.setattr(cache.os, "scandir", scandir_of_deleted_folder)
+    kernel_cache.evict()
+    assert kernel_cache.temporary_files() == []
+
+
+def test_failed_store_keeps_kernel_compiled(
+    cache_on: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def deleted_meanwhile(*args: object) -> None:
+        raise FileNotFoundError(2, "No such file or directory")
+
+    monkeypatch.setattr(cache.KernelCache, "store", deleted_meanwhile)
+
+    @jit_resolver(mode="require")
+    def tripled(x: float) -> float:
+        return x * 3
+
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        assert tripled(pa.array([1.5])).to_pylist() == [4.5]
+    assert tripled.explain(show=False).native
+    assert "the kernel stays compiled but is not cached" in caplog.text
+
+
+def test_dangling_link_as_cache_folder_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    link = tmp_path / "cache"
+    link.symlink_to(tmp_path / "unmounted")
+    settings.cache_enabled, settings.cache_dir = True, link
+    try:
+
+        @jit_resolver
+        def first(x: float) -> float:
+            return x * 2
+
+        @jit_resolver
+        def second(x: float) -> float:
+            return x * 3
+
+        with caplog.at_level(logging.WARNING, logger="featurejit"):
+            assert first(pa.array([1.0])).to_pylist() == [2.0]
+            assert second(pa.array([1.0])).to_pylist() == [3.0]
+    finally:
+        settings.cache_enabled = False
+    warnings = [record.getMessage() for record in caplog.records if "kernel cache" in record.getMessage()]
+    assert len(warnings) == 1, warnings
+    assert f"{link} is a symbolic link to {tmp_path / 'unmounted'}, which does not exist" in warnings[0]
+
+
 def test_eviction_keeps_size_below_maximum(cache_on: Path) -> None:
     kernel_cache = cache.get_cache()
     assert kernel_cache is not None
