@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import math
 
 import numpy as np
@@ -195,6 +196,25 @@ def test_uint64_beyond_int64_takes_slow_path() -> None:
 
 def test_bool_column_for_int_parameter() -> None:
     assert speed_mph(pa.array([True, False]), pa.array([60, 60])).to_pylist() == [1.0, 0.0]
+
+
+class Level(enum.IntEnum):
+    HIGH = 3
+
+
+class Meters(float):
+    pass
+
+
+@jit_resolver
+def describe_level(level: int) -> str:
+    return f"{level!r} doubled is {level * 2}"
+
+
+def test_int_and_float_subclass_scalars_run_python() -> None:
+    assert describe_level(Level.HIGH) == describe_level.function(Level.HIGH) == "<Level.HIGH: 3> doubled is 6"
+    assert speed_mph(Level.HIGH, 60) == speed_mph.function(Level.HIGH, 60)
+    assert scaled(Meters(1.5), Meters(3.0)) == scaled.function(Meters(1.5), Meters(3.0)) == 4.5
 
 
 def test_int_scalar_beyond_int64_runs_python() -> None:

@@ -220,7 +220,11 @@ def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> 
     value = normalize_scalar(value)
     if value is None:
         return None
-    if type(value) in ACCEPTED_TYPES[spec.python_type]:
+    accepted = ACCEPTED_TYPES[spec.python_type]
+    if type(value) in accepted:
+        return value
+    if isinstance(value, accepted) and not (spec.python_type is datetime.date and isinstance(value, datetime.datetime)):
+        # A subclass, such as an IntEnum member, which the call passes to the plain function (see call_scalar).
         return value
     kind = {datetime.datetime: np.datetime64, datetime.timedelta: np.timedelta64}.get(spec.python_type)
     if kind is not None and isinstance(argument, kind):

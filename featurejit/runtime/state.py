@@ -42,6 +42,7 @@ DEFAULT_PHYSICAL = {
 }
 # Scalar calls with arguments or results of these types run the plain function.
 INTERPRETED_SCALAR_TYPES = (str, datetime.datetime, datetime.date, datetime.timedelta)
+NATIVE_SCALAR_TYPES = (bool, int, float)
 # The Python type of each argument of a scalar call. A None argument of an optional parameter
 # counts as its annotated type, because the kernel takes such a parameter as !py.optional<T>
 # and so serves None and values of type T alike.
@@ -423,6 +424,8 @@ class ResolverState:
         annotated = [signature.result.python_type, *(spec.python_type for _, spec in signature.parameters)]
         native = not settings.disable_jit and not any(kind in INTERPRETED_SCALAR_TYPES for kind in annotated)
         native = native and all(fits_int64(value) and not isinstance(value, INTERPRETED_SCALAR_TYPES) for value in values)
+        # Values of subclasses, such as IntEnum members, keep their own behaviour in the plain function.
+        native = native and all(value is None or type(value) in NATIVE_SCALAR_TYPES for value in values)
         native = native and all(
             value is not None or spec.optional for value, (_, spec) in zip(values, signature.parameters, strict=True)
         )
