@@ -267,6 +267,15 @@ class JitResolver:
         try:
             bound = self.python_signature.bind(*args, **kwargs)
         except TypeError as error:
+            if str(error) == "too many positional arguments":  # inspect's message, without the counts CPython gives
+                positional = [
+                    parameter
+                    for parameter in self.python_signature.parameters.values()
+                    if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+                ]
+                raise TypeError(
+                    f"{self.name}() takes {counted(len(positional), 'positional argument')} but {len(args)} were given"
+                ) from None
             raise TypeError(f"{self.name}(): {error}") from None
         bound.apply_defaults()
         return list(bound.arguments.values())
