@@ -290,7 +290,9 @@ def convert_dyn_output(
     if output is int:
         return value.bits, present, is_kind(KIND_FLOAT)
     fits = builder.or_(is_kind(KIND_BOOL), is_kind(KIND_NONE))
-    return builder.trunc(value.bits, I8), present, builder.not_(fits)
+    # An int or float result flags the row, and its value must not be a bool column's bit: the
+    # kernel ORs the bit into a word shared with the next rows, which the slow path does not rewrite.
+    return builder.select(fits, builder.trunc(value.bits, I8), ir.Constant(I8, 0)), present, builder.not_(fits)
 
 
 class RowEmitter:
