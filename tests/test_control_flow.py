@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from featurejit import jit_resolver
@@ -237,3 +239,21 @@ def test_mixed_returns_keep_python_types() -> None:
 def test_or_returns_operand_not_bool() -> None:
     assert or_value(0, 2.5) == 2.5
     assert type(or_value(3, 2.5)) is int
+
+
+NAN_CANDIDATE = math.nan
+
+
+@jit_resolver
+def among_nan(x: float) -> bool:
+    return x in (1.0, NAN_CANDIDATE)
+
+
+def test_in_with_nan_candidate_runs_python() -> None:
+    # CPython's `in` matches the very same NaN object, which unboxed compiled code cannot see.
+    explanation = among_nan.explain(show=False)
+    assert not explanation.native
+    assert "'in' with the NaN NAN_CANDIDATE as a candidate is not compiled" in explanation.reason
+    assert among_nan(NAN_CANDIDATE) is True
+    assert among_nan(float("nan")) is False
+    assert among_nan(1.0) is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import math
 from collections.abc import Callable, Sequence
 
 from xdsl.dialects.builtin import f64, i1, i64
@@ -305,8 +306,21 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
                 "'in' is compiled only with a literal tuple, list or set",
                 hint="Write the candidates inline, as in x in (1, 2, 3).",
             )
+        # NOTE: CPython's `in` also matches a candidate that is the same object as x. For floats
+        # that differs from == only for NaN, so a scalar call passing one NaN object as both x and
+        # a candidate parameter gives True in CPython and False here.
         found = self.constant(False)
         for element in container.elts:
+            path = attribute_path(element)
+            if path is not None and path[0] not in env:
+                value = self.resolve_static(element, env)
+                if isinstance(value, float) and math.isnan(value):
+                    raise self.unsupported(
+                        element,
+                        f"'in' with the NaN {'.'.join(path)} as a candidate is not compiled: CPython finds a NaN "
+                        f"only when it is the very same object, which compiled code cannot tell",
+                        hint="Test for NaN with math.isnan(x).",
+                    )
             candidate = self.lower_expression(element, env)
             equal = self.compare(element, ast.Eq(), left, candidate)
             found = self.emit_value(py.MaxOp(found, equal))  # max of two bools is their or
