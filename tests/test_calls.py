@@ -217,6 +217,20 @@ def test_int_and_float_subclass_scalars_run_python() -> None:
     assert scaled(Meters(1.5), Meters(3.0)) == scaled.function(Meters(1.5), Meters(3.0)) == 4.5
 
 
+@jit_resolver(mode="require")
+def truncated_default(value: float) -> float:
+    return math.trunc(2.675 or value)  # for an int value, a float-or-int operand, which is not compiled
+
+
+def test_int_for_float_that_does_not_compile_runs_python() -> None:
+    # The int specialization cannot compile, which leaves only such calls in the interpreter.
+    assert truncated_default(1) == truncated_default.function(1) == 2
+    assert truncated_default(pa.array([1, 2])).to_pylist() == [2.0, 2.0]
+    explanation = truncated_default.explain(show=False)
+    assert explanation.native, explanation.reason
+    assert truncated_default(1.5) == 2
+
+
 def test_int_scalar_beyond_int64_runs_python() -> None:
     assert scaled(2**70, 1.0) == float(2**70)
 

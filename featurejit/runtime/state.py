@@ -307,11 +307,19 @@ class ResolverState:
         self.default = None
         self.failure = None
 
-    def guarded(self, compile_step: Callable[[], CompiledKernel]) -> CompiledKernel | None:
-        """Run a compile step; on failure fall back to the interpreter, or raise in mode "require"."""
+    def guarded(self, compile_step: Callable[[], CompiledKernel], annotated: bool = True) -> CompiledKernel | None:
+        """Run a compile step; on failure fall back to the interpreter, or raise in mode "require".
+
+        A step for other types than the annotated ones (`annotated` false, such as an int for a
+        float parameter) that cannot compile leaves only those calls in the interpreter: the
+        resolver still counts as compiled, and mode "require" does not raise for it.
+        """
         try:
             return compile_step()
         except CompileError as error:
+            if not annotated:
+                logger.debug("%s: calls with these argument types run in the interpreter: %s", self.name, error)
+                return None
             if self.resolver.mode == "require":
                 raise
             self.note_failure(error)
@@ -398,9 +406,11 @@ class ResolverState:
     def batch_kernel(self, keys: tuple[ParameterKey, ...], rows: int | None = None) -> KernelFunction | None:
         """Return the kernel for these inputs, compiling it on first use (see takes_quick_kernel for `rows`)."""
         quick = takes_quick_kernel(rows)
+        parameters = self.signature().parameters
+        of_annotated_types = all(key.python_type is spec.python_type for key, (_, spec) in zip(keys, parameters, strict=True))
         with self.resolver.lock:
             if keys not in self.batch_kernels:
-                self.batch_kernels[keys] = self.guarded(lambda: self.compile_batch(keys, quick))
+                self.batch_kernels[keys] = self.guarded(lambda: self.compile_batch(keys, quick), of_annotated_types)
             kernel = self.batch_kernels[keys]
         if kernel is None:
             return None
@@ -434,9 +444,10 @@ class ResolverState:
                 spec.python_type if value is None else type(value)
                 for value, (_, spec) in zip(values, signature.parameters, strict=True)
             )
+            of_annotated_types = all(kind is spec.python_type for kind, (_, spec) in zip(key, signature.parameters, strict=True))
             with self.resolver.lock:
                 if key not in self.scalar_kernels:
-                    self.scalar_kernels[key] = self.guarded(lambda: self.compile_scalar(key))
+                    self.scalar_kernels[key] = self.guarded(lambda: self.compile_scalar(key), of_annotated_types)
                 call = self.unchecked_calls.get(key)
             if call is not None:
                 self.stats = CallStats(rows=1, native=True)
