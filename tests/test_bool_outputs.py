@@ -1,8 +1,8 @@
 """Bool columns of rows that the slow path rewrites: a flagged row's value must not touch its neighbours' bits.
 
 A bool column is a bitmap, so the kernel ORs each row's bit into a word that later rows share.
-A resolver annotated `-> bool` that returns an int or a float on some row flags that row, and
-the interpreter writes its value; the kernel's own value for it must leave the other bits alone.
+A resolver annotated `-> bool` that returns an int or a float on some row flags that row. The
+interpreter then writes that row's value, so the kernel's own value must leave the other bits alone.
 """
 
 from __future__ import annotations

@@ -222,7 +222,7 @@ def truncated_default(value: float) -> float:
     return math.trunc(2.675 or value)  # for an int value, a float-or-int operand, which is not compiled
 
 
-def test_int_for_float_that_does_not_compile_runs_python() -> None:
+def test_uncompilable_int_for_float_runs_python() -> None:
     # The int specialization cannot compile, which leaves only such calls in the interpreter.
     assert truncated_default(1) == truncated_default.function(1) == 2
     assert truncated_default(pa.array([1, 2])).to_pylist() == [2.0, 2.0]

@@ -311,8 +311,8 @@ class ResolverState:
         """Run a compile step; on failure fall back to the interpreter, or raise in mode "require".
 
         A step for other types than the annotated ones (`annotated` false, such as an int for a
-        float parameter) that cannot compile leaves only those calls in the interpreter: the
-        resolver still counts as compiled, and mode "require" does not raise for it.
+        float parameter) may fail to compile. Then only those calls run in the interpreter. The
+        resolver still counts as compiled, and mode "require" does not raise.
         """
         try:
             return compile_step()
