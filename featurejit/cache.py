@@ -40,7 +40,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +69,6 @@ FOLDER_ERRORS = frozenset(
         errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENAMETOOLONG,
         errno.EFBIG,  # a file size limit (ulimit -f)
         errno.ELOOP,  # a cycle of symbolic links in the cache folder's path
-        errno.EEXIST,  # the folder is a symbolic link to nothing, which mkdir(exist_ok=True) does not accept
     }
 )
 
@@ -432,20 +431,25 @@ def decode_entry(data: bytes) -> CacheEntry:
     return CacheEntry(digest, entry_points, bytes(body[metadata_length:]), metadata)
 
 
-REQUIRED_METADATA = ("lookup_key", "manifest", "result_type", "symbol", "texts")
+# Metadata that every entry has (KernelCache.store adds the lookup key), and what a resolver's
+# kernel adds, which load_kernel reads. Join kernels (kind "join") store only the first.
+REQUIRED_METADATA = ("lookup_key", "manifest")
+REQUIRED_RESOLVER_METADATA = ("result_type", "symbol", "texts")
 REQUIRED_TEXTS = ("ir", "optimized", "llvm", "optimized_llvm")
 
 
 def check_metadata(metadata: dict[str, Any], lookup_key: str) -> None:
     """Raise CorruptEntry if an entry's metadata lacks a field that loading reads, or names another key."""
-    missing = [name for name in REQUIRED_METADATA if name not in metadata]
+    required = REQUIRED_METADATA if metadata.get("kind") == "join" else REQUIRED_METADATA + REQUIRED_RESOLVER_METADATA
+    missing = [name for name in required if name not in metadata]
     if missing:
         raise CorruptEntry(f"its metadata has no {missing[0]}")
-    texts = metadata["texts"]
-    if not isinstance(texts, dict) or any(name not in texts for name in REQUIRED_TEXTS):
-        raise CorruptEntry("its metadata lacks some of the kernel's code texts")
     if metadata["lookup_key"] != lookup_key:
         raise CorruptEntry("it belongs to another kernel's folder")
+    if "texts" in required:
+        texts = metadata["texts"]
+        if not isinstance(texts, dict) or any(name not in texts for name in REQUIRED_TEXTS):
+            raise CorruptEntry("its metadata lacks some of the kernel's code texts")
 
 
 class KernelCache:
@@ -516,7 +520,7 @@ class KernelCache:
         if not self.writable or not request.source:
             return
         folder = self.folder(request.lookup_key)
-        data = encode_entry(entry)
+        data = encode_entry(replace(entry, metadata={**entry.metadata, "lookup_key": request.lookup_key}))
         temporary = None
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -527,7 +531,10 @@ class KernelCache:
             temporary = None
         except OSError as error:
             failed = error.filename2 or error.filename or folder  # os.replace names the target second
-            if error.errno not in FOLDER_ERRORS:
+            # mkdir(exist_ok=True) raises EEXIST for a file at the entry folder's path, which blocks
+            # only this entry, and for a symbolic link to nothing on the path, which blocks them all.
+            dangling = error.errno == errno.EEXIST and broken_link_in_path(folder) is not None
+            if error.errno not in FOLDER_ERRORS and not dangling:
                 # Something in the way of this one entry, such as a folder at its path: skip it only.
                 logger.warning("kernel cache: cannot write %s (%s); that kernel is not stored", failed, error.strerror or error)
                 return
@@ -794,7 +801,6 @@ def write_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:
     # The optimized IR names the function by its per-process symbol, which must not change the digest.
     optimized = kernel.optimized_ir_text.replace(kernel.symbol.rsplit("_", 1)[0], "@resolver")
     metadata = {
-        "lookup_key": request.lookup_key,
         "manifest": manifest,
         "result_type": kernel.result_type_text,
         "result_types": list(kernel.result_type_texts),

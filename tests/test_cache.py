@@ -563,6 +563,54 @@ def test_failed_store_keeps_kernel_compiled(
     assert "the kernel stays compiled but is not cached" in caplog.text
 
 
+def test_join_kernel_loads_from_cache(cache_on: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from featurejit.joins.compiled import KERNELS
+
+    with caplog.at_level(logging.DEBUG, logger="featurejit"):
+        compiled = KERNELS.load("key_range")
+        (path,) = entry_files(cache_on)
+        loaded = KERNELS.load("key_range")
+    assert loaded == compiled  # the engine maps a symbol it loaded before to the same address
+    assert "kernel cache: loaded join kernel key_range " in caplog.text
+    assert not [record for record in caplog.records if record.levelno >= logging.WARNING]
+    assert path.exists()
+
+
+def test_file_at_entry_folder_skips_only_that_entry(
+    cache_on: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    kernel_cache = cache.get_cache()
+    assert kernel_cache is not None
+    kernel_cache.writable = True
+    real_folder = cache.KernelCache.folder
+    blocked: list[Path] = []
+
+    def folder_with_file_once(self: cache.KernelCache, lookup_key: str) -> Path:
+        folder = real_folder(self, lookup_key)
+        if not blocked:  # the first entry's folder path is a file, as a stray copy might leave it
+            blocked.append(folder)
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.write_text("not a folder")
+        return folder
+
+    monkeypatch.setattr(cache.KernelCache, "folder", folder_with_file_once)
+
+    @jit_resolver
+    def first(x: float) -> float:
+        return x * 2
+
+    @jit_resolver
+    def second(x: float) -> float:
+        return x * 3
+
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        assert first(pa.array([1.0])).to_pylist() == [2.0]
+        assert second(pa.array([1.0])).to_pylist() == [3.0]
+    assert kernel_cache.writable
+    assert "that kernel is not stored" in caplog.text
+    assert len(entry_files(cache_on)) == 1, "the second kernel is stored"
+
+
 def test_dangling_link_as_cache_folder_warns_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     link = tmp_path / "cache"
     link.symlink_to(tmp_path / "unmounted")
