@@ -633,10 +633,17 @@ class KernelCache:
             for folder in version_folder.iterdir():
                 if not (KEY_PATTERN.match(folder.name) and folder.is_dir()):
                     continue
-                for item in folder.iterdir():
+                try:
+                    items = list(folder.iterdir())
+                except OSError:  # another process evicted the folder's last entry meanwhile
+                    continue
+                for item in items:
                     if item.name.endswith(ENTRY_SUFFIX) or item.name.startswith(TEMPORARY_PREFIX):
-                        size = item.stat().st_size
-                        item.unlink()
+                        try:
+                            size = item.stat().st_size
+                            item.unlink()
+                        except FileNotFoundError:
+                            continue
                         removed += 1
                         removed_bytes += size
                 remove_empty_folder(folder)
@@ -788,6 +795,7 @@ def store_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:
             type(error).__name__,
             error,
         )
+        logger.debug("kernel cache: the failed store of %s", kernel.symbol, exc_info=error)
 
 
 def write_kernel(request: KernelRequest, kernel: CompiledKernel) -> None:

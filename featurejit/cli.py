@@ -244,7 +244,15 @@ def explain_command(args: argparse.Namespace, out: Console, err: Console) -> int
 
     path, name = split_target(args.target, name_required=False)
     module = import_resolver_file(path)
-    graph = find_graphs(module).get(name) if name else None
+    graphs = find_graphs(module)
+    graph = graphs.get(name) if name else None
+    if name is not None and graph is None and graphs and name not in find_resolvers(module, path):
+        resolvers = ", ".join(find_resolvers(module, path)) or "none"
+        if not name:
+            raise UsageError(f"the name after ':' in {args.target} is empty; write {path}:NAME with the name of a resolver "
+                             f"({resolvers}) or a graph ({', '.join(graphs)})")
+        raise UsageError(f"{path} defines no resolver or graph named {name!r}; its resolvers are: {resolvers}; "
+                         f"its graphs are: {', '.join(graphs)}")
     if graph is not None:
         if not graph.outputs:
             raise UsageError(f"the graph {name!r} in {path} has no outputs to explain; build it with outputs=[...]")

@@ -92,6 +92,21 @@ def counted(count: int, noun: str) -> str:
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
+def positional_count_message(signature: inspect.Signature, given: int) -> str:
+    """Return CPython's words for a call with too many positional arguments, such as "takes 2 positional arguments but 3 were given"."""
+    positional = [
+        parameter
+        for parameter in signature.parameters.values()
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required = sum(parameter.default is parameter.empty for parameter in positional)
+    if required < len(positional):
+        takes = f"takes from {required} to {len(positional)} positional arguments"
+    else:
+        takes = f"takes {counted(len(positional), 'positional argument')}"
+    return f"{takes} but {given} {'was' if given == 1 else 'were'} given"
+
+
 class CodeText(str):
     """Code returned by dump(): a str that an interactive session shows as text, not as a repr."""
 
@@ -268,14 +283,7 @@ class JitResolver:
             bound = self.python_signature.bind(*args, **kwargs)
         except TypeError as error:
             if str(error) == "too many positional arguments":  # inspect's message, without the counts CPython gives
-                positional = [
-                    parameter
-                    for parameter in self.python_signature.parameters.values()
-                    if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD)
-                ]
-                raise TypeError(
-                    f"{self.name}() takes {counted(len(positional), 'positional argument')} but {len(args)} were given"
-                ) from None
+                raise TypeError(f"{self.name}() {positional_count_message(self.python_signature, len(args))}") from None
             raise TypeError(f"{self.name}(): {error}") from None
         bound.apply_defaults()
         return list(bound.arguments.values())

@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from featurejit import fuse, jit_resolver
+from featurejit import CompileError, fuse, jit_resolver
 from featurejit.runtime.memory import address
 
 
@@ -203,7 +203,8 @@ class Level(enum.IntEnum):
 
 
 class Meters(float):
-    pass
+    def __mul__(self, other: object) -> Meters:  # keeps the unit, unlike float's
+        return Meters(float(self) * float(other))  # type: ignore[arg-type]
 
 
 @jit_resolver
@@ -214,7 +215,10 @@ def describe_level(level: int) -> str:
 def test_int_and_float_subclass_scalars_run_python() -> None:
     assert describe_level(Level.HIGH) == describe_level.function(Level.HIGH) == "<Level.HIGH: 3> doubled is 6"
     assert speed_mph(Level.HIGH, 60) == speed_mph.function(Level.HIGH, 60)
-    assert scaled(Meters(1.5), Meters(3.0)) == scaled.function(Meters(1.5), Meters(3.0)) == 4.5
+    assert scaled(1.5, 3.0) == 4.5  # compiles the float kernel first
+    product = scaled(Meters(1.5), 3.0)
+    assert type(product) is Meters
+    assert product == scaled.function(Meters(1.5), 3.0) == 4.5
 
 
 @jit_resolver(mode="require")
@@ -229,6 +233,23 @@ def test_uncompilable_int_for_float_runs_python() -> None:
     explanation = truncated_default.explain(show=False)
     assert explanation.native, explanation.reason
     assert truncated_default(1.5) == 2
+
+
+@jit_resolver(mode="require")
+def doubled_later(value: float) -> float:
+    return defined_after(value)
+
+
+def defined_after(value: float) -> float:
+    return value * 2
+
+
+def test_int_for_float_raises_when_nothing_compiles() -> None:
+    # The annotated types do not compile either, so an int call must not hide that in the interpreter.
+    with pytest.raises(CompileError, match="the call to defined_after is not compiled"):
+        doubled_later(1)
+    with pytest.raises(CompileError, match="the call to defined_after is not compiled"):
+        doubled_later(pa.array([1, 2]))
 
 
 def test_int_scalar_beyond_int64_runs_python() -> None:
@@ -255,6 +276,10 @@ def test_missing_argument_names_parameter() -> None:
 def test_too_many_positional_arguments() -> None:
     with pytest.raises(TypeError, match=r"^speed_mph\(\) takes 2 positional arguments but 3 were given$"):
         speed_mph(pa.array([1400]), pa.array([227]), pa.array([1]))
+    with pytest.raises(TypeError, match=r"^scaled\(\) takes from 1 to 2 positional arguments but 3 were given$"):
+        scaled(1.0, 2.0, 3.0)
+    with pytest.raises(TypeError, match=r"^negate\(\) takes 1 positional argument but 2 were given$"):
+        negate(True, False)
 
 
 def test_positional_call_with_default_left_out() -> None:

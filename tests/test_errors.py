@@ -72,6 +72,15 @@ def test_row_error_cuts_long_input() -> None:
     assert len(message) < 1_000
 
 
+def test_row_error_cuts_long_repr_of_other_values() -> None:
+    from featurejit.runtime.slow_path import input_repr
+
+    text = input_repr(list(range(1000)))
+    assert text.startswith("[0, 1, 2, ")
+    assert text.endswith("... (a repr of 4,890 characters)")
+    assert input_repr("short") == "'short'"
+
+
 def test_division_by_zero_scalar_is_python_error() -> None:
     with pytest.raises(ZeroDivisionError):
         ratio(1, 0)

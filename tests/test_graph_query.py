@@ -278,8 +278,48 @@ def test_row_error_names_request_row_across_groups() -> None:
     graph = fj.Graph([each], sources={Share: pa.table({"id": [1, 2], "amount": [6.0, 4.0], "parts": [3, 0]})})
     rows = [{Share.id: 1, Share.parts: 2}, {Share.id: 1}, {Share.id: 2}]
     assert graph.query([Share.each], rows[:2])["each"] == [3.0, 2.0]
-    with pytest.raises(ZeroDivisionError, match=r"\(row 2 of each, for the Share with id=2: amount=4.0, parts=0\)"):
+    with pytest.raises(ZeroDivisionError, match=r"\(row 2 of each, for the Share with id=2: amount=4.0, parts=0\)") as caught:
         graph.query([Share.each], rows)
+    assert isinstance(caught.value.__cause__, ZeroDivisionError)
+
+
+def test_groups_of_rows_check_values_by_request_row() -> None:
+    graph = fj.Graph([each], sources={Share: pa.table({"id": [1, 2], "amount": [6.0, 4.0], "parts": [3, 2]})})
+    rows = [{Share.id: 1}, {Share.id: 2}, {Share.id: 2, Share.amount: "x"}]
+    with pytest.raises(GraphError, match=r"the request gives 'x' \(str\) in row 2"):
+        graph.query([Share.each], rows)
+    # A row that leaves out the key, where others give it, matches no source row.
+    assert graph.query([Share.each], [{Share.id: 1}, {}])["each"] == [2.0, None]
+
+
+def test_groups_of_rows_explained_one_by_one() -> None:
+    graph = fj.Graph([each], sources={Share: pa.table({"id": [1, 2], "amount": [6.0, 4.0], "parts": [3, 2]})})
+    text = graph.explain([Share.each], [{Share.id: 1, Share.parts: 2}, {Share.id: 1}, {Share.id: 2}], show=False)
+    assert "request rows 0:\n  plan of Share: each (online, 1 request row)\n    request gives id, parts" in text
+    assert "request rows 1, 2:\n  plan of Share: each (online, 2 request rows)\n    request gives id\n" in text
+
+
+@fj.features
+class Visit:
+    id: int
+    started: datetime.datetime | None
+    start_hour: int | None
+
+
+@fj.jit_resolver
+def visit_hour(started: Visit.started) -> Visit.start_hour:
+    return None if started is None else started.hour
+
+
+def test_groups_keep_source_arrow_type() -> None:
+    started = pa.array([datetime.datetime(2024, 1, 1, 5), datetime.datetime(2024, 1, 1, 7)], pa.timestamp("ms", tz="UTC"))
+    graph = fj.Graph([visit_hour], sources={Visit: pa.table({"id": [1, 2], "started": started})})
+    given = datetime.datetime(2024, 2, 2, 9, tzinfo=datetime.UTC)
+    result = graph.query([Visit.started, Visit.start_hour], [{Visit.id: 1}, {Visit.id: 2, Visit.started: given}])
+    assert result["start_hour"] == [5, 9]
+    table = result.to_arrow()
+    assert table.schema.field("started").type == pa.timestamp("ms", tz="UTC")
+    assert table.column("started").to_pylist()[1] == given
 
 
 @fj.features

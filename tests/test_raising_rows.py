@@ -247,6 +247,12 @@ def test_fused_log_names_only_nulling_members(caplog: pytest.LogCaptureFixture) 
     assert "sum_ab" not in caplog.text
 
 
+def test_fused_log_of_one_resolver_is_plain(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="featurejit"):
+        fuse(ratio_ab)(pa.table({"a": [6, 5, 0], "b": [3, 0, 0]}))
+    assert "ratio_ab: 2 of 3 rows raised and were set to null (on_error='null'); later calls log this" in caplog.text
+
+
 @jit_resolver(on_error="null")
 def later_date(day: datetime.date, n: int) -> datetime.date:
     return day if 10 // n > 1 else day + datetime.timedelta(days=1)

@@ -290,8 +290,8 @@ def convert_dyn_output(
     if output is int:
         return value.bits, present, is_kind(KIND_FLOAT)
     fits = builder.or_(is_kind(KIND_BOOL), is_kind(KIND_NONE))
-    # An int or float result flags the row, and its value must not be a bool column's bit: the
-    # kernel ORs the bit into a word shared with the next rows, which the slow path does not rewrite.
+    # An int or float result flags the row. Its low byte, such as 0xFF of -1, must not become the
+    # row's bit, because the kernel shifts it into a word that the next rows' bits share.
     return builder.select(fits, builder.trunc(value.bits, I8), ir.Constant(I8, 0)), present, builder.not_(fits)
 
 

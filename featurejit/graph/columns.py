@@ -169,10 +169,14 @@ class Column:
 
     @classmethod
     def concat(cls, columns: Sequence[Column]) -> Column:
-        """Return the rows of `columns`, one after another; they have the same feature type."""
+        """Return the rows of `columns`, one after another; they have the same feature type.
+
+        Columns read from a source keep its Arrow type, and columns of request values have none.
+        The result takes the source's type, so to_arrow() converts the request values to it.
+        """
         first = columns[0]
-        arrow_types = {column.arrow_type for column in columns}
-        arrow_type = first.arrow_type if len(arrow_types) == 1 else None
+        arrow_types = {column.arrow_type for column in columns if column.arrow_type is not None}
+        arrow_type = arrow_types.pop() if len(arrow_types) == 1 else None
         if first.valid is None:
             return cls(first.type, [value for column in columns for value in column.values], None, arrow_type)
         values = np.concatenate([column.values for column in columns])

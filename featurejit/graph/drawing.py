@@ -25,7 +25,8 @@ COLUMN_GAP = 40
 ROW_HEIGHT = 44
 MIN_NODE_WIDTH = 180
 NODE_HEIGHT = 28
-# An upper estimate of a character's width in 12 px sans-serif (most are 6 to 7 px, "W" is 11).
+# An estimate of a character's average width in 12 px sans-serif, a little above that of most
+# characters (6 to 7 px). A label of many wide characters, such as "W" (11 px), can still overflow.
 CHARACTER_WIDTH = 7.5
 
 

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -158,6 +159,16 @@ def describe_online(graph: Graph, plan: Plan, rows: int, trace: OnlineTrace | No
 
 
 def explain_online(graph: Graph, outputs: Any, inputs: Any, analyze: bool) -> str:
+    from featurejit.graph.graph import is_row_list
+
+    if is_row_list(inputs):
+        rows_by_feature, groups = graph.row_groups(graph.resolve_outputs(outputs), inputs)
+        if len(groups) > 1:  # each group of rows runs with a plan of its own
+            parts = []
+            for group in groups:
+                text = explain_online(graph, outputs, [rows_by_feature[row] for row in group], analyze)
+                parts.append(f"request rows {', '.join(map(str, group))}:\n" + textwrap.indent(text, "  "))
+            return "\n".join(parts)
     request, rows = graph.request_columns(inputs)
     plan = graph.plan(graph.resolve_outputs(outputs), tuple(request), None)
     if not analyze:

@@ -157,37 +157,49 @@ class Graph:
 
     def run_query(self, outputs: Any, inputs: Any, trace: OnlineTrace | None) -> tuple[QueryResult, Plan]:
         features = self.resolve_outputs(self.default_outputs(outputs))
-        groups = self.rows_by_given_features(inputs)
-        if len(groups) > 1:
-            return self.run_query_groups(outputs, features, inputs, groups, trace)
-        request, rows = self.request_columns(inputs)
+        if is_row_list(inputs):
+            rows, groups = self.row_groups(features, inputs)
+            if len(groups) > 1:
+                self.request_columns(rows)  # checks every value first, so that an error names the request's row
+                return self.run_query_groups(outputs, features, rows, groups, trace)
+        request, rows_count = self.request_columns(inputs)
         plan = self.plan(features, tuple(request), None)
-        if rows == 0 and not request:  # an empty list of rows, which names no key: nothing to look up
+        if rows_count == 0 and not request:  # an empty list of rows, which names no key: nothing to look up
             empty = {feature: Column.nulls(0, feature.type) for feature in features}
             return QueryResult({feature.name: empty[feature] for feature in features}, 0), plan
-        columns = run_online(plan, request, rows, self.stores, trace)
-        return QueryResult({feature.name: columns[feature] for feature in features}, rows), plan
+        columns = run_online(plan, request, rows_count, self.stores, trace)
+        return QueryResult({feature.name: columns[feature] for feature in features}, rows_count), plan
 
-    def rows_by_given_features(self, inputs: Any) -> list[list[int]]:
-        """Return the indices of a list of request rows, grouped by the set of features each row gives.
-
-        Other inputs, and a list whose rows all give the same features, make one group.
-        """
-        if not is_row_list(inputs):
-            return [[]]
-        groups: dict[frozenset[Feature], list[int]] = {}
-        for index, row in enumerate(inputs):
-            groups.setdefault(frozenset(self.feature(name) for name in row), []).append(index)
-        return list(groups.values())
-
-    def run_query_groups(
-        self, outputs: Any, features: tuple[Feature, ...], rows: Sequence[Mapping[Any, Any]], groups: list[list[int]],
-        trace: OnlineTrace | None,
-    ) -> tuple[QueryResult, Plan]:
-        """Run a list of request rows that give different features as one query per group of rows.
+    def row_groups(
+        self, outputs: tuple[Feature, ...], rows: Sequence[Mapping[Any, Any]]
+    ) -> tuple[list[dict[Feature, Any]], list[list[int]]]:
+        """Return a list of request rows keyed by feature, and their indices grouped by the features each row gives.
 
         A row looks up every feature it leaves out, so rows that give different features need
-        different plans. The results come back in the order of the rows.
+        different plans. A row that leaves out the primary key, where other rows give it, gets
+        None for it, which matches no source row, as a key of None does.
+        """
+        by_feature = [{self.feature(name): value for name, value in row.items()} for row in rows]
+        key = outputs[0].entity.key if outputs else None
+        if key is not None and any(key in row for row in by_feature):
+            by_feature = [row if key in row else {**row, key: None} for row in by_feature]
+        groups: dict[frozenset[Feature], list[int]] = {}
+        for index, row in enumerate(by_feature):
+            groups.setdefault(frozenset(row), []).append(index)
+        return by_feature, list(groups.values())
+
+    def run_query_groups(
+        self,
+        outputs: Any,
+        features: tuple[Feature, ...],
+        rows: Sequence[Mapping[Feature, Any]],
+        groups: list[list[int]],
+        trace: OnlineTrace | None,
+    ) -> tuple[QueryResult, Plan]:
+        """Run request rows that give different features as one query per group (see row_groups).
+
+        The results come back in the order of the rows. `trace` follows the first group only;
+        explain() describes each group by itself.
         """
         results, plans = [], []
         for index, group in enumerate(groups):
@@ -198,7 +210,8 @@ class Graph:
                 if location is None or not location.show_row:
                     raise
                 # The group's row numbers count its own rows; restate them as rows of the request.
-                raise relocated_error(error, dataclasses.replace(location, row=group[location.row])) from None
+                relocated = relocated_error(error, dataclasses.replace(location, row=group[location.row]))
+                raise relocated from relocated.__cause__
             results.append(result)
             plans.append(plan)
         order = np.concatenate([np.array(group, dtype=np.int64) for group in groups])
@@ -240,7 +253,10 @@ class Graph:
         return columns, rows
 
     def request_rows(self, rows: Sequence[Mapping[Any, Any]]) -> tuple[dict[Feature, Column], int]:
-        """Check a request given as one mapping per row, every row giving the same features."""
+        """Check a request given as one mapping per row; a feature that a row leaves out is None there.
+
+        Queries split rows that give different features into groups first (see row_groups).
+        """
         by_row = [{self.feature(name): value for name, value in row.items()} for row in rows]
         features = list(dict.fromkeys(feature for row in by_row for feature in row))
         values = {feature: [row.get(feature) for row in by_row] for feature in features}

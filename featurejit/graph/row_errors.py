@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from featurejit.graph.entities import Entity
 from featurejit.graph.errors import GraphError
 from featurejit.graph.sources import Source
-from featurejit.runtime.slow_path import relocated_error, row_location
+from featurejit.runtime.slow_path import input_repr, relocated_error, row_location
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class RowKeys:
             row = location.row if rows is None else int(rows[location.row])
             key = self.entity.key
             try:
-                entity_row = None if key is None else f"the {self.entity.name} with {key.name}={self.key_at(row)!r}"
+                entity_row = None if key is None else f"the {self.entity.name} with {key.name}={input_repr(self.key_at(row))}"
             except LookupError:
                 entity_row = None
             restated = dataclasses.replace(location, row=row, entity_row=entity_row, show_row=self.show_row, restated=True)

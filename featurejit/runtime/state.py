@@ -170,6 +170,9 @@ def log_null_rows(
 def log_fused_null_rows(state: Any, stats: CallStats) -> None:
     """Log the rows a fused call set to null, naming the members with on_error="null"."""
     resolvers = state.fused.resolvers
+    if len(resolvers) == 1:  # such as a graph stage of one resolver
+        log_null_rows(state, resolvers[0].name, stats, explained=False)
+        return
     nulling = [resolver.name for resolver in resolvers if resolver.on_error == "null"]
     log_null_rows(state, " and ".join(nulling) or state.name, stats, [resolver.name for resolver in resolvers])
 
@@ -317,7 +320,7 @@ class ResolverState:
         try:
             return compile_step()
         except CompileError as error:
-            if not annotated:
+            if not annotated and self.annotated_types_compile():
                 logger.debug("%s: calls with these argument types run in the interpreter: %s", self.name, error)
                 return None
             if self.resolver.mode == "require":
@@ -334,6 +337,14 @@ class ResolverState:
             logger.error("%s\n%s", failure.message, details)
             self.note_failure(failure)
         return None
+
+    def annotated_types_compile(self) -> bool:
+        """Return whether the batch kernel for the annotated types compiles (it may compile now)."""
+        try:
+            self.default_kernel()
+        except CompileError:
+            return False
+        return True
 
     def note_failure(self, error: CompileError) -> None:
         self.failure = error
