@@ -265,3 +265,52 @@ def test_date_output_nulls_raising_rows() -> None:
     assert result.to_pylist() == [None, datetime.date(1969, 12, 31), datetime.date(2024, 3, 1), datetime.date(1, 1, 2)]
     explanation = later_date.explain(show=False)
     assert explanation.last_error_rows == 1
+
+
+@jit_resolver(on_error="null")
+def tenth_of(x: int) -> int:
+    return 10 // x
+
+
+@jit_resolver
+def unused_sum(tenth_of: int | None) -> float:
+    _ = tenth_of + 1  # raises TypeError where tenth_of is None, though the result does not use it
+    return 0.0
+
+
+@jit_resolver
+def asserted_present(tenth_of: int | None) -> float:
+    assert tenth_of is not None
+    return 0.0
+
+
+@jit_resolver(on_error="null")
+def unused_sum_or_null(tenth_of: int | None) -> float:
+    _ = tenth_of + 1
+    return 1.0
+
+
+@pytest.mark.parametrize(
+    ("reader", "error"), [(unused_sum, TypeError), (asserted_present, AssertionError)], ids=["unused use", "assert"]
+)
+def test_reader_raises_on_nulled_value_it_does_not_return(reader: Any, error: type[Exception]) -> None:
+    # CPython gives the reader None for tenth_of's failed row 1; its result does not depend on it.
+    table = pa.table({"x": [5, 0]})
+    with pytest.raises(error, match=rf"row 1 of {reader.name}: tenth_of=None"):
+        reader(tenth_of(table["x"]))
+    with pytest.raises(error, match=rf"row 1 of {reader.name}: tenth_of=None"):
+        fuse(tenth_of, reader)(table)
+
+
+def test_null_reader_of_nulled_value_it_does_not_return() -> None:
+    result = fuse(tenth_of, unused_sum_or_null)(pa.table({"x": [5, 0, 2]}))
+    assert result.column("tenth_of").to_pylist() == [2, None, 5]
+    assert result.column("unused_sum_or_null").to_pylist() == [1.0, None, 1.0]
+
+
+def test_assertion_without_message_names_row() -> None:
+    from featurejit.runtime.slow_path import located_error
+
+    # pytest rewrites the asserts of test files, so this builds the error of a bare assert.
+    located = located_error(AssertionError(), "asserted_present", 1, ["tenth_of"], [None])
+    assert str(located) == "(row 1 of asserted_present: tenth_of=None)"

@@ -307,8 +307,27 @@ def output_scopes(reaching: dict[Operation, set[int]]) -> dict[Operation, Scope]
     others are exact. An op with regions counts as one op together with everything nested
     in it. An op that no result depends on spoils every result (scope None), because it may
     be the one that raises in CPython.
+
+    So does every op that such an op reads from, directly or not. In a fused group, a flagged
+    row of one resolver makes its value None for the resolvers that read it, and a reader's
+    unused `value + 1` or `assert value is not None` raises on that None in CPython although
+    the reader's result does not depend on the value.
     """
-    return {op: frozenset(results) if results else None for op, results in reaching.items()}
+    scopes: dict[Operation, Scope] = {op: frozenset(results) if results else None for op, results in reaching.items()}
+    entry = next(iter(reaching)).parent_block() if reaching else None
+    if entry is None:
+        return scopes
+    position = {op: index for index, op in enumerate(entry.ops)}
+    expanded = {op for op, scope in scopes.items() if scope is None and not isinstance(op, func.ReturnOp)}
+    pending = [operand for op in expanded for nested in op.walk() for operand in nested.operands]
+    while pending:
+        op = top_level_op(pending.pop(), entry, position)
+        if op is None or op in expanded or op not in scopes:
+            continue
+        scopes[op] = None
+        expanded.add(op)
+        pending.extend(operand for nested in op.walk() for operand in nested.operands)
+    return scopes
 
 
 def results_reaching(function_op: func.FuncOp, own_resolver_only: bool) -> dict[Operation, set[int]]:

@@ -417,7 +417,9 @@ class RowEmitter:
 
     def raise_if(self, condition: ir.Value) -> None:
         """Record that CPython raises on this row when `condition` is true and nothing before it flagged."""
-        if not self.owners:
+        if not self.owners or (self.op_scopes and self.scope is None):
+            # Without owners, or for an op whose scope is every result (see output_scopes), the
+            # interpreter runs the row: a reader may use the owner's value only where it raises.
             self.flag_if(condition)
             return
         current = self.owner_raises.get(self.owners, FALSE)

@@ -139,7 +139,8 @@ def with_location(location: RowLocation) -> Exception:
     where = location.describe()
     plain_message = type(error).__module__ == "builtins" or isinstance(error, OutputTypeError)
     if plain_message and not isinstance(error, KeyError | OSError) and len(error.args) <= 1:
-        located = type(error)(f"{error} ({where})")
+        message = str(error)
+        located = type(error)(f"{message} ({where})" if message else f"({where})")
         located.__cause__ = error
     else:
         error.add_note(f"in {where}")
