@@ -372,14 +372,8 @@ def cache_on(tmp_path: Path):  # type: ignore[no-untyped-def]
         settings.cache_enabled = False
 
 
-def test_full_disk_warns_once(cache_on: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    def disk_full(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(cache.os, "replace", disk_full)
-    cache_object = cache.get_cache()
-    assert cache_object is not None
-    cache_object.writable = True
+def run_two_new_resolvers(caplog: pytest.LogCaptureFixture) -> None:
+    """Compile and call two resolvers that no earlier call compiled, capturing featurejit's warnings."""
 
     @jit_resolver
     def first(x: float) -> float:
@@ -392,6 +386,18 @@ def test_full_disk_warns_once(cache_on: Path, monkeypatch: pytest.MonkeyPatch, c
     with caplog.at_level(logging.WARNING, logger="featurejit"):
         assert first(pa.array([1.0])).to_pylist() == [2.0]
         assert second(pa.array([1.0])).to_pylist() == [3.0]
+
+
+def test_full_disk_warns_once(cache_on: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache.os, "replace", disk_full)
+    cache_object = cache.get_cache()
+    assert cache_object is not None
+    cache_object.writable = True
+
+    run_two_new_resolvers(caplog)
     warnings = [record for record in caplog.records if "cannot write" in record.getMessage()]
     assert len(warnings) == 1
     assert "No space left on device" in warnings[0].getMessage()
@@ -415,17 +421,7 @@ def test_entry_blocked_by_folder_skips_only_it(
 
     monkeypatch.setattr(cache.os, "replace", replace_once_into_folder)
 
-    @jit_resolver
-    def first(x: float) -> float:
-        return x * 2
-
-    @jit_resolver
-    def second(x: float) -> float:
-        return x * 3
-
-    with caplog.at_level(logging.WARNING, logger="featurejit"):
-        assert first(pa.array([1.0])).to_pylist() == [2.0]
-        assert second(pa.array([1.0])).to_pylist() == [3.0]
+    run_two_new_resolvers(caplog)
     warnings = [record.getMessage() for record in caplog.records if "kernel cache: cannot write" in record.getMessage()]
     assert len(warnings) == 1
     assert str(blocked[0]) in warnings[0]
@@ -595,17 +591,7 @@ def test_file_at_entry_folder_skips_only_that_entry(
 
     monkeypatch.setattr(cache.KernelCache, "folder", folder_with_file_once)
 
-    @jit_resolver
-    def first(x: float) -> float:
-        return x * 2
-
-    @jit_resolver
-    def second(x: float) -> float:
-        return x * 3
-
-    with caplog.at_level(logging.WARNING, logger="featurejit"):
-        assert first(pa.array([1.0])).to_pylist() == [2.0]
-        assert second(pa.array([1.0])).to_pylist() == [3.0]
+    run_two_new_resolvers(caplog)
     assert kernel_cache.writable
     assert "that kernel is not stored" in caplog.text
     assert len(entry_files(cache_on)) == 1, "the second kernel is stored"
@@ -616,18 +602,7 @@ def test_dangling_link_as_cache_folder_warns_once(tmp_path: Path, caplog: pytest
     link.symlink_to(tmp_path / "unmounted")
     settings.cache_enabled, settings.cache_dir = True, link
     try:
-
-        @jit_resolver
-        def first(x: float) -> float:
-            return x * 2
-
-        @jit_resolver
-        def second(x: float) -> float:
-            return x * 3
-
-        with caplog.at_level(logging.WARNING, logger="featurejit"):
-            assert first(pa.array([1.0])).to_pylist() == [2.0]
-            assert second(pa.array([1.0])).to_pylist() == [3.0]
+        run_two_new_resolvers(caplog)
     finally:
         settings.cache_enabled = False
     warnings = [record.getMessage() for record in caplog.records if "kernel cache" in record.getMessage()]
