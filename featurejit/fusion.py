@@ -24,6 +24,7 @@ graph that bind parameters to feature columns:
 
 from __future__ import annotations
 
+import heapq
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -81,12 +82,33 @@ class FusedMember:
 
 
 def dependency_order(members: Sequence[FusedMember]) -> list[FusedMember]:
-    """Order members so that each comes after the members whose outputs it reads.
+    """Order members so that each comes after the members whose outputs it reads, else in the order given.
 
-    Raises ValueError naming the output columns of a cycle.
+    Of the members whose inputs are ready, the one given first comes next, so the first row
+    error in this order does not depend on how a reader lists its parameters. Raises
+    ValueError naming the output columns of a cycle.
     """
-    by_output = {member.output: member for member in members}
+    check_acyclic(members)
+    position = {member.output: index for index, member in enumerate(members)}
+    waiting_on = {member.output: {column for column in member.columns.values() if column in position} for member in members}
+    ready = [index for index, member in enumerate(members) if not waiting_on[member.output]]
+    heapq.heapify(ready)
     ordered: list[FusedMember] = []
+    while ready:
+        member = members[heapq.heappop(ready)]
+        ordered.append(member)
+        for other in members:
+            waiting = waiting_on[other.output]
+            if member.output in waiting:
+                waiting.discard(member.output)
+                if not waiting:
+                    heapq.heappush(ready, position[other.output])
+    return ordered
+
+
+def check_acyclic(members: Sequence[FusedMember]) -> None:
+    """Raise ValueError naming the output columns of a cycle of members that read each other's outputs."""
+    by_output = {member.output: member for member in members}
     state: dict[str, str] = {}
 
     def visit(name: str, path: list[str]) -> None:
@@ -108,11 +130,9 @@ def dependency_order(members: Sequence[FusedMember]) -> list[FusedMember]:
             if column in by_output:
                 visit(column, [*path, name])
         state[name] = "done"
-        ordered.append(by_output[name])
 
     for member in members:
         visit(member.output, [])
-    return ordered
 
 
 def check_chain_types(members: Sequence[FusedMember]) -> None:

@@ -370,6 +370,22 @@ def test_sliced_timestamp_arrays(offset: int) -> None:
     assert hour_or_none(array).to_pylist() == expected_hours(array.to_pylist())
 
 
+NEW_YORK_ZONE = ZoneInfo(NY)
+
+
+@jit_resolver
+def zone_by_flag(moment: datetime.datetime, local: bool) -> datetime.datetime:
+    if local:
+        return moment.astimezone(NEW_YORK_ZONE)
+    return moment.astimezone(datetime.UTC)
+
+
+def test_two_zones_on_two_paths_suggest_astimezone() -> None:
+    reason = zone_by_flag.explain(show=False).reason
+    assert "a datetime in America/New_York on one path and a datetime in UTC on another" in reason
+    assert "Give the value one zone on every path, for example with .astimezone(ZONE) on each." in reason
+
+
 @jit_resolver
 def new_york_time(moment: datetime.datetime | None) -> datetime.datetime | None:
     if moment is None:

@@ -660,3 +660,37 @@ def test_fused_loops_split_by_library_calls(rows: int) -> None:
     expected = separately(resolvers, table)
     for name in result.column_names:
         assert result.column(name).to_pylist() == expected[name], name
+
+
+@jit_resolver
+def tenth(a: int) -> int:
+    return 10 // a
+
+
+@jit_resolver
+def parsed_text(text: str) -> int:
+    return int(text)
+
+
+@jit_resolver
+def sum_of_both(parsed_text: int, tenth: int) -> int:  # lists its inputs in the other order
+    return tenth + parsed_text
+
+
+@pytest.mark.parametrize(
+    ("group", "error"),
+    [
+        ((tenth, parsed_text, sum_of_both), ZeroDivisionError),
+        ((sum_of_both, tenth, parsed_text), ZeroDivisionError),
+        ((sum_of_both, parsed_text, tenth), ValueError),
+        ((parsed_text, tenth, sum_of_both), ValueError),
+    ],
+    ids=["readers last", "reader first", "reader first, others swapped", "others swapped"],
+)
+def test_first_error_follows_order_given(group: tuple[fj.JitResolver, ...], error: type[Exception]) -> None:
+    # tenth fails on row 1 and parsed_text on row 0; the one given first to fuse() raises.
+    table = pa.table({"a": [1, 0], "text": ["x", "1"]})
+    with pytest.raises(error):
+        fj.fuse(*group)(table)
+    with pytest.raises(error):
+        fj.fuse(*group, outputs=["sum_of_both"])(table)

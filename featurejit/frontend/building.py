@@ -16,11 +16,11 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from featurejit.frontend.annotations import TEMPORAL_TYPES
 from featurejit.frontend.captures import MISSING, Capture, resolve_name
 from featurejit.frontend.source import FunctionSource, read_function_source
-from featurejit.frontend.types import TypeJoinError, join_types
+from featurejit.frontend.types import TypeJoinError, join_types, split_nullable
 from featurejit.ir import dialect as py
 from featurejit.ir.context import value_name
 from featurejit.ir.datetimes import TemporalConstantOp, encode_temporal
-from featurejit.ir.dialect import OptionalType, is_temporal_type, none_type, str_type
+from featurejit.ir.dialect import DatetimeType, OptionalType, is_temporal_type, none_type, str_type
 from featurejit.ir.strings import StrConstantOp
 from featurejit.zones import zone_hint
 
@@ -103,11 +103,11 @@ class LoweringBase:
         try:
             return join_types(first, second)
         except TypeJoinError as error:
-            raise self.unsupported(
-                self.current_node,
-                str(error),
-                hint="Give the variable one type on every path, for example with str() or a separate name.",
-            ) from None
+            if all(isinstance(split_nullable(type_)[0], DatetimeType) for type_ in (first, second)):  # two zones
+                hint = "Give the value one zone on every path, for example with .astimezone(ZONE) on each."
+            else:
+                hint = "Give the value one type on every path, for example with str() or a separate variable."
+            raise self.unsupported(self.current_node, str(error), hint=hint) from None
 
     def unsupported(self, node: ast.AST, message: str, hint: str | None = None) -> UnsupportedConstruct:
         return UnsupportedConstruct(node, message, hint)
