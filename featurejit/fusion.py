@@ -90,19 +90,21 @@ def dependency_order(members: Sequence[FusedMember]) -> list[FusedMember]:
     """
     check_acyclic(members)
     position = {member.output: index for index, member in enumerate(members)}
-    waiting_on = {member.output: {column for column in member.columns.values() if column in position} for member in members}
-    ready = [index for index, member in enumerate(members) if not waiting_on[member.output]]
+    waiting_on = [{column for column in member.columns.values() if column in position} for member in members]
+    readers: dict[str, list[int]] = {}
+    for index, inputs in enumerate(waiting_on):
+        for column in inputs:
+            readers.setdefault(column, []).append(index)
+    ready = [index for index, inputs in enumerate(waiting_on) if not inputs]
     heapq.heapify(ready)
     ordered: list[FusedMember] = []
     while ready:
         member = members[heapq.heappop(ready)]
         ordered.append(member)
-        for other in members:
-            waiting = waiting_on[other.output]
-            if member.output in waiting:
-                waiting.discard(member.output)
-                if not waiting:
-                    heapq.heappush(ready, position[other.output])
+        for reader in readers.get(member.output, []):
+            waiting_on[reader].discard(member.output)
+            if not waiting_on[reader]:
+                heapq.heappush(ready, reader)
     return ordered
 
 

@@ -92,7 +92,7 @@ def counted(count: int, noun: str) -> str:
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
-def positional_count_message(signature: inspect.Signature, given: int) -> str:
+def positional_count_message(signature: inspect.Signature, passed: int) -> str:
     """Return CPython's words for a call with too many positional arguments, such as "takes 2 positional arguments but 3 were given"."""
     positional = [
         parameter
@@ -104,7 +104,7 @@ def positional_count_message(signature: inspect.Signature, given: int) -> str:
         takes = f"takes from {required} to {len(positional)} positional arguments"
     else:
         takes = f"takes {counted(len(positional), 'positional argument')}"
-    return f"{takes} but {given} {'was' if given == 1 else 'were'} given"
+    return f"{takes} but {passed} {'was' if passed == 1 else 'were'} given"
 
 
 class CodeText(str):

@@ -314,12 +314,12 @@ def visit_hour(started: Visit.started) -> Visit.start_hour:
 def test_groups_keep_source_arrow_type() -> None:
     started = pa.array([datetime.datetime(2024, 1, 1, 5), datetime.datetime(2024, 1, 1, 7)], pa.timestamp("ms", tz="UTC"))
     graph = fj.Graph([visit_hour], sources={Visit: pa.table({"id": [1, 2], "started": started})})
-    given = datetime.datetime(2024, 2, 2, 9, tzinfo=datetime.UTC)
-    result = graph.query([Visit.started, Visit.start_hour], [{Visit.id: 1}, {Visit.id: 2, Visit.started: given}])
+    requested = datetime.datetime(2024, 2, 2, 9, tzinfo=datetime.UTC)
+    result = graph.query([Visit.started, Visit.start_hour], [{Visit.id: 1}, {Visit.id: 2, Visit.started: requested}])
     assert result["start_hour"] == [5, 9]
     table = result.to_arrow()
     assert table.schema.field("started").type == pa.timestamp("ms", tz="UTC")
-    assert table.column("started").to_pylist()[1] == given
+    assert table.column("started").to_pylist()[1] == requested
 
 
 @fj.features

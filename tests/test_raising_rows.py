@@ -293,7 +293,7 @@ def unused_sum_or_null(tenth_of: int | None) -> float:
 @pytest.mark.parametrize(
     ("reader", "error"), [(unused_sum, TypeError), (asserted_present, AssertionError)], ids=["unused use", "assert"]
 )
-def test_reader_raises_on_nulled_value_it_does_not_return(reader: Any, error: type[Exception]) -> None:
+def test_reader_of_nulled_value_raises(reader: Any, error: type[Exception]) -> None:
     # CPython gives the reader None for tenth_of's failed row 1; its result does not depend on it.
     table = pa.table({"x": [5, 0]})
     with pytest.raises(error, match=rf"row 1 of {reader.name}: tenth_of=None"):
@@ -302,7 +302,7 @@ def test_reader_raises_on_nulled_value_it_does_not_return(reader: Any, error: ty
         fuse(tenth_of, reader)(table)
 
 
-def test_null_reader_of_nulled_value_it_does_not_return() -> None:
+def test_null_reader_of_nulled_value() -> None:
     result = fuse(tenth_of, unused_sum_or_null)(pa.table({"x": [5, 0, 2]}))
     assert result.column("tenth_of").to_pylist() == [2, None, 5]
     assert result.column("unused_sum_or_null").to_pylist() == [1.0, None, 1.0]

@@ -309,9 +309,9 @@ def output_scopes(reaching: dict[Operation, set[int]]) -> dict[Operation, Scope]
     be the one that raises in CPython.
 
     So does every op that such an op reads from, directly or not. In a fused group, a flagged
-    row of one resolver makes its value None for the resolvers that read it, and a reader's
-    unused `value + 1` or `assert value is not None` raises on that None in CPython although
-    the reader's result does not depend on the value.
+    row of one resolver makes its value None for the resolvers that read it. A reader's unused
+    `value + 1` or `assert value is not None` then raises in CPython, although the reader's
+    result does not depend on the value.
     """
     scopes: dict[Operation, Scope] = {op: frozenset(results) if results else None for op, results in reaching.items()}
     entry = next(iter(reaching)).parent_block() if reaching else None

@@ -158,10 +158,10 @@ class Graph:
     def run_query(self, outputs: Any, inputs: Any, trace: OnlineTrace | None) -> tuple[QueryResult, Plan]:
         features = self.resolve_outputs(self.default_outputs(outputs))
         if is_row_list(inputs):
-            rows, groups = self.row_groups(features, inputs)
+            inputs, groups = self.row_groups(features, inputs)
             if len(groups) > 1:
-                self.request_columns(rows)  # checks every value first, so that an error names the request's row
-                return self.run_query_groups(outputs, features, rows, groups, trace)
+                self.request_columns(inputs)  # checks every value first, so that an error names the request's row
+                return self.run_query_groups(outputs, features, inputs, groups, trace)
         request, rows_count = self.request_columns(inputs)
         plan = self.plan(features, tuple(request), None)
         if rows_count == 0 and not request:  # an empty list of rows, which names no key: nothing to look up

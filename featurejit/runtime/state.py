@@ -136,21 +136,19 @@ def load_or_compile(
     return compile_kernel(request, name, [ir_type_of(*parameter) for parameter in parameters], quick)
 
 
-def log_null_rows(
-    owner: Any, name: str, stats: CallStats, fused_members: list[str] | None = None, explained: bool = True
-) -> None:
+def log_null_rows(owner: Any, name: str, stats: CallStats, fused_resolvers: int = 0, explained: bool = True) -> None:
     """Log the rows a call set to null: the first call at WARNING, later calls at DEBUG.
 
-    A fused call (`fused_members` names its resolvers) counts a row once per resolver that
-    raised on it, and the message names the members with on_error="null", which are the only
-    ones whose rows become null. `explained` says whether the resolver's explain() reports
+    A fused call of `fused_resolvers` resolvers counts a row once per resolver that raised on
+    it, and `name` names the members with on_error="null", which are the only ones whose rows
+    become null. `explained` says whether the resolver's explain() reports
     the call, which it does not for a resolver that a feature graph runs.
     """
     from featurejit.resolver import counted
 
     level = logging.DEBUG if getattr(owner, "nulls_logged", False) else logging.WARNING
     verb = "was" if stats.error_rows == 1 else "were"
-    if fused_members is None:
+    if not fused_resolvers:
         count = f"{stats.error_rows:,} of {counted(stats.rows, 'row')}"
         hint = "explain() reports the count of each call, and later calls log it" if explained else "later calls log this"
         logger.log(level, "%s: %s raised and %s set to null (on_error='null'); %s at DEBUG level", name, count, verb, hint)
@@ -160,7 +158,7 @@ def log_null_rows(
             level,
             "%s (in a fused call of %s): %s raised and %s set to null (on_error='null'); later calls log this at DEBUG level",
             name,
-            counted(len(fused_members), "resolver"),
+            counted(fused_resolvers, "resolver"),
             count,
             verb,
         )
@@ -174,7 +172,7 @@ def log_fused_null_rows(state: Any, stats: CallStats) -> None:
         log_null_rows(state, resolvers[0].name, stats, explained=False)
         return
     nulling = [resolver.name for resolver in resolvers if resolver.on_error == "null"]
-    log_null_rows(state, " and ".join(nulling) or state.name, stats, [resolver.name for resolver in resolvers])
+    log_null_rows(state, " and ".join(nulling) or state.name, stats, fused_resolvers=len(resolvers))
 
 
 class ResolverState:
