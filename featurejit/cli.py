@@ -42,10 +42,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from featurejit import __version__
-from featurejit.data import FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
+from featurejit.data import CSV_COLUMN_TYPES, FLIGHTS_DESCRIPTION, DataError, load_flights, load_table
 from featurejit.errors import CompileError, OutputTypeError, normalization_hint
+from featurejit.frontend.annotations import read_signature
 from featurejit.resolver import JitResolver, counted, starred_name
-from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info
+from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info, readable_strings
+from featurejit.runtime.temporal import check_zone
 from featurejit.settings import problems as setting_problems
 from featurejit.settings import settings
 
@@ -698,18 +700,36 @@ class InputTable:
     total_rows: int
 
 
-def load_input(data: str | None, rows: int | None) -> InputTable:
+def load_input(data: str | None, rows: int | None, csv_column_types: dict[str, pa.DataType] | None = None) -> InputTable:
     try:
         if data is None:
             table, description = load_flights(), FLIGHTS_DESCRIPTION
         else:
-            table, description = load_table(data), data
+            table, description = load_table(data, csv_column_types), data
     except DataError as error:
         raise UsageError(str(error)) from None
     total_rows = table.num_rows
     if rows is not None and rows < total_rows:
         table = table.slice(0, rows)
     return InputTable(table, description, total_rows)
+
+
+def declared_column_types(resolvers: dict[str, JitResolver]) -> dict[str, pa.DataType]:
+    """Return the Arrow type to read each CSV column as: that of the int, float, bool or str annotation
+    of every parameter of its name. Columns whose parameters differ in type keep Arrow's guess."""
+    declared: dict[str, set[type]] = {}
+    for resolver in resolvers.values():
+        try:
+            parameters = read_signature(resolver.function).parameters
+        except CompileError:
+            continue  # the resolver runs in the interpreter, which takes columns of any type
+        for parameter, spec in parameters:
+            declared.setdefault(parameter, set()).add(spec.python_type)
+    return {
+        name: CSV_COLUMN_TYPES[next(iter(types))]
+        for name, types in declared.items()
+        if len(types) == 1 and next(iter(types)) in CSV_COLUMN_TYPES
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -802,12 +822,21 @@ def check_column_types(name: str, resolver: JitResolver, columns: dict[str, pa.C
         spec = specs[parameter]
         if pa.types.is_null(column.type):
             continue
-        entry = arrow_info(column.type)
+        # The type that a call gives the kernel, such as string for string_view (cast without rows here).
+        try:
+            arrow_type = readable_strings(name, parameter, column.slice(0, 0), spec.python_type).type
+        except TypeError as error:
+            raise UsageError(str(error)) from None
+        entry = arrow_info(arrow_type)
         if entry is None or entry[1] not in ACCEPTED_TYPES[spec.python_type]:
             raise UsageError(
                 f"resolver {name} annotates {parameter!r} as {spec}, but the column {parameter!r} has Arrow type "
                 f"{column.type}; change the annotation or convert the column in the input"
             )
+        try:
+            check_zone(column.type, parameter)
+        except ValueError as error:
+            raise UsageError(f"resolver {name}: {error}") from None
 
 
 def check_output_path(output: str, data: str | None) -> Path:
@@ -837,11 +866,18 @@ def check_output_folder(output: str) -> None:
 
 
 def check_output_names(table: pa.Table, resolver_names: Sequence[str]) -> None:
+    """Raise UsageError unless every column of the output file would have a name of its own."""
     clashes = [name for name in resolver_names if name in table.column_names]
     if clashes:
         raise UsageError(
             f"--output: resolver {clashes[0]} has the name of an input column, and each resolver's output "
             f"column is named after it; rename the resolver"
+        )
+    repeated = next((name for name in table.column_names if table.column_names.count(name) > 1), None)
+    if repeated is not None:
+        raise UsageError(
+            f"--output: the input has {table.column_names.count(repeated)} columns named {repeated!r}, and Parquet "
+            f"readers cannot select a column by a name that two share; rename the duplicates in the input"
         )
 
 
@@ -976,7 +1012,7 @@ def run_command(args: argparse.Namespace, out: Console, err: Console) -> int:
         output_path = None if args.output is None else check_output_path(args.output, args.data)
 
         start = time.perf_counter()
-        input_table = load_input(args.data, args.rows)
+        input_table = load_input(args.data, args.rows, declared_column_types(resolvers))
         out.print(f"{describe_input(input_table)} (read in {format_seconds(time.perf_counter() - start)})")
         table = input_table.table
 

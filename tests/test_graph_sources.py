@@ -156,6 +156,12 @@ def test_csv_source(tmp_path: Path) -> None:
     assert graph.query([Trip.speed], {Trip.id: [3, 1]})["speed"] == [None, 20.0]
 
 
+def test_csv_source_of_one_column_reads_empty_lines_as_nulls(tmp_path: Path) -> None:
+    path = tmp_path / "cities.csv"
+    path.write_text("city\nOslo\n\nBergen\n")
+    assert make_source(path).dataset.to_table().column("city").to_pylist() == ["Oslo", None, "Bergen"]
+
+
 def test_source_errors(tmp_path: Path) -> None:
     with pytest.raises(GraphError, match="was not found"):
         make_source(tmp_path / "missing.parquet")

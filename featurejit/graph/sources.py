@@ -21,7 +21,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from featurejit.data import CSV_SUFFIXES, PARQUET_SUFFIXES
+from featurejit.data import CSV_COLUMN_TYPES, CSV_SUFFIXES, PARQUET_SUFFIXES
 from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.keys import KeyIndex
@@ -193,12 +193,6 @@ class TableSource(Source):
         return self.table.column(name).combine_chunks()
 
 
-# The Arrow type of a feature's CSV column, by the feature's declared type. So text of digits
-# (ZIP codes) stays text, and a float column whose first rows hold whole numbers is not
-# guessed as int. Datetime columns keep Arrow's guess, which finds their unit and zone.
-CSV_COLUMN_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
-
-
 class CsvSource(Source):
     """A CSV file, optionally gzip or bzip2 compressed. Empty fields and "NA" are nulls, in string columns too.
 
@@ -210,6 +204,9 @@ class CsvSource(Source):
         convert = pa_csv.ConvertOptions(strings_can_be_null=True, column_types=column_types or {})
         try:
             dataset = ds.dataset(path, format=ds.CsvFileFormat(convert_options=convert))
+            if len(dataset.schema) == 1:  # empty lines are empty fields, as featurejit.data.read_csv reads them
+                parse = pa_csv.ParseOptions(ignore_empty_lines=False)
+                dataset = ds.dataset(path, format=ds.CsvFileFormat(parse_options=parse, convert_options=convert))
         except (pa.ArrowInvalid, OSError) as error:
             raise GraphError(f"{path} could not be read as CSV: {error}") from None
         super().__init__(dataset, str(path))

@@ -57,10 +57,11 @@ def zone_of_array_type(arrow_type: pa.DataType) -> str:
 
 
 def check_zone(arrow_type: pa.DataType, name: str) -> None:
-    """Raise ValueError for a timestamp type whose zone zoneinfo does not know, naming the parameter."""
-    if pa.types.is_timestamp(arrow_type) and arrow_type.tz and zone_of_arrow(arrow_type.tz) == arrow_type.tz:
+    """Raise ValueError for a timestamp type whose zone zoneinfo does not know or whose offset is out of range, naming the parameter."""
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz:
         try:
-            tzinfo_of_arrow(arrow_type.tz)
+            if zone_of_arrow(arrow_type.tz) == arrow_type.tz:
+                tzinfo_of_arrow(arrow_type.tz)
         except ValueError as error:
             raise ValueError(f"parameter {name!r}: {error}; convert the column to a known zone or to UTC") from None
 
