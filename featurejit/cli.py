@@ -47,6 +47,7 @@ from featurejit.errors import CompileError, OutputTypeError, normalization_hint
 from featurejit.frontend.annotations import read_signature
 from featurejit.resolver import JitResolver, counted, starred_name
 from featurejit.runtime.inputs import ACCEPTED_TYPES, arrow_info, readable_strings
+from featurejit.runtime.slow_path import row_location
 from featurejit.runtime.temporal import check_zone
 from featurejit.settings import problems as setting_problems
 from featurejit.settings import settings
@@ -111,6 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compile type-annotated Python feature resolvers to native kernels and run them over Arrow tables.",
     )
     parser.add_argument("--version", action="version", version=f"featurejit {__version__}")
+    # Its own name, because a command's default for --verbose would overwrite this one's value.
+    parser.add_argument("-v", "--verbose", dest="verbose_before_command", action="store_true", help="the same as -v after the command")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-v",
@@ -520,6 +523,8 @@ def run_command_line(argv: Sequence[str] | None) -> int:
     except SystemExit as stop:
         # argparse exits after --help, --version and invalid arguments; main() returns the code instead.
         return stop.code if isinstance(stop.code, int) else EXIT_USAGE
+    if args.verbose_before_command:
+        args.verbose = True
     if setting_problems:
         for problem in setting_problems:
             print_error(problem)
@@ -676,14 +681,22 @@ def find_resolvers(module: ModuleType, path: Path) -> dict[str, JitResolver]:
     imported by several others runs only where it is defined.
     """
     resolvers: dict[str, JitResolver] = {}
+    imported: dict[str, JitResolver] = {}
     seen: set[int] = set()
     for name, value in vars(module).items():
         if not isinstance(value, JitResolver) or id(value) in seen:
             continue
         if value.function.__module__ != module.__name__:
+            imported.setdefault(name, value)
             continue
         seen.add(id(value))
         resolvers[name] = value
+    if not resolvers and imported:
+        name, resolver = next(iter(imported.items()))
+        raise UsageError(
+            f"{path} defines no resolvers of its own, and run leaves out imported ones such as {name}, which "
+            f"module {resolver.function.__module__} defines; run the file of that module"
+        )
     if not resolvers:
         raise UsageError(
             f"{path} defines no resolvers; decorate a top-level function with @featurejit.jit_resolver"
@@ -758,6 +771,13 @@ def check_named_parameters(resolvers: dict[str, JitResolver]) -> None:
                 )
 
 
+def listed_columns(table: pa.Table) -> str:
+    """Return the table's column names for an error message, or say that it has none."""
+    if not table.column_names:
+        return "the table has no columns"
+    return f"columns are: {', '.join(table.column_names)}"
+
+
 def run_order(resolvers: dict[str, JitResolver], table: pa.Table) -> list[str]:
     """Return the resolvers' names in the order to run them, each after those whose output it reads.
 
@@ -776,7 +796,7 @@ def run_order(resolvers: dict[str, JitResolver], table: pa.Table) -> list[str]:
             elif spec.default is spec.empty:
                 raise UsageError(
                     f"resolver {name} needs column {parameter!r}, which the table lacks and no resolver of the "
-                    f"file computes; columns are: {', '.join(table.column_names)}"
+                    f"file computes; {listed_columns(table)}"
                     + normalization_hint(parameter, table.column_names)
                 )
     order: list[str] = []
@@ -806,7 +826,7 @@ def bind_columns(name: str, resolver: JitResolver, table: pa.Table) -> dict[str,
             continue
         raise UsageError(
             f"resolver {name} needs column {parameter!r}, which the table lacks; "
-            f"columns are: {', '.join(table.column_names)}" + normalization_hint(parameter, table.column_names)
+            f"{listed_columns(table)}" + normalization_hint(parameter, table.column_names)
         )
     check_column_types(name, resolver, columns)
     return columns
@@ -971,7 +991,8 @@ def run_resolver(
         # A result of the wrong type usually means that the annotation is wrong, so that fix comes first.
         if isinstance(error, OutputTypeError):
             hints.append(OUTPUT_TYPE_HINT)
-        if resolver.on_error == "raise":
+        # A row's error may be the data's, which on_error="null" tolerates. A NameError is the code's.
+        if resolver.on_error == "raise" and row_location(error) is not None and not isinstance(error, NameError):
             hints.append('to make such rows null instead, decorate it with @jit_resolver(on_error="null")')
         hint = "".join(f"; {text}" for text in hints)
         raise ResolverRowError(f"resolver {name} raised {type(error).__name__}: {message}{hint}") from error
@@ -1218,7 +1239,10 @@ def format_value(value: Any) -> str:
         text = f"{value:.6g}"
         # Keep a float looking like one, as Python prints 3.0, so that it differs from an int column.
         return f"{text}.0" if text.lstrip("-").isdigit() else text
-    return str(value)
+    text = str(value)
+    if not text.isprintable():  # escape codes in the data must not reach the terminal
+        text = "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
+    return text
 
 
 def preview_table(runs: Sequence[ResolverRun], rows: int) -> Table:

@@ -361,6 +361,18 @@ def test_error_file_without_resolvers(capsys: pytest.CaptureFixture[str], tmp_pa
     assert_one_line_error(err, str(path), "defines no resolvers", "@featurejit.jit_resolver")
 
 
+def test_error_file_with_imported_resolvers_only(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    write_resolver_file(
+        tmp_path, "shared_legs.py", "import featurejit as fj\n\n@fj.jit_resolver\ndef half(distance: int) -> float:\n    return distance / 2\n"
+    )
+    path = write_resolver_file(tmp_path, "uses.py", "from shared_legs import half\n")
+
+    code, _, err = run_main(capsys, "run", str(path))
+
+    assert code == 2
+    assert_one_line_error(err, "defines no resolvers of its own", "such as half, which module shared_legs defines")
+
+
 def test_error_file_that_fails_to_import(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = write_resolver_file(tmp_path, "broken.py", "import featurejit as fj\n\nLIMIT = 1 / 0\n")
 
@@ -680,6 +692,22 @@ def test_output_type_error_hint(capsys: pytest.CaptureFixture[str], tmp_path: Pa
     assert err.index("change the return annotation") < err.index('on_error="null"'), "the annotation fix comes first"
 
 
+def test_name_error_gets_no_null_hint(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "typo.py",
+        "import featurejit as fj\n\n@fj.jit_resolver\ndef padded(distance: int) -> int:\n    return distance + PADDING\n",
+    )
+
+    code, _, err = run_main(capsys, "run", str(path), "--rows", "3")
+
+    assert code == 1
+    assert err.startswith("warning: padded runs in the interpreter"), "the compiler finds the name missing first"
+    last_line = err.strip().splitlines()[-1]
+    assert last_line.startswith("error: resolver padded raised NameError: name 'PADDING' is not defined")
+    assert "on_error" not in err, "a missing name is a bug in the resolver, which null rows would hide"
+
+
 # --------------------------------------------------------------------------------------
 # explain and dump
 # --------------------------------------------------------------------------------------
@@ -968,3 +996,26 @@ def test_bench_options_without_checkout(monkeypatch: pytest.MonkeyPatch, capsys:
 )
 def test_preview_values_keep_their_type(value: object, text: str) -> None:
     assert format_value(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [("\x1b[31mred", "\\x1b[31mred"), ("a\nb\tc", "a\\nb\\tc"), ("café 東京", "café 東京"), ("\u2028", "\\u2028")],
+)
+def test_preview_escapes_control_characters(value: str, text: str) -> None:
+    assert format_value(value) == text
+
+
+@pytest.mark.parametrize("arguments", [["-v", "run"], ["run", "-v"], ["--verbose", "run"]], ids=" ".join)
+def test_verbose_before_or_after_command(capsys: pytest.CaptureFixture[str], arguments: list[str]) -> None:
+    code, _, err = run_main(capsys, *arguments, str(EXAMPLE), "--rows", "3", "--preview", "0")
+
+    assert code == 0, err
+    assert "debug: " in err
+
+
+def test_quiet_without_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "run", str(EXAMPLE), "--rows", "3", "--preview", "0")
+
+    assert code == 0, err
+    assert "debug: " not in err

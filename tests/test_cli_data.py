@@ -200,3 +200,13 @@ def test_output_of_input_with_repeated_column_names(capsys: pytest.CaptureFixtur
     assert code == 2
     assert "--output: the input has 2 columns named 'x'" in err
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_parquet_without_columns(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "empty.parquet"
+    pq.write_table(pa.table({}), data)
+
+    code, err, _ = run_to_parquet(capsys, tmp_path, TEXT_LENGTH, data)
+
+    assert code == 2
+    assert "needs column 'txt', which the table lacks and no resolver of the file computes; the table has no columns" in err
