@@ -772,7 +772,7 @@ def check_named_parameters(resolvers: dict[str, JitResolver]) -> None:
 
 
 def listed_columns(table: pa.Table) -> str:
-    """Return the table's column names for an error message, or say that it has none."""
+    """Return the part of an error message that lists the table's columns, or notes that it has none."""
     if not table.column_names:
         return "the table has no columns"
     return f"columns are: {', '.join(table.column_names)}"
@@ -842,7 +842,7 @@ def check_column_types(name: str, resolver: JitResolver, columns: dict[str, pa.C
         spec = specs[parameter]
         if pa.types.is_null(column.type):
             continue
-        # The type that a call gives the kernel, such as string for string_view (cast without rows here).
+        # The type that a call passes to the kernel, such as string for string_view (cast here without rows).
         try:
             arrow_type = readable_strings(name, parameter, column.slice(0, 0), spec.python_type).type
         except TypeError as error:
@@ -991,7 +991,7 @@ def run_resolver(
         # A result of the wrong type usually means that the annotation is wrong, so that fix comes first.
         if isinstance(error, OutputTypeError):
             hints.append(OUTPUT_TYPE_HINT)
-        # A row's error may be the data's, which on_error="null" tolerates. A NameError is the code's.
+        # on_error="null" suits errors that some rows' data causes. A NameError is a bug in the code.
         if resolver.on_error == "raise" and row_location(error) is not None and not isinstance(error, NameError):
             hints.append('to make such rows null instead, decorate it with @jit_resolver(on_error="null")')
         hint = "".join(f"; {text}" for text in hints)
@@ -1240,7 +1240,7 @@ def format_value(value: Any) -> str:
         # Keep a float looking like one, as Python prints 3.0, so that it differs from an int column.
         return f"{text}.0" if text.lstrip("-").isdigit() else text
     text = str(value)
-    if not text.isprintable():  # escape codes in the data must not reach the terminal
+    if not text.isprintable():  # so that escape sequences in the data do not reach the terminal
         text = "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
     return text
 
