@@ -163,4 +163,9 @@ def load_parquet_folder(path: Path) -> pa.Table:
             f"{path} is a folder without Parquet files; pass a folder that contains Parquet files, "
             f"or a {SUPPORTED_SPELLING} file"
         )
+    # Partition folders such as year=2023 give dictionary columns, which resolvers read as
+    # values only when they hold text.
+    for index, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type) and not pa.types.is_string(field.type.value_type):
+            table = table.set_column(index, field.name, table.column(index).cast(field.type.value_type))
     return table

@@ -210,3 +210,15 @@ def test_parquet_without_columns(capsys: pytest.CaptureFixture[str], tmp_path: P
 
     assert code == 2
     assert "needs column 'txt', which the table lacks and no resolver of the file computes; the table has no columns" in err
+
+
+def test_partitioned_parquet_folder(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder = tmp_path / "by_year"
+    pq.write_to_dataset(pa.table({"a": [1, 2, 3], "year": [2023, 2023, 2024]}), folder, partition_cols=["year"])
+    source = OR_MINUS_ONE + "\n@fj.jit_resolver\ndef next_year(year: int) -> int:\n    return year + 1\n"
+
+    code, err, written = run_to_parquet(capsys, tmp_path, source, folder)
+
+    assert code == 0, err
+    assert written is not None
+    assert sorted(written.column("next_year").to_pylist()) == [2024, 2024, 2025], "the partition column reads as ints"
