@@ -654,9 +654,11 @@ def import_resolver_file(path: Path) -> ModuleType:
     try:
         with importable_folder(resolved.parent):
             spec.loader.exec_module(module)
-    except CompileError:
+    except CompileError as error:
         sys.modules.pop(name, None)
-        raise
+        raise UsageError(
+            f'importing {path} failed, because a resolver with mode="require" does not compile: {error.render()}'
+        ) from None
     except (Exception, SystemExit) as error:
         sys.modules.pop(name, None)
         raise UsageError(f"importing {path} failed: {describe_import_error(error, resolved)}") from None

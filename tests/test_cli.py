@@ -786,6 +786,21 @@ def test_explain_reports_require_mode_failure(capsys: pytest.CaptureFixture[str]
     assert "name 'undefined_fn' is not defined" in out
 
 
+@pytest.mark.parametrize("command", ["explain", "run"])
+def test_require_mode_failure_at_import(capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str) -> None:
+    path = write_resolver_file(
+        tmp_path,
+        "looping.py",
+        "from featurejit import jit_resolver\n\n@jit_resolver(mode='require')\n"
+        "def total(n: int) -> int:\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n",
+    )
+
+    code, _, err = run_main(capsys, command, str(path))
+
+    assert code == 2
+    assert f'error: importing {path} failed, because a resolver with mode="require" does not compile: {path}:6:5: for loops' in err
+
+
 @pytest.mark.parametrize("stage, fragment", [("ir", "py.cmp"), ("optimized", "func.func"), ("llvm", "define"), ("asm", "ret")])
 def test_dump_stage(capsys: pytest.CaptureFixture[str], stage: str, fragment: str) -> None:
     code, out, _ = run_main(capsys, "dump", f"{EXAMPLE}:is_delayed", "--stage", stage)
