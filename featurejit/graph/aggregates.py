@@ -59,10 +59,15 @@ def fill_empty(aggregate: AggregateFeature, array: pa.Array | pa.ChunkedArray) -
 
 
 def numeric_input(table: pa.Table, name: str, function: str) -> pa.ChunkedArray:
-    """Return the column an aggregation reads; bools are summed and averaged as ints, as Python does."""
+    """Return the column an aggregation reads; bools are summed and averaged as ints, as Python does.
+
+    Dictionary-encoded text is decoded, because pyarrow's grouped min and max take no dictionaries.
+    """
     column = table.column(name)
     if function in ("sum", "mean") and pa.types.is_boolean(column.type):
         return column.cast(pa.int64())
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
     return column
 
 

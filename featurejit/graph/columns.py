@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from featurejit.graph.entities import FeatureType
+from featurejit.runtime import temporal
 from featurejit.runtime.temporal import temporal_list_to_arrow
 
 NUMPY_DTYPES: dict[type, np.dtype] = {int: np.dtype(np.int64), float: np.dtype(np.float64), bool: np.dtype(np.bool_)}
@@ -88,11 +89,16 @@ def python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     """Return an array's values as Python objects, as `to_pylist()` does.
 
     Timestamps without a time zone or in UTC, in s, ms or us, are converted here instead,
-    because to_pylist() takes about 3 us per value for them (pyarrow 26).
+    because to_pylist() takes about 3 us per value for them (pyarrow 26). Other datetime,
+    date and timedelta values become what a resolver call passes, so that a whole number of
+    microseconds in a timestamp[ns] is a datetime, not a pandas Timestamp. A value that
+    Python's types cannot hold, such as one with nanoseconds, stays as to_pylist() gives it.
     """
     kind = array.type
-    if not (pa.types.is_timestamp(kind) and kind.unit in MICROSECONDS_PER_UNIT and kind.tz in (None, "UTC")):
+    if temporal.temporal_arrow_info(kind) is None:
         return array.to_pylist()
+    if not (pa.types.is_timestamp(kind) and kind.unit in MICROSECONDS_PER_UNIT and kind.tz in (None, "UTC")):
+        return exact_temporal_values(array)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     values, valid = numpy_values(array, int)
@@ -103,6 +109,21 @@ def python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
         start + delta(microseconds=value * scale) if present else None
         for value, present in zip(values.tolist(), valid.tolist(), strict=True)
     ]
+
+
+def exact_temporal_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
+    """Return the Python values of a datetime, date or timedelta array as python_values describes."""
+    values: list[Any] = []
+    for chunk in array.chunks if isinstance(array, pa.ChunkedArray) else [array]:
+        converted = temporal.python_values(chunk, np.arange(len(chunk)))
+        if any(type(value) is temporal.InvalidValue for value in converted):
+            as_arrow_gives = chunk.to_pylist()
+            converted = [
+                as_arrow_gives[position] if type(value) is temporal.InvalidValue else value
+                for position, value in enumerate(converted)
+            ]
+        values += converted
+    return values
 
 
 @dataclass

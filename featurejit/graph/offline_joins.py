@@ -6,10 +6,11 @@ source. It gives each row the number of its partner's row, and the other entity'
 once per distinct partner row.
 
 A has-many join reads the child source, with the aggregations' filters pushed into the scan
-when they name only source columns, and runs the child entity's plan over what it read.
-Then, if the rows have at most a quarter as many keys as the children, an inner join with
-the rows' distinct keys drops the children that no row reads. Last, the
-children are aggregated per key, and a left join gives each row its key's aggregations.
+when they name only source columns. If the child entity has resolvers, an inner join with
+the rows' distinct keys keeps the children that rows read, and the child plan runs on them.
+Otherwise the plan runs on what the scan read, and, if the rows have at most a quarter as many
+keys as the children, the inner join comes next. Last, the children are aggregated per key,
+and a left join gives each row its key's aggregations.
 """
 
 from __future__ import annotations
@@ -197,11 +198,17 @@ def pushed_filter(join: JoinStep, source: Source, computed: Sequence[Feature]) -
     return combined.expression()
 
 
-def child_table(join: JoinStep, source: Source, sources: Sources, trace: StageTrace) -> pa.Table:
-    """Scan the child source, with the filters pushed down where they can be, and run the child plan over it."""
+def child_table(join: JoinStep, source: Source, owner_keys: pa.Table, sources: Sources, trace: StageTrace) -> tuple[pa.Table, bool]:
+    """Scan the child source, with the filters pushed down where they can be, and run the child plan over it.
+
+    Return the child rows and whether they are only those whose key is in `owner_keys`. The
+    child entity's resolvers run on those rows only, as they do online, so a child row that
+    no row reads raises no error.
+    """
     from featurejit.graph.offline import run_offline  # imported late: it imports this module
 
-    names = [feature.name for feature in join.relationship.target_keys]
+    relationship = join.relationship
+    names = [feature.name for feature in relationship.target_keys]
     subplan = join.subplan
     reads = [] if subplan is None else [feature.name for feature in subplan.source_reads]
     computed = [] if subplan is None else list(subplan.computed)
@@ -211,13 +218,33 @@ def child_table(join: JoinStep, source: Source, sources: Sources, trace: StageTr
         trace.details.append(f"filter pushed into the scan of {source.description}: {expression}, {stats.rows:,} child rows read")
     else:
         trace.details.append(f"scan of {source.description}: {stats.rows:,} child rows read")
+    if subplan is None:
+        return pa.table({name: scanned.column(name) for name in names}), False
+    key_at = scanned_key(source, subplan.entity, scanned, expression)
+    matched = bool(computed)
+    if matched:
+        kept = matched_rows(relationship, scanned, owner_keys)
+        trace.details.append(f"the child resolvers run on the {len(kept):,} of them whose key a row reads")
+        scanned = scanned.take(pa.array(kept))
+        key_at = positions_of(key_at, kept)
     table = {name: scanned.column(name) for name in names}
-    if subplan is not None:
-        columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in subplan.source_reads}
-        keys = RowKeys(subplan.entity, scanned_key(source, subplan.entity, scanned, expression), show_row=False)
-        run_offline(subplan, columns, scanned.num_rows, None, None, sources, keys)
-        table |= {feature.name: columns[feature] for feature in subplan.outputs}
-    return pa.table(table)
+    columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in subplan.source_reads}
+    run_offline(subplan, columns, scanned.num_rows, None, None, sources, RowKeys(subplan.entity, key_at, show_row=False))
+    table |= {feature.name: columns[feature] for feature in subplan.outputs}
+    return pa.table(table), matched
+
+
+def matched_rows(relationship: Relationship, children: pa.Table, owner_keys: pa.Table) -> np.ndarray:
+    """Return, in ascending order, the rows of `children` whose key is one of `owner_keys` (no null key matches)."""
+    names = [feature.name for feature in relationship.target_keys]
+    numbered = pa.table({**{name: children.column(name) for name in names}, LEFT_ROW: pa.array(np.arange(children.num_rows, dtype=np.int64))})
+    joined = execute(planned(relationship, numbered, owner_keys, "inner"), relationship)
+    return np.sort(np.asarray(joined.column(LEFT_ROW), dtype=np.int64))
+
+
+def positions_of(key_at: Callable[[int], Any], rows: np.ndarray) -> Callable[[int], Any]:
+    """Return a key_at for a selection of rows, from the key_at of all rows."""
+    return lambda row: key_at(int(rows[row]))
 
 
 def join_many(
@@ -225,12 +252,12 @@ def join_many(
 ) -> dict[Feature, ArrowColumn]:
     relationship = join.relationship
     names = [feature.name for feature in relationship.target_keys]
-    children = child_table(join, source, sources, trace)
-    left = pa.table({**key_columns(relationship, columns, children.schema), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
+    left = pa.table({**key_columns(relationship, columns, source.schema), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
+    owner_keys = left.select(names).group_by(names, use_threads=False).aggregate([])
+    children, matched_only = child_table(join, source, owner_keys, sources, trace)
     child_keys = key_stats(source, relationship.target_keys)
     distinct_children = child_keys.columns[names[0]].distinct or 0
-    if rows <= SEMI_JOIN_SHARE * distinct_children:
-        owner_keys = left.select(names).group_by(names, use_threads=False).aggregate([])
+    if not matched_only and rows <= SEMI_JOIN_SHARE * distinct_children:
         semi = planned(relationship, children, owner_keys, "inner")
         children = execute(semi, relationship)
         trace.details.append(

@@ -19,17 +19,20 @@ from featurejit.graph.columns import Column
 from featurejit.graph.entities import Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.indexes import child_groups, unique_index
+from featurejit.graph.offline_joins import pushed_filter
 from featurejit.graph.planner import JoinStep
 from featurejit.graph.relationships import JoinedFeature
 from featurejit.joins import Index, KeyTypeError
 
 if TYPE_CHECKING:
     from featurejit.graph.online import StageTrace, Stores
+    from featurejit.graph.sources import Source
 
 # Up to this many rows, a one-column key is probed one value at a time through the index's
 # native scalar lookup, which costs less than building Arrow arrays for a batch probe.
 SCALAR_PROBES = 16
 GROUP_COLUMN = "__featurejit_group"
+POSITION_COLUMN = "__featurejit_position"
 
 
 def probe(index: Index, keys: list[Column], join: JoinStep) -> np.ndarray:
@@ -75,6 +78,22 @@ def join_one(join: JoinStep, columns: dict[Feature, Column], stores: Stores, tra
     return written
 
 
+def passing_children(join: JoinStep, source: Source, child_rows: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the child rows that pass the filter an offline query pushes into its scan, if it pushes one.
+
+    The child entity's resolvers then run on the same rows online and offline.
+    """
+    assert join.subplan is not None
+    expression = pushed_filter(join, source, list(join.subplan.computed))
+    if expression is None:
+        return child_rows, owners
+    names = {feature.name for aggregate in join.aggregates if aggregate.filter is not None for feature in aggregate.filter.features()}
+    rows = pa.array(child_rows)
+    table = pa.table({**{name: source.column(name).take(rows) for name in names}, POSITION_COLUMN: pa.array(np.arange(len(child_rows)))})
+    kept = np.asarray(table.filter(expression).column(POSITION_COLUMN), dtype=np.int64)
+    return child_rows[kept], owners[kept]
+
+
 def join_many(
     join: JoinStep, columns: dict[Feature, Column], rows: int, stores: Stores, trace: StageTrace | None
 ) -> dict[Feature, Column]:
@@ -86,6 +105,8 @@ def join_many(
     groups = child_groups(store.source, relationship.target_keys)
     group_of_row = probe(groups.index, [columns[key] for key in relationship.owner_keys], join)
     child_rows, owners = groups.gather(group_of_row)
+    if join.subplan is not None and join.subplan.computed:
+        child_rows, owners = passing_children(join, store.source, child_rows, owners)
     child: dict[str, Any] = {GROUP_COLUMN: pa.array(owners, type=pa.int64())}
     if join.subplan is not None:
         found = run_source_rows(join.subplan, {}, child_rows, stores, None)

@@ -1,0 +1,147 @@
+"""Has-many child rows: the same results online and offline for dictionary text, nanosecond
+timestamps, and child resolvers that raise on rows that no parent reads or a filter drops."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+import featurejit as fj
+
+
+@fj.features
+class Item:
+    id: int
+    basket_id: int | None
+    label: str | None
+    quantity: int | None
+    in_stock: bool | None
+    packed_at: datetime.datetime | None
+    share: int | None
+    packed_type: str | None
+
+
+@fj.features
+class Basket:
+    id: int
+    opened_at: datetime.datetime | None
+    opened_type: str | None
+    items: list[Item] = fj.has_many(lambda: Item.basket_id == Basket.id)
+
+
+@fj.jit_resolver
+def share(quantity: Item.quantity) -> Item.share:
+    return None if quantity is None else 100 // quantity
+
+
+def type_name(value: Any) -> str:
+    for _ in range(1):  # a loop, so that the resolvers below run in the interpreter
+        pass
+    return type(value).__name__
+
+
+@fj.jit_resolver
+def opened_type(opened_at: Basket.opened_at) -> Basket.opened_type:
+    return type_name(opened_at)
+
+
+@fj.jit_resolver
+def packed_type(packed_at: Item.packed_at) -> Item.packed_type:
+    return type_name(packed_at)
+
+
+def both_ways(graph: Any, features: list[Any], keys: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Return the online and the offline results of the features for the baskets of `keys`."""
+    online = graph.query(features, {Basket.id: keys}).to_pylist()
+    offline = graph.query_table(features, pa.table({"id": keys}))
+    return online, offline.to_pylist()
+
+
+def items(**columns: Any) -> pa.Table:
+    """Return an Item source of the given columns; columns left out are null, except in_stock, which is True."""
+    rows = len(columns["id"])
+    names = [name for name in Item.__annotations__ if name not in ("share", "packed_type")]
+    defaults = {"label": pa.array([None] * rows, pa.string()), "in_stock": pa.array([True] * rows)}
+    filled = {name: columns.get(name, defaults.get(name, pa.nulls(rows, pa.int64()))) for name in names}
+    filled["packed_at"] = columns.get("packed_at", pa.nulls(rows, pa.timestamp("us")))
+    return pa.table(filled)
+
+
+def baskets(ids: list[int]) -> pa.Table:
+    return pa.table({"id": ids, "opened_at": pa.nulls(len(ids), pa.timestamp("us"))})
+
+
+@pytest.mark.parametrize("aggregation", ["min", "max"])
+def test_dictionary_text_min_max(aggregation: str) -> None:
+    labels = pa.array(["pear", "apple", "fig"]).dictionary_encode()
+    graph = fj.Graph([], sources={Basket: baskets([1, 2]), Item: items(id=[0, 1, 2], basket_id=[1, 1, 1], label=labels)})
+    feature = getattr(Basket.items[Item.label], aggregation)()
+
+    online, offline = both_ways(graph, [feature], [1, 2])
+
+    expected = {"min": "apple", "max": "pear"}[aggregation]
+    assert [row[feature.name] for row in online] == [expected, None]
+    assert offline == online
+
+
+def test_nanosecond_timestamps_reach_resolvers_as_datetimes() -> None:
+    stamp = pa.array([datetime.datetime(2024, 1, 1, 15)], pa.timestamp("ns"))
+    opened = pa.table({"id": [1], "opened_at": stamp})
+    graph = fj.Graph([opened_type, packed_type], sources={Basket: opened, Item: items(id=[0], basket_id=[1], packed_at=stamp)})
+    features = [Basket.opened_type, Basket.items[Item.packed_type].max(), Basket.items[Item.packed_at].max()]
+
+    online, offline = both_ways(graph, features, [1])
+
+    assert online[0]["opened_type"] == "datetime"
+    assert online[0]["items[Item.packed_type].max()"] == "datetime"
+    assert type(online[0]["items[Item.packed_at].max()"]) is datetime.datetime
+    assert offline[0]["opened_type"] == "datetime"
+    assert offline[0]["items[Item.packed_type].max()"] == "datetime"
+
+
+def test_nanoseconds_that_datetime_cannot_hold() -> None:
+    stamp = pa.array([1], pa.timestamp("ns"))
+    graph = fj.Graph([opened_type], sources={Basket: pa.table({"id": [1], "opened_at": stamp}), Item: items(id=[], basket_id=[])})
+
+    result = graph.query([Basket.opened_at], {Basket.id: [1]})
+
+    assert result["opened_at"] == stamp.to_pylist(), "a value with nanoseconds comes as pyarrow gives it"
+
+
+def test_child_resolver_skips_unread_children() -> None:
+    # Item 2 divides by zero, but its basket (99) is not asked for, and item 3 has no basket.
+    source = items(id=[0, 1, 2, 3], basket_id=pa.array([1, 2, 99, None], pa.int64()), quantity=[5, 4, 0, 0])
+    graph = fj.Graph([share], sources={Basket: baskets([1, 2, 3]), Item: source})
+    feature = Basket.items[Item.share].sum()
+
+    online, offline = both_ways(graph, [feature], [1, 2, 3])
+
+    assert [row[feature.name] for row in online] == [20, 25, 0]
+    assert offline == online
+    assert graph.query_table([feature]).column(0).to_pylist() == [20, 25, 0], "a scan of every basket"
+    with pytest.raises(ZeroDivisionError, match="share for the Item with id=2"):
+        graph.query([feature], {Basket.id: [99]})
+
+
+def test_child_resolver_skips_filtered_children() -> None:
+    source = items(id=[0, 1], basket_id=[1, 1], quantity=[5, 0], in_stock=[True, False])
+    graph = fj.Graph([share], sources={Basket: baskets([1]), Item: source})
+    feature = Basket.items[Item.in_stock == True, Item.share].sum()  # noqa: E712 - a filter, not a test
+
+    online, offline = both_ways(graph, [feature], [1])
+
+    assert [row[feature.name] for row in online] == [20]
+    assert offline == online
+
+
+def test_child_resolver_runs_before_filter_on_its_output() -> None:
+    source = items(id=[0, 1], basket_id=[1, 1], quantity=[5, 0], in_stock=[True, False])
+    graph = fj.Graph([share], sources={Basket: baskets([1]), Item: source})
+    feature = Basket.items[Item.share > 1, Item.quantity].sum()
+
+    for query in (lambda: graph.query([feature], {Basket.id: [1]}), lambda: graph.query_table([feature])):
+        with pytest.raises(ZeroDivisionError, match="share for the Item with id=1"):
+            query()
