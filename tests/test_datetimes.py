@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pytest
 
-from featurejit import CompileError, jit_resolver
+from featurejit import CompileError, OutputTypeError, jit_resolver
 from tests.temporal_differential import UNIT_NANOSECONDS, check_temporal, count_of, outcome
 
 NY = "America/New_York"
@@ -557,6 +557,38 @@ def test_numpy_scalars_python_cannot_hold_are_named() -> None:
         hour_or_none(np.datetime64("2020-01-01T00:00:00.000000001"))
     with pytest.raises(TypeError, match=r"got numpy.datetime64 2020-01-01, which is not a datetime"):
         hour_or_none(np.datetime64("2020-01-01"))
+
+
+NEW_YEAR_UTC = DT(2021, 1, 1, tzinfo=datetime.UTC)
+
+
+@jit_resolver
+def new_year_if_missing(t: datetime.datetime | None) -> datetime.datetime:
+    # Naive on one path and aware on the other, so it runs in the interpreter.
+    return NEW_YEAR_UTC if t is None else t
+
+
+@jit_resolver(on_error="null")
+def new_year_if_missing_or_null(t: datetime.datetime | None) -> datetime.datetime:
+    return NEW_YEAR_UTC if t is None else t
+
+
+def test_naive_and_aware_results_fail_the_later_row() -> None:
+    column = pa.array([DT(2020, 1, 1), None, DT(2020, 1, 2)], pa.timestamp("us"))
+    assert [new_year_if_missing.function(t) for t in column.to_pylist()][1] == NEW_YEAR_UTC, "CPython mixes both kinds"
+
+    with pytest.raises(OutputTypeError, match=r"is an aware datetime, but an earlier row returned a naive one; .*\(row 1 of new_year_if_missing"):
+        new_year_if_missing(column)
+    assert new_year_if_missing_or_null(column).to_pylist() == [DT(2020, 1, 1), None, DT(2020, 1, 2)]
+    assert new_year_if_missing_or_null.explain(show=False).last_error_rows == 1
+
+
+def test_arrow_scalars_convert_as_elements() -> None:
+    assert moved(pa.scalar(1_000, pa.timestamp("ns"))) == DT(1970, 1, 1, 0, 0, 1, 1)
+    assert type(moved(pa.scalar(1_000, pa.timestamp("ns")))) is DT, "not a pandas Timestamp"
+    assert whole_days(pa.scalar(86_400 * 10**9 * 3, pa.duration("ns"))) == 3
+    with pytest.raises(ValueError, match=r"moved\(\): parameter 't': the timestamp\[ns\] value 1500 has nanoseconds"):
+        moved(pa.scalar(1_500, pa.timestamp("ns")))
 
 
 def test_list_of_naive_and_aware_is_named() -> None:

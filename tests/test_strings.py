@@ -24,6 +24,8 @@ SMALL_INTS = [0, 1, 2, -1, -3, 5, 100, -100]
 # Each entry: a resolver name, its parameters, its return annotation and its expression.
 STRING_EXPRESSIONS: list[tuple[str, str, str, str]] = [
     ("length", "s: str", "int", "len(s)"),
+    ("length_of_int", "n: int", "int", "len(n)"),
+    ("length_of_float", "x: float", "int", "len(x) + 1"),
     ("truthiness", "s: str", "bool", "not s"),
     ("either", "s: str, t: str", "str", "s or t"),
     ("equal", "s: str, t: str", "bool", "s == t"),

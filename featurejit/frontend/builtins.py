@@ -159,7 +159,9 @@ def literal_text(node: ast.Call) -> str | None:
 def lower_len(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
     (value,) = positional_arguments(lowering, node, env, 1, 1)
     if not is_str(value):
-        raise lowering.unsupported(node, "len() is compiled only for str values", hint="Lists are not compiled yet.")
+        # Values of the other compiled types (numbers, bools, None, datetimes) have no len() in
+        # CPython either, which raises TypeError.
+        return lowering.raise_type_error(i64)
     text = lowering.string_operand(value)
     if text is None:
         return lowering.raise_type_error(i64)

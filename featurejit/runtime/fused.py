@@ -17,7 +17,7 @@ from featurejit.errors import CompileError
 from featurejit.frontend.annotations import Signature, ValueSpec
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import bind_arguments, check_array, readable_strings
-from featurejit.runtime.slow_path import RowResults, convert_result, located_error, row_location
+from featurejit.runtime.slow_path import ResultCheck, RowResults, located_error, row_location
 from featurejit.runtime.state import (
     DEFAULT_PHYSICAL,
     ir_type_of,
@@ -229,11 +229,12 @@ class FusedState:
         function = resolver.row_function
         computed: list[Any] = [None] * len(rows)
         failed = np.zeros(len(rows), dtype=bool)
+        check = ResultCheck(output)
         for position in positions.tolist():
             row_arguments = [argument[position] for argument in arguments]
             try:
                 raise_invalid(row_arguments)
-                stored, present = convert_result(function(*row_arguments), output)
+                stored, present = check(function(*row_arguments))
             except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
                 if resolver.on_error == "raise":
                     row = first_row + int(rows[position])

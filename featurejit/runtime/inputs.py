@@ -19,7 +19,9 @@ from featurejit.frontend.annotations import ACCEPTED_TYPES, Signature, ValueSpec
 from featurejit.runtime.slow_path import short_int
 from featurejit.runtime.temporal import (
     TEMPORAL_ARROW_TYPES,
+    InvalidValue,
     check_zone,
+    converter,
     temporal_arrow_info,
     temporal_list_to_arrow,
 )
@@ -201,10 +203,19 @@ def describe(value: Any) -> str:
 
 
 def normalize_scalar(value: Any) -> Any:
-    """Turn numpy and Arrow scalars into the Python value they hold."""
+    """Turn numpy and Arrow scalars into the Python value they hold.
+
+    Arrow's datetime, date and timedelta scalars convert as a batch's elements do, so that a
+    timestamp[ns] is a datetime, not a pandas Timestamp, and one with nanoseconds raises ValueError.
+    """
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, pa.Scalar):
+        if value.is_valid and temporal_arrow_info(value.type) is not None:
+            converted = converter(value.type)(value.value)
+            if type(converted) is InvalidValue:
+                raise converted.error
+            return converted
         return value.as_py()
     return value
 
@@ -217,7 +228,10 @@ def a_type_name(python_type: type) -> str:
 
 def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> Any:
     argument = value
-    value = normalize_scalar(value)
+    try:
+        value = normalize_scalar(value)
+    except ValueError as error:
+        raise ValueError(f"{resolver_name}(): parameter {name!r}: {error}") from None
     if value is None:
         return None
     accepted = ACCEPTED_TYPES[spec.python_type]

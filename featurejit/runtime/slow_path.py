@@ -176,6 +176,28 @@ def convert_result(value: Any, output: type) -> tuple[Any, bool]:
     )
 
 
+class ResultCheck:
+    """Checks one output's results row by row: each fits the annotation (see convert_result), and
+    datetimes are all naive or all aware, since an Arrow column holds one kind."""
+
+    def __init__(self, output: type):
+        self.output = output
+        self.aware: bool | None = None  # the kind of the first datetime stored
+
+    def __call__(self, value: Any) -> tuple[Any, bool]:
+        stored, present = convert_result(value, self.output)
+        if present and self.output is datetime.datetime:
+            aware = value.tzinfo is not None
+            if self.aware is None:
+                self.aware = aware
+            elif aware != self.aware:
+                raise OutputTypeError(
+                    f"the result {value!r} is {'an aware' if aware else 'a naive'} datetime, but an earlier row "
+                    f"returned {'an aware' if self.aware else 'a naive'} one; return one kind on every row"
+                )
+        return stored, present
+
+
 @dataclass
 class RowResults:
     """The interpreter's results for some rows: the values to store, their presence, and the error count."""
@@ -204,11 +226,12 @@ def run_rows(
     """
     results = RowResults([], [], 0)
     columns = list(columns)  # gathers each column once, instead of once per row
+    check = ResultCheck(output)
     for position, row in enumerate(rows.tolist()):
         values = [column[position] for column in columns]
         try:
             raise_invalid(values)
-            stored, present = convert_result(function(*values), output)
+            stored, present = check(function(*values))
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if on_error == "raise":
                 raise located_error(error, resolver_name, first_row + row, names, values) from error

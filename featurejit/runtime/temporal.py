@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from featurejit.errors import OutputTypeError
 from featurejit.runtime.memory import address, count_bits
 from featurejit.zones import NAIVE, tzinfo_of_arrow, zone_hint, zone_of_arrow, zone_of_tzinfo
 
@@ -255,7 +256,7 @@ class TemporalOutput:
         aware = self.arrow_type.tz is not None
         if aware != (value.tzinfo is not None):
             kind = "naive" if value.tzinfo is None else "aware"
-            raise TypeError(
+            raise OutputTypeError(
                 f"row {row} returned the {kind} datetime {value!r}, but the column contains "
                 f"{'aware' if aware else 'naive'} datetimes; return one kind on every row"
             )
