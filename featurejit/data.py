@@ -145,6 +145,31 @@ def read_csv(path: Path, column_types: dict[str, pa.DataType]) -> pa.Table:
     return table
 
 
+def schema_difference(folder: Path) -> str:
+    """Return how the schema of a Parquet file of the folder differs from the first file's, or "" if none does."""
+    import pyarrow.dataset as ds
+
+    try:
+        files = sorted(ds.dataset(folder, format="parquet").files)
+        schemas = [(file, pq.read_schema(file)) for file in files]
+    except (OSError, pa.ArrowException):
+        return ""
+    if not schemas:
+        return ""
+    first_file, first = schemas[0]
+    for file, schema in schemas[1:]:
+        for field in first:
+            index = schema.get_field_index(field.name)
+            if index < 0:
+                return f"{Path(file).name} has no column {field.name!r}, which {Path(first_file).name} has"
+            if schema.field(index).type != field.type:
+                return (
+                    f"column {field.name!r} is {field.type} in {Path(first_file).name} "
+                    f"but {schema.field(index).type} in {Path(file).name}"
+                )
+    return ""
+
+
 def load_parquet_folder(path: Path) -> pa.Table:
     """Read every file of a folder and its subfolders as one Parquet dataset.
 
@@ -155,6 +180,9 @@ def load_parquet_folder(path: Path) -> pa.Table:
         table = pq.read_table(path)
     except (OSError, pa.ArrowException) as error:
         detail = " ".join(str(error).split())
+        difference = schema_difference(path)
+        if difference:
+            raise DataError(f"{path} is a folder of Parquet files whose schemas differ: {difference}; give every file the same columns and types") from None
         raise DataError(
             f"{path} is a folder, so it must contain only Parquet files, but reading it failed: {detail}"
         ) from None
@@ -163,8 +191,8 @@ def load_parquet_folder(path: Path) -> pa.Table:
             f"{path} is a folder without Parquet files; pass a folder that contains Parquet files, "
             f"or a {SUPPORTED_SPELLING} file"
         )
-    # Partition folders such as year=2023 give dictionary columns, which resolvers read as
-    # values only when they hold text.
+    # Partition folders such as year=2023 give dictionary columns. Resolvers read dictionaries
+    # of text only, so the others are decoded to their values.
     for index, field in enumerate(table.schema):
         if pa.types.is_dictionary(field.type) and not pa.types.is_string(field.type.value_type):
             table = table.set_column(index, field.name, table.column(index).cast(field.type.value_type))

@@ -222,3 +222,15 @@ def test_partitioned_parquet_folder(capsys: pytest.CaptureFixture[str], tmp_path
     assert code == 0, err
     assert written is not None
     assert sorted(written.column("next_year").to_pylist()) == [2024, 2024, 2025], "the partition column reads as ints"
+
+
+def test_parquet_folder_of_different_schemas(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    pq.write_table(pa.table({"a": [1, 2]}), folder / "p1.parquet")
+    pq.write_table(pa.table({"a": ["x", "y"]}), folder / "p2.parquet")
+
+    code, err, _ = run_to_parquet(capsys, tmp_path, OR_MINUS_ONE, folder)
+
+    assert code == 2
+    assert "whose schemas differ: column 'a' is int64 in p1.parquet but string in p2.parquet" in err
