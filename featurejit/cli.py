@@ -274,7 +274,9 @@ def explain_command(args: argparse.Namespace, out: Console, err: Console) -> int
 def dump_command(args: argparse.Namespace, out: Console, err: Console) -> int:
     """Print one resolver's code at the requested stage."""
     (resolver,) = select_resolvers(args.target, name_required=True).values()
-    resolver.compile()
+    # The error below gives the reason, which the compile's warning would print a second time.
+    with without_log_records(f"{resolver.name} runs in the interpreter: "):
+        resolver.compile()
     explanation = resolver.explain(show=False)
     if not explanation.native:
         raise UsageError(f"{resolver.name} runs in the interpreter, so it has no compiled code: {explanation.reason}")
@@ -585,6 +587,20 @@ class ConsoleLogHandler(logging.Handler):
             self.console.print(text, markup=False, highlight=False, soft_wrap=True)
         except Exception:  # noqa: BLE001 - logging must never break the command
             self.handleError(record)
+
+
+@contextmanager
+def without_log_records(prefix: str) -> Iterator[None]:
+    """Drop the featurejit logger's records whose message starts with `prefix` inside the block."""
+
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(prefix)
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 @contextmanager

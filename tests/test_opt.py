@@ -574,4 +574,5 @@ def test_dump_interpreted_resolver_with_pass_options(
 
     assert code == 2
     assert "total runs in the interpreter, so it has no compiled code" in err
+    assert err.count("for loops are not compiled yet") == 1, "the reason is printed once, not also as a warning"
     assert "Traceback" not in err
