@@ -142,6 +142,19 @@ def length_of(text: str) -> int:
     return len(text)
 
 
+@jit_resolver(on_error="null")
+def length_or_null(text: str) -> int:
+    return len(text)
+
+
+@pytest.mark.parametrize("resolver", [length_of, length_or_null], ids=["raise", "null"])
+def test_dictionary_index_past_the_end(resolver: fj.JitResolver) -> None:
+    indices = pa.array([0, 5, 1], pa.int32())
+    broken = pa.DictionaryArray.from_arrays(indices, pa.array(["a", "bb"]), safe=False)
+    with pytest.raises(ValueError, match="the Arrow array for parameter 'text' is malformed: index with value of 5"):
+        resolver(broken)
+
+
 @jit_resolver
 def domain(email: str | None) -> str | None:
     if email is None or "@" not in email:

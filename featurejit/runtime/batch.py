@@ -78,7 +78,13 @@ class SegmentInput:
     def values_at(self, rows: np.ndarray) -> list[Any]:
         if self.broadcast and self.argument.array is None:
             return [self.argument.scalar] * len(rows)  # the caller's own object, tzinfo included
-        return gather_values(self.array, self.broadcast, rows)
+        try:
+            return gather_values(self.array, self.broadcast, rows)
+        except pa.ArrowIndexError as error:  # a dictionary index past the dictionary's end
+            raise ValueError(
+                f"the Arrow array for parameter {self.argument.name!r} is malformed: {error}; "
+                f"array.validate(full=True) finds such problems"
+            ) from None
 
     def key(self, layout: ColumnLayout) -> ParameterKey:
         return ParameterKey(self.python_type, self.argument.spec.optional, layout, self.zone, self.unsupported)

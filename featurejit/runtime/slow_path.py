@@ -225,7 +225,9 @@ def run_rows(
     on_error="null" a failing row becomes null and is counted.
     """
     results = RowResults([], [], 0)
-    columns = list(columns)  # gathers each column once, instead of once per row
+    # Gathers each column once, instead of once per row. Indexing, not list(), so that an
+    # IndexError of a gather is raised instead of ending the iteration early.
+    columns = [columns[index] for index in range(len(columns))]
     check = ResultCheck(output)
     for position, row in enumerate(rows.tolist()):
         values = [column[position] for column in columns]
