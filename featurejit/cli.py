@@ -113,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"featurejit {__version__}")
     # Its own name, because a command's default for --verbose would overwrite this one's value.
-    parser.add_argument("-v", "--verbose", dest="verbose_before_command", action="store_true", help="the same as -v after the command")
+    parser.add_argument("-v", "--verbose", dest="verbose_before_command", action="store_true", help="show featurejit's debug log on stderr, as -v after the command does")
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-v",
@@ -793,7 +793,7 @@ def listed_columns(table: pa.Table) -> str:
     """Return the part of an error message that lists the table's columns, or notes that it has none."""
     if not table.column_names:
         return "the table has no columns"
-    return f"columns are: {', '.join(table.column_names)}"
+    return f"columns are: {', '.join(map(printable, table.column_names))}"
 
 
 def run_order(resolvers: dict[str, JitResolver], table: pa.Table) -> list[str]:
@@ -1235,7 +1235,7 @@ def run_notes(runs: Sequence[ResolverRun]) -> list[str]:
             verb = "was" if run.error_rows == 1 else "were"
             notes.append(
                 f"note: {run.name} raised on {run.error_rows:,} of {counted(run.rows, 'row')}, which {verb} set to null "
-                f"(on_error='null'); the plain function raises on them"
+                f"(on_error='null'); the plain function raises on them, or returns a value that the column cannot hold"
             )
         if not run.native:
             reason = run.reason.replace("\n", "\n    ")
@@ -1257,10 +1257,14 @@ def format_value(value: Any) -> str:
         text = f"{value:.6g}"
         # Keep a float looking like one, as Python prints 3.0, so that it differs from an int column.
         return f"{text}.0" if text.lstrip("-").isdigit() else text
-    text = str(value)
-    if not text.isprintable():  # so that escape sequences in the data do not reach the terminal
-        text = "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
-    return text
+    return printable(str(value))
+
+
+def printable(text: str) -> str:
+    """Return text with its unprintable characters escaped, so that escape sequences in data do not reach the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() else repr(character)[1:-1] for character in text)
 
 
 def preview_table(runs: Sequence[ResolverRun], rows: int) -> Table:

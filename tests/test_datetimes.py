@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pytest
 
-from featurejit import CompileError, OutputTypeError, jit_resolver
+from featurejit import CompileError, OutputTypeError, fuse, jit_resolver
 from tests.temporal_differential import UNIT_NANOSECONDS, check_temporal, count_of, outcome
 
 NY = "America/New_York"
@@ -583,12 +583,31 @@ def test_naive_and_aware_results_fail_the_later_row() -> None:
     assert new_year_if_missing_or_null.explain(show=False).last_error_rows == 1
 
 
+def test_naive_and_aware_results_across_chunks() -> None:
+    chunked = pa.chunked_array([pa.array([DT(2020, 1, 1)], pa.timestamp("us")), pa.array([None, DT(2020, 1, 2)], pa.timestamp("us"))])
+
+    with pytest.raises(OutputTypeError, match=r"an earlier row returned a naive one; .*\(row 1 of new_year_if_missing"):
+        new_year_if_missing(chunked)
+    assert new_year_if_missing_or_null(chunked).to_pylist() == [DT(2020, 1, 1), None, DT(2020, 1, 2)]
+    fused = fuse(new_year_if_missing_or_null)
+    assert fused(pa.table({"t": chunked})).column(0).to_pylist() == [DT(2020, 1, 1), None, DT(2020, 1, 2)]
+
+
 def test_arrow_scalars_convert_as_elements() -> None:
     assert moved(pa.scalar(1_000, pa.timestamp("ns"))) == DT(1970, 1, 1, 0, 0, 1, 1)
     assert type(moved(pa.scalar(1_000, pa.timestamp("ns")))) is DT, "not a pandas Timestamp"
     assert whole_days(pa.scalar(86_400 * 10**9 * 3, pa.duration("ns"))) == 3
+    assert year_of(pa.scalar(DT(2024, 5, 1), pa.timestamp("s", tz=NY))) == 2024
+    assert day_year(pa.scalar(86_400_000 * 365, pa.date64())) == 1971
     with pytest.raises(ValueError, match=r"moved\(\): parameter 't': the timestamp\[ns\] value 1500 has nanoseconds"):
         moved(pa.scalar(1_500, pa.timestamp("ns")))
+    with pytest.raises(OverflowError, match=r"day_year\(\): parameter 'd': the date32\[day\] value 2147483647 is outside"):
+        day_year(pa.scalar(2**31 - 1, pa.date32()))
+
+
+@jit_resolver
+def day_year(d: datetime.date) -> int:
+    return d.year
 
 
 def test_list_of_naive_and_aware_is_named() -> None:

@@ -526,9 +526,9 @@ def record_interpreted(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]
     calls: list[tuple[str, int]] = []
     original = FusedState.run_member
 
-    def run_member(self, member, columns, positions, rows, first_row):  # type: ignore[no-untyped-def]
+    def run_member(self, member, columns, positions, rows, first_row, check):  # type: ignore[no-untyped-def]
         calls.extend((member.output, first_row + int(rows[position])) for position in positions)
-        return original(self, member, columns, positions, rows, first_row)
+        return original(self, member, columns, positions, rows, first_row, check)
 
     monkeypatch.setattr(FusedState, "run_member", run_member)
     return calls

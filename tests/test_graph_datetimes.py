@@ -102,3 +102,35 @@ def test_few_online_rows_run_in_interpreter(monkeypatch: pytest.MonkeyPatch) -> 
     assert calls == [len(keys)]
     assert many[:2] == [few[1], expected_rows([None])[0]]
     assert few == expected_rows(RIDES.column("started").take([2, 0]).to_pylist())
+
+
+@fj.features
+class Visit:
+    id: int
+    left: datetime.datetime | None
+    left_or_new_year: datetime.datetime | None
+
+
+NEW_YEAR_UTC = datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC)
+
+
+@fj.jit_resolver(on_error="null")
+def left_or_new_year(left: Visit.left) -> Visit.left_or_new_year:
+    for _ in range(1):  # a loop, so that it runs in the interpreter, which allows both kinds of datetime
+        pass
+    return NEW_YEAR_UTC if left is None else left
+
+
+@pytest.mark.parametrize("pool", [False, True], ids=["one process", "process pool"])
+def test_naive_and_aware_results_null_the_later_row(monkeypatch: pytest.MonkeyPatch, pool: bool) -> None:
+    from featurejit.settings import settings
+
+    if pool:
+        monkeypatch.setattr(settings, "threads", 2)
+        monkeypatch.setattr(settings, "pool_rows", 1)  # every chunk of rows in a process of its own
+    left = pa.array([datetime.datetime(2020, 1, 1), None, datetime.datetime(2020, 1, 2)], pa.timestamp("us"))
+    graph = fj.Graph([left_or_new_year], sources={Visit: pa.table({"id": [0, 1, 2], "left": left})})
+    expected = [datetime.datetime(2020, 1, 1), None, datetime.datetime(2020, 1, 2)]
+
+    assert graph.query([Visit.left_or_new_year], {Visit.id: [0, 1, 2]})["left_or_new_year"] == expected
+    assert graph.query_table([Visit.left_or_new_year]).column(0).to_pylist() == expected

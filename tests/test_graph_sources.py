@@ -158,8 +158,15 @@ def test_csv_source(tmp_path: Path) -> None:
 
 def test_csv_source_of_one_column_reads_empty_lines_as_nulls(tmp_path: Path) -> None:
     path = tmp_path / "cities.csv"
-    path.write_text("city\nOslo\n\nBergen\n")
-    assert make_source(path).dataset.to_table().column("city").to_pylist() == ["Oslo", None, "Bergen"]
+    path.write_text("\ncity\nOslo\n\nBergen\n")
+    assert make_source(path).dataset.to_table().to_pydict() == {"city": ["Oslo", None, "Bergen"]}, "the header stays"
+
+
+def test_csv_source_with_latin1_header(tmp_path: Path) -> None:
+    path = tmp_path / "cities.csv"
+    path.write_bytes(b"caf\xe9\n1\n")
+    with pytest.raises(GraphError, match="the column names of .* are not UTF-8 text"):
+        make_source(path)
 
 
 def test_source_errors(tmp_path: Path) -> None:

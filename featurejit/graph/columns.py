@@ -98,7 +98,7 @@ def python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     if temporal.temporal_arrow_info(kind) is None:
         return array.to_pylist()
     if not (pa.types.is_timestamp(kind) and kind.unit in MICROSECONDS_PER_UNIT and kind.tz in (None, "UTC")):
-        return exact_temporal_values(array)
+        return temporal_python_values(array)
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     values, valid = numpy_values(array, int)
@@ -111,7 +111,7 @@ def python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     ]
 
 
-def exact_temporal_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
+def temporal_python_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     """Return the Python values of a datetime, date or timedelta array as python_values describes."""
     values: list[Any] = []
     for chunk in array.chunks if isinstance(array, pa.ChunkedArray) else [array]:

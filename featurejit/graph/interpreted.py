@@ -23,7 +23,7 @@ from featurejit.errors import OutputTypeError
 from featurejit.graph.bindings import ResolverNode
 from featurejit.graph.entities import Feature
 from featurejit.runtime.batch import CallStats
-from featurejit.runtime.slow_path import convert_result, located_error
+from featurejit.runtime.slow_path import ResultCheck, convert_result, located_error
 from featurejit.runtime.state import log_null_rows
 from featurejit.settings import settings
 
@@ -79,10 +79,14 @@ def run_rows(node: ResolverNode, arguments: dict[str, list[Any]], rows: int, fir
     # Parameters are passed by position, which is faster than by keyword, unless some are keyword-only.
     by_position = all(parameter.kind == parameter.POSITIONAL_OR_KEYWORD for parameter in node.parameters)
     rows_of_values = zip(*arguments.values(), strict=True) if arguments else itertools.repeat((), rows)
+    checks = [ResultCheck(feature.type.python_type) for feature in node.outputs]
     for row, values in enumerate(rows_of_values):
         try:
             result = function(*values) if by_position else function(**dict(zip(names, values, strict=True)))
             results = split_results(node, result)
+            for check, value in zip(checks, results, strict=True):
+                if value is not None:
+                    check.check_kind(value)
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if node.resolver.on_error == "raise":
                 raise located_error(error, node.name, first_row + row, names, list(values)) from error
@@ -135,4 +139,29 @@ def run_batches(node: ResolverNode, arguments: dict[str, list[Any]], rows: int) 
     finally:
         del RUNNING[run_number]
     columns = [[value for result in results for value in result.columns[index]] for index in range(len(node.outputs))]
-    return InterpretedResult(columns, sum(result.errors for result in results))
+    errors = sum(result.errors for result in results) + null_mixed_kinds(node, arguments, columns)
+    return InterpretedResult(columns, errors)
+
+
+def null_mixed_kinds(node: ResolverNode, arguments: dict[str, list[Any]], columns: list[list[Any]]) -> int:
+    """Fail the rows whose datetime differs in kind from the first of its column, as one process's run_rows does.
+
+    Each pool chunk checks its own rows only. Return the rows set to null (on_error="null").
+    """
+    failed: set[int] = set()
+    for feature, values in zip(node.outputs, columns, strict=True):
+        check = ResultCheck(feature.type.python_type)
+        for row, value in enumerate(values):
+            if value is None or row in failed:
+                continue
+            try:
+                check.check_kind(value)
+            except OutputTypeError as error:
+                if node.resolver.on_error == "raise":
+                    names = list(arguments)
+                    raise located_error(error, node.name, row, names, [arguments[name][row] for name in names]) from error
+                failed.add(row)
+    for row in failed:
+        for values in columns:
+            values[row] = None
+    return len(failed)

@@ -221,17 +221,17 @@ def child_table(join: JoinStep, source: Source, owner_keys: pa.Table, sources: S
     if subplan is None:
         return pa.table({name: scanned.column(name) for name in names}), False
     key_at = scanned_key(source, subplan.entity, scanned, expression)
-    matched = bool(computed)
-    if matched:
+    only_matched = bool(computed)
+    if only_matched:
         kept = matched_rows(relationship, scanned, owner_keys)
         trace.details.append(f"the child resolvers run on the {len(kept):,} of them whose key a row reads")
         scanned = scanned.take(pa.array(kept))
-        key_at = positions_of(key_at, kept)
+        key_at = key_at_rows(key_at, kept)
     table = {name: scanned.column(name) for name in names}
     columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in subplan.source_reads}
     run_offline(subplan, columns, scanned.num_rows, None, None, sources, RowKeys(subplan.entity, key_at, show_row=False))
     table |= {feature.name: columns[feature] for feature in subplan.outputs}
-    return pa.table(table), matched
+    return pa.table(table), only_matched
 
 
 def matched_rows(relationship: Relationship, children: pa.Table, owner_keys: pa.Table) -> np.ndarray:
@@ -242,7 +242,7 @@ def matched_rows(relationship: Relationship, children: pa.Table, owner_keys: pa.
     return np.sort(np.asarray(joined.column(LEFT_ROW), dtype=np.int64))
 
 
-def positions_of(key_at: Callable[[int], Any], rows: np.ndarray) -> Callable[[int], Any]:
+def key_at_rows(key_at: Callable[[int], Any], rows: np.ndarray) -> Callable[[int], Any]:
     """Return a key_at for a selection of rows, from the key_at of all rows."""
     return lambda row: key_at(int(rows[row]))
 

@@ -21,7 +21,7 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from featurejit.data import CSV_COLUMN_TYPES, CSV_SUFFIXES, PARQUET_SUFFIXES
+from featurejit.data import CSV_COLUMN_TYPES, CSV_SUFFIXES, PARQUET_SUFFIXES, one_column_options
 from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.keys import KeyIndex
@@ -205,10 +205,12 @@ class CsvSource(Source):
         try:
             dataset = ds.dataset(path, format=ds.CsvFileFormat(convert_options=convert))
             if len(dataset.schema) == 1:  # empty lines are empty fields, as featurejit.data.read_csv reads them
-                parse = pa_csv.ParseOptions(ignore_empty_lines=False)
-                dataset = ds.dataset(path, format=ds.CsvFileFormat(parse_options=parse, convert_options=convert))
+                read, parse = one_column_options(path, dataset.schema.names[0], pa_csv.ReadOptions())
+                dataset = ds.dataset(path, format=ds.CsvFileFormat(read_options=read, parse_options=parse, convert_options=convert))
         except (pa.ArrowInvalid, OSError) as error:
             raise GraphError(f"{path} could not be read as CSV: {error}") from None
+        except UnicodeDecodeError:
+            raise GraphError(f"the column names of {path} are not UTF-8 text; save the file as UTF-8") from None
         super().__init__(dataset, str(path))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Sequence
@@ -129,8 +130,13 @@ class FusedState:
         self.drop_stale_kernels()
         stats = CallStats()
         get_kernel = None if settings.disable_jit else self.kernel
+        checks: dict[str, ResultCheck] = {}  # each member's, for every segment of the call
         runner = BatchRunner(
-            self.output_types, self.slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows=self.null_raising_rows
+            self.output_types,
+            functools.partial(self.slow_path, checks=checks),
+            get_kernel,
+            self.kernel_arrow_types,
+            null_raising_rows=self.null_raising_rows,
         )
         try:
             arrays = runner.run(bound, stats)
@@ -169,13 +175,20 @@ class FusedState:
         return error
 
     def slow_path(
-        self, names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
+        self,
+        names: list[str],
+        values: Sequence[list[Any]],
+        rows: np.ndarray,
+        first_row: int,
+        needed: list[np.ndarray],
+        checks: dict[str, ResultCheck],
     ) -> list[RowResults]:
         """Run the resolvers on the rows, one resolver after another, as separate calls over the table would.
 
         `needed` gives, for each output, the rows whose value of it the kernel could not
         compute. A resolver runs on the rows where its output is needed, or where a needed
         output reads it. Each RowResults holds the output's values at its needed rows only.
+        `checks` contains the result check of each member that ran in the call so far.
         """
         fused = self.fused
         needed_rows = dict(zip(fused.outputs, needed, strict=True))
@@ -185,7 +198,8 @@ class FusedState:
             runs = self.member_mask(member, needed_rows)
             if runs is None or not runs.any():
                 continue
-            computed, failed = self.run_member(member, columns, np.flatnonzero(runs), rows, first_row)
+            check = checks.setdefault(member.output, ResultCheck(member.resolver.signature().result.python_type))
+            computed, failed = self.run_member(member, columns, np.flatnonzero(runs), rows, first_row, check)
             columns[member.output] = computed
             mask = needed_rows.get(member.output)
             if mask is not None:
@@ -215,7 +229,7 @@ class FusedState:
         return cached
 
     def run_member(
-        self, member: FusedMember, columns: ColumnValues, positions: np.ndarray, rows: np.ndarray, first_row: int
+        self, member: FusedMember, columns: ColumnValues, positions: np.ndarray, rows: np.ndarray, first_row: int, check: ResultCheck
     ) -> tuple[list[Any], np.ndarray]:
         """Run one resolver at `positions` of the slow-path rows.
 
@@ -225,11 +239,9 @@ class FusedState:
         resolver = member.resolver
         names = resolver.signature().names
         arguments = [columns[member.columns[name]] for name in names]
-        output = resolver.signature().result.python_type
         function = resolver.row_function
         computed: list[Any] = [None] * len(rows)
         failed = np.zeros(len(rows), dtype=bool)
-        check = ResultCheck(output)
         for position in positions.tolist():
             row_arguments = [argument[position] for argument in arguments]
             try:

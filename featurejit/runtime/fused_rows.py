@@ -229,7 +229,7 @@ def run_fused_rows(state: FusedState, columns: list[NumericColumn]) -> list[Nume
     if len(slow_rows):
         values = [python_values(column, slow_rows) for column in columns]
         needed = needed_masks(output_flags, len(buffers.outputs), slow_rows)
-        results = state.slow_path(list(fused.inputs), values, slow_rows, 0, needed)
+        results = state.slow_path(list(fused.inputs), values, slow_rows, 0, needed, checks={})
         store_results(buffers.outputs, results, slow_rows, needed, stats)
     state.stats = stats
     state.called = True

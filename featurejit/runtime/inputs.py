@@ -230,8 +230,8 @@ def check_scalar(resolver_name: str, name: str, spec: ValueSpec, value: Any) -> 
     argument = value
     try:
         value = normalize_scalar(value)
-    except ValueError as error:
-        raise ValueError(f"{resolver_name}(): parameter {name!r}: {error}") from None
+    except (ValueError, OverflowError) as error:  # an Arrow datetime scalar that Python's types cannot hold
+        raise type(error)(f"{resolver_name}(): parameter {name!r}: {error}") from None
     if value is None:
         return None
     accepted = ACCEPTED_TYPES[spec.python_type]

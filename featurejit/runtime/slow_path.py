@@ -186,16 +186,22 @@ class ResultCheck:
 
     def __call__(self, value: Any) -> tuple[Any, bool]:
         stored, present = convert_result(value, self.output)
-        if present and self.output is datetime.datetime:
-            aware = value.tzinfo is not None
-            if self.aware is None:
-                self.aware = aware
-            elif aware != self.aware:
-                raise OutputTypeError(
-                    f"the result {value!r} is {'an aware' if aware else 'a naive'} datetime, but an earlier row "
-                    f"returned {'an aware' if self.aware else 'a naive'} one; return one kind on every row"
-                )
+        if present:
+            self.check_kind(value)
         return stored, present
+
+    def check_kind(self, value: Any) -> None:
+        """Raise OutputTypeError for a datetime of the other kind than the first one checked."""
+        if self.output is not datetime.datetime:
+            return
+        aware = value.tzinfo is not None
+        if self.aware is None:
+            self.aware = aware
+        elif aware != self.aware:
+            raise OutputTypeError(
+                f"the result {value!r} is {'an aware' if aware else 'a naive'} datetime, but an earlier row "
+                f"returned {'an aware' if self.aware else 'a naive'} one; return one kind on every row"
+            )
 
 
 @dataclass
@@ -216,8 +222,11 @@ def run_rows(
     first_row: int,
     on_error: str,
     output: type,
+    check: ResultCheck | None = None,
 ) -> RowResults:
     """Run `function` on the given rows and return what to store for each.
+
+    `check` checks the results; a call of several segments passes one for all of them.
 
     `columns` contains each argument's Python values at `rows`, in the same order. With
     on_error="raise" the first failing row raises its CPython exception class, with the row
@@ -228,7 +237,7 @@ def run_rows(
     # Gathers each column once, instead of once per row. Indexing, not list(), so that an
     # IndexError of a gather is raised instead of ending the iteration early.
     columns = [columns[index] for index in range(len(columns))]
-    check = ResultCheck(output)
+    check = check or ResultCheck(output)
     for position, row in enumerate(rows.tolist()):
         values = [column[position] for column in columns]
         try:

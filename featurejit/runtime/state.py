@@ -20,7 +20,7 @@ from featurejit.frontend.captures import Capture
 from featurejit.runtime.batch import BatchRunner, CallStats, KernelFunction, ParameterKey
 from featurejit.runtime.inputs import BoundCall, bind_arguments, fits_int64
 from featurejit.runtime.native_call import NativeEntries
-from featurejit.runtime.slow_path import RowResults, located_error, run_rows
+from featurejit.runtime.slow_path import ResultCheck, RowResults, located_error, run_rows
 from featurejit.runtime.temporal import DATETIME_RESULT_TEXT, arrow_type_of_result
 from featurejit.settings import settings
 
@@ -392,11 +392,12 @@ class ResolverState:
         self.ran_quick_kernel = False
         get_kernel = None if settings.disable_jit else self.batch_kernel
         output = signature.result.python_type
+        check = ResultCheck(output)  # one for every segment, so that chunks of a call agree
 
         def slow_path(
             names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
         ) -> list[RowResults]:
-            return [run_rows(self.row_function, self.name, names, values, rows, first_row, self.resolver.on_error, output)]
+            return [run_rows(self.row_function, self.name, names, values, rows, first_row, self.resolver.on_error, output, check)]
 
         null_raising_rows = [self.resolver.on_error == "null"]
         runner = BatchRunner([output], slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows)
