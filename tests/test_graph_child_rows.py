@@ -145,3 +145,17 @@ def test_child_resolver_runs_before_filter_on_its_output() -> None:
     for query in (lambda: graph.query([feature], {Basket.id: [1]}), lambda: graph.query_table([feature])):
         with pytest.raises(ZeroDivisionError, match="share for the Item with id=1"):
             query()
+
+
+def test_int_sum_skips_unread_children() -> None:
+    # The items of basket 2 sum past int64, but only basket 1 is asked for.
+    source = items(id=[0, 1, 2], basket_id=[1, 2, 2], quantity=[5, 2**62, 2**62])
+    graph = fj.Graph([], sources={Basket: baskets([1, 2, 3, 4, 5]), Item: source})
+    feature = Basket.items[Item.quantity].sum()
+
+    for keys in ([1], [1, 3]):
+        online, offline = both_ways(graph, [feature], keys)
+        assert [row[feature.name] for row in online] == [5, 0][: len(keys)]
+        assert offline == online
+    with pytest.raises(OverflowError, match="Basket.id = 2"):
+        graph.query_table([feature], pa.table({"id": [2]}))

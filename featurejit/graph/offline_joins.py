@@ -6,8 +6,9 @@ source. It gives each row the number of its partner's row, and the other entity'
 once per distinct partner row.
 
 A has-many join reads the child source, with the aggregations' filters pushed into the scan
-when they name only source columns. If the child entity has resolvers, an inner join with
-the rows' distinct keys keeps the children that rows read, and the child plan runs on them.
+when they name only source columns. If the child entity has resolvers, or an aggregation is
+an int sum, which may overflow, an inner join with the rows' distinct keys keeps the children
+that rows read, and the child plan runs on them.
 Otherwise the plan runs on what the scan read, and, if the rows have at most a quarter as many
 keys as the children, the inner join comes next. Last, the children are aggregated per key,
 and a left join gives each row its key's aggregations.
@@ -22,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from featurejit.graph.aggregates import aggregate_groups, fill_empty
+from featurejit.graph.aggregates import aggregate_groups, fill_empty, is_int_sum
 from featurejit.graph.entities import Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.filters import Filter, Or
@@ -201,9 +202,9 @@ def pushed_filter(join: JoinStep, source: Source, computed: Sequence[Feature]) -
 def child_table(join: JoinStep, source: Source, owner_keys: pa.Table, sources: Sources, trace: StageTrace) -> tuple[pa.Table, bool]:
     """Scan the child source, with the filters pushed down where they can be, and run the child plan over it.
 
-    Return the child rows and whether they are only those whose key is in `owner_keys`. The
-    child entity's resolvers run on those rows only, as they do online, so a child row that
-    no row reads raises no error.
+    Return the child rows and whether they are only those whose key is in `owner_keys`. With
+    child resolvers or an int sum they are, as online, so a child row that no row reads
+    raises no error.
     """
     from featurejit.graph.offline import run_offline  # imported late: it imports this module
 
@@ -221,10 +222,12 @@ def child_table(join: JoinStep, source: Source, owner_keys: pa.Table, sources: S
     if subplan is None:
         return pa.table({name: scanned.column(name) for name in names}), False
     key_at = scanned_key(source, subplan.entity, scanned, expression)
-    only_matched = bool(computed)
+    # Child resolvers, and int sums that may overflow, must see only the children that rows
+    # read, or a child that no row reads could raise.
+    only_matched = bool(computed) or any(is_int_sum(aggregate) for aggregate in join.aggregates)
     if only_matched:
         kept = matched_rows(relationship, scanned, owner_keys)
-        trace.details.append(f"the child resolvers run on the {len(kept):,} of them whose key a row reads")
+        trace.details.append(f"{len(kept):,} of them have a key that a row reads, and only those are computed and aggregated")
         scanned = scanned.take(pa.array(kept))
         key_at = key_at_rows(key_at, kept)
     table = {name: scanned.column(name) for name in names}
