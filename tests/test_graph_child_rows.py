@@ -159,3 +159,18 @@ def test_int_sum_skips_unread_children() -> None:
         assert offline == online
     with pytest.raises(OverflowError, match="Basket.id = 2"):
         graph.query_table([feature], pa.table({"id": [2]}))
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Dublin", "+05:30"])
+def test_datetime_filter_on_another_unit_and_zone(unit: str, zone: str) -> None:
+    utc = datetime.UTC
+    packed = pa.array([datetime.datetime(2024, 1, 1, 1, tzinfo=utc), datetime.datetime(2024, 1, 1, 3, tzinfo=utc)], pa.timestamp(unit, tz=zone))
+    graph = fj.Graph([], sources={Basket: baskets([1]), Item: items(id=[0, 1], basket_id=[1, 1], packed_at=packed)})
+    late = Basket.items[Item.packed_at >= datetime.datetime(2024, 1, 1, 2, tzinfo=utc)].count()
+    listed = Basket.items[Item.packed_at.isin([datetime.datetime(2024, 1, 1, 3, tzinfo=utc)])].count()
+
+    online, offline = both_ways(graph, [late, listed], [1])
+
+    assert online == [{late.name: 1, listed.name: 1}]
+    assert offline == online

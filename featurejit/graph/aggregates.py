@@ -103,7 +103,7 @@ def aggregate_groups(
     results = []
     for members in by_filter.values():
         condition = members[0].filter
-        rows = table if condition is None else table.filter(condition.expression())
+        rows = table if condition is None else table.filter(condition.expression(table.schema))
         results.append(aggregate_filtered(rows, list(groups), members, describe))
     return results
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from featurejit.graph.errors import GraphError
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from featurejit.graph.entities import Entity, Feature
@@ -34,6 +35,26 @@ EXPRESSION_OPERATORS = {
     ">": lambda field, value: field > value,
     ">=": lambda field, value: field >= value,
 }
+
+
+def typed_values(schema: pa.Schema | None, name: str, values: list[Any]) -> list[Any]:
+    """Return datetime values as scalars of the type of column `name` in `schema`, and other values as they are.
+
+    A value that the column's type cannot hold, such as year 3000 in nanoseconds, stays a datetime.
+    """
+    import pyarrow as pa
+
+    index = -1 if schema is None else schema.get_field_index(name)
+    if index < 0 or not pa.types.is_timestamp(schema.field(index).type):  # type: ignore[union-attr]
+        return values
+    column_type = schema.field(index).type  # type: ignore[union-attr]
+    typed = []
+    for value in values:
+        try:
+            typed.append(pa.scalar(value, type=column_type) if isinstance(value, datetime.datetime) else value)
+        except (pa.ArrowInvalid, OverflowError):
+            typed.append(value)
+    return typed
 
 
 def field(name: str) -> pc.Expression:
@@ -65,8 +86,12 @@ class Filter:
         """Return the features the filter reads, in order and without repeats."""
         raise NotImplementedError(f"{type(self).__name__} does not list its features")
 
-    def expression(self) -> pc.Expression:
-        """Return the filter as a pyarrow expression over columns named after the features."""
+    def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
+        """Return the filter as a pyarrow expression over columns named after the features.
+
+        With the `schema` of the columns, datetime values take their column's type: pyarrow 26
+        has no comparison of, say, timestamp[ns, tz=Europe/Dublin] with timestamp[us, tz=UTC].
+        """
         raise NotImplementedError(f"{type(self).__name__} has no pyarrow expression")
 
     def check(self, entity: Entity, where: str) -> None:
@@ -134,8 +159,9 @@ class Comparison(Filter):
     def features(self) -> list[Feature]:
         return [self.left]
 
-    def expression(self) -> pc.Expression:
-        return EXPRESSION_OPERATORS[self.operator](field(self.left.name), self.right)
+    def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
+        value = typed_values(schema, self.left.name, [self.right])[0]
+        return EXPRESSION_OPERATORS[self.operator](field(self.left.name), value)
 
     def check(self, entity: Entity, where: str) -> None:
         if self.joins_features:
@@ -167,14 +193,15 @@ class IsIn(Filter):
     def features(self) -> list[Feature]:
         return [self.feature]
 
-    def expression(self) -> pc.Expression:
+    def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
         import pyarrow as pa
         import pyarrow.compute as pc
 
         # Arrow's is_in gives false for a null value, so ~isin would keep it. A null value
         # gives null here, as SQL's IN does, so that neither the filter nor its negation keeps the row.
         column = field(self.feature.name)
-        return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), column.isin(list(self.values)))
+        values = typed_values(schema, self.feature.name, list(self.values))
+        return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), column.isin(values))
 
     def check(self, entity: Entity, where: str) -> None:
         super().check(entity, where)
@@ -197,7 +224,7 @@ class NullTest(Filter):
     def features(self) -> list[Feature]:
         return [self.feature]
 
-    def expression(self) -> pc.Expression:
+    def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
         column = field(self.feature.name)
         return column.is_valid() if self.negated else column.is_null()
 
@@ -215,8 +242,8 @@ class And(Filter):
     def features(self) -> list[Feature]:
         return list(dict.fromkeys([*self.left.features(), *self.right.features()]))
 
-    def expression(self) -> pc.Expression:
-        return self.left.expression() & self.right.expression()
+    def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
+        return self.left.expression(schema) & self.right.expression(schema)
 
     def check(self, entity: Entity, where: str) -> None:
         self.left.check(entity, where)
@@ -227,8 +254,8 @@ class And(Filter):
 
 
 class Or(And):
-    def expression(self) -> pc.Expression:
-        return self.left.expression() | self.right.expression()
+    def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
+        return self.left.expression(schema) | self.right.expression(schema)
 
     def __repr__(self) -> str:
         return f"({self.left!r}) | ({self.right!r})"
@@ -243,8 +270,8 @@ class Not(Filter):
     def features(self) -> list[Feature]:
         return self.operand.features()
 
-    def expression(self) -> pc.Expression:
-        return ~self.operand.expression()
+    def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
+        return ~self.operand.expression(schema)
 
     def check(self, entity: Entity, where: str) -> None:
         self.operand.check(entity, where)

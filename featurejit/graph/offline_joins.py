@@ -196,7 +196,7 @@ def pushed_filter(join: JoinStep, source: Source, computed: Sequence[Feature]) -
     combined = unique[0]
     for item in unique[1:]:
         combined = Or(combined, item)
-    return combined.expression()
+    return combined.expression(source.schema)
 
 
 def child_table(join: JoinStep, source: Source, owner_keys: pa.Table, sources: Sources, trace: StageTrace) -> tuple[pa.Table, bool]:
