@@ -113,6 +113,14 @@ def test_filter_forms_users_try(parquet_path: Path) -> None:
         graph.query_table([Trip.id], filters={"id": 5})
 
 
+def test_filter_of_mismatched_type_lists_column_types(tmp_path: Path) -> None:
+    path = tmp_path / "trips.parquet"
+    pq.write_table(pa.table({"id": [1], "distance": pa.array([5], pa.int16())}), path)
+    graph = fj.Graph(RESOLVERS, sources={Trip: path})
+    with pytest.raises(GraphError, match="a value of its type, .*; the columns are: id int64, distance int16$"):
+        graph.query_table([Trip.id], filters=pc.field("distance") > "far")
+
+
 def test_filter_on_unknown_column_is_rejected(parquet_path: Path) -> None:
     graph = fj.Graph(RESOLVERS, sources={Trip: parquet_path})
     with pytest.raises(GraphError, match="the filter .*speed.* does not apply to the source .*only the source's columns"):

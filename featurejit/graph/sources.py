@@ -113,11 +113,12 @@ class Source:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as error:
             # Arrow's message for an unknown column goes on to print the whole schema.
             reason = str(error).splitlines()[0].split(" in ")[0]
-            raise GraphError(
-                f"the filter {expression} does not apply to the source ({self.description}): {reason}; "
-                f"filters are pushed into the scan, so they may name only the source's columns: "
-                f"{', '.join(self.schema.names)}"
-            ) from None
+            if "No match for FieldRef" in reason:
+                hint = f"filters are pushed into the scan, so they may name only the source's columns: {', '.join(self.schema.names)}"
+            else:
+                columns = ", ".join(f"{field.name} {field.type}" for field in self.schema)
+                hint = f"compare each column with a value of its type, such as pyarrow.scalar(value, type); the columns are: {columns}"
+            raise GraphError(f"the filter {expression} does not apply to the source ({self.description}): {reason}; {hint}") from None
 
     def filter_columns(self, expression: pc.Expression | None) -> list[str]:
         """Return the columns of this source that a filter reads, in schema order."""
