@@ -50,7 +50,7 @@ class Plane:
 
 @fj.features
 class Weather:
-    id: int  # the weather table has no one-column key, so weather_table() numbers its rows
+    id: int  # the weather table has no one-column key, so numbered() numbers its rows
     origin: str
     time_hour: datetime.datetime
     precip: float

@@ -263,7 +263,13 @@ def explain_command(args: argparse.Namespace, out: Console, err: Console) -> int
             raise UsageError(f"the graph {name!r} in {path} has no outputs to explain; build it with outputs=[...]")
         out.print(graph.explain(show=False))
         return EXIT_OK
-    for index, resolver in enumerate(select_resolvers(args.target, name_required=False, module=module).values()):
+    try:
+        selected = select_resolvers(args.target, name_required=False, module=module)
+    except UsageError as error:
+        if name is None and graphs:
+            raise UsageError(f"{error}; to explain a graph's plan, pass {path}:GRAPH with one of: {', '.join(graphs)}") from None
+        raise
+    for index, resolver in enumerate(selected.values()):
         if index:
             out.print()
         resolver.warned = True  # the explanation gives the reason that the warning would repeat
@@ -712,8 +718,8 @@ def find_resolvers(module: ModuleType, path: Path) -> dict[str, JitResolver]:
     if not resolvers and imported:
         name, resolver = next(iter(imported.items()))
         raise UsageError(
-            f"{path} defines no resolvers of its own, and run leaves out imported ones such as {name}, which "
-            f"module {resolver.function.__module__} defines; run the file of that module"
+            f"{path} defines no resolvers of its own, and imported ones, such as {name} from module "
+            f"{resolver.function.__module__}, are left out; pass the file of that module"
         )
     if not resolvers:
         raise UsageError(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -113,6 +116,8 @@ def load_table(path: str | Path, csv_column_types: dict[str, pa.DataType] | None
     except (OSError, pa.ArrowException) as error:
         kind = "Parquet" if is_parquet else "CSV"
         detail = " ".join(str(error).split())
+        if not is_parquet:
+            detail = name_csv_columns(path, detail)
         hint = "; save the file as UTF-8 text" if "UTF8" in detail else ""
         raise DataError(f"{path} could not be read as {kind}: {detail}{hint}") from None
     return table
@@ -142,6 +147,27 @@ def read_csv(path: Path, column_types: dict[str, pa.DataType]) -> pa.Table:
         one_column_read, one_column_parse = one_column_options(path, names[0], read_options)
         table = pa_csv.read_csv(path, read_options=one_column_read, parse_options=one_column_parse, convert_options=convert_options)
     return table
+
+
+CSV_COLUMN_NUMBER = re.compile(r"CSV column #(\d+)")
+
+
+def name_csv_columns(path: Path, message: str) -> str:
+    """Add the column name after each "CSV column #N" of an Arrow message, which counts columns from 0."""
+    if CSV_COLUMN_NUMBER.search(message) is None:
+        return message
+    try:
+        with pa.input_stream(str(path), compression="detect") as stream:
+            start = stream.read(1 << 16).decode("utf-8", errors="replace").lstrip("\ufeff\r\n")
+        header = next(csv.reader(io.StringIO(start)), [])
+    except (OSError, pa.ArrowException, csv.Error):
+        return message
+
+    def named(match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return f"{match.group(0)} ({header[index]!r})" if index < len(header) else match.group(0)
+
+    return CSV_COLUMN_NUMBER.sub(named, message)
 
 
 def one_column_options(path: Path, name: str, read_options: pa_csv.ReadOptions) -> tuple[pa_csv.ReadOptions, pa_csv.ParseOptions]:

@@ -370,7 +370,7 @@ def test_error_file_with_imported_resolvers_only(capsys: pytest.CaptureFixture[s
     code, _, err = run_main(capsys, "run", str(path))
 
     assert code == 2
-    assert_one_line_error(err, "defines no resolvers of its own", "such as half, which module shared_legs defines")
+    assert_one_line_error(err, "defines no resolvers of its own", "such as half from module shared_legs, are left out")
 
 
 def test_error_file_that_fails_to_import(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -123,7 +123,7 @@ def test_csv_value_that_does_not_parse_is_named(capsys: pytest.CaptureFixture[st
     code, err, _ = run_to_parquet(capsys, tmp_path, OR_MINUS_ONE, data)
 
     assert code == 2
-    assert "invalid value 'x'" in err
+    assert "In CSV column #0 ('a'): CSV conversion error to int64: invalid value 'x'" in err
     assert "Traceback" not in err
 
 

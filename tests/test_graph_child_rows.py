@@ -174,3 +174,22 @@ def test_datetime_filter_on_another_unit_and_zone(unit: str, zone: str) -> None:
 
     assert online == [{late.name: 1, listed.name: 1}]
     assert offline == online
+
+
+def test_datetime_filter_of_the_other_kind() -> None:
+    # An aware column and a naive constant, which Python orders with TypeError and never finds equal.
+    packed = pa.array([datetime.datetime(2024, 3, 15, 2, tzinfo=datetime.UTC), None], pa.timestamp("us", tz="America/New_York"))
+    graph = fj.Graph([], sources={Basket: baskets([1]), Item: items(id=[0, 1], basket_id=[1, 1], packed_at=packed)})
+    naive = datetime.datetime(2024, 3, 15)
+    equal = Basket.items[Item.packed_at == naive].count()
+    unequal = Basket.items[Item.packed_at != naive].count()
+    listed = Basket.items[Item.packed_at.isin([naive])].count()
+
+    online, offline = both_ways(graph, [equal, unequal, listed], [1])
+
+    assert online == [{equal.name: 0, unequal.name: 1, listed.name: 0}], "the null row is in neither count"
+    assert offline == online
+    later = Basket.items[Item.packed_at >= naive].count()
+    for query in (lambda: graph.query([later], {Basket.id: [1]}), lambda: graph.query_table([later])):
+        with pytest.raises(TypeError, match=r"orders an aware timestamp column .* give the datetime a zone"):
+            query()

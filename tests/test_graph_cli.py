@@ -70,6 +70,18 @@ def test_explain_command_prints_graph_plan(graph_file: Path, capsys: pytest.Capt
     assert out.startswith("total: compiled to native code")
 
 
+def test_explain_of_graph_file_without_own_resolvers(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "shop_model.py").write_text(GRAPH_FILE)
+    path = tmp_path / "shop.py"
+    path.write_text("from shop_model import graph, label, total\n")
+
+    code, _, err = run_main(capsys, "explain", str(path))
+
+    assert code == 2
+    assert "defines no resolvers of its own" in err
+    assert f"to explain a graph's plan, pass {path}:GRAPH with one of: graph" in err
+
+
 def test_graph_command_dot_and_svg(graph_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_main(capsys, "graph", f"{graph_file}:graph", "--format", "dot")
     assert code == 0

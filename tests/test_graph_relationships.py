@@ -157,6 +157,15 @@ def test_online_equals_offline_over_every_key(graph: Any, tables: dict[Any, pa.T
     assert online.to_arrow().to_pylist() == offline.to_pylist()
 
 
+def test_result_indexed_by_feature(graph: Any) -> None:
+    features = [Order.txns.count(), Order.customer.age, Order.busy]
+    result = graph.query(features, {Order.id: [1]})
+    for feature in features:
+        assert result[feature] == result[feature.name]
+    with pytest.raises(KeyError, match="'discount' is not a feature of this result, whose features are: txns.count()"):
+        result[Order.discount]
+
+
 def test_missing_parent_key_gives_none(graph: Any) -> None:
     result = graph.query([Order.txns.count(), Order.busy], {Order.id: [1, 2]})
     assert result["txns.count()"][1] is None
@@ -191,6 +200,10 @@ def test_filter_that_drops_every_child(graph: Any, tables: dict[Any, pa.Table]) 
 def test_unknown_aggregation_lists_known_ones() -> None:
     with pytest.raises(AttributeError, match=r"has no aggregation median\(\); the aggregations are count\(\)"):
         Order.txns[Txn.amount].median()
+    with pytest.raises(AttributeError, match=r"Order.txns.sum\(\) needs a feature to aggregate; .* as in Order.txns\[Txn.price\].sum\(\)"):
+        Order.txns.sum()
+    with pytest.raises(AttributeError, match=r"Order.txns has no attribute 'total'; index it with filters"):
+        Order.txns.total  # noqa: B018 - the attribute access is the test
 
 
 def test_filters_combine(graph: Any, tables: dict[Any, pa.Table]) -> None:

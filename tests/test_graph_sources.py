@@ -170,6 +170,13 @@ def test_csv_source_of_one_column_reads_empty_lines_as_nulls(tmp_path: Path) -> 
     assert make_source(path).dataset.to_table().to_pydict() == {"city": ["Oslo", None, "Bergen"]}, "the header stays"
 
 
+def test_csv_source_value_that_does_not_parse(tmp_path: Path) -> None:
+    path = tmp_path / "trips.csv"
+    path.write_text("id,distance,minutes\n1,10,30\n2,far,5\n")
+    with pytest.raises(GraphError, match=r"In CSV column #1 \('distance'\): .*invalid value 'far'"):
+        fj.Graph(RESOLVERS, sources={Trip: str(path)})
+
+
 def test_csv_source_with_latin1_header(tmp_path: Path) -> None:
     path = tmp_path / "cities.csv"
     path.write_bytes(b"caf\xe9\n1\n")

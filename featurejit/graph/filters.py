@@ -37,24 +37,35 @@ EXPRESSION_OPERATORS = {
 }
 
 
-def typed_values(schema: pa.Schema | None, name: str, values: list[Any]) -> list[Any]:
-    """Return datetime values as scalars of the type of column `name` in `schema`, and other values as they are.
+def timestamp_type(schema: pa.Schema | None, name: str) -> pa.DataType | None:
+    """Return the type of column `name` in `schema` if it is a timestamp, else None."""
+    import pyarrow as pa
+
+    index = -1 if schema is None else schema.get_field_index(name)
+    if index < 0:
+        return None
+    column_type = schema.field(index).type  # type: ignore[union-attr]
+    return column_type if pa.types.is_timestamp(column_type) else None
+
+
+def same_kind(value: Any, column_type: pa.DataType) -> bool:
+    """Return whether a datetime and a timestamp type are both naive or both aware, as Python compares them."""
+    return (value.tzinfo is None) == (column_type.tz is None)
+
+
+def typed_value(value: Any, column_type: pa.DataType | None) -> Any:
+    """Return a datetime as a scalar of its timestamp column's type, and any other value as it is.
 
     A value that the column's type cannot hold, such as year 3000 in nanoseconds, stays a datetime.
     """
     import pyarrow as pa
 
-    index = -1 if schema is None else schema.get_field_index(name)
-    if index < 0 or not pa.types.is_timestamp(schema.field(index).type):  # type: ignore[union-attr]
-        return values
-    column_type = schema.field(index).type  # type: ignore[union-attr]
-    typed = []
-    for value in values:
-        try:
-            typed.append(pa.scalar(value, type=column_type) if isinstance(value, datetime.datetime) else value)
-        except (pa.ArrowInvalid, OverflowError):
-            typed.append(value)
-    return typed
+    if column_type is None or not isinstance(value, datetime.datetime):
+        return value
+    try:
+        return pa.scalar(value, type=column_type)
+    except (pa.ArrowInvalid, OverflowError):
+        return value
 
 
 def field(name: str) -> pc.Expression:
@@ -160,8 +171,21 @@ class Comparison(Filter):
         return [self.left]
 
     def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
-        value = typed_values(schema, self.left.name, [self.right])[0]
-        return EXPRESSION_OPERATORS[self.operator](field(self.left.name), value)
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        column_type = timestamp_type(schema, self.left.name)
+        if column_type is not None and isinstance(self.right, datetime.datetime) and not same_kind(self.right, column_type):
+            kind = "an aware" if column_type.tz is not None else "a naive"
+            if self.operator in ORDERING:
+                raise TypeError(
+                    f"the filter {self!r} orders {kind} timestamp column ({column_type}) by a datetime of the other kind, "
+                    f"which Python cannot compare; give the datetime {'a zone' if column_type.tz else 'no zone'}"
+                )
+            # Python's == between a naive and an aware datetime is False, and != is True.
+            column = field(self.left.name)
+            return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), pa.scalar(self.operator == "!="))
+        return EXPRESSION_OPERATORS[self.operator](field(self.left.name), typed_value(self.right, column_type))
 
     def check(self, entity: Entity, where: str) -> None:
         if self.joins_features:
@@ -200,7 +224,13 @@ class IsIn(Filter):
         # Arrow's is_in gives false for a null value, so ~isin would keep it. A null value
         # gives null here, as SQL's IN does, so that neither the filter nor its negation keeps the row.
         column = field(self.feature.name)
-        values = typed_values(schema, self.feature.name, list(self.values))
+        column_type = timestamp_type(schema, self.feature.name)
+        values = [
+            typed_value(value, column_type)
+            for value in self.values
+            # A datetime of the other kind equals no value of the column, as in Python.
+            if column_type is None or not isinstance(value, datetime.datetime) or same_kind(value, column_type)
+        ]
         return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), column.isin(values))
 
     def check(self, entity: Entity, where: str) -> None:

@@ -482,6 +482,22 @@ class HasManyReference:
         """Return the number of child rows."""
         return ChildRows(self._path, None, None).count()
 
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        target = self._path[-1].target
+        child = target.name
+        if name in ("sum", "mean", "min", "max"):
+            numbers = [feature for feature in target.features if target.features[feature].type.python_type in (int, float)]
+            example = numbers[-1] if numbers else "amount"
+            raise AttributeError(
+                f"{self!r}.{name}() needs a feature to aggregate; select one first, as in {self!r}[{child}.{example}].{name}()"
+            )
+        raise AttributeError(
+            f"{self!r} has no attribute {name!r}; index it with filters and a feature of {child}, "
+            f"then aggregate with count(), sum(), mean(), min() or max()"
+        )
+
     def __repr__(self) -> str:
         return ".".join([self._path[0].owner.name, *(relationship.name for relationship in self._path)])
 

@@ -13,8 +13,8 @@ from featurejit.graph.columns import Column
 class QueryResult(Mapping[str, list[Any]]):
     """The requested features by name, each a list of Python values with None for null.
 
-    `result["speed_mph"]` is a list with one value per request row; `to_pylist()` gives one
-    dict per row and `to_arrow()` a pyarrow Table.
+    `result["speed_mph"]` (or `result[Flight.speed_mph]`, the feature queried) is a list with
+    one value per request row; `to_pylist()` gives one dict per row and `to_arrow()` a pyarrow Table.
     """
 
     def __init__(self, columns: dict[str, Column], rows: int):
@@ -22,7 +22,11 @@ class QueryResult(Mapping[str, list[Any]]):
         self.rows = rows
         self.converted: dict[str, list[Any]] = {}
 
-    def __getitem__(self, name: str) -> list[Any]:
+    def __getitem__(self, name: Any) -> list[Any]:
+        if not isinstance(name, str):
+            name = getattr(name, "name", name)  # a feature, named as the result names its column
+        if name not in self.columns:
+            raise KeyError(f"{name!r} is not a feature of this result, whose features are: {', '.join(self.columns)}")
         values = self.converted.get(name)
         if values is None:
             values = self.columns[name].to_pylist()

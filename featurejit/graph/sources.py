@@ -21,7 +21,13 @@ import pyarrow.csv as pa_csv
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from featurejit.data import CSV_COLUMN_TYPES, CSV_SUFFIXES, PARQUET_SUFFIXES, one_column_options
+from featurejit.data import (
+    CSV_COLUMN_TYPES,
+    CSV_SUFFIXES,
+    PARQUET_SUFFIXES,
+    name_csv_columns,
+    one_column_options,
+)
 from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.keys import KeyIndex
@@ -209,7 +215,7 @@ class CsvSource(Source):
                 read, parse = one_column_options(path, dataset.schema.names[0], pa_csv.ReadOptions())
                 dataset = ds.dataset(path, format=ds.CsvFileFormat(read_options=read, parse_options=parse, convert_options=convert))
         except (pa.ArrowInvalid, OSError) as error:
-            raise GraphError(f"{path} could not be read as CSV: {error}") from None
+            raise GraphError(f"{path} could not be read as CSV: {name_csv_columns(path, str(error))}") from None
         except UnicodeDecodeError:
             raise GraphError(f"the column names of {path} are not UTF-8 text; save the file as UTF-8") from None
         super().__init__(dataset, str(path))
