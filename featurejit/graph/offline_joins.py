@@ -8,10 +8,10 @@ once per distinct partner row.
 A has-many join reads the child source, with the aggregations' filters pushed into the scan
 when they name only source columns. If the child entity has resolvers, or an aggregation is
 an int sum, which may overflow, an inner join with the rows' distinct keys keeps the children
-that rows read, and the child plan runs on them.
-Otherwise the plan runs on what the scan read, and, if the rows have at most a quarter as many
-keys as the children, the inner join comes next. Last, the children are aggregated per key,
-and a left join gives each row its key's aggregations.
+that rows read, and the child plan runs on them. Otherwise the plan runs on what the scan
+read, and, if the rows have at most a quarter as many keys as the children, the inner join
+comes next. Last, the children are aggregated per key, and a left join gives each row its
+key's aggregations.
 """
 
 from __future__ import annotations
