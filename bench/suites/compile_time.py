@@ -21,9 +21,30 @@ from bench.harness import Bench, Row, Suite, SuiteResult, Target
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
+def probe_environment() -> dict[str, str]:
+    """Return the environment of the probes: this one, with the repository on the path and Python's bytecode cache on.
+
+    An installed package has its bytecode compiled by pip, so imports skip compiling the
+    source. A PYTHONDONTWRITEBYTECODE of this environment would turn the cache off, and every
+    lazy import would compile its module first.
+    """
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def compile_bytecode() -> None:
+    """Fill the bytecode cache of featurejit and the probes, as pip does when it installs a package."""
+    import featurejit
+
+    folders = [str(Path(featurejit.__file__).parent), str(REPOSITORY / "bench")]
+    command = [sys.executable, "-m", "compileall", "-q", *folders]
+    subprocess.run(command, capture_output=True, env=probe_environment(), cwd=REPOSITORY, check=True, timeout=600)
+
+
 def run_probe(cache_dir: Path | None, load_compiler: bool) -> dict[str, Any]:
     """Run the compile probe in a fresh interpreter; raise RuntimeError with its stderr if it fails."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")]))}
+    env = probe_environment()
     if cache_dir is None:
         env["FEATUREJIT_CACHE"] = "0"
     else:
@@ -57,6 +78,7 @@ class CompileSuite(Suite):
             samples.setdefault(name, []).append(value)
 
         try:
+            compile_bytecode()
             with tempfile.TemporaryDirectory(prefix="featurejit-bench-cache-") as folder:
                 cache_dir = Path(folder)
                 for run in range(runs):
@@ -86,7 +108,7 @@ class CompileSuite(Suite):
                     stages.setdefault(CACHE_LOAD, []).append(cached["first_stages_ms"])
                     user = run_probe(cache_dir, load_compiler=False)
                     add(CACHE_USER, user["first_compile_ms"])
-        except (RuntimeError, subprocess.TimeoutExpired) as error:
+        except (RuntimeError, subprocess.TimeoutExpired, subprocess.CalledProcessError) as error:
             row = Row(self.name, "", "compile probe", "featurejit", 1, 1, 1, "error", str(error))
             return self.result(rows=[row], notes=[f"The probe failed: {error}"])
 
@@ -153,6 +175,10 @@ def notes(stages: dict[str, list[dict[str, float]]], runs: int) -> list[str]:
         "separate engine setup row, which includes MCJIT's first finalize in the process (about 1.2 ms).",
         "A first call in a new process that compiles also imports the compiler (xDSL and featurejit's frontend, "
         "passes and code generator), which takes most of its time. A hit in the disk cache imports none of them.",
+        "The probes run with Python's bytecode cache, which the suite fills first with compileall, as pip fills it "
+        "when it installs a package. Without it every lazy import compiles its module's source first: on a "
+        "two-core Intel Xeon VM, compile() of the four small resolvers then took a median of 30.1 ms instead of "
+        "26.6 ms, and the lazy import of the compiler 323 ms instead of 236 ms.",
     ]
     return lines
 
