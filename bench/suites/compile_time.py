@@ -36,7 +36,7 @@ def probe_environment() -> dict[str, str]:
 def compile_bytecode() -> None:
     """Fill the bytecode cache of featurejit and the probes, as pip does when it installs a package.
 
-    A folder that cannot be written keeps its probes without the cache, as before.
+    Modules in a folder that cannot be written are still compiled at each import.
     """
     import featurejit
 
