@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import gzip
 from pathlib import Path
 from typing import Any
@@ -168,6 +169,32 @@ def test_csv_source_of_one_column_reads_empty_lines_as_nulls(tmp_path: Path) -> 
     path = tmp_path / "cities.csv"
     path.write_text("\ncity\nOslo\n\nBergen\n")
     assert make_source(path).dataset.to_table().to_pydict() == {"city": ["Oslo", None, "Bergen"]}, "the header stays"
+
+
+@fj.features
+class Rota:
+    id: int
+    day: datetime.datetime | None
+    staff: int | None
+
+
+@fj.features
+class Clinic:
+    id: int
+    day: datetime.datetime | None
+    rota: Rota = fj.has_one(on="day")
+    rotas: list[Rota] = fj.has_many(on="day")
+
+
+def test_csv_datetime_key_without_values(tmp_path: Path) -> None:
+    path = tmp_path / "rotas.csv"
+    path.write_text("id,day,staff\n1,,3\n")
+    clinics = pa.table({"id": [1], "day": pa.array([datetime.datetime(2024, 1, 1)], pa.timestamp("us"))})
+    graph = fj.Graph([], sources={Clinic: clinics, Rota: str(path)})
+    features = [Clinic.rota.staff, Clinic.rotas.count()]
+
+    assert graph.query_table(features).to_pylist() == [{"rota.staff": None, "rotas.count()": 0}], "a null key matches nothing"
+    assert graph.query(features, {Clinic.id: 1}).to_pylist() == [{"rota.staff": None, "rotas.count()": 0}]
 
 
 def test_csv_source_value_that_does_not_parse(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ and compressed bytes were read. Online lookups read whole columns once and keep 
 
 from __future__ import annotations
 
+import datetime
 import threading
 import time
 from collections.abc import Sequence
@@ -204,13 +205,25 @@ class CsvSource(Source):
     """A CSV file, optionally gzip or bzip2 compressed. Empty fields and "NA" are nulls, in string columns too.
 
     Columns of declared int, float, bool and str features are read as those types; others as
-    Arrow guesses from the first rows.
+    Arrow guesses from the first rows. A column of `empty_types` that Arrow guesses to hold only
+    nulls, such as a datetime column without values, is read as the type given there, so that
+    joins through it find no match instead of failing on Arrow's null type.
     """
 
-    def __init__(self, path: Path, column_types: dict[str, pa.DataType] | None = None):
+    def __init__(
+        self, path: Path, column_types: dict[str, pa.DataType] | None = None, empty_types: dict[str, pa.DataType] | None = None
+    ):
         convert = pa_csv.ConvertOptions(strings_can_be_null=True, column_types=column_types or {})
         try:
             dataset = ds.dataset(path, format=ds.CsvFileFormat(convert_options=convert))
+            empty = {
+                name: arrow_type
+                for name, arrow_type in (empty_types or {}).items()
+                if dataset.schema.get_field_index(name) >= 0 and pa.types.is_null(dataset.schema.field(name).type)
+            }
+            if empty:
+                convert = pa_csv.ConvertOptions(strings_can_be_null=True, column_types={**(column_types or {}), **empty})
+                dataset = ds.dataset(path, format=ds.CsvFileFormat(convert_options=convert))
             if len(dataset.schema) == 1:  # empty lines are empty fields, as featurejit.data.read_csv reads them
                 read, parse = one_column_options(path, dataset.schema.names[0], pa_csv.ReadOptions())
                 dataset = ds.dataset(path, format=ds.CsvFileFormat(read_options=read, parse_options=parse, convert_options=convert))
@@ -296,6 +309,17 @@ def csv_column_types(entity: Entity | None) -> dict[str, pa.DataType]:
     }
 
 
+def csv_empty_types(entity: Entity | None) -> dict[str, pa.DataType]:
+    """Return the Arrow type of each CSV column of `entity`'s datetime features, for columns without values.
+
+    Arrow reads such a column as its null type, which no key of a join matches. Naive
+    microseconds are Arrow's default for datetimes with neither a zone nor a fraction finer than that.
+    """
+    if entity is None:
+        return {}
+    return {name: pa.timestamp("us") for name, feature in entity.features.items() if feature.type.python_type is datetime.datetime}
+
+
 def make_source(data: Any, entity: Entity | None = None) -> Source:
     """Return a source for a Table or RecordBatch, or the path of a Parquet file or folder or a CSV file.
 
@@ -316,7 +340,7 @@ def make_source(data: Any, entity: Entity | None = None) -> Source:
     if not path.exists():
         raise GraphError(f"the source {path} was not found; check the path")
     if name.endswith(CSV_SUFFIXES) and path.is_file():
-        return CsvSource(path, csv_column_types(entity))
+        return CsvSource(path, csv_column_types(entity), csv_empty_types(entity))
     if name.endswith(PARQUET_SUFFIXES) or path.is_dir():
         return ParquetSource(path)
     raise GraphError(f"the source {path} is neither a Parquet file or folder nor a CSV file; use .parquet, .pq or .csv")
