@@ -226,10 +226,10 @@ def child_table(join: JoinStep, source: Source, owner_keys: pa.Table, sources: S
     # read, or a child that no row reads could raise.
     only_matched = bool(computed) or any(is_int_sum(aggregate) for aggregate in join.aggregates)
     if only_matched:
-        kept = matched_rows(relationship, scanned, owner_keys)
-        trace.details.append(f"{len(kept):,} of them have a key that a row reads, and only those are computed and aggregated")
-        scanned = scanned.take(pa.array(kept))
-        key_at = key_at_rows(key_at, kept)
+        read_rows = matched_rows(relationship, scanned, owner_keys)
+        trace.details.append(f"{len(read_rows):,} of them have a key that a row reads, and only those are computed and aggregated")
+        scanned = scanned.take(pa.array(read_rows))
+        key_at = key_at_rows(key_at, read_rows)
     table = {name: scanned.column(name) for name in names}
     columns: dict[Feature, ArrowColumn] = {feature: scanned.column(feature.name) for feature in subplan.source_reads}
     run_offline(subplan, columns, scanned.num_rows, None, None, sources, RowKeys(subplan.entity, key_at, show_row=False))

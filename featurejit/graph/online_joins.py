@@ -90,8 +90,8 @@ def passing_children(join: JoinStep, source: Source, child_rows: np.ndarray, own
     names = {feature.name for aggregate in join.aggregates if aggregate.filter is not None for feature in aggregate.filter.features()}
     rows = pa.array(child_rows)
     table = pa.table({**{name: source.column(name).take(rows) for name in names}, POSITION_COLUMN: pa.array(np.arange(len(child_rows)))})
-    kept = np.asarray(table.filter(expression).column(POSITION_COLUMN), dtype=np.int64)
-    return child_rows[kept], owners[kept]
+    passing = np.asarray(table.filter(expression).column(POSITION_COLUMN), dtype=np.int64)
+    return child_rows[passing], owners[passing]
 
 
 def join_many(

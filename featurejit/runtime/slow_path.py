@@ -178,7 +178,7 @@ def convert_result(value: Any, output: type) -> tuple[Any, bool]:
 
 class ResultCheck:
     """Checks one output's results row by row: each fits the annotation (see convert_result), and
-    datetimes are all naive or all aware, since an Arrow column holds one kind."""
+    datetimes are all naive or all aware, since an Arrow column contains one kind."""
 
     def __init__(self, output: type):
         self.output = output
