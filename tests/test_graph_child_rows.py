@@ -193,3 +193,35 @@ def test_datetime_filter_of_the_other_kind() -> None:
     for query in (lambda: graph.query([later], {Basket.id: [1]}), lambda: graph.query_table([later])):
         with pytest.raises(TypeError, match=r"orders an aware timestamp column .* give the datetime a zone"):
             query()
+
+
+OPERATORS = {
+    "==": lambda left, right: left == right,
+    "!=": lambda left, right: left != right,
+    "<": lambda left, right: left < right,
+    "<=": lambda left, right: left <= right,
+    ">": lambda left, right: left > right,
+    ">=": lambda left, right: left >= right,
+}
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+@pytest.mark.parametrize(
+    "constant",
+    [datetime.datetime(2024, 1, 1, 2, 0, 0, 250_000), datetime.datetime(2024, 1, 1, 2), datetime.datetime(3000, 1, 1), datetime.datetime(1000, 1, 1)],
+    ids=["a fraction finer than seconds", "whole seconds", "after the ns range", "before the ns range"],
+)
+def test_datetime_filter_equals_python(unit: str, constant: datetime.datetime) -> None:
+    values = [datetime.datetime(2024, 1, 1, 1), datetime.datetime(2024, 1, 1, 2), datetime.datetime(2024, 1, 1, 3), None]
+    packed = pa.array(values, pa.timestamp(unit))
+    graph = fj.Graph([], sources={Basket: baskets([1]), Item: items(id=[0, 1, 2, 3], basket_id=[1, 1, 1, 1], packed_at=packed)})
+    features = {name: Basket.items[compare(Item.packed_at, constant)].count() for name, compare in OPERATORS.items()}
+    features["isin"] = Basket.items[Item.packed_at.isin([constant, datetime.datetime(2024, 1, 1, 3)])].count()
+
+    online, offline = both_ways(graph, list(features.values()), [1])
+
+    present = [value for value in values if value is not None]
+    expected = {name: sum(compare(value, constant) for value in present) for name, compare in OPERATORS.items()}
+    expected["isin"] = sum(value in (constant, datetime.datetime(2024, 1, 1, 3)) for value in present)
+    assert {name: online[0][feature.name] for name, feature in features.items()} == expected
+    assert offline == online

@@ -158,12 +158,14 @@ def test_online_equals_offline_over_every_key(graph: Any, tables: dict[Any, pa.T
 
 
 def test_result_indexed_by_feature(graph: Any) -> None:
-    features = [Order.txns.count(), Order.customer.age, Order.busy]
+    features = [Order.txns.count(), Order.customer.age, Order.busy, Order.id]
     result = graph.query(features, {Order.id: [1]})
     for feature in features:
         assert result[feature] == result[feature.name]
-    with pytest.raises(KeyError, match="'discount' is not a feature of this result, whose features are: txns.count()"):
+    with pytest.raises(KeyError, match=r"Order.discount is not a feature of this query; the features queried are: Order.txns.count\(\)"):
         result[Order.discount]
+    with pytest.raises(KeyError, match="Store.id is not a feature of this query"):
+        result[Store.id]  # named "id", as the column of Order.id is
 
 
 def test_missing_parent_key_gives_none(graph: Any) -> None:

@@ -186,11 +186,19 @@ class Clinic:
     rotas: list[Rota] = fj.has_many(on="day")
 
 
-def test_csv_datetime_key_without_values(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "day",
+    [
+        pa.array([datetime.datetime(2024, 1, 1)], pa.timestamp("us")),
+        pa.array([datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)], pa.timestamp("us", tz="UTC")),
+        pa.array([1_704_067_200_000_000_500], pa.timestamp("ns")),
+    ],
+    ids=["naive", "aware", "nanoseconds"],
+)
+def test_csv_datetime_key_without_values(tmp_path: Path, day: pa.Array) -> None:
     path = tmp_path / "rotas.csv"
     path.write_text("id,day,staff\n1,,3\n")
-    clinics = pa.table({"id": [1], "day": pa.array([datetime.datetime(2024, 1, 1)], pa.timestamp("us"))})
-    graph = fj.Graph([], sources={Clinic: clinics, Rota: str(path)})
+    graph = fj.Graph([], sources={Clinic: pa.table({"id": [1], "day": day}), Rota: str(path)})
     features = [Clinic.rota.staff, Clinic.rotas.count()]
 
     assert graph.query_table(features).to_pylist() == [{"rota.staff": None, "rotas.count()": 0}], "a null key matches nothing"

@@ -53,19 +53,29 @@ def same_kind(value: Any, column_type: pa.DataType) -> bool:
     return (value.tzinfo is None) == (column_type.tz is None)
 
 
-def typed_value(value: Any, column_type: pa.DataType | None) -> Any:
-    """Return a datetime as a scalar of its timestamp column's type, and any other value as it is.
+def exact_operands(name: str, column_type: pa.DataType, value: datetime.datetime) -> tuple[pc.Expression, Any] | None:
+    """Return a timestamp column and a datetime of its kind as operands that compare exactly, or None.
 
-    A value that the column's type cannot hold, such as year 3000 in nanoseconds, stays a datetime.
+    pyarrow 26 compares timestamps of two types only for some pairs of unit and zone, so both
+    operands get one type. A column of seconds or milliseconds becomes microseconds, which a
+    datetime's fraction needs. A column of nanoseconds keeps its type, and None means that it
+    cannot hold the datetime (outside years 1677 to 2262), so every value of it lies on one side.
     """
     import pyarrow as pa
 
-    if column_type is None or not isinstance(value, datetime.datetime):
-        return value
+    column = field(name)
+    if column_type.unit in ("s", "ms"):
+        column_type = pa.timestamp("us", tz=column_type.tz)
+        column = column.cast(column_type)
     try:
-        return pa.scalar(value, type=column_type)
+        return column, pa.scalar(value, type=column_type)
     except (pa.ArrowInvalid, OverflowError):
-        return value
+        return None
+
+
+def after_every_nanosecond_value(value: datetime.datetime) -> bool:
+    """Return whether a datetime that timestamp[ns] cannot hold lies after its range, not before."""
+    return value.year > 2000
 
 
 def field(name: str) -> pc.Expression:
@@ -171,8 +181,6 @@ class Comparison(Filter):
         return [self.left]
 
     def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
-        import pyarrow as pa
-        import pyarrow.compute as pc
 
         column_type = timestamp_type(schema, self.left.name)
         if column_type is not None and isinstance(self.right, datetime.datetime) and not same_kind(self.right, column_type):
@@ -183,9 +191,22 @@ class Comparison(Filter):
                     f"which Python cannot compare; give the datetime {'a zone' if column_type.tz else 'no zone'}"
                 )
             # Python's == between a naive and an aware datetime is False, and != is True.
-            column = field(self.left.name)
-            return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), pa.scalar(self.operator == "!="))
-        return EXPRESSION_OPERATORS[self.operator](field(self.left.name), typed_value(self.right, column_type))
+            return self.on_every_value(self.operator == "!=")
+        if column_type is None or not isinstance(self.right, datetime.datetime):
+            return EXPRESSION_OPERATORS[self.operator](field(self.left.name), self.right)
+        operands = exact_operands(self.left.name, column_type, self.right)
+        if operands is None:
+            above = after_every_nanosecond_value(self.right)
+            return self.on_every_value({"==": False, "!=": True, "<": above, "<=": above, ">": not above, ">=": not above}[self.operator])
+        return EXPRESSION_OPERATORS[self.operator](*operands)
+
+    def on_every_value(self, outcome: bool) -> pc.Expression:
+        """Return the filter that gives `outcome` on every row with a value, and null on null rows."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        column = field(self.left.name)
+        return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), pa.scalar(outcome))
 
     def check(self, entity: Entity, where: str) -> None:
         if self.joins_features:
@@ -224,14 +245,20 @@ class IsIn(Filter):
         # Arrow's is_in gives false for a null value, so ~isin would keep it. A null value
         # gives null here, as SQL's IN does, so that neither the filter nor its negation keeps the row.
         column = field(self.feature.name)
+        values: list[Any] = list(self.values)
         column_type = timestamp_type(schema, self.feature.name)
-        values = [
-            typed_value(value, column_type)
-            for value in self.values
-            # A datetime of the other kind equals no value of the column, as in Python.
-            if column_type is None or not isinstance(value, datetime.datetime) or same_kind(value, column_type)
-        ]
-        return pc.if_else(column.is_null(), pa.scalar(None, pa.bool_()), column.isin(values))
+        if column_type is not None:
+            values = []
+            for value in self.values:
+                if not isinstance(value, datetime.datetime):
+                    values.append(value)
+                    continue
+                # A datetime of the other kind, or outside the column's range, equals no value of it.
+                operands = exact_operands(self.feature.name, column_type, value) if same_kind(value, column_type) else None
+                if operands is not None:
+                    column = operands[0]
+                    values.append(operands[1])
+        return pc.if_else(field(self.feature.name).is_null(), pa.scalar(None, pa.bool_()), column.isin(values))
 
     def check(self, entity: Entity, where: str) -> None:
         super().check(entity, where)

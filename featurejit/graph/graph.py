@@ -166,9 +166,9 @@ class Graph:
         plan = self.plan(features, tuple(request), None)
         if rows_count == 0 and not request:  # an empty list of rows, which names no key: nothing to look up
             empty = {feature: Column.nulls(0, feature.type) for feature in features}
-            return QueryResult({feature.name: empty[feature] for feature in features}, 0), plan
+            return QueryResult({feature.name: empty[feature] for feature in features}, 0, features), plan
         columns = run_online(plan, request, rows_count, self.stores, trace)
-        return QueryResult({feature.name: columns[feature] for feature in features}, rows_count), plan
+        return QueryResult({feature.name: columns[feature] for feature in features}, rows_count, features), plan
 
     def row_groups(
         self, outputs: tuple[Feature, ...], rows: Sequence[Mapping[Any, Any]]
@@ -221,7 +221,7 @@ class Graph:
             feature.name: Column.concat([result.columns[feature.name] for result in results]).take(positions)
             for feature in features
         }
-        return QueryResult(columns, len(rows)), plans[0]
+        return QueryResult(columns, len(rows), features), plans[0]
 
     def request_columns(self, inputs: Any) -> tuple[dict[Feature, Column], int]:
         """Check the request's values and return a column per feature, and the number of rows."""

@@ -54,8 +54,17 @@ def run_join(
     return join_many(join, columns, rows, source, sources, trace)
 
 
-def key_columns(relationship: Relationship, columns: dict[Feature, ArrowColumn], right: pa.Schema) -> dict[str, Any]:
-    """Return the rows' key columns, named after the other entity's key features and cast to its timestamp types."""
+def key_columns(
+    relationship: Relationship, columns: dict[Feature, ArrowColumn], right: pa.Schema, source: Source | None = None
+) -> dict[str, Any]:
+    """Return the rows' key columns, named after the other entity's key features and cast to its timestamp types.
+
+    If a key column of the `source` has no values, nothing can match, so the rows' keys are
+    nulls of the source's types, whatever their own types.
+    """
+    if source is not None and not target_has_keys(source, relationship):
+        rows = len(columns[relationship.owner_keys[0]])
+        return {key.name: pa.nulls(rows, right.field(key.name).type) for key in relationship.target_keys}
     keys = {}
     for owner_key, target_key in zip(relationship.owner_keys, relationship.target_keys, strict=True):
         column = columns[owner_key]
@@ -76,6 +85,12 @@ def key_columns(relationship: Relationship, columns: dict[Feature, ArrowColumn],
                 ) from None
         keys[target_key.name] = column
     return keys
+
+
+def target_has_keys(source: Source, relationship: Relationship) -> bool:
+    """Return whether every key column of the other entity's source has a value on some row."""
+    stats = key_stats(source, relationship.target_keys)
+    return all(stats.columns[key.name].nulls != stats.rows for key in relationship.target_keys)
 
 
 def explained(plan: JoinPlan, relationship: Relationship) -> list[str]:
@@ -125,7 +140,7 @@ def join_one(
     relationship = join.relationship
     check_unique(source, relationship)
     right = key_table(source, relationship.target_keys)
-    left = pa.table({**key_columns(relationship, columns, right.schema), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
+    left = pa.table({**key_columns(relationship, columns, right.schema, source), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
     plan = planned(relationship, left, right, "left", key_stats(source, relationship.target_keys))
     joined = execute(plan, relationship)
     assert joined.num_rows == rows, "a left join on keys that check_unique found unique keeps every row once"
@@ -255,7 +270,7 @@ def join_many(
 ) -> dict[Feature, ArrowColumn]:
     relationship = join.relationship
     names = [feature.name for feature in relationship.target_keys]
-    left = pa.table({**key_columns(relationship, columns, source.schema), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
+    left = pa.table({**key_columns(relationship, columns, source.schema, source), LEFT_ROW: pa.array(np.arange(rows, dtype=np.int64))})
     owner_keys = left.select(names).group_by(names, use_threads=False).aggregate([])
     children, matched_only = child_table(join, source, owner_keys, sources, trace)
     child_keys = key_stats(source, relationship.target_keys)

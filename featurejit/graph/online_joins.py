@@ -19,7 +19,7 @@ from featurejit.graph.columns import Column
 from featurejit.graph.entities import Feature
 from featurejit.graph.errors import GraphError
 from featurejit.graph.indexes import child_groups, unique_index
-from featurejit.graph.offline_joins import pushed_filter
+from featurejit.graph.offline_joins import pushed_filter, target_has_keys
 from featurejit.graph.planner import JoinStep
 from featurejit.graph.relationships import JoinedFeature
 from featurejit.joins import Index, KeyTypeError
@@ -51,6 +51,14 @@ def probe(index: Index, keys: list[Column], join: JoinStep) -> np.ndarray:
         raise GraphError(f"{join.relationship.qualified_name} cannot look up {owner} in {target}: {error}") from None
 
 
+def probe_keys(index: Index, columns: dict[Feature, Column], join: JoinStep, source: Source) -> np.ndarray:
+    """Return what `probe` returns for the rows' keys; -1 on every row if a key column of the source has no values."""
+    keys = [columns[key] for key in join.relationship.owner_keys]
+    if not target_has_keys(source, join.relationship):
+        return np.full(len(keys[0]), -1, dtype=np.int64)
+    return probe(index, keys, join)
+
+
 def run_join(join: JoinStep, columns: dict[Feature, Column], rows: int, stores: Stores, trace: StageTrace | None) -> dict[Feature, Column]:
     """Run a join stage; return the columns of the features it writes."""
     if join.relationship.kind == "one":
@@ -65,7 +73,7 @@ def join_one(join: JoinStep, columns: dict[Feature, Column], stores: Stores, tra
     store = stores[relationship.target]
     assert store.source is not None and join.subplan is not None, "the graph checked the relationship"
     index = unique_index(store.source, relationship)
-    partner_rows = probe(index, [columns[key] for key in relationship.owner_keys], join)
+    partner_rows = probe_keys(index, columns, join, store.source)
     if trace is not None:
         trace.matched = int((partner_rows >= 0).sum())
         trace.details.append(f"index: {index.describe()}")
@@ -103,7 +111,7 @@ def join_many(
     store = stores[relationship.target]
     assert store.source is not None, "the graph checked the relationship"
     groups = child_groups(store.source, relationship.target_keys)
-    group_of_row = probe(groups.index, [columns[key] for key in relationship.owner_keys], join)
+    group_of_row = probe_keys(groups.index, columns, join, store.source)
     child_rows, owners = groups.gather(group_of_row)
     if join.subplan is not None and join.subplan.computed:
         child_rows, owners = passing_children(join, store.source, child_rows, owners)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -17,14 +17,21 @@ class QueryResult(Mapping[str, list[Any]]):
     one value per request row; `to_pylist()` gives one dict per row and `to_arrow()` a pyarrow Table.
     """
 
-    def __init__(self, columns: dict[str, Column], rows: int):
+    def __init__(self, columns: dict[str, Column], rows: int, features: Sequence[Any] = ()):
         self.columns = columns
         self.rows = rows
         self.converted: dict[str, list[Any]] = {}
+        # The features queried, by which the result may be indexed too. Features of other entities
+        # may share a name with one of them, so a feature is looked up by itself, not by its name.
+        self.names_of_features = {feature: feature.name for feature in features}
 
     def __getitem__(self, name: Any) -> list[Any]:
         if not isinstance(name, str):
-            name = getattr(name, "name", name)  # a feature, named as the result names its column
+            feature = name
+            name = self.names_of_features.get(feature)
+            if name is None:
+                queried = ", ".join(map(repr, self.names_of_features)) or "none"
+                raise KeyError(f"{feature!r} is not a feature of this query; the features queried are: {queried}")
         if name not in self.columns:
             raise KeyError(f"{name!r} is not a feature of this result, whose features are: {', '.join(self.columns)}")
         values = self.converted.get(name)
