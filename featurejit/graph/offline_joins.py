@@ -88,9 +88,17 @@ def key_columns(
 
 
 def target_has_keys(source: Source, relationship: Relationship) -> bool:
-    """Return whether every key column of the other entity's source has a value on some row."""
-    stats = key_stats(source, relationship.target_keys)
-    return all(stats.columns[key.name].nulls != stats.rows for key in relationship.target_keys)
+    """Return whether every key column of the other entity's source has a value on some row.
+
+    Online joins ask on every query, so the answer is kept with the source.
+    """
+    key = ("has keys", tuple(feature.name for feature in relationship.target_keys))
+    found = source.relationship_lookups.get(key)
+    if found is None:
+        stats = key_stats(source, relationship.target_keys)
+        found = all(stats.columns[feature.name].nulls != stats.rows for feature in relationship.target_keys)
+        source.relationship_lookups[key] = found
+    return bool(found)
 
 
 def explained(plan: JoinPlan, relationship: Relationship) -> list[str]:

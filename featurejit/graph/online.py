@@ -49,7 +49,7 @@ class StoredColumn:
         """Return the values at `rows`. `missing` marks the rows of -1, which give null; None means there are none."""
         if self.values is None or self.valid is None:
             # Few rows are read one by one, but as_py() gives pandas Timestamps for nanoseconds.
-            if len(rows) > 64 or pa.types.is_timestamp(self.array.type):
+            if len(rows) > 64 or (pa.types.is_timestamp(self.array.type) and self.array.type.unit == "ns"):
                 indices = pa.array(rows, mask=missing)
                 return Column(self.type, python_values(self.array.take(indices)), None, self.arrow_type)
             values = [None if row < 0 else self.array[row].as_py() for row in rows.tolist()]
