@@ -4,6 +4,7 @@ timestamps, and child resolvers that raise on rows that no parent reads or a fil
 from __future__ import annotations
 
 import datetime
+import operator
 from typing import Any
 
 import pyarrow as pa
@@ -195,14 +196,7 @@ def test_datetime_filter_of_the_other_kind() -> None:
             query()
 
 
-OPERATORS = {
-    "==": lambda left, right: left == right,
-    "!=": lambda left, right: left != right,
-    "<": lambda left, right: left < right,
-    "<=": lambda left, right: left <= right,
-    ">": lambda left, right: left > right,
-    ">=": lambda left, right: left >= right,
-}
+OPERATORS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])

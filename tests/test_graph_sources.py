@@ -165,7 +165,7 @@ def test_csv_source(tmp_path: Path) -> None:
     assert graph.query([Trip.speed], {Trip.id: [3, 1]})["speed"] == [None, 20.0]
 
 
-def test_csv_source_of_one_column_reads_empty_lines_as_nulls(tmp_path: Path) -> None:
+def test_one_column_csv_source_empty_lines(tmp_path: Path) -> None:
     path = tmp_path / "cities.csv"
     path.write_text("\ncity\nOslo\n\nBergen\n")
     assert make_source(path).dataset.to_table().to_pydict() == {"city": ["Oslo", None, "Bergen"]}, "the header stays"

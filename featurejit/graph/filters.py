@@ -181,7 +181,6 @@ class Comparison(Filter):
         return [self.left]
 
     def expression(self, schema: pa.Schema | None = None) -> pc.Expression:
-
         column_type = timestamp_type(schema, self.left.name)
         if column_type is not None and isinstance(self.right, datetime.datetime) and not same_kind(self.right, column_type):
             kind = "an aware" if column_type.tz is not None else "a naive"

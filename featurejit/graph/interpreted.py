@@ -79,14 +79,15 @@ def run_rows(node: ResolverNode, arguments: dict[str, list[Any]], rows: int, fir
     # Parameters are passed by position, which is faster than by keyword, unless some are keyword-only.
     by_position = all(parameter.kind == parameter.POSITIONAL_OR_KEYWORD for parameter in node.parameters)
     rows_of_values = zip(*arguments.values(), strict=True) if arguments else itertools.repeat((), rows)
-    checks = [ResultCheck(feature.type.python_type) for feature in node.outputs]
+    # Only datetime outputs need a check of their own, that every row returns one kind.
+    checks = {index: ResultCheck(datetime.datetime) for index, feature in enumerate(node.outputs) if feature.type.python_type is datetime.datetime}
     for row, values in enumerate(rows_of_values):
         try:
             result = function(*values) if by_position else function(**dict(zip(names, values, strict=True)))
             results = split_results(node, result)
-            for check, value in zip(checks, results, strict=True):
-                if value is not None:
-                    check.check_kind(value)
+            for index, check in checks.items():
+                if results[index] is not None:
+                    check.check_kind(results[index])
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if node.resolver.on_error == "raise":
                 raise located_error(error, node.name, first_row + row, names, list(values)) from error
@@ -150,7 +151,9 @@ def null_mixed_kinds(node: ResolverNode, arguments: dict[str, list[Any]], column
     """
     failed: set[int] = set()
     for feature, values in zip(node.outputs, columns, strict=True):
-        check = ResultCheck(feature.type.python_type)
+        if feature.type.python_type is not datetime.datetime:
+            continue
+        check = ResultCheck(datetime.datetime)
         for row, value in enumerate(values):
             if value is None or row in failed:
                 continue

@@ -90,7 +90,7 @@ def key_columns(
 def target_has_keys(source: Source, relationship: Relationship) -> bool:
     """Return whether every key column of the other entity's source has a value on some row.
 
-    Online joins ask on every query, so the answer is kept with the source.
+    Online joins call this on every query, so the result is kept with the source.
     """
     key = ("has keys", tuple(feature.name for feature in relationship.target_keys))
     found = source.relationship_lookups.get(key)

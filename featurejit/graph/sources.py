@@ -312,8 +312,9 @@ def csv_column_types(entity: Entity | None) -> dict[str, pa.DataType]:
 def csv_empty_types(entity: Entity | None) -> dict[str, pa.DataType]:
     """Return the Arrow type of each CSV column of `entity`'s datetime features, for columns without values.
 
-    Arrow reads such a column as its null type, which no key of a join matches. Naive
-    microseconds are Arrow's default for datetimes with neither a zone nor a fraction finer than that.
+    Arrow reads such a column as its null type, which joins cannot compare with other keys.
+    Naive microseconds are the unit of Python's datetimes, and a key column without values
+    matches no key of any type (see featurejit.graph.offline_joins.target_has_keys).
     """
     if entity is None:
         return {}

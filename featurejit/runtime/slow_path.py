@@ -177,8 +177,8 @@ def convert_result(value: Any, output: type) -> tuple[Any, bool]:
 
 
 class ResultCheck:
-    """Checks one output's results row by row: each fits the annotation (see convert_result), and
-    datetimes are all naive or all aware, since an Arrow column contains one kind."""
+    """The check of one output's results, row by row: each fits the annotation (see convert_result),
+    and datetimes are all naive or all aware, since an Arrow column contains one kind."""
 
     def __init__(self, output: type):
         self.output = output
@@ -237,7 +237,8 @@ def run_rows(
     # Gathers each column once, instead of once per row. Indexing, not list(), so that an
     # IndexError of a gather is raised instead of ending the iteration early.
     columns = [columns[index] for index in range(len(columns))]
-    check = check or ResultCheck(output)
+    if check is None:
+        check = ResultCheck(output)
     for position, row in enumerate(rows.tolist()):
         values = [column[position] for column in columns]
         try:
