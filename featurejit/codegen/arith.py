@@ -178,6 +178,50 @@ def floordiv_by_constant(builder: ir.IRBuilder, x: ir.Value, divisor: int) -> ir
     return builder.xor(quotient, sign)
 
 
+# Dividends of magnitude below NARROW_LIMIT divide by a constant with one 32 x 32 -> 64-bit
+# product (see floordiv_by_constant_narrow), where other dividends take four.
+NARROW_LIMIT = 2**31
+
+
+def narrow_divisor(y: ir.Value) -> int | None:
+    """Return y's value if floordiv_by_constant_narrow divides by it, else None.
+
+    Powers of two are left out: a shift divides by them already.
+    """
+    divisor = positive_constant(y)
+    if divisor is None or divisor & (divisor - 1) == 0 or divisor >= NARROW_LIMIT:
+        return None
+    return divisor
+
+
+def narrow_division_magic(divisor: int) -> tuple[int, int]:
+    """Return (m, s) such that n // divisor == n * m >> s for every n in [0, 2**31).
+
+    As in division_magic with 31 bits instead of 63: with l = ceil(log2(divisor)),
+    m = 2**(31 + l) // divisor + 1 is below 2**32, because divisor > 2**(l - 1), so n * m is one
+    32 x 32 -> 64-bit product, and m * divisor - 2**(31 + l) <= 2**l. The divisor is at least 3,
+    below 2**31 and not a power of two.
+    """
+    bits = (divisor - 1).bit_length()
+    return (1 << (31 + bits)) // divisor + 1, 31 + bits
+
+
+def floordiv_by_constant_narrow(builder: ir.IRBuilder, x: ir.Value, divisor: int) -> Result:
+    """Return x // divisor, exact if x is in [-2**31, 2**31), and whether x is outside that range.
+
+    The quotient of a dividend outside the range is wrong: a kernel that divides this way
+    computes such a block of rows again with floordiv_by_constant (see kernel.emit_group_block).
+    `divisor` is one that narrow_divisor accepts.
+    """
+    multiplier, shift = narrow_division_magic(divisor)
+    sign = builder.ashr(x, i64(63))
+    magnitude = builder.xor(x, sign)
+    # The mask tells LLVM that both factors fit in 32 bits, so it multiplies with one pmuludq.
+    low = builder.and_(magnitude, i64(0xFFFFFFFF))
+    quotient = builder.lshr(builder.mul(low, i64(multiplier)), i64(shift))
+    return builder.xor(quotient, sign), builder.icmp_unsigned(">=", magnitude, i64(NARROW_LIMIT))
+
+
 def int_floordiv(builder: ir.IRBuilder, x: ir.Value, y: ir.Value) -> Result:
     """x // y rounding toward -inf; flags y == 0 and INT64_MIN // -1."""
     divisor_value = positive_constant(y)

@@ -46,7 +46,18 @@ from xdsl.dialects.builtin import i64 as I64_TYPE
 from xdsl.ir import Attribute, Block, Operation, SSAValue
 
 from featurejit.codegen import strhelpers
-from featurejit.codegen.arith import F64, FALSE, I1, I8, I64, TRUE, counted_loop, i64, intrinsic
+from featurejit.codegen.arith import (
+    F64,
+    FALSE,
+    I1,
+    I8,
+    I64,
+    TRUE,
+    counted_loop,
+    i64,
+    intrinsic,
+    narrow_divisor,
+)
 from featurejit.codegen.datetimes import load_temporal
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, PHYSICAL_TYPES, ColumnLayout
 from featurejit.codegen.mathlib import (
@@ -497,6 +508,28 @@ def is_vector_friendly(op: Operation) -> bool:
     return True
 
 
+def narrows_divisions(function_op: func.FuncOp, ops: set[Operation] | None, separate: frozenset[Operation]) -> bool:
+    """Return whether a loop over `ops`, or over the whole function without them, gets a narrow copy.
+
+    It does if LLVM vectorizes it (see is_vector_friendly; the `separate` libm calls are made
+    in a loop of their own) and it divides an int by a constant that arith.narrow_divisor
+    accepts. A scalar loop gains nothing: one 64-bit multiply-high divides there.
+    """
+    top_level = function_op.body.ops if ops is None else ops
+    nested = [op for top in top_level for op in top.walk()]
+    if not all(op in separate or is_vector_friendly(op) for op in nested):
+        return False
+    return any(isinstance(op, FloorDivOp | ModOp) and narrow_constant(op.operands[1]) for op in nested)
+
+
+def narrow_constant(value: SSAValue) -> bool:
+    """Return whether `value` is an int constant that arith.narrow_divisor accepts."""
+    owner = value.owner
+    if not (isinstance(owner, ConstantOp) and owner.result.type == I64_TYPE):
+        return False
+    return narrow_divisor(i64(int(owner.python_value()))) is not None
+
+
 def row_loop_groups(
     reaching: dict[Operation, set[int]], outputs: int, separate: frozenset[Operation] = frozenset()
 ) -> list[frozenset[int]]:
@@ -553,8 +586,11 @@ def group_ops(reaching: dict[Operation, set[int]], group: frozenset[int]) -> set
 
     An op that no output depends on, such as a `py.raise` or a value left dead after it, may
     read a value that only another group's outputs depend on, so that value is emitted too.
+    The `func.return`, which reads every output, is left out: RowEmitter handles it anyway.
     """
-    selected = {op for op, reached in reaching.items() if not reached or reached & group}
+    selected = {
+        op for op, reached in reaching.items() if (not reached or reached & group) and not isinstance(op, func.ReturnOp)
+    }
     pending = list(selected)
     while pending:
         for nested in pending.pop().walk():
@@ -624,6 +660,15 @@ def build_batch_kernel(
     scopes = output_scopes(reaching) if split_flags else None
     owners = output_owners(function_op)
     groups = row_loop_groups(reaching, len(outputs), frozenset(call_results))
+    # Whether each group whose loop has a narrow copy (see emit_group_block) runs the exact
+    # loop only, for the rest of the call: an i1 in the entry block, false at first.
+    wide_slots: dict[frozenset[int], ir.Value] = {}
+    with builder.goto_entry_block():
+        for group in groups:
+            ops = None if len(groups) == 1 else group_ops(reaching, group)
+            if narrows_divisions(function_op, ops, frozenset(call_results)):
+                wide_slots[group] = builder.alloca(I1, name="wide_only")
+                builder.store(FALSE, wide_slots[group])
 
     def load_block_words(base: ir.Value) -> tuple[dict[int, ir.Value], dict[int, ir.Value]]:
         """Load the validity words, and the data words of bool columns, of the block of rows from `base`."""
@@ -651,11 +696,14 @@ def build_batch_kernel(
         rows_of_block: tuple[ir.Value, ir.Value],
         words: tuple[dict[int, ir.Value], dict[int, ir.Value]],
         flag_word_before: ir.Value,
-    ) -> ir.Value:
-        """Emit a group's loop over the rows of a block and the stores of its words; return the block's flags word so far.
+        narrow: bool = False,
+    ) -> tuple[ir.Value, ir.Value]:
+        """Emit a group's loop over the rows of a block and the stores of its words.
 
-        `rows_of_block` is the block's first row and row count (see block_rows), and `words` its
-        validity and bool data words (see load_block_words).
+        Return the block's flags word so far, and a word of the rows that divided a dividend too
+        large for the 32-bit divisions of a `narrow` loop (see emit_group_block), 0 without
+        `narrow`. `rows_of_block` is the block's first row and row count (see block_rows), and
+        `words` its validity and bool data words (see load_block_words).
         """
         base, count = rows_of_block
         validity_words, data_words = words
@@ -671,6 +719,7 @@ def build_batch_kernel(
         output_flag_words = {index: builder.phi(I64, f"flag_word_{index}") for index in group if split_flags}
         valid_words = {index: builder.phi(I64, f"valid_word_{index}") for index in group}
         bool_words = {index: builder.phi(I64, f"bool_word_{index}") for index in group if outputs[index] is bool}
+        widen_word = builder.phi(I64, "widen_word") if narrow else None
         row = builder.add(base, lane)
         if uses_scratch:  # new strings of the previous row are dead
             builder.store(i64(0), builder.gep(context, [i64(0), ir.Constant(ir.IntType(32), 2)], inbounds=True))
@@ -681,6 +730,7 @@ def build_batch_kernel(
         emitter.call_caches = call_caches
         emitter.call_results = dict(call_results)
         emitter.lane = lane
+        emitter.narrow_divisions = narrow
         results, _ = emitter.emit_function_results(function_op, arguments, selected)
         converted, output_flags = {}, {}
         for index in group:
@@ -713,6 +763,8 @@ def build_batch_kernel(
                 word = output_flag_words[index]
                 next_words[word] = builder.or_(word, builder.shl(builder.zext(output_flags[index], I64), lane))
         next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
+        if widen_word is not None:
+            next_words[widen_word] = builder.or_(widen_word, builder.shl(builder.zext(emitter.widen, I64), lane))
         next_lane = builder.add(lane, i64(1))
         builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, rows_end)
         row_latch = builder.block  # the row's code may have added blocks after `row`
@@ -736,7 +788,47 @@ def build_batch_kernel(
             with builder.if_then(builder.icmp_unsigned("!=", raise_addresses[index], i64(0))):
                 raise_bitmap = builder.inttoptr(raise_addresses[index], word_pointer)
                 builder.store(next_words[raise_words[index]], builder.gep(raise_bitmap, [block], inbounds=True))
-        return next_flag_word
+        return next_flag_word, i64(0) if widen_word is None else next_words[widen_word]
+
+    def emit_group_block(
+        group: frozenset[int],
+        block: ir.Value,
+        rows_of_block: tuple[ir.Value, ir.Value],
+        words: tuple[dict[int, ir.Value], dict[int, ir.Value]],
+        flag_word_before: ir.Value,
+    ) -> ir.Value:
+        """Emit a group's rows of a block (see emit_group_rows); return the block's flags word so far.
+
+        A vectorized loop that divides ints by constants gets a narrow copy, whose divisions
+        are exact for dividends in [-2**31, 2**31) only and take one 32-bit product instead of
+        four (see arith.floordiv_by_constant_narrow). A block runs the narrow copy first, and
+        if a row divided a larger dividend, the exact loop again over the whole block, which
+        overwrites every value and word the narrow copy stored. From then on the kernel call
+        runs the exact loop only, so a column of large values costs one block twice.
+        """
+        if group not in wide_slots:
+            return emit_group_rows(group, block, rows_of_block, words, flag_word_before)[0]
+        wide_slot = wide_slots[group]
+        narrow_rows, widen, wide_rows, joined = (
+            kernel.append_basic_block(label) for label in ("narrow_rows", "widen", "wide_rows", "group_end")
+        )
+        builder.cbranch(builder.load(wide_slot), wide_rows, narrow_rows)
+        builder.position_at_end(narrow_rows)
+        narrow_flags, widen_word = emit_group_rows(group, block, rows_of_block, words, flag_word_before, narrow=True)
+        narrow_end = builder.block
+        builder.cbranch(builder.icmp_unsigned("!=", widen_word, i64(0)), widen, joined)
+        builder.position_at_end(widen)
+        builder.store(TRUE, wide_slot)
+        builder.branch(wide_rows)
+        builder.position_at_end(wide_rows)
+        wide_flags, _ = emit_group_rows(group, block, rows_of_block, words, flag_word_before)
+        wide_end = builder.block
+        builder.branch(joined)
+        builder.position_at_end(joined)
+        flag_word = builder.phi(I64, "group_flags")
+        flag_word.add_incoming(narrow_flags, narrow_end)
+        flag_word.add_incoming(wide_flags, wide_end)
+        return flag_word
 
     def emit_block_calls(
         base: ir.Value, count: ir.Value, validity_words: dict[int, ir.Value], data_words: dict[int, ir.Value]
@@ -797,7 +889,7 @@ def build_batch_kernel(
         # The kernel writes the flags bitmap whole, so the first pass stores its words unread.
         flag_word: ir.Value = i64(0) if position == 0 else builder.load(flags_address)
         for group in pass_groups:
-            flag_word = emit_group_rows(group, block, (base, count), (validity_words, data_words), flag_word)
+            flag_word = emit_group_block(group, block, (base, count), (validity_words, data_words), flag_word)
         builder.store(flag_word, flags_address)
         if position == len(passes) - 1:
             next_counted = builder.add(counted, intrinsic(builder, "llvm.ctpop.i64", I64, [flag_word]))

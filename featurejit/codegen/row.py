@@ -332,6 +332,11 @@ class RowEmitter:
         self.call_arguments: dict[Operation, ir.Value] = {}
         self.call_results: dict[Operation, ir.Value] = {}
         self.lane: ir.Value | None = None
+        # With `narrow_divisions`, an int division by a constant that arith.narrow_divisor
+        # accepts is exact only for dividends in [-2**31, 2**31), and `widen` is set for a row
+        # that divides a larger one (see kernel.emit_group_block).
+        self.narrow_divisions = False
+        self.widen: ir.Value = FALSE
 
     def emit_function(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[Repr, ir.Value]:
         """Emit the body of a one-result `function` for these arguments; return (result, slow-path flag)."""
@@ -457,16 +462,20 @@ class RowEmitter:
         # Each branch starts from the flags before the `if`; the merge block takes a phi of each.
         flags_before = dict(self.scope_flags)
         raises_before = dict(self.owner_raises)
+        widen_before = self.widen
         incoming = []
         raises_incoming = []
+        widen_incoming = []
         for llvm_block, region in ((then_block, op.true_region), (else_block, op.false_region)):
             builder.position_at_end(llvm_block)
             self.scope_flags = dict(flags_before)
             self.owner_raises = dict(raises_before)
+            self.widen = widen_before
             region_block = region.blocks.first
             yielded = self.emit_block(region_block) if region_block is not None else []
             incoming.append(([flatten(value) for value in yielded], self.scope_flags, builder.block))
             raises_incoming.append(self.owner_raises)
+            widen_incoming.append(self.widen)
             builder.branch(merge_block)
 
         builder.position_at_end(merge_block)
@@ -484,6 +493,11 @@ class RowEmitter:
                 raises_phi.add_incoming(raises.get(owners, FALSE), block)
             merged_raises[owners] = raises_phi
         self.owner_raises = merged_raises
+        if any(widen is not widen_before for widen in widen_incoming):
+            widen_phi = builder.phi(I1)
+            for widen, (_, _, block) in zip(widen_incoming, incoming, strict=True):
+                widen_phi.add_incoming(widen, block)
+            self.widen = widen_phi
         for index, result in enumerate(op.results):
             merged = []
             for position, llvm_type_ in enumerate(components(result.type)):
@@ -630,7 +644,13 @@ class RowEmitter:
         lhs, rhs = (self.values[operand] for operand in op.operands)
         operand_type = op.operands[0].type
         int_semantics, float_semantics = BINARY_SEMANTICS[type(op)]
-        if operand_type in (I64_TYPE, F64_TYPE) and type(op) in DIVISIONS:
+        divisor = arith.narrow_divisor(rhs) if self.narrow_divisions and operand_type == I64_TYPE else None
+        if divisor is not None and isinstance(op, py.FloorDivOp | py.ModOp):
+            quotient, wide = arith.floordiv_by_constant_narrow(self.builder, lhs, divisor)
+            self.widen = wide if self.widen is FALSE else self.builder.or_(self.widen, wide)
+            value = quotient if isinstance(op, py.FloorDivOp) else self.builder.sub(lhs, self.builder.mul(quotient, rhs))
+            self.define(op, value)
+        elif operand_type in (I64_TYPE, F64_TYPE) and type(op) in DIVISIONS:
             # CPython raises ZeroDivisionError on a zero divisor, whatever the dividend.
             value, bad = (int_semantics if operand_type == I64_TYPE else float_semantics)(self.builder, lhs, rhs)
             zero = zero_of(LLVM_TYPES[operand_type])
