@@ -125,6 +125,35 @@ def product_range(factor: int) -> tuple[int, int]:
     return max(low, INT64_MIN), min(high, INT64_MAX)
 
 
+# The least and greatest value an int64 may have. A kernel tracks such bounds for int values
+# (see RowEmitter.bounds), and an add, sub or mul whose bounds fit int64 needs no overflow check.
+Bounds = tuple[int, int]
+INT64_BOUNDS: Bounds = (INT64_MIN, INT64_MAX)
+
+
+def result_bounds(operation: str, x: Bounds, y: Bounds) -> Bounds:
+    """Return the bounds of x + y, x - y or x * y ("add", "sub", "mul") in Python ints, which may exceed int64."""
+    if operation == "add":
+        return x[0] + y[0], x[1] + y[1]
+    if operation == "sub":
+        return x[0] - y[1], x[1] - y[0]
+    products = [left * right for left in x for right in y]
+    return min(products), max(products)
+
+
+def fits_int64(bounds: Bounds) -> bool:
+    return INT64_MIN <= bounds[0] and bounds[1] <= INT64_MAX
+
+
+def division_bounds(x: Bounds, divisor: int, modulo: bool) -> Bounds:
+    """Return the bounds of x // divisor, or of x % divisor with `modulo`, for a positive divisor."""
+    if not modulo:
+        return x[0] // divisor, x[1] // divisor
+    if 0 <= x[0] and x[1] < divisor:
+        return x
+    return 0, divisor - 1
+
+
 def positive_constant(y: ir.Value) -> int | None:
     """Return y's value if it is a positive int constant, else None."""
     if isinstance(y, ir.Constant) and isinstance(y.constant, int) and y.constant > 0:

@@ -295,6 +295,10 @@ def convert_dyn_output(
     return builder.select(fits, builder.trunc(value.bits, I8), ir.Constant(I8, 0)), present, builder.not_(fits)
 
 
+def union_bounds(bounds: list[arith.Bounds]) -> arith.Bounds:
+    return min(low for low, _ in bounds), max(high for _, high in bounds)
+
+
 class RowEmitter:
     """Writes the LLVM IR of one resolver call at a builder's position."""
 
@@ -337,6 +341,9 @@ class RowEmitter:
         # that divides a larger one (see kernel.emit_group_block).
         self.narrow_divisions = False
         self.widen: ir.Value = FALSE
+        # Known bounds of int values: constants, quotients and remainders by constants, and
+        # what add, sub, mul, select and scf.if make of them. Other ints may be any int64.
+        self.bounds: dict[SSAValue, arith.Bounds] = {}
 
     def emit_function(self, function: func.FuncOp, arguments: list[Repr]) -> tuple[Repr, ir.Value]:
         """Emit the body of a one-result `function` for these arguments; return (result, slow-path flag)."""
@@ -466,6 +473,7 @@ class RowEmitter:
         incoming = []
         raises_incoming = []
         widen_incoming = []
+        yields = []
         for llvm_block, region in ((then_block, op.true_region), (else_block, op.false_region)):
             builder.position_at_end(llvm_block)
             self.scope_flags = dict(flags_before)
@@ -473,6 +481,8 @@ class RowEmitter:
             self.widen = widen_before
             region_block = region.blocks.first
             yielded = self.emit_block(region_block) if region_block is not None else []
+            if region_block is not None and isinstance(region_block.last_op, scf.YieldOp):
+                yields.append(region_block.last_op)
             incoming.append(([flatten(value) for value in yielded], self.scope_flags, builder.block))
             raises_incoming.append(self.owner_raises)
             widen_incoming.append(self.widen)
@@ -506,6 +516,8 @@ class RowEmitter:
                     phi.add_incoming(values[index][position], block)
                 merged.append(phi)
             self.values[result] = unflatten(result.type, merged)
+            if result.type == I64_TYPE and len(yields) == 2:
+                self.bounds[result] = union_bounds([self.bounds_of(yielded.operands[index]) for yielded in yields])
 
     # ----------------------------------------------------------------------------------
     # Constants, None and conversions
@@ -513,6 +525,8 @@ class RowEmitter:
 
     def emit_constant(self, op: py.ConstantOp) -> None:
         value = op.python_value()
+        if op.result.type == I64_TYPE:
+            self.bounds[op.result] = (int(value), int(value))
         self.define(op, ir.Constant(llvm_type(op.result.type), float(value) if op.result.type == F64_TYPE else int(value)))
 
     def emit_none(self, op: py.NoneOp) -> None:
@@ -640,16 +654,25 @@ class RowEmitter:
     # Arithmetic
     # ----------------------------------------------------------------------------------
 
+    def bounds_of(self, value: SSAValue) -> arith.Bounds:
+        """Return the known bounds of an int value (see `bounds`)."""
+        return self.bounds.get(value, arith.INT64_BOUNDS)
+
     def emit_binary(self, op: Operation) -> None:
         lhs, rhs = (self.values[operand] for operand in op.operands)
         operand_type = op.operands[0].type
         int_semantics, float_semantics = BINARY_SEMANTICS[type(op)]
-        divisor = arith.narrow_divisor(rhs) if self.narrow_divisions and operand_type == I64_TYPE else None
+        divisor = arith.positive_constant(rhs) if operand_type == I64_TYPE else None
         if divisor is not None and isinstance(op, py.FloorDivOp | py.ModOp):
-            quotient, wide = arith.floordiv_by_constant_narrow(self.builder, lhs, divisor)
-            self.widen = wide if self.widen is FALSE else self.builder.or_(self.widen, wide)
-            value = quotient if isinstance(op, py.FloorDivOp) else self.builder.sub(lhs, self.builder.mul(quotient, rhs))
-            self.define(op, value)
+            self.emit_division_by_constant(op, divisor)
+        elif operand_type == I64_TYPE and type(op) in UNCHECKED_IF_BOUNDED:
+            operation = UNCHECKED_IF_BOUNDED[type(op)]
+            bounds = arith.result_bounds(operation, *(self.bounds_of(operand) for operand in op.operands))
+            if arith.fits_int64(bounds):
+                self.define(op, getattr(self.builder, operation)(lhs, rhs))
+                self.bounds[op.results[0]] = bounds
+            else:
+                self.checked(op, int_semantics(self.builder, lhs, rhs))
         elif operand_type in (I64_TYPE, F64_TYPE) and type(op) in DIVISIONS:
             # CPython raises ZeroDivisionError on a zero divisor, whatever the dividend.
             value, bad = (int_semantics if operand_type == I64_TYPE else float_semantics)(self.builder, lhs, rhs)
@@ -667,6 +690,27 @@ class RowEmitter:
         else:
             assert isinstance(lhs, DynValue) and isinstance(rhs, DynValue)
             self.define(op, self.dyn_binary(lhs, rhs, int_semantics, float_semantics, op.results[0].type))
+
+    def emit_division_by_constant(self, op: Operation, divisor: int) -> None:
+        """Emit x // divisor or x % divisor for an int x and a positive constant divisor, which cannot raise."""
+        builder = self.builder
+        lhs, rhs = (self.values[operand] for operand in op.operands)
+        modulo = isinstance(op, py.ModOp)
+        dividend = self.bounds_of(op.operands[0])
+        narrow = (-arith.NARROW_LIMIT, arith.NARROW_LIMIT - 1)
+        narrows = arith.narrow_divisor(rhs) is not None
+        if narrows and narrow[0] <= dividend[0] and dividend[1] <= narrow[1]:
+            quotient, _ = arith.floordiv_by_constant_narrow(builder, lhs, divisor)
+        elif narrows and self.narrow_divisions:
+            quotient, wide = arith.floordiv_by_constant_narrow(builder, lhs, divisor)
+            self.widen = wide if self.widen is FALSE else builder.or_(self.widen, wide)
+            # The exact loop computes the rows of larger dividends again, so this loop's other
+            # ops may take the dividend as narrow. Its values stay defined (no nsw) on those rows.
+            dividend = (max(dividend[0], narrow[0]), min(dividend[1], narrow[1]))
+        else:
+            quotient = arith.floordiv_by_constant(builder, lhs, divisor)
+        self.define(op, builder.sub(lhs, builder.mul(quotient, rhs)) if modulo else quotient)
+        self.bounds[op.results[0]] = arith.division_bounds(dividend, divisor, modulo)
 
     def dyn_binary(
         self,
@@ -863,6 +907,8 @@ class RowEmitter:
             )
         ]
         self.define(op, unflatten(op.result.type, chosen))
+        if op.result.type == I64_TYPE:
+            self.bounds[op.result] = union_bounds([self.bounds_of(op.true_value), self.bounds_of(op.false_value)])
 
     def emit_raise(self, op: py.RaiseOp) -> None:
         self.flag_if(TRUE)
@@ -897,6 +943,9 @@ BINARY_SEMANTICS: dict[type[Operation], tuple[Callable[..., Result], Callable[..
     py.ModOp: (arith.int_mod, arith.float_mod),
     py.PowOp: (mathlib.int_pow, mathlib.float_pow),
 }
+
+# The int ops that need no overflow check where their operands' bounds keep the result in int64.
+UNCHECKED_IF_BOUNDED: dict[type[Operation], str] = {py.AddOp: "add", py.SubOp: "sub", py.MulOp: "mul"}
 
 # Binary ops that raise ZeroDivisionError on a zero divisor of type int or float.
 DIVISIONS: frozenset[type[Operation]] = frozenset({py.TrueDivOp, py.FloorDivOp, py.ModOp})
