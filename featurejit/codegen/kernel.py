@@ -652,6 +652,7 @@ def build_batch_kernel(
     call_arguments = {op: builder.bitcast(builder.alloca(ir.ArrayType(F64, BLOCK_ROWS)), F64.as_pointer()) for op in calls}
     call_results = {op: builder.bitcast(builder.alloca(ir.ArrayType(F64, BLOCK_ROWS)), F64.as_pointer()) for op in calls}
     call_results.update({copy: call_results[original] for copy, original in copies.items()})
+    argument_buffers = {**call_arguments, **{copy: call_arguments[original] for copy, original in copies.items()}}
     blocks = builder.udiv(builder.add(rows, i64(BLOCK_ROWS - 1)), i64(BLOCK_ROWS))
     start = builder.block  # the caches' set-up may have added blocks after `entry`
     builder.cbranch(builder.icmp_signed(">", rows, i64(0)), block_head, done)
@@ -729,6 +730,7 @@ def build_batch_kernel(
         emitter.context = context
         emitter.call_caches = call_caches
         emitter.call_results = dict(call_results)
+        emitter.argument_buffers = dict(argument_buffers)
         emitter.lane = lane
         emitter.narrow_divisions = narrow
         results, _ = emitter.emit_function_results(function_op, arguments, selected)

@@ -335,6 +335,9 @@ class RowEmitter:
         # `call_results`. Both are buffers of 64 doubles indexed by `lane`, the row in the block.
         self.call_arguments: dict[Operation, ir.Value] = {}
         self.call_results: dict[Operation, ir.Value] = {}
+        # The loops that read `call_results` also read each call's argument back from these
+        # buffers for CPython's error checks, instead of computing it again.
+        self.argument_buffers: dict[Operation, ir.Value] = {}
         self.lane: ir.Value | None = None
         # With `narrow_divisions`, an int division by a constant that arith.narrow_divisor
         # accepts is exact only for dividends in [-2**31, 2**31), and `widen` is set for a row
@@ -862,6 +865,8 @@ class RowEmitter:
             self.define(op, ir.Constant(F64, ir.Undefined))
         elif op in self.call_results:
             result = self.builder.load(self.lane_element(self.call_results[op]))
+            if op in self.argument_buffers:
+                arguments = [self.builder.load(self.lane_element(self.argument_buffers[op]))]
             self.checked(op, (result, mathlib.domain_error(self.builder, result, arguments)))
         else:
             self.checked(op, mathlib.math_call(self.builder, op.function.data, arguments, self.call_caches.get(op)))
