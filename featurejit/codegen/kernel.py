@@ -735,6 +735,7 @@ def build_batch_kernel(
         emitter.narrow_divisions = narrow
         results, _ = emitter.emit_function_results(function_op, arguments, selected)
         converted, output_flags = {}, {}
+        all_valid: set[int] = set()
         for index in group:
             value, present, bad = convert_output(builder, results[index], result_types[index], outputs[index])
             output_flags[index] = builder.or_(emitter.output_flag(index), bad)
@@ -757,7 +758,12 @@ def build_batch_kernel(
                 store_string(builder, data_pointers[index], offset_pointers[index], row, value, keep)
             else:
                 builder.store(value, builder.gep(data_pointers[index], [row], inbounds=True))
-            next_words[valid_words[index]] = builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane))
+            if present is TRUE:
+                # Every row is valid: rows_end stores the block's word at once, and the phi stays 0.
+                next_words[valid_words[index]] = valid_words[index]
+                all_valid.add(index)
+            else:
+                next_words[valid_words[index]] = builder.or_(valid_words[index], builder.shl(builder.zext(present, I64), lane))
             next_words[raise_words[index]] = builder.or_(
                 raise_words[index], builder.shl(builder.zext(certain_raises[index], I64), lane)
             )
@@ -780,8 +786,10 @@ def build_batch_kernel(
 
         # After the group's rows: store its words.
         builder.position_at_end(rows_end)
+        block_lanes = builder.lshr(i64(-1), builder.sub(i64(BLOCK_ROWS), count))  # a bit per row of the block
         for index in group:
-            builder.store(next_words[valid_words[index]], builder.gep(valid_pointers[index], [block], inbounds=True))
+            valid_word = block_lanes if index in all_valid else next_words[valid_words[index]]
+            builder.store(valid_word, builder.gep(valid_pointers[index], [block], inbounds=True))
             if outputs[index] is bool:
                 builder.store(next_words[bool_words[index]], builder.gep(data_pointers[index], [block], inbounds=True))
             if split_flags:

@@ -215,6 +215,8 @@ def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output:
     if isinstance(value, OptionalValue):
         assert isinstance(type_, OptionalType)
         inner, present, bad = convert_output(builder, value.value, type_.element_type, output)
+        if value.valid is TRUE:  # keeps a constant `present` constant (see kernel.emit_group_rows)
+            return inner, present, bad
         return inner, builder.and_(value.valid, present), builder.and_(value.valid, bad)
     if isinstance(value, DynValue):
         assert isinstance(type_, DynType)
