@@ -130,27 +130,32 @@ def test_optional_clock_nulls_and_slices() -> None:
 
 
 @jit_resolver
-def tens_over_hundreds(a: int) -> int:
-    return 10 // (a // 100 - 5)
+def sevenths_unless_five_hundreds(a: int) -> int:
+    if a // 100 == 5:
+        raise ValueError(f"{a} has 5 hundreds")
+    return a % 7
 
 
 @jit_resolver(on_error="null")
-def tens_over_hundreds_or_null(a: int) -> int:
-    return 10 // (a // 100 - 5)
+def sevenths_unless_five_hundreds_or_null(a: int) -> int:
+    if a // 100 == 5:
+        raise ValueError(f"{a} has 5 hundreds")
+    return a % 7
 
 
 def test_wide_rows_drop_narrow_errors() -> None:
-    """Check that a rerun block drops the narrow loop's errors.
+    """Check that a block run again drops the narrow loop's errors.
 
     The narrow loop divides only the low 32 bits of 2**32 + 500, so its quotient is 5 and the
-    divisor 5 - 5 is zero there. The exact quotient is 42949677.
+    row raises there. The exact quotient is 42949677.
     """
+    assert "wide_rows:" in sevenths_unless_five_hundreds.dump("llvm")
     rows = [(value,) for value in [1, 2**32 + 500, 700, 500, -3]]
-    check_batch_call(tens_over_hundreds, rows, (int,))
+    check_batch_call(sevenths_unless_five_hundreds, rows, (int,))
     values = [row[0] for row in rows]
-    expected = [None if value // 100 == 5 else 10 // (value // 100 - 5) for value in values]
-    assert tens_over_hundreds_or_null(pa.array(values, type=pa.int64())).to_pylist() == expected
-    assert tens_over_hundreds_or_null.explain(show=False).native
+    expected = [None if value // 100 == 5 else value % 7 for value in values]
+    assert sevenths_unless_five_hundreds_or_null(pa.array(values, type=pa.int64())).to_pylist() == expected
+    assert sevenths_unless_five_hundreds_or_null.explain(show=False).native
 
 
 @jit_resolver
