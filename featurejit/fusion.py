@@ -6,9 +6,9 @@
 The kernel reads each input column from memory once and writes every requested output.
 Outputs whose code LLVM vectorizes get a loop over a block of 64 rows each, and outputs that
 call the C library, divide int64 values or handle strings or dates share one (see
-featurejit.codegen.kernel.row_loop_groups). Each loop runs over the blocks of a tile of 65,536
-rows before the next loop starts, so that a loop reads few columns at a time, and the tile's
-inputs stay in the L3 cache for the next loop (see featurejit.codegen.kernel.TILE_BLOCKS).
+featurejit.codegen.kernel.row_loop_groups). Each loop runs over the blocks of a tile of rows
+before the next loop starts, so that a loop reads few columns at a time, and the tile's
+inputs stay in cache for the next loop (see featurejit.codegen.kernel.TILE_BLOCKS).
 A resolver whose parameter is named after another resolver of the group reads that
 resolver's output, which stays in registers unless it is requested too; a loop that needs
 another loop's output computes it again. Rows the kernel flags run

@@ -13,7 +13,8 @@ import pytest
 
 import featurejit as fj
 from featurejit import jit_resolver
-from featurejit.codegen.kernel import BLOCK_ROWS, TILE_BLOCKS
+from featurejit.codegen import kernel
+from featurejit.codegen.kernel import BLOCK_ROWS
 from featurejit.settings import settings
 
 LIMIT = 400.0
@@ -117,11 +118,15 @@ def scaled_log(distance: int, air_time: int | None) -> float | None:
     return math.log1p(distance) * 2.0 if air_time > 300 else float(air_time)
 
 
+@pytest.mark.parametrize("tile_blocks", [1, 4, 1024])
 @pytest.mark.parametrize("offset", [0, 5])
-def test_fused_over_several_tiles(offset: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fused_over_several_tiles(offset: int, tile_blocks: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # Two whole tiles and 100 more rows, so the last tile and its last block are partial, in one
     # kernel call. Each loop runs over a tile before the next, and the libm calls' loop runs first.
-    rows = 2 * TILE_BLOCKS * BLOCK_ROWS + 100
+    # Each CPU gets the tile size measured best on it (see kernel.host_tile_blocks), so the test
+    # sets each size in turn.
+    monkeypatch.setattr(kernel, "TILE_BLOCKS", tile_blocks)
+    rows = 2 * tile_blocks * BLOCK_ROWS + 100
     monkeypatch.setattr(settings, "threads", 1)
     monkeypatch.setattr(settings, "morsel_rows", rows)
     table = flights_table(rows + offset, seed=3).slice(offset)
