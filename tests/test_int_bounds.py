@@ -1,9 +1,10 @@
 """Overflow checks that a kernel leaves out where the bounds of the operands keep a result in int64.
 
 The code generator tracks the bounds of int constants, of quotients and remainders by positive
-constants, and of what +, -, *, selects and branches make of them (see RowEmitter.bounds). Each
-resolver here has one operation whose check is left out and one whose check must stay, and the
-rows reach both ends of int64.
+constants, and of what +, -, *, selects and branches make of them (see RowEmitter.bounds).
+Most resolvers here have an operation whose check is left out and one whose check must stay,
+where bounds narrower than the rule's would leave out the second check too. The rows reach
+both ends of int64.
 """
 
 from __future__ import annotations
@@ -55,21 +56,31 @@ def remainder_scaled(x: int) -> int:
 
 @jit_resolver
 def chosen_scaled(x: int, flag: bool) -> int:
-    small = x % 100 if flag else 5
-    large = x // 100 if flag else x % 7
-    return small * 10**16 + large * 2
+    fits = x % 100 if flag else 5  # at most 99 * 10**16
+    overflows = x % 10 if flag else x % 10_000  # up to 9,999 * 10**15
+    return fits * 10**16 - overflows * 10**15
 
 
 @jit_resolver
 def branch_scaled(x: int) -> int:
     if x > 0:
-        part = x % 1000
+        fits = x % 1000
+        overflows = x % 10
     else:
-        part = -(x % 1000) - 1
-    return part * 9_000_000_000_000_000 + x // 3
+        fits = x % 10
+        overflows = x % 10_000
+    return fits * 9_000_000_000_000_000 - overflows * 10**15
 
 
-@pytest.mark.parametrize("resolver", [clock_minutes, half_tripled, sevenths_scaled, remainder_scaled, branch_scaled])
+@jit_resolver
+def bounded_dividend(x: int) -> int:
+    # x % 1000 is narrow in every loop, so its division needs no range check.
+    return x % 1000 // 7 * 3 + (x % 1000) % 9
+
+
+@pytest.mark.parametrize(
+    "resolver", [clock_minutes, half_tripled, sevenths_scaled, remainder_scaled, branch_scaled, bounded_dividend]
+)
 def test_int_bounds_match_python(resolver) -> None:
     check_resolver(resolver, [(value,) for value in DIVIDENDS], (int,))
 
@@ -77,6 +88,19 @@ def test_int_bounds_match_python(resolver) -> None:
 def test_select_bounds_match_python() -> None:
     rows = [(value, flag) for value in DIVIDENDS for flag in (True, False)]
     check_resolver(chosen_scaled, rows, (int, bool))
+
+
+@pytest.mark.parametrize("resolver", [branch_scaled, chosen_scaled], ids=lambda resolver: resolver.name)
+def test_merged_bounds_keep_overflow(resolver) -> None:
+    """Check a result past int64 that only one side of a branch or select allows.
+
+    -1 % 10_000 is 9,999, and 9,999 * 10**15 leaves int64, so the kernel must flag the row for
+    the interpreter, which returns CPython's int.
+    """
+    arguments = (-1,) if resolver is branch_scaled else (-1, False)
+    expected = resolver.function(*arguments)
+    assert expected < INT64_MIN
+    assert resolver(*arguments) == expected
 
 
 def test_bounded_kernel_flags_no_row() -> None:

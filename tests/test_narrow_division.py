@@ -150,6 +150,7 @@ def test_wide_rows_drop_narrow_errors() -> None:
     row raises there. The exact quotient is 42949677.
     """
     assert "wide_rows:" in sevenths_unless_five_hundreds.dump("llvm")
+    assert "wide_rows:" in sevenths_unless_five_hundreds_or_null.dump("llvm")
     rows = [(value,) for value in [1, 2**32 + 500, 700, 500, -3]]
     check_batch_call(sevenths_unless_five_hundreds, rows, (int,))
     values = [row[0] for row in rows]

@@ -125,8 +125,8 @@ def product_range(factor: int) -> tuple[int, int]:
     return max(low, INT64_MIN), min(high, INT64_MAX)
 
 
-# The least and greatest value an int64 may have. A kernel tracks such bounds for int values
-# (see RowEmitter.bounds), and an add, sub or mul whose bounds fit int64 needs no overflow check.
+# The least and greatest value that an int value may have. A kernel tracks such bounds (see
+# RowEmitter.bounds), and an add, sub or mul whose bounds fit int64 needs no overflow check.
 Bounds = tuple[int, int]
 INT64_BOUNDS: Bounds = (INT64_MIN, INT64_MAX)
 

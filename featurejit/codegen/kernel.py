@@ -116,10 +116,13 @@ def host_tile_blocks() -> int:
     The best size differed between the two CPUs measured, with eight fused flights resolvers
     over 10M rows on one thread of a shared two-core VM. On an AMD EPYC (Zen 4): 13.8 ns per
     row with one block per tile, 12.2 with 512, 11.7 with 1024. On an Intel Xeon with 48 KiB
-    of L1 data cache and 2 MiB of L2: 11.4 to 11.7 ns with 1, 2 or 4 blocks, 11.9 with 8,
-    12.7 with 1024, and the memory-bound reference 8.7 to 9.4 ns against 10.6. Small tiles
-    keep a tile's columns in the L1 and L2 caches between passes. Other CPUs were not
-    measured; they get the small tiles.
+    of L1 data cache and 2 MiB of L2: 11.4 to 11.7 ns with 1, 2 or 4 blocks, 11.9 with 8 and
+    12.7 with 1024. There the memory-bound reference of bench/suites/fusion.py took 8.7 to
+    9.4 ns with 1 to 4 blocks and 10.6 with 1024. Small tiles keep a tile's columns in the
+    L1 and L2 caches between passes.
+
+    NOTE: only Zen 4 was measured among AMD's CPUs; other Zen generations get its size. CPUs
+    that were not measured, and VMs that report a generic CPU name, get the small tiles.
     """
     return 1024 if llvm.get_host_cpu_name().startswith("znver") else 4
 
@@ -524,7 +527,7 @@ def is_vector_friendly(op: Operation) -> bool:
 
 
 def narrows_divisions(function_op: func.FuncOp, ops: set[Operation] | None, separate: frozenset[Operation]) -> bool:
-    """Return whether a loop over `ops`, or over the whole function without them, gets a narrow copy.
+    """Return whether a loop over the top-level `ops`, or over the whole function if `ops` is None, gets a narrow copy.
 
     It does if LLVM vectorizes it (see is_vector_friendly; the `separate` libm calls are made
     in a loop of their own) and it divides an int by a constant that arith.narrow_divisor
@@ -828,11 +831,13 @@ def build_batch_kernel(
         are exact for dividends in [-2**31, 2**31) only and take one 32-bit product instead of
         four (see arith.floordiv_by_constant_narrow). A block runs the narrow copy first, and
         if a row divided a larger dividend, the exact loop again over the whole block, which
-        overwrites every value and word the narrow copy stored. From then on the kernel call
-        runs the exact loop only, so a column of large values costs one block twice.
+        overwrites every value and word the narrow copy stored. That holds because such a loop
+        writes no str output, which would append. From then on the kernel call runs the exact
+        loop only, so a column of large values costs one block twice.
         """
         if group not in wide_slots:
             return emit_group_rows(group, block, rows_of_block, words, flag_word_before)[0]
+        assert all(outputs[index] is not str for index in group), "a str output cannot be written twice"
         wide_slot = wide_slots[group]
         narrow_rows, widen, wide_rows, joined = (
             kernel.append_basic_block(label) for label in ("narrow_rows", "widen", "wide_rows", "group_end")

@@ -711,7 +711,9 @@ class RowEmitter:
             self.widen = wide if self.widen is FALSE else builder.or_(self.widen, wide)
             # The exact loop computes the rows of larger dividends again, so this loop's other
             # ops may take the dividend as narrow. Its values stay defined (no nsw) on those rows.
-            dividend = (max(dividend[0], narrow[0]), min(dividend[1], narrow[1]))
+            # Bounds outside the narrow range stay as they are: every row then takes the exact loop.
+            if max(dividend[0], narrow[0]) <= min(dividend[1], narrow[1]):
+                dividend = (max(dividend[0], narrow[0]), min(dividend[1], narrow[1]))
         else:
             quotient = arith.floordiv_by_constant(builder, lhs, divisor)
         self.define(op, builder.sub(lhs, builder.mul(quotient, rhs)) if modulo else quotient)
