@@ -257,3 +257,26 @@ def test_in_with_nan_candidate_runs_python() -> None:
     assert among_nan(NAN_CANDIDATE) is True
     assert among_nan(float("nan")) is False
     assert among_nan(1.0) is True
+
+
+@jit_resolver
+def remainder_of(c: int) -> int:
+    return c % 7
+
+
+@jit_resolver
+def defaulted_max(a: int | None, b: float | None) -> float:
+    if a is None:
+        a = 1
+    if b is None:
+        b = a / 2
+    else:
+        b = b * 2
+    return remainder_of(max(a, a)) + b
+
+
+def test_rebound_optional_merges_as_value() -> None:
+    """`if a is None: a = 1` leaves an int, which an inlined resolver that takes an int accepts."""
+    assert "-> f64" in defaulted_max.dump("ir").splitlines()[1]
+    assert ": !py.dyn" not in defaulted_max.dump("ir")
+    check_resolver(defaulted_max, grid(int, float, with_none=True), (int, float))

@@ -227,8 +227,11 @@ class Lowering(ExpressionLowering):
                 continue
             if all(value is env.get(name) for value in values):
                 continue
-            result_type = values[0].type  # type: ignore[union-attr]
-            for value in values[1:]:
+            # A variable that a branch rebinds merges with the other branches' narrowed views
+            # of it, so `if x is None: x = 0` leaves an int rather than an optional int.
+            narrowed_values = [branch_env[name] for _, branch_env in live]
+            result_type = narrowed_values[0].type  # type: ignore[union-attr]
+            for value in narrowed_values[1:]:
                 result_type = self.join(result_type, value.type)  # type: ignore[union-attr]
             changed.append((name, result_type))
 
@@ -237,7 +240,7 @@ class Lowering(ExpressionLowering):
                 yielded = []
                 for name, result_type in changed:
                     if isinstance(outcome, FallsThrough):
-                        value = undo_narrowing(outcome.env[name], env)
+                        value = outcome.env[name]
                         assert isinstance(value, SSAValue)
                         yielded.append(self.coerce(value, result_type))
                     else:
