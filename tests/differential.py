@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import math
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pyarrow as pa
@@ -27,6 +31,18 @@ EDGE_STRINGS = [
 ]
 EDGES: dict[type, list[Any]] = {int: EDGE_INTS, float: EDGE_FLOATS, bool: EDGE_BOOLS, str: EDGE_STRINGS}
 ARROW_TYPES = {int: pa.int64(), float: pa.float64(), bool: pa.bool_(), str: pa.string()}
+
+
+def import_source(folder: Path, name: str, source: str) -> ModuleType:
+    """Write generated resolvers to `folder`/`name`.py and import it, so that their source can be read."""
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def outcome(function: Any, row: Sequence[Any]) -> tuple[str, Any]:

@@ -8,10 +8,8 @@ row with CPython.
 
 from __future__ import annotations
 
-import importlib.util
 import random
 import re
-import sys
 from types import ModuleType
 
 import pyarrow as pa
@@ -20,7 +18,7 @@ import pytest
 from featurejit import fuse, jit_resolver
 from featurejit.codegen.arith import NARROW_LIMIT, narrow_division_magic
 from featurejit.resolver import JitResolver
-from tests.differential import INT64_MAX, INT64_MIN, check_batch_call
+from tests.differential import INT64_MAX, INT64_MIN, check_batch_call, import_source
 
 DIVISORS = [3, 7, 10, 60, 100, 1440, 86400, 1_000_003, NARROW_LIMIT - 1]
 WIDE = [NARROW_LIMIT, -NARROW_LIMIT - 1, 2**32 + 500, -(2**40), 10**15, INT64_MAX, INT64_MIN]
@@ -60,15 +58,7 @@ def generated_source() -> str:
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    """Write the generated resolvers to a real file, so that their source can be read, and import it."""
-    path = tmp_path_factory.mktemp("generated") / "narrow_divisions.py"
-    path.write_text(generated_source())
-    spec = importlib.util.spec_from_file_location("generated_narrow_divisions", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return import_source(tmp_path_factory.mktemp("generated"), "generated_narrow_divisions", generated_source())
 
 
 def resolvers_for(generated: ModuleType, divisor: int) -> list[JitResolver]:
