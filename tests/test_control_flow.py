@@ -280,3 +280,24 @@ def test_rebound_optional_merges_as_value() -> None:
     assert "-> f64" in defaulted_max.dump("ir").splitlines()[1]
     assert ": !py.dyn" not in defaulted_max.dump("ir")
     check_resolver(defaulted_max, grid(int, float, with_none=True), (int, float))
+
+
+@jit_resolver
+def remainder_after_raise(a: int | None) -> int:
+    if a is None:
+        raise ValueError("a is missing")
+    return remainder_of(max(a, a))
+
+
+@jit_resolver
+def remainder_after_assert(a: int | None, s: str | None) -> int:
+    assert a is not None and s is not None
+    return remainder_of(max(a, len(s)))
+
+
+@pytest.mark.parametrize("resolver", [remainder_after_raise, remainder_after_assert], ids=lambda resolver: resolver.name)
+def test_narrowing_outlives_raise_and_assert(resolver) -> None:
+    """After `if a is None: raise` or `assert a is not None`, a is an int for the rest of the body."""
+    assert ": !py.dyn" not in resolver.dump("ir")
+    types = (int,) if resolver is remainder_after_raise else (int, str)
+    check_resolver(resolver, grid(*types, with_none=True), types)

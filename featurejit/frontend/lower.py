@@ -199,7 +199,9 @@ class Lowering(ExpressionLowering):
         raise_block.add_ops([py.RaiseOp("AssertionError"), scf.YieldOp()])
         pass_block.add_op(scf.YieldOp())
         self.emit(scf.IfOp(fails, [], Region(raise_block), Region(pass_block)))
-        return FallsThrough(env)
+        # A row that goes on has passed the test, so `assert x is not None` narrows x.
+        if_true, _ = narrowing(statement.test)
+        return FallsThrough(self.narrow(env, if_true))
 
     def lower_plain_if(self, statement: ast.If, env: Env) -> Outcome:
         """Lower an `if` without returns: both branches fall through or raise, then merge."""
@@ -225,14 +227,17 @@ class Lowering(ExpressionLowering):
             if any(isinstance(value, Unbound) for value in values):
                 merged[name] = UNBOUND
                 continue
-            if all(value is env.get(name) for value in values):
-                continue
-            # A variable that a branch rebinds merges with the other branches' narrowed views
-            # of it, so `if x is None: x = 0` leaves an int rather than an optional int.
+            # A variable merges as the join of the branches' narrowed views of it, so
+            # `if x is None: x = 0` leaves an int, and so does `if x is None: raise ...`,
+            # whose only branch that falls through narrows x.
             narrowed_values = [branch_env[name] for _, branch_env in live]
             result_type = narrowed_values[0].type  # type: ignore[union-attr]
             for value in narrowed_values[1:]:
                 result_type = self.join(result_type, value.type)  # type: ignore[union-attr]
+            if all(value is env.get(name) for value in values):
+                unchanged = env.get(name)
+                if not isinstance(unchanged, SSAValue) or result_type == unchanged.type:
+                    continue  # no branch rebinds or narrows it
             changed.append((name, result_type))
 
         for block, outcome in branches:
