@@ -789,7 +789,9 @@ def build_batch_kernel(
                 word = output_flag_words[index]
                 next_words[word] = builder.or_(word, builder.shl(builder.zext(output_flags[index], I64), lane))
         next_flag_word = builder.or_(flag_word, builder.shl(builder.zext(flag, I64), lane))
-        if widen_word is not None:
+        if widen_word is not None and emitter.widen is FALSE:
+            next_words[widen_word] = widen_word  # stays 0: bounds made every division narrow
+        elif widen_word is not None:
             next_words[widen_word] = builder.or_(widen_word, builder.shl(builder.zext(emitter.widen, I64), lane))
         next_lane = builder.add(lane, i64(1))
         builder.cbranch(builder.icmp_signed("<", next_lane, count), inner, rows_end)
@@ -816,7 +818,9 @@ def build_batch_kernel(
             with builder.if_then(builder.icmp_unsigned("!=", raise_addresses[index], i64(0))):
                 raise_bitmap = builder.inttoptr(raise_addresses[index], word_pointer)
                 builder.store(next_words[raise_words[index]], builder.gep(raise_bitmap, [block], inbounds=True))
-        return next_flag_word, i64(0) if widen_word is None else next_words[widen_word]
+        if widen_word is None or emitter.widen is FALSE:
+            return next_flag_word, i64(0)
+        return next_flag_word, next_words[widen_word]
 
     def emit_group_block(
         group: frozenset[int],
@@ -851,7 +855,12 @@ def build_batch_kernel(
         builder.store(TRUE, wide_slot)
         builder.branch(wide_rows)
         builder.position_at_end(wide_rows)
-        wide_flags, _ = emit_group_rows(group, block, rows_of_block, words, flag_word_before)
+        if isinstance(widen_word, ir.Constant):
+            # The bounds of every dividend made the narrow copy exact, so nothing sets the
+            # slot and LLVM deletes this path, which needs no exact loop.
+            wide_flags = flag_word_before
+        else:
+            wide_flags, _ = emit_group_rows(group, block, rows_of_block, words, flag_word_before)
         wide_end = builder.block
         builder.branch(joined)
         builder.position_at_end(joined)
