@@ -720,9 +720,10 @@ def build_batch_kernel(
         """Emit a group's loop over the rows of a block and the stores of its words.
 
         Return the block's flags word so far, and a word of the rows that divided a dividend too
-        large for the 32-bit divisions of a `narrow` loop (see emit_group_block), 0 without
-        `narrow`. `rows_of_block` is the block's first row and row count (see block_rows), and
-        `words` its validity and bool data words (see load_block_words).
+        large for the 32-bit divisions of a `narrow` loop (see emit_group_block). That word is
+        the constant 0 without `narrow`, and where the bounds made every division exact.
+        `rows_of_block` is the block's first row and row count (see block_rows), and `words`
+        its validity and bool data words (see load_block_words).
         """
         base, count = rows_of_block
         validity_words, data_words = words
