@@ -26,7 +26,7 @@ BLOCK_ROWS = 64
 
 
 @pytest.mark.parametrize("divisor", [*DIVISORS, 5, 641, 2**16 + 1, 2**30 + 1, 999_999_937])
-def test_narrow_magic_divides_every_narrow_dividend(divisor: int) -> None:
+def test_narrow_multiplier_is_exact(divisor: int) -> None:
     multiplier, shift = narrow_division_magic(divisor)
     assert multiplier < 2**32, "the multiplier must fit one 32-bit factor"
     top = NARROW_LIMIT - 1
@@ -179,7 +179,7 @@ def test_dividing_loops_get_a_narrow_copy(resolver: JitResolver) -> None:
     assert re.search(narrow_check, kernel), "the narrow loop's range check is not vectorized"
 
 
-def test_only_loops_that_divide_get_a_narrow_copy() -> None:
+def test_non_dividing_loop_has_no_copy() -> None:
     assert "wide_rows:" not in doubled.dump("llvm")
     fused = fuse(hour_of_clock, doubled).dump("llvm")
     assert fused.count("wide_rows:") == 1, "the loop of `doubled` divides nothing"

@@ -125,7 +125,7 @@ def product_range(factor: int) -> tuple[int, int]:
     return max(low, INT64_MIN), min(high, INT64_MAX)
 
 
-# The least and greatest value that an int value may have. A kernel tracks such bounds (see
+# The minimum and maximum that an int value may have. A kernel tracks such bounds (see
 # RowEmitter.bounds), and an add, sub or mul whose bounds fit int64 needs no overflow check.
 Bounds = tuple[int, int]
 INT64_BOUNDS: Bounds = (INT64_MIN, INT64_MAX)
@@ -245,7 +245,7 @@ def floordiv_by_constant_narrow(builder: ir.IRBuilder, x: ir.Value, divisor: int
     multiplier, shift = narrow_division_magic(divisor)
     sign = builder.ashr(x, i64(63))
     magnitude = builder.xor(x, sign)
-    # The mask tells LLVM that both factors fit in 32 bits, so it multiplies with one pmuludq.
+    # With the mask, both factors visibly fit in 32 bits, so LLVM multiplies with one pmuludq.
     low = builder.and_(magnitude, i64(0xFFFFFFFF))
     quotient = builder.lshr(builder.mul(low, i64(multiplier)), i64(shift))
     return builder.xor(quotient, sign), builder.icmp_unsigned(">=", magnitude, i64(NARROW_LIMIT))

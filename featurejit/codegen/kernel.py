@@ -529,9 +529,10 @@ def is_vector_friendly(op: Operation) -> bool:
 def narrows_divisions(function_op: func.FuncOp, ops: set[Operation] | None, separate: frozenset[Operation]) -> bool:
     """Return whether a loop over the top-level `ops`, or over the whole function if `ops` is None, gets a narrow copy.
 
-    It does if LLVM vectorizes it (see is_vector_friendly; the `separate` libm calls are made
-    in a loop of their own) and it divides an int by a constant that arith.narrow_divisor
-    accepts. A scalar loop gains nothing: one 64-bit multiply-high divides there.
+    It does if LLVM vectorizes it and it divides an int by a constant that
+    arith.narrow_divisor accepts. The `separate` libm calls do not count against
+    vectorizing, because they run in a loop of their own (see is_vector_friendly). A scalar
+    loop gains nothing from a copy, because one 64-bit multiply-high divides there.
     """
     top_level = function_op.body.ops if ops is None else ops
     nested = [op for top in top_level for op in top.walk()]
@@ -836,8 +837,8 @@ def build_batch_kernel(
         are exact for dividends in [-2**31, 2**31) only and take one 32-bit product instead of
         four (see arith.floordiv_by_constant_narrow). A block runs the narrow copy first, and
         if a row divided a larger dividend, the exact loop again over the whole block, which
-        overwrites every value and word the narrow copy stored. That holds because such a loop
-        writes no str output, which would append. From then on the kernel call runs the exact
+        overwrites every value and word the narrow copy stored. Only a str output would be
+        written twice, because strings are appended, and such a loop has none. From then on the kernel call runs the exact
         loop only, so a column of large values costs one block twice.
         """
         if group not in wide_slots:
