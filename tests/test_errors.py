@@ -59,6 +59,36 @@ def test_division_by_zero_names_row_and_inputs() -> None:
 
 
 @jit_resolver
+def add_optional(a: int, b: int | None) -> int:
+    return a + b  # type: ignore[operator]
+
+
+def test_none_type_error_names_annotation() -> None:
+    hint = r"\(row 1 of add_optional: a=None, b=2; a is annotated int, not int \| None\)"
+    with pytest.raises(TypeError, match=hint):
+        add_optional(pa.array([1, None, 3]), pa.array([1, 2, 3]))
+    with pytest.raises(TypeError, match=hint):
+        fj.fuse(add_optional, square)(pa.table({"a": [1, None, 3], "b": [1, 2, 3], "x": [1, 2, 3]}))
+
+
+def test_none_allowed_adds_no_annotation() -> None:
+    with pytest.raises(TypeError, match=r"\(row 1 of add_optional: a=2, b=None\)$"):
+        add_optional(pa.array([1, 2]), pa.array([1, None]))
+
+
+@jit_resolver
+def require_value(a: int) -> int:
+    if a is None:  # type: ignore[comparison-overlap]
+        raise ValueError("a is missing")
+    return a
+
+
+def test_other_error_adds_no_annotation() -> None:
+    with pytest.raises(ValueError, match=r"a is missing \(row 0 of require_value: a=None\)$"):
+        require_value(pa.array([None], pa.int64()))
+
+
+@jit_resolver
 def parse_count(text: str) -> int:
     return int(text)
 

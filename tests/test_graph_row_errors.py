@@ -141,3 +141,21 @@ def test_null_mode_rows_still_null() -> None:
     lenient = fj.jit_resolver(on_error="null")(minutes_per_stop.function)
     table = leg_graph(lenient).query_table([Leg.minutes_per_stop])
     assert table.column("minutes_per_stop").to_pylist() == [60, 35, None, 30]
+
+
+def stops_in_interpreter(minutes: Leg.minutes, stops: Leg.stops) -> Leg.minutes_per_stop:
+    for _ in range(1):  # a for loop keeps this resolver in the interpreter
+        pass
+    return minutes // stops
+
+
+@pytest.mark.parametrize("resolver", [minutes_per_stop, fj.jit_resolver(stops_in_interpreter)], ids=["compiled", "interpreted"])
+def test_graph_null_names_annotation(resolver: Any) -> None:
+    legs = LEGS.set_column(3, "stops", pa.array([1, None, 2, 3], pa.int64()))
+    graph = fj.Graph([resolver], sources={Leg: legs})
+    name = resolver.name
+    hint = rf"\(row 1 of {name}, for the Leg with id=11: minutes=70, stops=None; stops is annotated int, not int \| None\)"
+    with pytest.raises(TypeError, match=hint):
+        graph.query_table([Leg.minutes_per_stop])
+    with pytest.raises(TypeError, match=hint):
+        graph.query([Leg.minutes_per_stop], {Leg.id: [10, 11]})

@@ -80,6 +80,10 @@ class Signature:
     def names(self) -> tuple[str, ...]:
         return tuple(name for name, _ in self.parameters)
 
+    def excluding_none(self) -> dict[str, str]:
+        """Return the parameters whose annotation excludes None, with the annotation as text."""
+        return {name: str(spec) for name, spec in self.parameters if not spec.optional}
+
 
 def parse_spec(annotation: Any, what: str) -> ValueSpec:
     """Turn one annotation object into a ValueSpec; raise CompileError naming `what` otherwise.

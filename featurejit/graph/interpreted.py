@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from featurejit.errors import OutputTypeError
+from featurejit.errors import CompileError, OutputTypeError
 from featurejit.graph.bindings import ResolverNode
 from featurejit.graph.entities import Feature
 from featurejit.runtime.batch import CallStats
@@ -70,6 +70,14 @@ def split_results(node: ResolverNode, result: Any) -> list[Any]:
     return [convert_value(value, feature) for value, feature in zip(result, node.outputs, strict=True)]
 
 
+def excluding_none(node: ResolverNode) -> dict[str, str]:
+    """Return the node's parameters whose annotation excludes None, or none for annotations the compiler cannot read."""
+    try:
+        return node.resolver.signature().excluding_none()
+    except CompileError:
+        return {}
+
+
 def run_rows(node: ResolverNode, arguments: dict[str, list[Any]], rows: int, first_row: int) -> InterpretedResult:
     """Call the resolver's function on each of `rows` rows of `arguments`, one list of values per parameter."""
     names = list(arguments)
@@ -90,7 +98,7 @@ def run_rows(node: ResolverNode, arguments: dict[str, list[Any]], rows: int, fir
                     check.check_kind(results[index])
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if node.resolver.on_error == "raise":
-                raise located_error(error, node.name, first_row + row, names, list(values)) from error
+                raise located_error(error, node.name, first_row + row, names, list(values), excluding_none(node)) from error
             errors += 1
             results = [None] * len(node.outputs)
         for output, value in zip(outputs, results, strict=True):

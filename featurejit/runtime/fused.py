@@ -250,7 +250,8 @@ class FusedState:
             except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
                 if resolver.on_error == "raise":
                     row = first_row + int(rows[position])
-                    raise located_error(error, resolver.name, row, names, row_arguments) from error
+                    excluding_none = resolver.signature().excluding_none()
+                    raise located_error(error, resolver.name, row, names, row_arguments, excluding_none) from error
                 failed[position] = True
                 continue
             if present:

@@ -8,7 +8,7 @@ plain Python function, so the batch result is CPython's row for row, errors incl
 from __future__ import annotations
 
 import datetime
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,14 +94,28 @@ class RowLocation:
 LOCATION_ATTRIBUTE = "_featurejit_row_location"
 
 
-def located_error(error: Exception, resolver_name: str, row: int, names: Sequence[str], values: Sequence[Any]) -> Exception:
+def located_error(
+    error: Exception,
+    resolver_name: str,
+    row: int,
+    names: Sequence[str],
+    values: Sequence[Any],
+    excluding_none: Mapping[str, str] | None = None,
+) -> Exception:
     """Return the row's exception with the row index and its inputs added to what it reports.
 
     A builtin exception with a plain message (ZeroDivisionError, OverflowError, ...) is raised
     again with the row in its message. Any other exception keeps its identity and attributes,
     and gets the row as a note, which tracebacks print. row_location() returns the location.
+
+    `excluding_none` maps the parameters whose annotation excludes None to that annotation.
+    A TypeError of a row that passes None to one of them names that annotation, because the
+    usual cause is a null in a column whose annotation excludes None.
     """
     inputs = ", ".join(f"{name}={input_repr(value)}" for name, value in zip(names, values, strict=True))
+    if isinstance(error, TypeError) and excluding_none:
+        none_inputs = [name for name, value in zip(names, values, strict=True) if value is None and name in excluding_none]
+        inputs += "".join(f"; {name} is annotated {excluding_none[name]}, not {excluding_none[name]} | None" for name in none_inputs)
     return with_location(RowLocation(error, resolver_name, row, inputs))
 
 
@@ -223,10 +237,12 @@ def run_rows(
     on_error: str,
     output: type,
     check: ResultCheck | None = None,
+    excluding_none: Mapping[str, str] | None = None,
 ) -> RowResults:
     """Run `function` on the given rows and return what to store for each.
 
     `check` checks the results; a call of several segments passes one for all of them.
+    `excluding_none` is as for located_error.
 
     `columns` contains each argument's Python values at `rows`, in the same order. With
     on_error="raise" the first failing row raises its CPython exception class, with the row
@@ -246,7 +262,7 @@ def run_rows(
             stored, present = check(function(*values))
         except Exception as error:  # noqa: BLE001 - any exception of user code is a row error
             if on_error == "raise":
-                raise located_error(error, resolver_name, first_row + row, names, values) from error
+                raise located_error(error, resolver_name, first_row + row, names, values, excluding_none) from error
             results.errors += 1
             stored, present = 0, False
         results.values.append(stored)

@@ -393,11 +393,13 @@ class ResolverState:
         get_kernel = None if settings.disable_jit else self.batch_kernel
         output = signature.result.python_type
         check = ResultCheck(output)  # one for every segment, so that chunks of a call agree
+        excluding_none = signature.excluding_none()
 
         def slow_path(
             names: list[str], values: Sequence[list[Any]], rows: np.ndarray, first_row: int, needed: list[np.ndarray]
         ) -> list[RowResults]:
-            return [run_rows(self.row_function, self.name, names, values, rows, first_row, self.resolver.on_error, output, check)]
+            on_error = self.resolver.on_error
+            return [run_rows(self.row_function, self.name, names, values, rows, first_row, on_error, output, check, excluding_none)]
 
         null_raising_rows = [self.resolver.on_error == "null"]
         runner = BatchRunner([output], slow_path, get_kernel, self.kernel_arrow_types, null_raising_rows)
