@@ -230,12 +230,21 @@ def empty_name_message(target: str, path: Path, kind: str, names: Sequence[str])
 
 def select_resolvers(target: str, name_required: bool, module: ModuleType | None = None) -> dict[str, JitResolver]:
     path, name = split_target(target, name_required)
-    resolvers = find_resolvers(import_resolver_file(path) if module is None else module, path)
+    if module is None:
+        module = import_resolver_file(path)
+    resolvers = find_resolvers(module, path)
     if name is None:
         return resolvers
     if not name:
         raise UsageError(empty_name_message(target, path, "resolvers", list(resolvers)))
     if name not in resolvers:
+        from featurejit.graph.commands import find_graphs
+
+        if name in find_graphs(module):
+            raise UsageError(
+                f"{name} in {path} is a featurejit.Graph, not a resolver; name one of its resolvers "
+                f"({', '.join(resolvers)}), or run `featurejit explain {path}:{name}` for its plan"
+            )
         raise UsageError(f"{path} defines no resolver named {name!r}; its resolvers are: {', '.join(resolvers)}")
     return {name: resolvers[name]}
 

@@ -177,6 +177,9 @@ class FusedResolvers:
         names = [member.output for member in members]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
+            producers = {id(member.resolver) for member in members if member.output == duplicates[0]}
+            if len(producers) == 1:
+                raise ValueError(f"fuse(): {duplicates[0]} is passed more than once; pass each resolver once")
             raise ValueError(f"fuse(): two resolvers produce the column {duplicates[0]!r}; rename one of them")
         self.members = dependency_order(members)
         self.resolvers = [member.resolver for member in self.members]

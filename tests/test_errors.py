@@ -11,6 +11,7 @@ import pytest
 
 import featurejit as fj
 from featurejit import CompileError, jit_resolver
+from tests.differential import import_source
 
 THIS_FILE = str(Path(__file__).resolve())
 
@@ -319,6 +320,42 @@ def test_unsupported_annotation_falls_back() -> None:
     chunked = byte_length(pa.chunked_array([[b"a"], [b"bc", b"def"]]))
     assert isinstance(chunked, pa.ChunkedArray)
     assert chunked.to_pylist() == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("source", "caret_line", "caret"),
+    [
+        ("def listed(x: list,\n           y: int) -> int:\n    return y\n", "def listed(x: list,", "              ^^^^"),
+        ("def keyed(a: int, *, b: dict[str, int]) -> int:\n    return a\n", "def keyed(a: int, *, b: dict[str, int]) -> int:", "                        ^^^^^^^^^^^^^^"),
+        ("def paired(a: int) -> tuple[int, int]:\n    return a, a\n", "def paired(a: int) -> tuple[int, int]:", "                      ^^^^^^^^^^^^^^^"),
+    ],
+    ids=["parameter", "keyword-only", "return"],
+)
+def test_unsupported_annotation_is_located(tmp_path: Path, source: str, caret_line: str, caret: str) -> None:
+    name = source.split("(")[0].removeprefix("def ")
+    module = import_source(tmp_path, f"annotated_{name}", "import featurejit as fj\n\n\n@fj.jit_resolver\n" + source)
+    resolver = next(value for value in vars(module).values() if isinstance(value, fj.JitResolver))
+    reason = resolver.explain(show=False).reason
+    lines = reason.splitlines()
+    assert lines[0].startswith(f"{module.__file__}:5:")
+    assert lines[1] == f"    {caret_line}"
+    assert lines[2] == f"    {caret}"
+
+
+@jit_resolver
+def halved_if_positive(a: int) -> float:
+    x = a
+    if a > 0:
+        x = a / 2  # type: ignore[assignment]
+    return x
+
+
+def test_int_result_in_float_column() -> None:
+    values = [-(2**53) - 1, -(2**63), 2**53 + 1, 0, -3]
+    plain = [halved_if_positive.function(value) for value in values]
+    assert halved_if_positive(-(2**53) - 1) == -(2**53) - 1
+    assert halved_if_positive(pa.array(values)).to_pylist() == [float(value) for value in plain]
+    assert halved_if_positive(pa.array(values)).to_pylist()[0] == -(2.0**53)
 
 
 def test_mixed_result_types_error() -> None:

@@ -305,8 +305,11 @@ def test_chunked_table_raises_first_resolvers_error() -> None:
 def test_unknown_output_and_duplicates_are_rejected() -> None:
     with pytest.raises(ValueError, match="no resolver produces the output 'nope'"):
         fj.fuse(speed, outputs=["nope"])
-    with pytest.raises(ValueError, match="two resolvers produce the column 'speed'"):
+    with pytest.raises(ValueError, match="speed is passed more than once; pass each resolver once"):
         fj.fuse(speed, speed)
+    lenient_speed = jit_resolver(on_error="null")(speed.function)
+    with pytest.raises(ValueError, match="two resolvers produce the column 'speed'; rename one of them"):
+        fj.fuse(speed, lenient_speed)
     with pytest.raises(TypeError, match="takes @jit_resolver functions"):
         fj.fuse(speed, len)  # type: ignore[arg-type]
 

@@ -61,6 +61,14 @@ def test_graph_command_text(graph_file: Path, capsys: pytest.CaptureFixture[str]
     assert "outputs: Item.total, Item.label" in out
 
 
+def test_dump_of_graph_names_its_resolvers(graph_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "dump", f"{graph_file}:graph")
+    assert code == 2
+    assert "graph in " in err
+    assert "is a featurejit.Graph, not a resolver; name one of its resolvers (total" in err
+    assert f"run `featurejit explain {graph_file}:graph` for its plan" in err
+
+
 def test_explain_command_prints_graph_plan(graph_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run_main(capsys, "explain", f"{graph_file}:graph")
     assert code == 0, err

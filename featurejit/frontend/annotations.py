@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import datetime
 import inspect
+import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -128,6 +130,36 @@ def def_location(function: Callable[..., Any]) -> SourceLocation | None:
     return None
 
 
+def annotation_location(function: Callable[..., Any], parameter: str | None) -> SourceLocation | None:
+    """Return the location of a parameter's annotation, or of the return's for None, else of the `def` line."""
+    try:
+        lines, first = inspect.getsourcelines(function)
+        path = inspect.getsourcefile(function) or "<unknown>"
+        indent = len(lines[0]) - len(lines[0].lstrip())
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except (OSError, TypeError, SyntaxError):
+        return def_location(function)
+    definition = next((node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    if definition is None:
+        return def_location(function)
+    if parameter is None:
+        annotation = definition.returns
+    else:
+        arguments = definition.args
+        every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
+        annotation = next((argument.annotation for argument in every if argument.arg == parameter), None)
+    if annotation is None:
+        return def_location(function)
+    end = annotation.end_col_offset if annotation.end_lineno == annotation.lineno else None
+    return SourceLocation(
+        path,
+        first + annotation.lineno - 1,
+        annotation.col_offset + indent,
+        lines[annotation.lineno - 1],
+        None if end is None else end + indent,
+    )
+
+
 def read_signature(function: Callable[..., Any]) -> Signature:
     """Read the annotated signature of `function`; raise CompileError for a missing or unsupported one."""
     try:
@@ -148,11 +180,22 @@ def read_signature(function: Callable[..., Any]) -> Signature:
                 location=def_location(function),
                 hint=f"Annotate it with {SUPPORTED_SPELLING}.",
             )
-        parameters.append((parameter.name, parse_spec(annotations[parameter.name], f"parameter {parameter.name!r}")))
+        parameters.append((parameter.name, located_spec(function, parameter.name, annotations[parameter.name])))
     if "return" not in annotations:
         raise CompileError(
             f"{function.__qualname__} has no return annotation",
             location=def_location(function),
             hint=f"Annotate the return with {SUPPORTED_SPELLING}.",
         )
-    return Signature(tuple(parameters), parse_spec(annotations["return"], "the return value"))
+    return Signature(tuple(parameters), located_spec(function, None, annotations["return"]))
+
+
+def located_spec(function: Callable[..., Any], parameter: str | None, annotation: Any) -> ValueSpec:
+    """Return parse_spec of a parameter's annotation (None: the return's), located in the file if it fails."""
+    try:
+        return parse_spec(annotation, "the return value" if parameter is None else f"parameter {parameter!r}")
+    except CompileError as error:
+        if error.location is None:
+            error.location = annotation_location(function, parameter)
+            error.args = (error.render(),)
+        raise
