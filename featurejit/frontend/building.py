@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 import datetime
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,7 +15,7 @@ from xdsl.dialects.builtin import ModuleOp, f64, i1, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 
 from featurejit.frontend.annotations import TEMPORAL_TYPES
-from featurejit.frontend.captures import MISSING, Capture, resolve_name
+from featurejit.frontend.captures import MISSING, Capture, dict_contents, resolve_name
 from featurejit.frontend.source import FunctionSource, read_function_source
 from featurejit.frontend.types import TypeJoinError, join_types, split_nullable
 from featurejit.ir import dialect as py
@@ -272,6 +273,11 @@ class LoweringBase:
         key = (id(self.scope.function), name, attributes)
         if key not in self.captures:
             self.captures[key] = Capture(self.scope.function, name, attributes, value)
+
+    def record_contents(self, path: Sequence[str], value: dict[Any, Any]) -> None:
+        """Make the capture of the dict at `path` current only while its contents stay the same."""
+        key = (id(self.scope.function), path[0], tuple(path[1:]))
+        self.captures[key] = dataclasses.replace(self.captures[key], contents=dict_contents(value))
 
 
 def attribute_path(node: ast.expr) -> list[str] | None:

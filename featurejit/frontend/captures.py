@@ -35,14 +35,28 @@ def same_value(old: Any, new: Any) -> bool:
     return old is new
 
 
+def dict_contents(value: dict[Any, Any]) -> tuple[tuple[Any, ...], ...]:
+    """Return a dict's items with each key's and value's type, floats as repr, to compare dicts exactly."""
+
+    def exact(item: Any) -> tuple[type, Any]:
+        return (type(item), repr(item) if isinstance(item, float) else item)
+
+    return tuple((*exact(key), *exact(item)) for key, item in value.items())
+
+
 @dataclass(frozen=True)
 class Capture:
-    """A name (and attribute path, as in `math.pi`) read by a resolver, with its compile-time value."""
+    """A name (and attribute path, as in `math.pi`) read by a resolver, with its compile-time value.
+
+    A compiled dict is mutable, so its capture also keeps its `contents` (see dict_contents),
+    and it is current only while the name refers to the same dict with the same contents.
+    """
 
     function: Callable[..., Any]
     name: str
     attributes: tuple[str, ...]
     value: Any
+    contents: tuple[tuple[Any, ...], ...] | None = None
 
     def current_value(self) -> Any:
         """Resolve the name and attributes again, returning MISSING when they no longer resolve."""
@@ -54,7 +68,10 @@ class Capture:
         return value
 
     def is_current(self) -> bool:
-        return same_value(self.value, self.current_value())
+        current = self.current_value()
+        if not same_value(self.value, current):
+            return False
+        return self.contents is None or dict_contents(current) == self.contents
 
     def describe(self) -> str:
         """Return the dotted name, for messages and cache keys."""

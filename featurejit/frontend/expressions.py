@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -287,8 +288,115 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
         is_none = self.emit_value(py.IsNoneOp(subject))
         return is_none if isinstance(operator, ast.Is) else self.emit_value(py.NotOp(is_none))
 
+    # ----------------------------------------------------------------------------------
+    # dict constants: D[k], D.get(k[, default]) and k in D
+    # ----------------------------------------------------------------------------------
+
+    def constant_mapping(self, node: ast.expr, env: Env) -> list[tuple[object, object]] | None:
+        """Return the items of the module or closure dict that `node` names, or None if it names no dict.
+
+        The keys are compared with == in order, which finds what a dict lookup finds: keys
+        equal under == have equal hashes, and a dict cannot hold two of them. A NaN key is
+        found only by identity, so it is rejected.
+        """
+        path = attribute_path(node)
+        if path is None or path[0] in env:
+            return None
+        value = self.resolve_static(node, env)
+        if type(value) is not dict:
+            return None
+        name = ".".join(path)
+        if any(isinstance(key, str) for key in value) and len(value) > MAX_STR_DICT_ITEMS:
+            raise self.unsupported(
+                node,
+                f"the dict {name} has {len(value)} items with str keys; lookups by str are compiled in dicts of up to "
+                f"{MAX_STR_DICT_ITEMS} items, beyond which CPython's hash lookup is faster",
+            )
+        if len(value) > MAX_DICT_ITEMS:
+            raise self.unsupported(
+                node, f"the dict {name} has {len(value)} items; lookups are compiled in dicts of up to {MAX_DICT_ITEMS}"
+            )
+        for key, item in value.items():
+            for part, kind in ((key, "key"), (item, "value")):
+                if type(part) not in (int, float, bool, str, type(None)):
+                    raise self.unsupported(
+                        node,
+                        f"lookups in {name} are compiled for int, float, bool, str and None keys and values, "
+                        f"but it has the {kind} {part!r}",
+                    )
+            if isinstance(key, float) and math.isnan(key):
+                raise self.unsupported(node, f"lookups in {name} are not compiled: CPython finds its NaN key only by identity")
+        self.record_contents(path, value)
+        return list(value.items())
+
+    def mapping_lookup(
+        self, node: ast.expr, items: list[tuple[object, object]], key: SSAValue, missing: Callable[[], SSAValue | None]
+    ) -> SSAValue | None:
+        """Lower the value of `key` in `items`; `missing()` lowers a key not found.
+
+        The position of the key among the items (0 for none) comes from a flat chain of ==
+        tests and selects, and a balanced tree of branches on it picks the value, so that the
+        IR nests only about log2(items) deep.
+        """
+        position = self.constant(0)
+        for index, (candidate, _) in enumerate(items):
+            equal = self.compare(node, ast.Eq(), key, self.python_constant(node, candidate))
+            position = self.emit_value(py.SelectOp(equal, self.constant(index + 1), position))
+        values: list[Callable[[], SSAValue | None]] = [missing]
+        values += [functools.partial(self.python_constant, node, value) for _, value in items]
+        return self.branch_on_position(position, values)
+
+    def branch_on_position(
+        self, position: SSAValue, values: list[Callable[[], SSAValue | None]], first: int = 0
+    ) -> SSAValue | None:
+        """Lower `values[position - first]()` for a position in range, as a balanced tree of branches."""
+        if len(values) == 1:
+            return values[0]()
+        middle = len(values) // 2
+        below = self.emit_value(py.CmpOp("lt", position, self.constant(first + middle)))
+        return self.build_if(
+            below,
+            lambda: self.branch_on_position(position, values[:middle], first),
+            lambda: self.branch_on_position(position, values[middle:], first + middle),
+        )
+
+    def lower_mapping_get(self, node: ast.Call, items: list[tuple[object, object]], env: Env) -> SSAValue:
+        """Lower `D.get(k)` or `D.get(k, default)`, which evaluates the default before the lookup, as CPython does."""
+        if node.keywords or not 1 <= len(node.args) <= 2 or any(isinstance(argument, ast.Starred) for argument in node.args):
+            raise self.unsupported(node, "dict.get() is compiled with one or two positional arguments")
+        key = self.lower_expression(node.args[0], env)
+        default = self.lower_expression(node.args[1], env) if len(node.args) == 2 else self.emit_value(py.NoneOp())
+        result = self.mapping_lookup(node, items, key, lambda: default)
+        assert result is not None, "the default branch always has a value"
+        return result
+
+    def lower_mapping_item(self, node: ast.Subscript, items: list[tuple[object, object]], env: Env) -> SSAValue:
+        """Lower `D[k]`; a key not found raises KeyError, which the interpreter re-runs to report."""
+        key = self.lower_expression(node.slice, env)
+
+        def missing() -> None:
+            self.emit(py.RaiseOp("KeyError"))
+
+        result = self.mapping_lookup(node, items, key, missing)
+        if result is None:  # an empty dict: every lookup raises
+            return self.placeholder(i1)
+        return result
+
+    def lower_subscript(self, node: ast.Subscript, env: Env) -> SSAValue:
+        items = self.constant_mapping(node.value, env)
+        if items is not None:
+            return self.lower_mapping_item(node, items, env)
+        return super().lower_subscript(node, env)
+
     def membership(self, container: ast.expr, operator: ast.cmpop, left: SSAValue, env: Env) -> SSAValue:
-        """Lower `x in (1, 2, 3)` for a literal tuple, list or set, or a tuple or frozenset constant, as a chain of ==."""
+        """Lower `x in (1, 2, 3)` for a literal tuple, list or set, or a tuple, frozenset or dict constant, as a chain of ==."""
+        items = self.constant_mapping(container, env)
+        if items is not None:
+            found = self.constant(False)
+            for key, _ in items:
+                equal = self.compare(container, ast.Eq(), left, self.python_constant(container, key))
+                found = self.emit_value(py.MaxOp(found, equal))  # max of two bools is their or
+            return found if isinstance(operator, ast.In) else self.emit_value(py.NotOp(found))
         constants = self.constant_collection(container, env)
         if constants is not None:
             found = self.constant(False)
@@ -326,6 +434,12 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
             found = self.emit_value(py.MaxOp(found, equal))  # max of two bools is their or
         return found if isinstance(operator, ast.In) else self.emit_value(py.NotOp(found))
 
+
+# Lookups in a dict constant test each key with ==, so they are compiled in small dicts only.
+# Measured over 1M rows against the plain function: 128 int keys 25 ms against 66 ms (and
+# 0.4 s to compile), 32 str keys 47 ms against 74 ms, 64 str keys 99 ms against 74 ms.
+MAX_DICT_ITEMS = 128
+MAX_STR_DICT_ITEMS = 32
 
 EXPRESSION_HANDLERS: dict[type[ast.expr], str] = {
     ast.Constant: "lower_constant",

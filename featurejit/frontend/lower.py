@@ -282,6 +282,10 @@ class Lowering(ExpressionLowering):
     def lower_call(self, node: ast.Call, env: Env) -> SSAValue:
         from featurejit.frontend.builtins import lower_builtin_call
 
+        if isinstance(node.func, ast.Attribute) and node.func.attr == "get":
+            items = self.constant_mapping(node.func.value, env)
+            if items is not None:
+                return self.lower_mapping_get(node, items, env)
         if isinstance(node.func, ast.Attribute) and self.is_method_call(node.func, env):
             return self.lower_method_call(node, node.func.value, node.func.attr, env)
         callee = self.resolve_static(node.func, env)

@@ -18,7 +18,7 @@ import numpy as np
 
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, ColumnLayout
 from featurejit.compiled_kernel import CompiledKernel
-from featurejit.frontend.captures import same_value
+from featurejit.frontend.captures import dict_contents, same_value
 from featurejit.runtime.batch import (
     CallStats,
     OutputBuffers,
@@ -162,6 +162,8 @@ def captures_current(kernel: CompiledKernel) -> bool:
     for capture in kernel.captures:
         current = capture.current_value()
         if current is not capture.value and not same_value(capture.value, current):
+            return False
+        if capture.contents is not None and dict_contents(current) != capture.contents:
             return False
     return True
 

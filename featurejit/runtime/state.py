@@ -286,7 +286,10 @@ class ResolverState:
             self.native = NativeEntries(type(self.resolver), self.resolver.call_general, self.run_interpreted)
         checked, unchecked = kernel.python_entries
         self.unchecked_calls[key] = self.native.unchecked(unchecked, kernel.symbol)
-        self.native.add(checked, kernel.captures, kernel.symbol)
+        # The native guards compare captured objects by identity, which misses a change inside a
+        # dict, so a kernel that looks up a dict is called after the Python check of its contents.
+        if all(capture.contents is None for capture in kernel.captures):
+            self.native.add(checked, kernel.captures, kernel.symbol)
 
     def remember(self, kernel: CompiledKernel) -> None:
         self.last_kernel = kernel
