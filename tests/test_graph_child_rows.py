@@ -219,3 +219,35 @@ def test_datetime_filter_equals_python(unit: str, constant: datetime.datetime) -
     expected["isin"] = sum(value in (constant, datetime.datetime(2024, 1, 1, 3)) for value in present)
     assert {name: online[0][feature.name] for name, feature in features.items()} == expected
     assert offline == online
+
+
+@fj.features
+class Reading:
+    id: int
+    sensor_id: int
+    value: float
+
+
+@fj.features
+class Sensor:
+    id: int
+    readings: list[Reading] = fj.has_many(lambda: Reading.sensor_id == Sensor.id)
+
+
+def test_float_min_max_skip_nan_and_sum_mean_keep_it() -> None:
+    nan = float("nan")
+    readings = pa.table({"id": [1, 2, 3, 4, 5], "sensor_id": [1, 1, 2, 3, 3], "value": [nan, 1.0, nan, 2.0, -0.5]})
+    graph = fj.Graph([], sources={Sensor: pa.table({"id": [1, 2, 3]}), Reading: readings})
+    aggregates = {
+        "min": Sensor.readings[Reading.value].min(),
+        "max": Sensor.readings[Reading.value].max(),
+        "sum": Sensor.readings[Reading.value].sum(),
+        "mean": Sensor.readings[Reading.value].mean(),
+    }
+    expected = {"min": [1.0, nan, -0.5], "max": [1.0, nan, 2.0], "sum": [nan, nan, 1.5], "mean": [nan, nan, 0.75]}
+    online = graph.query(list(aggregates.values()), {Sensor.id: [1, 2, 3]})
+    offline = graph.query_table(list(aggregates.values()))
+    for name, feature in aggregates.items():
+        wanted = [repr(value) for value in expected[name]]
+        assert [repr(value) for value in online[feature]] == wanted, name
+        assert [repr(value) for value in offline.column(f"readings[Reading.value].{name}()").to_pylist()] == wanted, name
