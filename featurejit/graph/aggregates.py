@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurejit.graph.entities import Feature
 from featurejit.graph.relationships import AggregateFeature
 
 INT64_MAX = 2**63 - 1
@@ -58,12 +59,16 @@ def fill_empty(aggregate: AggregateFeature, array: pa.Array | pa.ChunkedArray) -
     return array if value is None else array.fill_null(value)
 
 
-def numeric_input(table: pa.Table, name: str, function: str) -> pa.ChunkedArray:
+def numeric_input(table: pa.Table, projection: Feature, function: str) -> pa.ChunkedArray:
     """Return the column an aggregation reads; bools are summed and averaged as ints, as Python does.
 
-    Dictionary-encoded text is decoded, because pyarrow's grouped min and max take no dictionaries.
+    Integers of a float feature are aggregated as the floats that resolvers and online queries
+    get. Dictionary-encoded text is decoded, because pyarrow's grouped min and max take no
+    dictionaries.
     """
-    column = table.column(name)
+    column = table.column(projection.name)
+    if projection.type.python_type is float and pa.types.is_integer(column.type):
+        return column.cast(pa.float64(), safe=False)
     if function in ("sum", "mean") and pa.types.is_boolean(column.type):
         return column.cast(pa.int64())
     if pa.types.is_dictionary(column.type):
@@ -117,7 +122,7 @@ def aggregate_filtered(
     for position, aggregate in enumerate(members):
         column = f"__value{position}"
         if aggregate.projection is not None:
-            inputs[column] = numeric_input(rows, aggregate.projection.name, aggregate.function)
+            inputs[column] = numeric_input(rows, aggregate.projection, aggregate.function)
         spec = specification(aggregate, column)
         specs[result_name(spec)] = spec
         columns[aggregate] = result_name(spec)
