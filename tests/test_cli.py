@@ -727,15 +727,15 @@ def test_explain_names_unsupported_construct(capsys: pytest.CaptureFixture[str],
         tmp_path,
         "looping.py",
         "from featurejit import jit_resolver\n\n@jit_resolver\ndef total(n: int) -> int:\n"
-        "    result = 0\n    for i in range(n):\n        result += i\n    return result\n",
+        "    result = 0\n    while n > 0:\n        n -= 1\n        result += n\n    return result\n",
     )
 
     code, out, err = run_main(capsys, "explain", f"{path}:total")
 
     assert code == 0
     assert "total: runs in the interpreter" in out
-    assert f"{path.resolve()}:6:5: for loops are not compiled yet" in out
-    assert "for loops are not compiled yet" not in err  # reported once, in the explanation
+    assert f"{path.resolve()}:6:5: while loops are not compiled yet" in out
+    assert "while loops are not compiled yet" not in err  # reported once, in the explanation
 
 
 def test_explain_variadic_parameter_types(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -792,13 +792,13 @@ def test_require_mode_failure_at_import(capsys: pytest.CaptureFixture[str], tmp_
         tmp_path,
         "looping.py",
         "from featurejit import jit_resolver\n\n@jit_resolver(mode='require')\n"
-        "def total(n: int) -> int:\n    t = 0\n    for i in range(n):\n        t += i\n    return t\n",
+        "def total(n: int) -> int:\n    t = 0\n    while n > 0:\n        n -= 1\n        t += n\n    return t\n",
     )
 
     code, _, err = run_main(capsys, command, str(path))
 
     assert code == 2
-    assert f'error: importing {path} failed, because a resolver with mode="require" does not compile: {path}:6:5: for loops' in err
+    assert f'error: importing {path} failed, because a resolver with mode="require" does not compile: {path}:6:5: while loops' in err
 
 
 @pytest.mark.parametrize("stage, fragment", [("ir", "py.cmp"), ("optimized", "func.func"), ("llvm", "define"), ("asm", "ret")])

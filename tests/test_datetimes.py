@@ -390,7 +390,7 @@ def test_two_zones_on_two_paths_suggest_astimezone() -> None:
 def new_york_time(moment: datetime.datetime | None) -> datetime.datetime | None:
     if moment is None:
         return None
-    for _ in range(1):  # a loop keeps the resolver in the interpreter
+    while False:  # a while loop keeps the resolver in the interpreter
         pass
     return moment.astimezone(ZoneInfo(NY))
 
@@ -829,15 +829,19 @@ def test_results_equal_for_one_and_many_threads(monkeypatch: pytest.MonkeyPatch)
 def test_interpreted_datetime_results_take_their_zone_from_the_values() -> None:
     @jit_resolver
     def in_paris(t: datetime.datetime) -> datetime.datetime:
-        for _ in range(1):  # a loop, so the resolver runs in the interpreter
+        try:  # a try statement, so the resolver runs in the interpreter
             t = t.astimezone(ZoneInfo("Europe/Paris"))
+        finally:
+            pass
         return t
 
     @jit_resolver
     def naive_or_aware(t: datetime.datetime) -> datetime.datetime:
-        for _ in range(1):
+        try:
             if t.year > 2000:
                 t = t.replace(tzinfo=None)
+        finally:
+            pass
         return t
 
     array = pa.array([0, 3600 * 24 * 365 * 40], pa.timestamp("s", tz="UTC"))

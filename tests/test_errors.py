@@ -49,8 +49,9 @@ def floor_division(a: int, b: int) -> int:
 @jit_resolver
 def loops(n: int) -> int:
     total = 0
-    for i in range(n):
-        total += i
+    while n > 0:
+        n -= 1
+        total += n
     return total
 
 
@@ -206,8 +207,8 @@ def test_fallback_runs_interpreted_and_explains_location() -> None:
     assert loops(pa.array([3, 4])).to_pylist() == [3, 6]
     explanation = loops.explain(show=False)
     assert not explanation.native
-    assert f"{THIS_FILE}:{line_of('for i in range(n):')}:5: for loops are not compiled yet" in explanation.reason
-    assert "    for i in range(n):" in explanation.reason
+    assert f"{THIS_FILE}:{line_of('while n > 0:')}:5: while loops are not compiled yet" in explanation.reason
+    assert "    while n > 0:" in explanation.reason
 
 
 def test_fallback_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:

@@ -39,7 +39,7 @@ def share(quantity: Item.quantity) -> Item.share:
 
 
 def type_name(value: Any) -> str:
-    for _ in range(1):  # a loop, so that the resolvers below run in the interpreter
+    while False:  # a while loop, so that the resolvers below run in the interpreter
         pass
     return type(value).__name__
 

@@ -116,7 +116,7 @@ NEW_YEAR_UTC = datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC)
 
 @fj.jit_resolver(on_error="null")
 def left_or_new_year(left: Visit.left) -> Visit.left_or_new_year:
-    for _ in range(1):  # a loop, so that it runs in the interpreter, which allows both kinds of datetime
+    while False:  # a while loop, so that it runs in the interpreter, which allows both kinds of datetime
         pass
     return NEW_YEAR_UTC if left is None else left
 

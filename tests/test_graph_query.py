@@ -175,7 +175,7 @@ def test_interpreted_row_error_names_row() -> None:
 def test_result_of_wrong_type_is_rejected() -> None:
     @fj.jit_resolver
     def bad_code(started: Trip.started) -> Trip.city_code:
-        for _ in range(1):  # a loop keeps the resolver interpreted
+        while False:  # a while loop keeps the resolver interpreted
             pass
         return 4  # type: ignore[return-value]
 

@@ -144,7 +144,7 @@ def test_null_mode_rows_still_null() -> None:
 
 
 def stops_in_interpreter(minutes: Leg.minutes, stops: Leg.stops) -> Leg.minutes_per_stop:
-    for _ in range(1):  # a for loop keeps this resolver in the interpreter
+    while False:  # a while loop keeps this resolver in the interpreter
         pass
     return minutes // stops
 

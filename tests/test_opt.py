@@ -567,12 +567,12 @@ def test_dump_interpreted_resolver_with_pass_options(
     path = tmp_path / "looping.py"
     path.write_text(
         "from featurejit import jit_resolver\n\n@jit_resolver\ndef total(n: int) -> int:\n"
-        "    result = 0\n    for i in range(n):\n        result += i\n    return result\n"
+        "    result = 0\n    while n > 0:\n        n -= 1\n        result += n\n    return result\n"
     )
 
     code, _, err = run_main(capsys, "dump", f"{path}:total", "--print-after-all")
 
     assert code == 2
     assert "total runs in the interpreter, so it has no compiled code" in err
-    assert err.count("for loops are not compiled yet") == 1, "the reason is printed once, not also as a warning"
+    assert err.count("while loops are not compiled yet") == 1, "the reason is printed once, not also as a warning"
     assert "Traceback" not in err

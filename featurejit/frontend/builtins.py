@@ -157,6 +157,12 @@ def literal_text(node: ast.Call) -> str | None:
 
 
 def lower_len(lowering: Lowering, node: ast.Call, env: Env) -> SSAValue:
+    if len(node.args) == 1 and not node.keywords:
+        path = attribute_path(node.args[0])
+        if path is not None and path[0] not in env:
+            constant = lowering.resolve_static(node.args[0], env)
+            if type(constant) in (tuple, frozenset):  # immutable, so its length is a constant
+                return lowering.constant(len(constant))
     (value,) = positional_arguments(lowering, node, env, 1, 1)
     if not is_str(value):
         # Values of the other compiled types (numbers, bools, None, datetimes) have no len() in

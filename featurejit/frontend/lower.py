@@ -39,6 +39,7 @@ from featurejit.frontend.building import (
     is_resolver,
 )
 from featurejit.frontend.expressions import ExpressionLowering
+from featurejit.frontend.loops import BindItem, unrolled_loop
 from featurejit.frontend.narrowing import narrowing, undo_narrowing
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
@@ -100,7 +101,15 @@ class Lowering(ExpressionLowering):
 
     def lower_block(self, statements: Sequence[ast.stmt], env: Env) -> Outcome:
         env = dict(env)
-        for index, statement in enumerate(statements):
+        statements = list(statements)
+        index = -1
+        while index + 1 < len(statements):
+            index += 1
+            statement = statements[index]
+            if isinstance(statement, ast.For):
+                statements[index : index + 1] = unrolled_loop(self, statement, env)
+                index -= 1
+                continue
             self.current_node = statement
             self.lowered_statements += 1
             if self.lowered_statements > MAX_LOWERED_STATEMENTS:
@@ -118,6 +127,10 @@ class Lowering(ExpressionLowering):
             if not isinstance(outcome, FallsThrough):
                 return outcome  # later statements are unreachable, as in CPython
             env = outcome.env
+        return FallsThrough(env)
+
+    def lower_bind_item(self, statement: BindItem, env: Env) -> Outcome:
+        self.bind_target(statement.target, statement.value(), env)
         return FallsThrough(env)
 
     def lower_return(self, statement: ast.Return, env: Env) -> Outcome:
@@ -404,10 +417,10 @@ STATEMENT_HANDLERS: dict[type[ast.stmt], Callable[[Lowering, Any, Env], Outcome]
     ast.Raise: Lowering.lower_raise,
     ast.Assert: Lowering.lower_assert,
     ast.If: Lowering.lower_plain_if,
+    BindItem: Lowering.lower_bind_item,
 }
 
 UNSUPPORTED_STATEMENTS: dict[type[ast.stmt], tuple[str, str]] = {
-    ast.For: ("for loops are not compiled yet", "Compute per-row values without loops, or let the resolver run interpreted."),
     ast.While: ("while loops are not compiled yet", "Compute per-row values without loops, or let the resolver run interpreted."),
     ast.Try: ("try statements are not compiled", "Rows that raise go to the interpreter on their own; drop the try."),
     ast.With: ("with statements are not compiled", "Resolvers compute values; move the with block out of the resolver."),
