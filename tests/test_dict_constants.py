@@ -185,9 +185,10 @@ def test_changed_dict_is_seen_by_next_call(tmp_path: Path) -> None:
         ("TABLE = {1: [1, 2]}", "compiled for int, float, bool, str and None keys and values, but it has the value [1, 2]"),
         ("TABLE = {float('nan'): 1}", "CPython finds its NaN key only by identity"),
         ("TABLE = {i: i for i in range(129)}", "the dict TABLE has 129 items; lookups are compiled in dicts of up to 128"),
-        ("TABLE = {str(i): i for i in range(33)}", "lookups by str are compiled in dicts of up to 32 items"),
+        ("TABLE = {str(i): i for i in range(33)}", "has 33 items and a str key; dicts with str keys are compiled up to 32"),
+        ("TABLE = {1: 10, 2**64: 20}", "lookups in TABLE are compiled for ints within int64, but it has the key 18446744073709551616"),
     ],
-    ids=["list-value", "nan-key", "too-large", "too-many-str-keys"],
+    ids=["list-value", "nan-key", "too-large", "too-many-str-keys", "wide-int"],
 )
 def test_unsupported_dict_falls_back(tmp_path: Path, definition: str, reason: str) -> None:
     source = f"import featurejit as fj\n\n{definition}\n\n\n@fj.jit_resolver\ndef look(x: int) -> int:\n    return len(str(TABLE.get(x)))\n"
@@ -241,3 +242,35 @@ def test_changed_dict_in_fused_and_graph(tmp_path: Path) -> None:
     assert fused(table).column("weighted").to_pylist() == [1.0, 6.0]
     offline = module.graph.query_table([module.Payment.weighted])
     assert offline.column("weighted").to_pylist() == [10.0, 40.0, 90.0]
+
+
+STICKY_FILE = '''
+import featurejit as fj
+
+LOOKUP = {1: 10, 2: 20}
+
+
+@fj.jit_resolver
+def look(k: int) -> int:
+    return LOOKUP.get(k, -1)
+'''
+
+
+def test_dict_that_compiles_again_after_a_change(tmp_path: Path) -> None:
+    module = import_source(tmp_path, "sticky_lookup", STICKY_FILE)
+    keys = pa.array([1, 2, 3])
+    assert module.look(keys).to_pylist() == [10, 20, -1]
+    module.LOOKUP[2] = [20]
+    with pytest.raises(TypeError):
+        module.look(keys)
+    assert not module.look.explain(show=False).native
+    module.LOOKUP[2] = 20
+    assert module.look(keys).to_pylist() == [10, 20, -1]
+    assert module.look.explain(show=False).native
+    module.LOOKUP.update({index: index for index in range(3, 200)})
+    assert module.look(keys).to_pylist() == [10, 20, 3]
+    assert not module.look.explain(show=False).native
+    for index in range(3, 200):
+        del module.LOOKUP[index]
+    assert module.look(keys).to_pylist() == [10, 20, -1]
+    assert module.look.explain(show=False).native

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import traceback
 from pathlib import Path
@@ -357,6 +358,43 @@ def test_int_result_in_float_column() -> None:
     assert halved_if_positive(-(2**53) - 1) == -(2**53) - 1
     assert halved_if_positive(pa.array(values)).to_pylist() == [float(value) for value in plain]
     assert halved_if_positive(pa.array(values)).to_pylist()[0] == -(2.0**53)
+
+
+STR_MISUSE_FILE = '''
+import datetime
+
+import featurejit as fj
+
+TEXT = "abc"
+
+
+@fj.jit_resolver
+def plus_one(k: int) -> float:
+    return TEXT + 1
+
+
+@fj.jit_resolver
+def negated(s: str) -> float:
+    return -s
+
+
+@fj.jit_resolver
+def date_as_float(d: datetime.date) -> float:
+    return d
+'''
+
+
+def test_str_misuse_raises_python_error(tmp_path: Path) -> None:
+    module = import_source(tmp_path, "str_misuse", STR_MISUSE_FILE)
+    cases = [
+        (module.plus_one, pa.array([1]), TypeError, "can only concatenate str"),
+        (module.negated, pa.array(["a"]), TypeError, "bad operand type for unary -: 'str'"),
+        (module.date_as_float, pa.array([datetime.date(2020, 1, 2)]), fj.OutputTypeError, "does not match the return annotation float"),
+    ]
+    for resolver, column, error, message in cases:
+        assert resolver.explain(show=False).native, resolver.explain(show=False).reason
+        with pytest.raises(error, match=message):
+            resolver(column)
 
 
 def test_mixed_result_types_error() -> None:

@@ -221,6 +221,8 @@ def convert_output(builder: ir.IRBuilder, value: Repr, type_: Attribute, output:
     if isinstance(value, DynValue):
         assert isinstance(type_, DynType)
         return convert_dyn_output(builder, value, output, zero)
+    if type_ not in (I1_TYPE, I64_TYPE, F64_TYPE):  # a str, datetime, date or timedelta for a number column
+        return zero, TRUE, TRUE
     return convert_scalar_output(builder, value, type_, output, zero)
 
 

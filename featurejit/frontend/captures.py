@@ -36,10 +36,18 @@ def same_value(old: Any, new: Any) -> bool:
 
 
 def dict_contents(value: dict[Any, Any]) -> tuple[tuple[Any, ...], ...]:
-    """Return a dict's items with each key's and value's type, floats as repr, to compare dicts exactly."""
+    """Return a dict's items with each key's and value's type, to compare dicts exactly.
+
+    Floats compare by repr, so that -0.0 differs from 0.0 and NaN equals NaN. Values other
+    than numbers, str and None, which lookups do not compile, compare by identity.
+    """
 
     def exact(item: Any) -> tuple[type, Any]:
-        return (type(item), repr(item) if isinstance(item, float) else item)
+        if isinstance(item, float):
+            return (type(item), repr(item))
+        if isinstance(item, int | str | type(None)):
+            return (type(item), item)
+        return (type(item), id(item))
 
     return tuple((*exact(key), *exact(item)) for key, item in value.items())
 

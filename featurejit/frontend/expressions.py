@@ -11,7 +11,7 @@ from xdsl.dialects.builtin import f64, i1, i64
 from xdsl.ir import Operation, SSAValue
 
 from featurejit.frontend.annotations import TEMPORAL_TYPES
-from featurejit.frontend.building import INT64_MIN, Env, attribute_path, constant_value
+from featurejit.frontend.building import INT64_MAX, INT64_MIN, Env, attribute_path, constant_value
 from featurejit.frontend.datetimes import DatetimeLowering, is_temporal
 from featurejit.frontend.narrowing import narrowing
 from featurejit.frontend.strings import StringLowering, is_str
@@ -141,7 +141,7 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
         value = self.lower_expression(node.operand, env)
         if is_temporal(value):
             return self.temporal_unary(node.op, value)
-        operand = self.numeric_operand(value)
+        operand = None if is_str(value) else self.numeric_operand(value)
         if operand is None:
             self.emit(py.RaiseOp("TypeError"))
             return self.placeholder(dyn)
@@ -305,11 +305,13 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
         value = self.resolve_static(node, env)
         if type(value) is not dict:
             return None
+        # Recorded before any check fails, so that a change to the contents compiles again.
+        self.record_contents(path, value)
         name = ".".join(path)
-        if any(isinstance(key, str) for key in value) and len(value) > MAX_STR_DICT_ITEMS:
+        if len(value) > MAX_STR_DICT_ITEMS and any(isinstance(key, str) for key in value):
             raise self.unsupported(
                 node,
-                f"the dict {name} has {len(value)} items with str keys; lookups by str are compiled in dicts of up to "
+                f"the dict {name} has {len(value)} items and a str key; dicts with str keys are compiled up to "
                 f"{MAX_STR_DICT_ITEMS} items, beyond which CPython's hash lookup is faster",
             )
         if len(value) > MAX_DICT_ITEMS:
@@ -324,9 +326,10 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
                         f"lookups in {name} are compiled for int, float, bool, str and None keys and values, "
                         f"but it has the {kind} {part!r}",
                     )
+                if type(part) is int and not INT64_MIN <= part <= INT64_MAX:
+                    raise self.unsupported(node, f"lookups in {name} are compiled for ints within int64, but it has the {kind} {part}")
             if isinstance(key, float) and math.isnan(key):
                 raise self.unsupported(node, f"lookups in {name} are not compiled: CPython finds its NaN key only by identity")
-        self.record_contents(path, value)
         return list(value.items())
 
     def mapping_lookup(
