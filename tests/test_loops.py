@@ -91,6 +91,20 @@ def first_negative(a: float | None, b: float | None) -> float | None:
     return None
 
 
+STEPS = 3
+
+
+@fj.jit_resolver
+def computed_bounds(x: int) -> int:
+    for k in range(STEPS + 1):
+        x += k
+    for k in range(2**62, 2**62 + 2):
+        x = x % 1000 + k % 7
+    for k in range(-STEPS, 0):
+        x -= k
+    return x
+
+
 PAIRS = [(x, y) for x in EDGE_INTS for y in (0, 3, -3)]
 OPTIONAL_FLOATS = [*EDGE_FLOATS, None]
 
@@ -106,6 +120,7 @@ OPTIONAL_FLOATS = [*EDGE_FLOATS, None]
         (last_item, [(value,) for value in EDGE_INTS], [int]),
         (divides_first, PAIRS, [int, int]),
         (over_empty, [(value,) for value in EDGE_INTS], [int]),
+        (computed_bounds, [(value,) for value in EDGE_INTS], [int]),
         (first_negative, [(a, b) for a in OPTIONAL_FLOATS for b in OPTIONAL_FLOATS], [float, float]),
     ],
     ids=lambda value: getattr(value, "name", ""),
@@ -133,13 +148,26 @@ def test_loop_over_sliced_and_chunked_arrays() -> None:
         ("for v in (1, 2):\n        if v == x:\n            continue\n        x += v", "continue is not compiled"),
         ("for v in (1, 2):\n        x += v\n    else:\n        x = 0", "for loops with an else block are not compiled"),
         ("for v in LISTED:\n        x += v", "a loop over the list LISTED is not compiled"),
-        ("for v in range(x):\n        x += v", "range() in a loop is compiled with constant int arguments"),
+        ("for v in range(x):\n        x += v", "range() in a loop is compiled with arguments of int literals and constants"),
         ("for v in range(100):\n        x += v", "the loop has 100 items; loops are compiled over up to 64"),
         ("for v in range(1_000_000_000_000):\n        return v", "the loop has 1,000,000,000,000 items"),
         ("for v in 'abc':\n        x += len(v)", "a loop over this iterable is not compiled"),
         ("for v in ((1, 2), [3]):\n        x += 1", "lists are not compiled"),
+        ("for v in range(9223372036854775808):\n        return v", "the loop has 9,223,372,036,854,775,808 items"),
+        ("for a, b in ('ab', 'cd'):\n        x += len(a)", "the loop unpacks each item into names, but an item is not a tuple"),
+        (
+            "for i in range(64):\n        for j in (1, 2, 3):\n            if x == i * j:\n                return i",
+            "the resolver nests more than 128 if statements that return, counting each loop item",
+        ),
+        (
+            "for i in range(64):\n        for j in range(64):\n            x += i * j",
+            "the resolver has more than 5000 statements to compile",
+        ),
     ],
-    ids=["break", "continue", "else", "list-constant", "computed-range", "too-long", "huge-range", "str", "list-item"],
+    ids=[
+        "break", "continue", "else", "list-constant", "computed-range", "too-long", "huge-range", "str", "list-item",
+        "past-maxsize", "not-a-tuple", "nested-returns", "statements",
+    ],
 )
 def test_unsupported_loop_falls_back(tmp_path: Path, loop: str, reason: str) -> None:
     source = f"import featurejit as fj\n\nLISTED = [1, 2]\n\n\n@fj.jit_resolver\ndef looped(x: int) -> int:\n    {loop}\n    return x\n"

@@ -18,7 +18,7 @@ import featurejit as fj
 from featurejit import compiler
 from featurejit.codegen import engine
 from featurejit.settings import settings
-from tests.differential import EDGE_FLOATS, EDGE_INTS, check_batch_call, grid, outcome
+from tests.differential import EDGE_FLOATS, EDGE_INTS, check_batch_call, grid, import_source, outcome
 
 
 @pytest.fixture
@@ -290,3 +290,26 @@ def test_scalar_entry_of_dropped_kernel_is_not_reinstalled(tiers: None) -> None:
         blocker.result()
     kernel.wait_optimized()
     assert state.native.entries[-1][0] == quick_address
+
+
+REBOUND_FILE = """
+import featurejit as fj
+
+OFFSET = 5
+
+
+@fj.jit_resolver
+def shifted(x: int) -> int:
+    return x + OFFSET
+"""
+
+
+def test_name_rebound_while_optimizing_is_seen(tiers: None, tmp_path: Path) -> None:
+    module = import_source(tmp_path, "rebound_offset", REBOUND_FILE)
+    assert module.shifted(1) == 6
+    state = module.shifted.state
+    (key, kernel), = state.scalar_kernels.items()
+    module.OFFSET = 50  # rebound before the optimized tier replaces the quick entry
+    kernel.wait_optimized()
+    state.reinstall_native_entries(key, kernel)  # what the optimized tier does when it is ready
+    assert module.shifted(1) == 51

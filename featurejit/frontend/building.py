@@ -96,6 +96,7 @@ class LoweringBase:
         self.inline_stack: list[Callable[..., Any]] = [function]
         self.inlined: list[Callable[..., Any]] = []
         self.lowered_statements = 0
+        self.nested_returns = 0  # the `if` statements with a return that enclose the code being lowered
         # The statement being lowered, where errors found while merging paths are reported.
         self.current_node: ast.AST = self.scope.source.node
 

@@ -2,16 +2,17 @@
 
 The iterable of such a loop is known when the resolver compiles: a literal tuple or list, a
 tuple constant of the module or a closure, `range()` of constant ints, or `enumerate()` of
-one of these. The loop becomes its body repeated once per item. Each copy starts by binding
-the target to the item, so a `return` inside the body ends the function as in CPython, and
-the statements after it (the later copies and the code after the loop) run only on the
-other paths.
+one of these. The loop becomes its body repeated once per item, and each copy starts by
+binding the target to the item. A `return` inside the body then ends the function as in
+CPython: the statements after it, the later copies and the code after the loop, run only on
+the other paths.
 """
 
 from __future__ import annotations
 
 import ast
 import builtins
+import operator
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +87,7 @@ def loop_items(lowering: Lowering, iterable: ast.expr, env: Env) -> list[Callabl
         function = lowering.resolve_static(iterable.func, env)
         if function is builtins.range:
             values = range_values(lowering, iterable, env)
-            check_item_count(lowering, iterable, len(values))
+            check_item_count(lowering, iterable, item_count(values))
             return [python_item(lowering, iterable, value) for value in values]
         if function is builtins.enumerate:
             if len(iterable.args) != 1 or iterable.keywords:
@@ -104,6 +105,13 @@ def loop_items(lowering: Lowering, iterable: ast.expr, env: Env) -> list[Callabl
         kind = type(value).__name__
         raise lowering.unsupported(iterable, f"a loop over the {kind} {'.'.join(path)} is not compiled", hint=LOOP_HINT)
     raise lowering.unsupported(iterable, "a loop over this iterable is not compiled", hint=LOOP_HINT)
+
+
+def item_count(values: range) -> int:
+    """Return the length of a range, which len() cannot give beyond sys.maxsize."""
+    if values.step > 0:
+        return max(0, (values.stop - values.start + values.step - 1) // values.step)
+    return max(0, (values.start - values.stop - values.step - 1) // -values.step)
 
 
 def check_item_count(lowering: Lowering, iterable: ast.expr, count: int) -> None:
@@ -125,16 +133,55 @@ def range_values(lowering: Lowering, call: ast.Call, env: Env) -> range:
         raise lowering.unsupported(call, "range() is compiled in loops with one to three arguments", hint=LOOP_HINT)
     bounds = []
     for argument in call.args:
-        try:
-            value = ast.literal_eval(argument)  # such as -3, which lowers to a negation
-        except (ValueError, TypeError, SyntaxError):
-            value = constant_value(lowering.lower_expression(argument, env))
-        if type(value) is not int:
-            raise lowering.unsupported(argument, "range() in a loop is compiled with constant int arguments", hint=LOOP_HINT)
+        value = static_int(lowering, argument, env)
+        if value is None:  # such as a loop variable of an enclosing loop, which is a constant in each copy
+            folded = constant_value(lowering.lower_expression(argument, env))
+            value = folded if type(folded) is int else None
+        if value is None:
+            raise lowering.unsupported(
+                argument,
+                "range() in a loop is compiled with arguments of int literals and constants, and + - * // % ** of them",
+                hint=LOOP_HINT,
+            )
         bounds.append(value)
     if len(bounds) == 3 and bounds[2] == 0:
         raise lowering.unsupported(call, "range() with a step of 0 raises ValueError; it is not compiled")
     return range(*bounds)
+
+
+STATIC_OPERATORS: dict[type[ast.operator], Callable[[int, int], int]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+}
+
+
+def static_int(lowering: Lowering, node: ast.expr, env: Env) -> int | None:
+    """Return the value of an int literal or constant, or of + - * // % ** of them, or None for anything else."""
+    if isinstance(node, ast.Constant):
+        return node.value if type(node.value) is int else None
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        operand = static_int(lowering, node.operand, env)
+        if operand is None:
+            return None
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BinOp) and type(node.op) in STATIC_OPERATORS:
+        left, right = static_int(lowering, node.left, env), static_int(lowering, node.right, env)
+        if left is None or right is None or (right == 0 and isinstance(node.op, ast.FloorDiv | ast.Mod)):
+            return None
+        return STATIC_OPERATORS[type(node.op)](left, right)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        base, exponent = static_int(lowering, node.left, env), static_int(lowering, node.right, env)
+        if base is None or exponent is None or not 0 <= exponent <= 64:
+            return None
+        return int(base**exponent)
+    path = attribute_path(node)
+    if path is not None and path[0] not in env:
+        value = lowering.resolve_static(node, env)  # recorded, so a new value compiles again
+        return value if type(value) is int else None
+    return None
 
 
 def check_constant_item(lowering: Lowering, node: ast.expr, element: Any) -> None:

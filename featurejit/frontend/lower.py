@@ -39,7 +39,7 @@ from featurejit.frontend.building import (
     is_resolver,
 )
 from featurejit.frontend.expressions import ExpressionLowering
-from featurejit.frontend.loops import BindItem, unrolled_loop
+from featurejit.frontend.loops import LOOP_HINT, BindItem, unrolled_loop
 from featurejit.frontend.narrowing import narrowing, undo_narrowing
 from featurejit.frontend.source import read_function_source
 from featurejit.ir import dialect as py
@@ -49,6 +49,9 @@ from featurejit.ir.dialect import OptionalType, dyn, none_type
 # Tail duplication copies the statements after a returning `if` into both branches, so long
 # chains of such ifs grow the IR. This caps the statements lowered per resolver.
 MAX_LOWERED_STATEMENTS = 5000
+# Each such `if` nests the code after it one region deeper, and xDSL prints and verifies
+# regions recursively: 192 levels exceeded Python's recursion limit, 128 did not.
+MAX_NESTED_RETURNS = 128
 
 
 class Lowering(ExpressionLowering):
@@ -115,8 +118,9 @@ class Lowering(ExpressionLowering):
             if self.lowered_statements > MAX_LOWERED_STATEMENTS:
                 raise self.unsupported(
                     statement,
-                    "the resolver has too many paths to compile",
-                    hint="Split it into smaller resolvers, or return from fewer branches.",
+                    f"the resolver has more than {MAX_LOWERED_STATEMENTS} statements to compile, counting each "
+                    f"path after an if that returns and each loop item",
+                    hint="Split it into smaller resolvers, return from fewer branches, or loop over fewer items.",
                 )
             if isinstance(statement, ast.If) and contains_return(statement):
                 return self.lower_returning_if(statement, statements[index + 1 :], env)
@@ -130,7 +134,12 @@ class Lowering(ExpressionLowering):
         return FallsThrough(env)
 
     def lower_bind_item(self, statement: BindItem, env: Env) -> Outcome:
-        self.bind_target(statement.target, statement.value(), env)
+        value = statement.value()
+        if isinstance(statement.target, ast.Tuple) and not isinstance(value, list):
+            raise self.unsupported(
+                statement.target, "the loop unpacks each item into names, but an item is not a tuple", hint=LOOP_HINT
+            )
+        self.bind_target(statement.target, value, env)
         return FallsThrough(env)
 
     def lower_return(self, statement: ast.Return, env: Env) -> Outcome:
@@ -274,6 +283,19 @@ class Lowering(ExpressionLowering):
 
     def lower_returning_if(self, statement: ast.If, rest: Sequence[ast.stmt], env: Env) -> Returns | Raises:
         """Lower an `if` that returns on some path, taking the statements after it into both branches."""
+        if self.nested_returns >= MAX_NESTED_RETURNS:
+            raise self.unsupported(
+                statement,
+                f"the resolver nests more than {MAX_NESTED_RETURNS} if statements that return, counting each loop item",
+                hint="Split it into smaller resolvers, or loop over fewer items.",
+            )
+        self.nested_returns += 1
+        try:
+            return self.lower_returning_branches(statement, rest, env)
+        finally:
+            self.nested_returns -= 1
+
+    def lower_returning_branches(self, statement: ast.If, rest: Sequence[ast.stmt], env: Env) -> Returns | Raises:
         condition = self.lower_condition(statement.test, env)
         if_true, if_false = narrowing(statement.test)
 

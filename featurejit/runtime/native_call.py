@@ -34,7 +34,7 @@ from featurejit.codegen.pyabi import (
     is_closure_name,
     version_offsets,
 )
-from featurejit.frontend.captures import Capture
+from featurejit.frontend.captures import Capture, same_value
 
 METH_KEYWORDS = 0x0002
 METH_FASTCALL = 0x0080
@@ -56,8 +56,18 @@ _new_builtin.restype = ctypes.py_object
 _new_builtin.argtypes = [ctypes.POINTER(MethodDef), ctypes.py_object, ctypes.py_object]
 
 
+def guarded_value(capture: Capture) -> Any:
+    """Return the object a guard expects: the current one if it equals the compiled value, else the compiled one.
+
+    A name rebound to a different value while a kernel compiled must fail the guard, so that
+    the call takes the general path, which drops the kernel.
+    """
+    current = capture.current_value()
+    return current if same_value(capture.value, current) else capture.value
+
+
 def guard_objects(captures: Sequence[Capture]) -> list[Any]:
-    """Return the context items of the guards: container, name, attribute names, and the current object."""
+    """Return the context items of the guards: container, name, attribute names, and the expected object."""
     items: list[Any] = []
     for capture in guard_captures(captures):
         function = capture.function
@@ -65,7 +75,7 @@ def guard_objects(captures: Sequence[Capture]) -> list[Any]:
             container: Any = function.__closure__[function.__code__.co_freevars.index(capture.name)]  # type: ignore[index]
         else:
             container = function.__globals__
-        items += [container, capture.name, *capture.attributes, capture.current_value()]
+        items += [container, capture.name, *capture.attributes, guarded_value(capture)]
     return items
 
 
@@ -207,7 +217,7 @@ class NativeEntries:
         self.expected = []
         for address, captures, name in self.entries:
             objects = guard_objects(captures)
-            self.expected.append([capture.current_value() for capture in guard_captures(captures)])
+            self.expected.append([guarded_value(capture) for capture in guard_captures(captures)])
             _, version_words = version_offsets(guard_specs(captures))
             context = [*self.base_context(fallback, version_words), *objects]
             fallback = make_builtin(address, name, context, [self.counter])
@@ -228,7 +238,7 @@ class NativeEntries:
         name would send every call down the general path until the chain is rebuilt.
         """
         for (_, captures, _), expected in zip(self.entries, self.expected, strict=True):
-            current = [capture.current_value() for capture in guard_captures(captures)]
+            current = [guarded_value(capture) for capture in guard_captures(captures)]
             if any(value is not old for value, old in zip(current, expected, strict=True)):
                 self.install()
                 return
