@@ -45,6 +45,14 @@ def import_source(folder: Path, name: str, source: str) -> ModuleType:
     return module
 
 
+def check_fallback(resolver: JitResolver, reason: str, values: Sequence[Any]) -> None:
+    """Check that a one-parameter resolver runs in the interpreter for `reason`, with CPython's results."""
+    explanation = resolver.explain(show=False)
+    assert not explanation.native, f"{resolver.name} compiled, but {reason!r} was expected"
+    assert reason in explanation.reason
+    assert resolver(pa.array(values)).to_pylist() == [resolver.function(value) for value in values]
+
+
 def outcome(function: Any, row: Sequence[Any]) -> tuple[str, Any]:
     """Return ("value", result) or ("error", exception class) for one plain Python call."""
     try:
