@@ -397,6 +397,16 @@ def test_str_misuse_raises_python_error(tmp_path: Path) -> None:
             resolver(column)
 
 
+@pytest.mark.parametrize("statement", ["acc = acc[-1]", "acc = 1 if x in acc else 2", "acc = acc.get(x)"])
+def test_local_read_before_assignment_is_named(tmp_path: Path, statement: str) -> None:
+    source = f"import featurejit as fj\n\n\n@fj.jit_resolver\ndef early(x: int) -> int:\n    {statement}\n    return x\n"
+    module = import_source(tmp_path, f"early_{abs(hash(statement))}", source)
+    explanation = module.early.explain(show=False)
+    assert "local variable 'acc' is read before assignment" in explanation.reason
+    with pytest.raises(UnboundLocalError):
+        module.early(pa.array([1]))
+
+
 def test_mixed_result_types_error() -> None:
     @jit_resolver
     def power(a: int, b: int) -> int | float:

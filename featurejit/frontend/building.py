@@ -259,6 +259,8 @@ class LoweringBase:
             raise self.unsupported(node, "only names and module attributes can be called")
         if path[0] in env:
             raise self.unsupported(node, f"{path[0]!r} is a local value, not a module or function")
+        if path[0] in self.local_names():  # a local without a value on this path, as in `acc = acc[-1]`
+            raise self.unsupported(node, f"local variable {path[0]!r} is read before assignment")
         value = resolve_name(self.scope.function, path[0])
         self.record_capture(path[0], (), value)  # also when missing, so that defining it later recompiles
         if value is MISSING:
