@@ -447,7 +447,7 @@ class Hop:
     aircraft_id: int
     fuel: float
     aircraft: Aircraft = fj.has_one(lambda: Aircraft.id == Hop.aircraft_id)
-    shown: str | None
+    description: str | None
 
 
 @fj.features
@@ -458,7 +458,7 @@ class Operator:
 
 
 @fj.jit_resolver
-def shown(weight: Hop.aircraft.weight, fuel: Hop.fuel) -> Hop.shown:
+def describe_hop(weight: Hop.aircraft.weight, fuel: Hop.fuel) -> Hop.description:
     return None if weight is None else f"{weight}/{fuel // 2}"
 
 
@@ -471,13 +471,13 @@ def test_int_column_of_float_feature() -> None:
     big = 2**53 + 1  # rounds to 2**53 as a float
     aircraft = pa.table({"id": [1, 2], "weight": [100, big]})
     hops = pa.table({"id": [10, 11, 12], "aircraft_id": [1, 2, 2], "fuel": [7, 9, big]})
-    graph = fj.Graph([shown, fuel_total], sources={Aircraft: aircraft, Hop: hops, Operator: pa.table({"id": [1, 2, 3]})})
+    graph = fj.Graph([describe_hop, fuel_total], sources={Aircraft: aircraft, Hop: hops, Operator: pa.table({"id": [1, 2, 3]})})
     expected = ["100.0/3.0", "9007199254740992.0/4.0", "9007199254740992.0/4503599627370496.0"]
-    assert graph.query([Hop.shown], {Hop.id: [10, 11, 12]})["shown"] == expected
-    assert graph.query_table([Hop.shown]).column("shown").to_pylist() == expected
+    assert graph.query([Hop.description], {Hop.id: [10, 11, 12]})["description"] == expected
+    assert graph.query_table([Hop.description]).column("description").to_pylist() == expected
     request_table = pa.table({"id": [10, 11], "fuel": [5, 3]})
-    assert graph.query_table([Hop.shown], request_table).column("shown").to_pylist() == ["100.0/2.0", "9007199254740992.0/1.0"]
-    assert graph.query([Hop.shown], {Hop.id: [10, 11], Hop.fuel: [5, 3]})["shown"] == ["100.0/2.0", "9007199254740992.0/1.0"]
+    assert graph.query_table([Hop.description], request_table).column("description").to_pylist() == ["100.0/2.0", "9007199254740992.0/1.0"]
+    assert graph.query([Hop.description], {Hop.id: [10, 11], Hop.fuel: [5, 3]})["description"] == ["100.0/2.0", "9007199254740992.0/1.0"]
     totals = [f"{7.0}/{7.0}", f"{9.0 + float(big)}/{float(big)}", "0.0/None"]
     assert graph.query([Operator.fuel_total], {Operator.id: [1, 2, 3]})["fuel_total"] == totals
     assert graph.query_table([Operator.fuel_total]).column("fuel_total").to_pylist() == totals

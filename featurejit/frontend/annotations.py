@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import ast
 import datetime
 import inspect
-import textwrap
 import types
 import typing
 from collections.abc import Callable
@@ -132,32 +130,21 @@ def def_location(function: Callable[..., Any]) -> SourceLocation | None:
 
 def annotation_location(function: Callable[..., Any], parameter: str | None) -> SourceLocation | None:
     """Return the location of a parameter's annotation, or of the return's for None, else of the `def` line."""
+    from featurejit.frontend.source import read_function_source
+
     try:
-        lines, first = inspect.getsourcelines(function)
-        path = inspect.getsourcefile(function) or "<unknown>"
-        indent = len(lines[0]) - len(lines[0].lstrip())
-        tree = ast.parse(textwrap.dedent("".join(lines)))
-    except (OSError, TypeError, SyntaxError):
+        source = read_function_source(function)
+    except CompileError:
         return def_location(function)
-    definition = next((node for node in tree.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)), None)
-    if definition is None:
-        return def_location(function)
+    arguments = source.node.args
     if parameter is None:
-        annotation = definition.returns
+        annotation = source.node.returns
     else:
-        arguments = definition.args
         every = [*arguments.posonlyargs, *arguments.args, *arguments.kwonlyargs]
         annotation = next((argument.annotation for argument in every if argument.arg == parameter), None)
     if annotation is None:
         return def_location(function)
-    end = annotation.end_col_offset if annotation.end_lineno == annotation.lineno else None
-    return SourceLocation(
-        path,
-        first + annotation.lineno - 1,
-        annotation.col_offset + indent,
-        lines[annotation.lineno - 1],
-        None if end is None else end + indent,
-    )
+    return source.location(annotation)
 
 
 def read_signature(function: Callable[..., Any]) -> Signature:

@@ -394,13 +394,7 @@ class ExpressionLowering(DatetimeLowering, StringLowering):
     def membership(self, container: ast.expr, operator: ast.cmpop, left: SSAValue, env: Env) -> SSAValue:
         """Lower `x in (1, 2, 3)` for a literal tuple, list or set, or a tuple, frozenset or dict constant, as a chain of ==."""
         items = self.constant_mapping(container, env)
-        if items is not None:
-            found = self.constant(False)
-            for key, _ in items:
-                equal = self.compare(container, ast.Eq(), left, self.python_constant(container, key))
-                found = self.emit_value(py.MaxOp(found, equal))  # max of two bools is their or
-            return found if isinstance(operator, ast.In) else self.emit_value(py.NotOp(found))
-        constants = self.constant_collection(container, env)
+        constants = [key for key, _ in items] if items is not None else self.constant_collection(container, env)
         if constants is not None:
             found = self.constant(False)
             for element in constants:

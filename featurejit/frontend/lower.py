@@ -105,13 +105,11 @@ class Lowering(ExpressionLowering):
     def lower_block(self, statements: Sequence[ast.stmt], env: Env) -> Outcome:
         env = dict(env)
         statements = list(statements)
-        index = -1
-        while index + 1 < len(statements):
-            index += 1
+        index = 0
+        while index < len(statements):
             statement = statements[index]
-            if isinstance(statement, ast.For):
+            if isinstance(statement, ast.For):  # replaced in place by its unrolled copies, without a deeper call
                 statements[index : index + 1] = unrolled_loop(self, statement, env)
-                index -= 1
                 continue
             self.current_node = statement
             self.lowered_statements += 1
@@ -131,6 +129,7 @@ class Lowering(ExpressionLowering):
             if not isinstance(outcome, FallsThrough):
                 return outcome  # later statements are unreachable, as in CPython
             env = outcome.env
+            index += 1
         return FallsThrough(env)
 
     def lower_bind_item(self, statement: BindItem, env: Env) -> Outcome:

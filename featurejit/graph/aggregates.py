@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from featurejit.graph.columns import as_declared
 from featurejit.graph.entities import Feature
 from featurejit.graph.relationships import AggregateFeature
 
@@ -66,9 +67,7 @@ def numeric_input(table: pa.Table, projection: Feature, function: str) -> pa.Chu
     get. Dictionary-encoded text is decoded, because pyarrow's grouped min and max take no
     dictionaries.
     """
-    column = table.column(projection.name)
-    if projection.type.python_type is float and pa.types.is_integer(column.type):
-        return column.cast(pa.float64(), safe=False)
+    column = as_declared(projection.type, table.column(projection.name))
     if function in ("sum", "mean") and pa.types.is_boolean(column.type):
         return column.cast(pa.int64())
     if pa.types.is_dictionary(column.type):

@@ -30,6 +30,16 @@ ARROW_TYPES: dict[type, pa.DataType] = {
 }
 
 
+def as_declared(feature_type: FeatureType, column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Return the integer column of a float feature as float64, so that resolvers get floats offline as online.
+
+    The cast rounds an int beyond 2**53 to the nearest double, as float() does.
+    """
+    if feature_type.python_type is float and pa.types.is_integer(column.type):
+        return column.cast(pa.float64(), safe=False)
+    return column
+
+
 def python_values_to_arrow(values: list[Any], python_type: type) -> pa.Array:
     """Convert a feature's Python values (None for null) to an Arrow array of the feature's type.
 

@@ -20,7 +20,7 @@ from typing import TypeAlias
 import numpy as np
 import pyarrow as pa
 
-from featurejit.graph.columns import python_values, python_values_to_arrow
+from featurejit.graph.columns import as_declared, python_values, python_values_to_arrow
 from featurejit.graph.entities import Entity, Feature
 from featurejit.graph.interpreted import run_interpreted, uses_pool
 from featurejit.graph.online import StageTrace
@@ -61,27 +61,17 @@ def run_arrow_stage(
 
         return run_join(stage.join, columns, rows, sources, trace)
     if stage.fused is not None:
-        table = pa.table({feature.column_name: as_declared(feature, columns[feature]) for feature in stage.fused_inputs})
+        table = pa.table({feature.column_name: as_declared(feature.type, columns[feature]) for feature in stage.fused_inputs})
         result = stage.fused(table)
         return {feature: result.column(feature.name) for feature in stage.writes}
     (node,) = stage.nodes
-    arguments = {parameter: python_values(as_declared(feature, columns[feature])) for parameter, feature in node.inputs.items()}
+    arguments = {parameter: python_values(as_declared(feature.type, columns[feature])) for parameter, feature in node.inputs.items()}
     outcome = run_interpreted(node, arguments, rows)
     written = {}
     for feature, values in zip(node.outputs, outcome.columns, strict=True):
         if feature in stage.writes:
             written[feature] = python_values_to_arrow(values, feature.type.python_type)
     return written
-
-
-def as_declared(feature: Feature, column: ArrowColumn) -> ArrowColumn:
-    """Return the integer column of a float feature as float64, so that resolvers get floats, as online.
-
-    The cast rounds an int beyond 2**53 to the nearest double, as float() does.
-    """
-    if feature.type.python_type is float and pa.types.is_integer(column.type):
-        return column.cast(pa.float64(), safe=False)
-    return column
 
 
 @dataclass

@@ -18,7 +18,6 @@ import numpy as np
 
 from featurejit.codegen.layout import FIELDS_PER_COLUMN, FIELDS_PER_OUTPUT, ColumnLayout
 from featurejit.compiled_kernel import CompiledKernel
-from featurejit.frontend.captures import dict_contents, same_value
 from featurejit.runtime.batch import (
     CallStats,
     OutputBuffers,
@@ -159,13 +158,7 @@ def null_pattern(state: FusedState, columns: list[NumericColumn], rows: int) -> 
 
 def captures_current(kernel: CompiledKernel) -> bool:
     """Return whether every module constant and closure value the kernel captured is unchanged."""
-    for capture in kernel.captures:
-        current = capture.current_value()
-        if current is not capture.value and not same_value(capture.value, current):
-            return False
-        if capture.contents is not None and dict_contents(current) != capture.contents:
-            return False
-    return True
+    return all(capture.is_current() for capture in kernel.captures)
 
 
 def kernel_for(
